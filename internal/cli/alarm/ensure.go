@@ -1,0 +1,148 @@
+package alarm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dlqops/dlq/internal/alarm"
+	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+// EnsureOptions are the flags and dependencies of `dlq alarm ensure`.
+type EnsureOptions struct {
+	deps
+	Queues   []string
+	All      bool
+	Prefix   string
+	SNSTopic string
+	DryRun   bool
+	Output   render.Format
+}
+
+// NewCmdEnsure builds `dlq alarm ensure`.
+func NewCmdEnsure(f *cli.Factory, runF func(context.Context, *EnsureOptions) error) *cobra.Command {
+	opts := &EnsureOptions{deps: newDeps(f)}
+	cmd := &cobra.Command{
+		Use:   "ensure [QUEUE...|--all]",
+		Short: "Create or update a depth alarm on each DLQ",
+		Long: `Create or update, per DLQ, the CloudWatch alarm dlq-depth-<queue> on
+ApproximateNumberOfMessagesVisible > 0 (maximum, period 60 s, 1 datapoint,
+missing data not breaching).
+
+Idempotent: a second run changes nothing and says so. A DLQ already watched
+by another alarm that fires on the first message is left alone ("covered")
+unless --sns-topic asks for a notification. Without --sns-topic an existing
+dlq alarm keeps its actions; a new one has none, so nobody is notified.`,
+		Example: `  # Alarm every DLQ in the account, notifying the on-call topic
+  dlq alarm ensure --all --sns-topic arn:aws:sns:eu-west-1:123456789012:oncall
+
+  # Show what would change, without changing it
+  dlq alarm ensure --all --dry-run
+
+  # Just these DLQs
+  dlq alarm ensure orders-dlq payments-dlq`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Settings()
+			if err != nil {
+				return err
+			}
+			opts.Queues, opts.Output = args, s.Output
+			if !cmd.Flags().Changed("prefix") {
+				opts.Prefix = s.QueuePrefix
+			}
+			switch {
+			case len(args) == 0 && !opts.All:
+				return cli.Usagef("name the DLQs to alarm, or pass --all")
+			case len(args) > 0 && opts.All:
+				return cli.Usagef("name DLQs or pass --all, not both")
+			}
+			if opts.SNSTopic != "" && !strings.HasPrefix(opts.SNSTopic, "arn:") {
+				return cli.Usagef("--sns-topic wants a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got %q", opts.SNSTopic)
+			}
+			if _, err := queue.ParseRefs(args); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return ensureRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every DLQ in the account and region")
+	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "with --all, only queues whose names start with `PREFIX`")
+	cmd.Flags().StringVar(&opts.SNSTopic, "sns-topic", "", "SNS topic `ARN` the alarm notifies")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would change without changing it")
+	return cmd
+}
+
+func ensureRun(ctx context.Context, opts *EnsureOptions) error {
+	dlqs, existing, err := opts.deadLetterQueues(ctx, opts.Queues, opts.Prefix)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(dlqs))
+	for _, d := range dlqs {
+		if d.Exists {
+			names = append(names, d.Name)
+		}
+	}
+	cw, err := opts.CloudWatch(ctx)
+	if err != nil {
+		return err
+	}
+	results, err := alarm.Ensure(ctx, cw, names, existing, alarm.EnsureOptions{SNSTopicARN: opts.SNSTopic, DryRun: opts.DryRun})
+	// Report what was done even when a later put failed.
+	if werr := writeEnsure(opts, results); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("ensure alarms: %w", err)
+	}
+	fmt.Fprintln(opts.IO.ErrOut, ensureSummary(results, opts))
+	return nil
+}
+
+func writeEnsure(opts *EnsureOptions, results []alarm.Result) error {
+	if opts.Output != render.FormatTable {
+		if results == nil {
+			results = []alarm.Result{}
+		}
+		return render.WriteData(opts.IO.Out, opts.Output, results)
+	}
+	t := render.NewTable(opts.IO, "DLQ", "ALARM", "ACTION", "CHANGES")
+	for _, r := range results {
+		action := string(r.Action)
+		if r.DryRun && (r.Action == alarm.Created || r.Action == alarm.Updated) {
+			action = "would be " + action
+		}
+		t.AddRow(r.Queue, r.Alarm, action, strings.Join(r.Changes, "; "))
+	}
+	return t.Render(opts.IO.Out)
+}
+
+func ensureSummary(results []alarm.Result, opts *EnsureOptions) string {
+	counts := map[alarm.Action]int{}
+	for _, r := range results {
+		counts[r.Action]++
+	}
+	if len(results) == 0 {
+		return "no dead-letter queues found"
+	}
+	s := fmt.Sprintf("%d created, %d updated, %d unchanged, %d covered by another alarm",
+		counts[alarm.Created], counts[alarm.Updated], counts[alarm.Unchanged], counts[alarm.Covered])
+	if counts[alarm.Created]+counts[alarm.Updated] == 0 {
+		s += ": nothing to change"
+	}
+	if opts.DryRun {
+		s += " (dry run: nothing was changed)"
+	}
+	if opts.SNSTopic == "" && counts[alarm.Created] > 0 {
+		s += "; new alarms have no actions: pass --sns-topic to be notified"
+	}
+	return s
+}

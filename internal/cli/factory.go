@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/dlqops/dlq/internal/render"
+)
+
+// Factory builds what commands depend on, lazily: nothing touches AWS
+// configuration until a command asks for a client, so `dlq --help` and
+// `dlq version` work anywhere.
+type Factory struct {
+	IOStreams *render.IOStreams
+	// Settings resolves the global options; valid once flags are parsed.
+	Settings func() (Settings, error)
+	// AWSConfig loads the AWS configuration once for the process.
+	AWSConfig func(context.Context) (aws.Config, error)
+	// SQS and CloudWatch build clients from AWSConfig.
+	SQS        func(context.Context) (*sqs.Client, error)
+	CloudWatch func(context.Context) (*cloudwatch.Client, error)
+	// Now is the clock, replaceable in tests.
+	Now func() time.Time
+}
+
+// NewFactory wires a Factory to streams and a settings resolver.
+// extraAPIOptions are added to every client's middleware stack (tests use
+// them to count calls).
+func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraAPIOptions ...func(*middleware.Stack) error) *Factory {
+	f := &Factory{IOStreams: ios, Settings: settings, Now: time.Now}
+	var (
+		once   sync.Once
+		cfg    aws.Config
+		cfgErr error
+	)
+	f.AWSConfig = func(ctx context.Context) (aws.Config, error) {
+		once.Do(func() {
+			s, err := settings()
+			if err != nil {
+				cfgErr = err
+				return
+			}
+			cfg, cfgErr = LoadAWSConfig(ctx, s, ios)
+			cfg.APIOptions = append(cfg.APIOptions, extraAPIOptions...)
+		})
+		return cfg, cfgErr
+	}
+	f.SQS = func(ctx context.Context) (*sqs.Client, error) {
+		c, err := f.AWSConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sqs.NewFromConfig(c), nil
+	}
+	f.CloudWatch = func(ctx context.Context) (*cloudwatch.Client, error) {
+		c, err := f.AWSConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return cloudwatch.NewFromConfig(c), nil
+	}
+	return f
+}
+
+// LoadAWSConfig loads the SDK configuration for the resolved settings. A
+// missing region is a usage error; credentials are wrapped so that a failure
+// to obtain them surfaces as a CredentialsError (exit 4) naming the profile
+// and region tried.
+func LoadAWSConfig(ctx context.Context, s Settings, ios *render.IOStreams) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+	}
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	}
+	if s.EndpointURL != "" {
+		opts = append(opts, config.WithBaseEndpoint(s.EndpointURL))
+	}
+	if s.Verbose {
+		opts = append(opts,
+			config.WithLogger(logging.NewStandardLogger(ios.ErrOut)),
+			config.WithClientLogMode(aws.LogRetries|aws.LogRequest|aws.LogResponse))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, &CredentialsError{Profile: s.Profile, Region: s.Region, Err: fmt.Errorf("load AWS config: %w", err)}
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, Usagef("no AWS region: set --region, AWS_REGION, or a region in profile %q", orDefault(s.Profile, "default"))
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = credentialsGuard{inner: cfg.Credentials, profile: s.Profile, region: cfg.Region}
+	}
+	return cfg, nil
+}
+
+// credentialsGuard marks credential failures so they map to exit 4.
+type credentialsGuard struct {
+	inner   aws.CredentialsProvider
+	profile string
+	region  string
+}
+
+func (g credentialsGuard) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := g.inner.Retrieve(ctx)
+	if err != nil {
+		return c, &CredentialsError{Profile: g.profile, Region: g.region, Err: err}
+	}
+	return c, nil
+}

@@ -1,0 +1,121 @@
+// Package root assembles the dlq command tree and runs it: global flags,
+// settings resolution, signal handling, and the translation of a command's
+// error into one line on stderr and an exit code.
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/aws/smithy-go/middleware"
+	"github.com/spf13/cobra"
+
+	"github.com/dlqops/dlq/internal/cli"
+	alarmcmd "github.com/dlqops/dlq/internal/cli/alarm"
+	"github.com/dlqops/dlq/internal/cli/inspect"
+	"github.com/dlqops/dlq/internal/cli/version"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+// BuildInfo is stamped into the binary by the release build (-X).
+type BuildInfo = version.Info
+
+// NewCmdRoot builds the dlq command tree on a Factory.
+func NewCmdRoot(f *cli.Factory, info BuildInfo) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dlq <command> [flags]",
+		Short: "Operate dead-letter queues of SQS → Lambda pipelines",
+		Long: `dlq is the tool on-call engineers reach for when a dead-letter queue starts
+filling: see every DLQ in an account with its depth and health, and make sure
+none fills without an alarm.
+
+Settings come from flags, then DLQ_* environment variables, then the named
+context of the config file ($XDG_CONFIG_HOME/dlq/config.yaml); AWS's own
+variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
+		Example: `  # Which DLQs hold messages, and is anything unwatched?
+  dlq inspect
+
+  # CI smoke check: fail (exit 3) if any DLQ holds a message
+  dlq inspect --prefix orders- --max-depth 0
+
+  # Against a local emulator
+  dlq --endpoint-url http://127.0.0.1:5000 --region us-east-1 inspect`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       info.Version,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Settings()
+			if err != nil {
+				return err
+			}
+			if s.NoColor {
+				f.IOStreams.SetColorEnabled(false)
+			}
+			return nil
+		},
+	}
+	cmd.SetVersionTemplate(fmt.Sprintf("dlq %s\n", info.String()))
+	cli.AddGlobalFlags(cmd.PersistentFlags())
+	_ = cmd.RegisterFlagCompletionFunc(cli.FlagOutput, cobra.FixedCompletions(render.Formats, cobra.ShellCompDirectiveNoFileComp))
+	cmd.SetFlagErrorFunc(cli.FlagErrorFunc)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetIn(f.IOStreams.In)
+
+	cmd.AddCommand(
+		inspect.NewCmdInspect(f, nil),
+		alarmcmd.NewCmdAlarm(f),
+		version.NewCmdVersion(f, info),
+	)
+	return cmd
+}
+
+// Main runs dlq with the process's arguments, streams and environment and
+// returns the exit code.
+func Main(info BuildInfo) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, render.System(), cli.OSEnv, os.Args[1:], info)
+}
+
+// Run executes one dlq invocation and returns its exit code. Errors are
+// printed to ios.ErrOut as one line (the full chain with -v).
+// extraAPIOptions are added to every AWS client (tests count calls).
+func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []string, info BuildInfo, extraAPIOptions ...func(*middleware.Stack) error) int {
+	var root *cobra.Command
+	settings := sync.OnceValues(func() (cli.Settings, error) {
+		return cli.ResolveSettings(root.PersistentFlags(), env)
+	})
+	f := cli.NewFactory(ios, settings, extraAPIOptions...)
+	root = NewCmdRoot(f, info)
+	root.SetArgs(args)
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return cli.ExitOK
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+		err = &cli.UsageError{Err: err}
+	}
+	code := cli.ExitCode(ctx, err)
+	s, _ := settings()
+	var cond *cli.ConditionError
+	switch {
+	case code == cli.ExitInterrupted:
+		fmt.Fprintln(ios.ErrOut, "interrupted")
+	case errors.As(err, &cond):
+		// The command has already printed its summary.
+		if cond.Message != "" {
+			fmt.Fprintln(ios.ErrOut, cond.Message)
+		}
+	default:
+		fmt.Fprintf(ios.ErrOut, "dlq: %s\n", cli.Message(err, s.Verbose, s))
+	}
+	return code
+}

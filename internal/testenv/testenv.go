@@ -1,0 +1,242 @@
+// Package testenv runs integration tests against a real local AWS emulator:
+// it starts moto_server on a free loopback port once per test binary (from
+// TestMain), waits until it answers, and stops it when the tests end. With
+// DLQ_TEST_ENDPOINT set it uses that endpoint instead. Under CI=true a
+// missing emulator fails the run; elsewhere integration tests skip.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Region is the default region tests use; tests that need an account to
+// themselves use another region (moto keeps regions apart).
+const Region = "us-east-1"
+
+// env is the state of the emulator for this test binary.
+type env struct {
+	endpoint string
+	skipWhy  string
+}
+
+var state env // set once by Main before any test runs
+
+// Main starts the emulator, runs the tests and stops it. Use it from
+// TestMain: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
+func Main(m *testing.M) int {
+	if ep := os.Getenv("DLQ_TEST_ENDPOINT"); ep != "" {
+		state.endpoint = ep
+		return m.Run()
+	}
+	stop, ep, err := startMoto()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "testenv: %v (CI=true: the emulator is required)\n", err)
+			return 1
+		}
+		state.skipWhy = err.Error()
+		return m.Run()
+	}
+	defer stop()
+	state.endpoint = ep
+	return m.Run()
+}
+
+// Endpoint returns the emulator's URL, skipping the test when there is none.
+func Endpoint(t testing.TB) string {
+	t.Helper()
+	if state.endpoint == "" {
+		why := state.skipWhy
+		if why == "" {
+			why = "testenv.Main was not called from TestMain"
+		}
+		t.Skipf("no AWS emulator: %s", why)
+	}
+	return state.endpoint
+}
+
+// Config returns an AWS config for the emulator in the given region (Region
+// when empty), with static test credentials and any extra middleware.
+func Config(t testing.TB, region string, apiOptions ...func(*middleware.Stack) error) aws.Config {
+	t.Helper()
+	ep := Endpoint(t)
+	if region == "" {
+		region = Region
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background(),
+		config.WithRegion(region),
+		config.WithBaseEndpoint(ep),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+	)
+	if err != nil {
+		t.Fatalf("load AWS config: %v", err)
+	}
+	cfg.APIOptions = append(cfg.APIOptions, apiOptions...)
+	return cfg
+}
+
+// Env returns environment variables that point the dlq CLI at the emulator
+// with test credentials, for tests that run commands end to end.
+func Env(t testing.TB, region string) map[string]string {
+	t.Helper()
+	if region == "" {
+		region = Region
+	}
+	return map[string]string{
+		"AWS_ACCESS_KEY_ID":         "test",
+		"AWS_SECRET_ACCESS_KEY":     "test",
+		"AWS_REGION":                region,
+		"AWS_ENDPOINT_URL":          Endpoint(t),
+		"AWS_EC2_METADATA_DISABLED": "true",
+	}
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+
+// Name returns a resource name unique to this test run: prefix, a slug of
+// the test name and random hex, at most 60 characters so that suffixes such
+// as "-dlq" and ".fifo" still fit SQS's 80.
+func Name(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	slug := strings.Trim(unsafeChars.ReplaceAllString(t.Name(), "-"), "-")
+	if len(slug) > 30 {
+		slug = slug[len(slug)-30:]
+	}
+	n := strings.Trim(prefix+"-"+slug, "-") + "-" + hex.EncodeToString(b)
+	if len(n) > 60 {
+		n = n[len(n)-60:]
+	}
+	return strings.TrimLeft(n, "-")
+}
+
+// CallCounter counts AWS operations by name through SDK middleware.
+type CallCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// NewCallCounter returns an empty counter.
+func NewCallCounter() *CallCounter { return &CallCounter{counts: map[string]int{}} }
+
+// Middleware is the API option to add to a config or client.
+func (c *CallCounter) Middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("dlqCallCounter",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			c.mu.Lock()
+			c.counts[middleware.GetOperationName(ctx)]++
+			c.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.Before)
+}
+
+// Count returns how often an operation was called.
+func (c *CallCounter) Count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[op]
+}
+
+// Counts returns a copy of all counts.
+func (c *CallCounter) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset clears the counts.
+func (c *CallCounter) Reset() {
+	c.mu.Lock()
+	c.counts = map[string]int{}
+	c.mu.Unlock()
+}
+
+func startMoto() (stop func(), endpoint string, err error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, "", errors.New("moto_server not found on PATH (pip install 'moto[server]==5.2.1')")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logFile, _ := os.CreateTemp("", "moto-*.log")
+	if logFile != nil {
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start moto_server: %w", err)
+	}
+	endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	stop = func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if logFile != nil {
+			logFile.Close()
+			os.Remove(logFile.Name())
+		}
+	}
+	if err := waitReady(endpoint, 60*time.Second); err != nil {
+		stop()
+		return nil, "", err
+	}
+	return stop, endpoint, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(endpoint string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("moto_server at %s not ready after %s", endpoint, limit)
+}
