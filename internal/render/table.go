@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"github.com/charmbracelet/lipgloss"
 	"io"
 	"strings"
 
@@ -68,6 +69,12 @@ func (t *Table) Render(w io.Writer) error {
 	for i, h := range t.header {
 		header[i] = st.Header.Render(h)
 	}
+	// Truncate only when the natural width does not fit: tablewriter
+	// otherwise shares the width out evenly and cuts short columns too.
+	wrap, maxWidth := tw.WrapNone, 0
+	if t.naturalWidth() > t.ios.TerminalWidth() {
+		wrap, maxWidth = tw.WrapTruncate, t.ios.TerminalWidth()
+	}
 	var buf bytes.Buffer
 	tbl := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
@@ -79,14 +86,14 @@ func (t *Table) Render(w io.Writer) error {
 			},
 		})),
 		tablewriter.WithConfig(tablewriter.Config{
-			MaxWidth: t.ios.TerminalWidth(),
+			MaxWidth: maxWidth,
 			Header: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapTruncate},
+				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: wrap},
 				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
 				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
 			},
 			Row: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoWrap: tw.WrapTruncate},
+				Formatting: tw.CellFormatting{AutoWrap: wrap},
 				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
 				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
 			},
@@ -124,4 +131,18 @@ func (t *Table) Render(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// naturalWidth is the width of the table with no column truncated: the
+// widest cell of each column plus the two-space gap.
+func (t *Table) naturalWidth() int {
+	total := 0
+	for i, h := range t.header {
+		w := lipgloss.Width(h)
+		for _, r := range t.rows {
+			w = max(w, lipgloss.Width(r[i]))
+		}
+		total += w + 2
+	}
+	return total
 }

@@ -43,6 +43,7 @@ var state env // set once by Main before any test runs
 // Main starts the emulator, runs the tests and stops it. Use it from
 // TestMain: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
+	isolateCredentials()
 	if ep := os.Getenv("DLQ_TEST_ENDPOINT"); ep != "" {
 		state.endpoint = ep
 		return m.Run()
@@ -239,4 +240,21 @@ func waitReady(endpoint string, limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("moto_server at %s not ready after %s", endpoint, limit)
+}
+
+// isolateCredentials points the SDK at test credentials only, so no test
+// can pick up a developer's real profile or reach instance metadata.
+func isolateCredentials() {
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           "test",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+	} {
+		os.Setenv(k, v)
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"} {
+		os.Unsetenv(k)
+	}
 }

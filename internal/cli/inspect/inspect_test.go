@@ -1,0 +1,197 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/shlex"
+
+	"github.com/dlqops/dlq/internal/alarm"
+	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func testFactory(ios *render.IOStreams, s cli.Settings) *cli.Factory {
+	return cli.NewFactory(ios, func() (cli.Settings, error) { return s, nil })
+}
+
+func TestNewCmdInspect(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    string
+		tty     bool
+		ctxPref string
+		want    InspectOptions
+		wantErr bool
+	}{
+		{name: "defaults", args: "", want: InspectOptions{MaxDepth: -1, Concurrency: 16}},
+		{name: "queues", args: "a-dlq https://sqs.us-east-1.amazonaws.com/1/b-dlq", want: InspectOptions{Queues: []string{"a-dlq", "https://sqs.us-east-1.amazonaws.com/1/b-dlq"}, MaxDepth: -1, Concurrency: 16}},
+		{name: "smoke check", args: "--prefix orders- --max-depth 0 --fail-on-warning", want: InspectOptions{Prefix: "orders-", MaxDepth: 0, FailOnWarning: true, Concurrency: 16}},
+		{name: "context prefix", args: "", ctxPref: "ctx-", want: InspectOptions{Prefix: "ctx-", MaxDepth: -1, Concurrency: 16}},
+		{name: "flag beats context prefix", args: "--prefix flag-", ctxPref: "ctx-", want: InspectOptions{Prefix: "flag-", MaxDepth: -1, Concurrency: 16}},
+		{name: "watch on a terminal", args: "--watch 5s", tty: true, want: InspectOptions{MaxDepth: -1, Concurrency: 16, Watch: 5e9}},
+		{name: "watch piped", args: "--watch 5s", wantErr: true},
+		{name: "negative depth", args: "--max-depth -1", wantErr: true},
+		{name: "bad queue", args: "not/a/queue", wantErr: true},
+		{name: "queues and prefix", args: "a --prefix b", wantErr: true},
+		{name: "zero concurrency", args: "--concurrency 0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, _ := render.Test()
+			ios.SetStdoutTTY(tt.tty)
+			f := testFactory(ios, cli.Settings{Output: render.FormatTable, QueuePrefix: tt.ctxPref})
+			var got *InspectOptions
+			cmd := NewCmdInspect(f, func(_ context.Context, o *InspectOptions) error { got = o; return nil })
+			argv, _ := shlex.Split(tt.args)
+			cmd.SetArgs(argv)
+			cmd.SetOut(ios.Out)
+			cmd.SetErr(ios.ErrOut)
+			err := cmd.Execute()
+			if tt.wantErr {
+				var u *cli.UsageError
+				if !errors.As(err, &u) {
+					t.Fatalf("err = %v, want a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Queues) != len(tt.want.Queues) || got.Prefix != tt.want.Prefix || got.MaxDepth != tt.want.MaxDepth ||
+				got.FailOnWarning != tt.want.FailOnWarning || got.Concurrency != tt.want.Concurrency || got.Watch != tt.want.Watch {
+				t.Errorf("options = %+v, want %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+// sampleReport is a fixed account: one DLQ with messages and a loose
+// alarm, one healthy, one unwatched with a risky source, one missing.
+func sampleReport() *Report {
+	src := func(name string, mrc int, ret int64) queue.Source {
+		return queue.Source{Queue: queue.Queue{Name: name, URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/" + name, ARN: "arn:aws:sqs:eu-west-1:123456789012:" + name, RetentionSeconds: ret}, MaxReceiveCount: mrc}
+	}
+	dlq := func(name string, vis, inflight int64, ret int64, fifo bool, sources ...queue.Source) queue.DeadLetterQueue {
+		return queue.DeadLetterQueue{Exists: true, Sources: sources, Queue: queue.Queue{
+			Name: name, URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/" + name, ARN: "arn:aws:sqs:eu-west-1:123456789012:" + name,
+			FIFO: fifo, Visible: vis, InFlight: inflight, RetentionSeconds: ret}}
+	}
+	dlqs := []queue.DeadLetterQueue{
+		dlq("payments-dlq", 42, 3, 1209600, false, src("payments", 5, 345600)),
+		dlq("orders-dlq", 0, 0, 1209600, false, src("orders", 5, 345600), src("orders-retry", 3, 345600)),
+		dlq("shipping-dlq.fifo", 0, 0, 345600, true, src("shipping.fifo", 1, 345600)),
+		{Queue: queue.Queue{Name: "legacy-dlq\x1b[31m", ARN: "arn:aws:sqs:eu-west-1:123456789012:legacy-dlq"}, Sources: []queue.Source{src("legacy", 3, 345600)}},
+	}
+	topic := []string{"arn:aws:sns:eu-west-1:123456789012:oncall"}
+	alarms := map[string][]alarm.Alarm{
+		"payments-dlq": {{Name: "payments-dlq-depth", State: "ALARM", Period: 300, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: "GreaterThanThreshold", Actions: topic, ActionsEnabled: true}},
+		"orders-dlq":   {{Name: "dlq-depth-orders-dlq", State: "OK", Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 0, ComparisonOperator: "GreaterThanThreshold", Actions: topic, ActionsEnabled: true}},
+	}
+	return NewReport(dlqs, alarms, nil)
+}
+
+func TestReportStatusAndWarnings(t *testing.T) {
+	t.Parallel()
+	r := sampleReport()
+	want := map[string]struct {
+		status   string
+		warnings int
+	}{
+		"payments-dlq":       {StatusMessages, 2},
+		"orders-dlq":         {StatusOK, 0},
+		"shipping-dlq.fifo":  {StatusWarning, 3},
+		"legacy-dlq\x1b[31m": {StatusWarning, 1},
+	}
+	for _, row := range r.Rows {
+		w := want[row.Name]
+		if row.Status != w.status || len(row.Warnings) != w.warnings {
+			t.Errorf("%s: status %s, warnings %q; want %s with %d", row.Name, row.Status, row.Warnings, w.status, w.warnings)
+		}
+	}
+	if got := r.Summary(); got != "4 DLQs, 1 with messages (payments-dlq 45), 6 warnings" {
+		t.Errorf("summary = %q", got)
+	}
+}
+
+func TestReportVerdict(t *testing.T) {
+	t.Parallel()
+	r := sampleReport()
+	tests := []struct {
+		maxDepth int64
+		failWarn bool
+		want     string
+	}{
+		{-1, false, ""},
+		{45, false, ""},
+		{44, false, "dlq: check failed: DLQs over --max-depth 44: payments-dlq (45)"},
+		{0, true, "dlq: check failed: DLQs over --max-depth 0: payments-dlq (45); DLQs with warnings: payments-dlq, shipping-dlq.fifo, legacy-dlq\x1b[31m"},
+	}
+	for _, tt := range tests {
+		err := r.Verdict(tt.maxDepth, tt.failWarn)
+		var c *cli.ConditionError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Verdict(%d, %v) = %v, want nil", tt.maxDepth, tt.failWarn, err)
+		case tt.want != "" && (!errors.As(err, &c) || c.Message != tt.want):
+			t.Errorf("Verdict(%d, %v) = %v, want %q", tt.maxDepth, tt.failWarn, err, tt.want)
+		}
+	}
+}
+
+func TestWriteGolden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		tty    bool
+		color  bool
+		width  int
+		format render.Format
+	}{
+		{"table-tty", true, false, 200, render.FormatTable},
+		{"table-tty-narrow", true, false, 100, render.FormatTable},
+		{"table-tty-color", true, true, 200, render.FormatTable},
+		{"table-piped", false, false, 40, render.FormatTable},
+		{"json", false, false, 200, render.FormatJSON},
+		{"ndjson", false, false, 200, render.FormatNDJSON},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ios, _, out, _ := render.Test()
+			ios.SetStdoutTTY(tc.tty)
+			ios.SetColorEnabled(tc.color)
+			ios.SetTerminalWidth(tc.width)
+			if err := write(&InspectOptions{IO: ios, Output: tc.format}, sampleReport()); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
