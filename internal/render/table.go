@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"io"
 	"strings"
 
@@ -69,11 +70,34 @@ func (t *Table) Render(w io.Writer) error {
 	for i, h := range t.header {
 		header[i] = st.Header.Render(h)
 	}
-	// Truncate only when the natural width does not fit: tablewriter
-	// otherwise shares the width out evenly and cuts short columns too.
-	wrap, maxWidth := tw.WrapNone, 0
-	if t.naturalWidth() > t.ios.TerminalWidth() {
-		wrap, maxWidth = tw.WrapTruncate, t.ios.TerminalWidth()
+	// Truncate only when the natural width does not fit, and then the
+	// widest columns first: names and numbers stay whole as long as they
+	// can. Cells are cut here, before styling, so tablewriter only aligns.
+	rows := t.rows
+	if widths, cut := t.fitWidths(t.ios.TerminalWidth()); cut {
+		rows = make([][]string, len(t.rows))
+		for r, row := range t.rows {
+			rows[r] = make([]string, len(row))
+			for i, c := range row {
+				rows[r][i] = ansi.Truncate(c, widths[i], "…")
+			}
+		}
+		for i, h := range t.header {
+			header[i] = st.Header.Render(ansi.Truncate(h, widths[i], "…"))
+		}
+	}
+	if t.styles != nil {
+		styled := make([][]string, len(rows))
+		for r, row := range rows {
+			styled[r] = make([]string, len(row))
+			for i, c := range row {
+				if t.styles[i] != nil {
+					c = t.styles[i](c)
+				}
+				styled[r][i] = c
+			}
+		}
+		rows = styled
 	}
 	var buf bytes.Buffer
 	tbl := tablewriter.NewTable(&buf,
@@ -86,14 +110,13 @@ func (t *Table) Render(w io.Writer) error {
 			},
 		})),
 		tablewriter.WithConfig(tablewriter.Config{
-			MaxWidth: maxWidth,
 			Header: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: wrap},
+				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
 				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
 				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
 			},
 			Row: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoWrap: wrap},
+				Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone},
 				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
 				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "  ", Overwrite: true}},
 			},
@@ -101,19 +124,6 @@ func (t *Table) Render(w io.Writer) error {
 		}),
 	)
 	tbl.Header(header)
-	rows := t.rows
-	if t.styles != nil {
-		rows = make([][]string, len(t.rows))
-		for r, row := range t.rows {
-			rows[r] = make([]string, len(row))
-			for i, c := range row {
-				if t.styles[i] != nil {
-					c = t.styles[i](c)
-				}
-				rows[r][i] = c
-			}
-		}
-	}
 	if err := tbl.Bulk(rows); err != nil {
 		return err
 	}
@@ -133,16 +143,35 @@ func (t *Table) Render(w io.Writer) error {
 	return err
 }
 
-// naturalWidth is the width of the table with no column truncated: the
-// widest cell of each column plus the two-space gap.
-func (t *Table) naturalWidth() int {
+// fitWidths returns column content widths that fit limit, shrinking the
+// widest column one cell at a time (never below 6), and whether any column
+// had to be cut.
+func (t *Table) fitWidths(limit int) ([]int, bool) {
+	const gap, floor = 2, 6
+	widths := make([]int, len(t.header))
 	total := 0
 	for i, h := range t.header {
 		w := lipgloss.Width(h)
 		for _, r := range t.rows {
 			w = max(w, lipgloss.Width(r[i]))
 		}
-		total += w + 2
+		widths[i] = w
+		total += w + gap
 	}
-	return total
+	cut := false
+	for total > limit {
+		widest := 0
+		for i, w := range widths {
+			if w > widths[widest] {
+				widest = i
+			}
+		}
+		if widths[widest] <= floor {
+			break
+		}
+		widths[widest]--
+		total--
+		cut = true
+	}
+	return widths, cut
 }
