@@ -100,8 +100,10 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 	if err == nil {
 		return cli.ExitOK
 	}
-	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
-		err = &cli.UsageError{Err: err}
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") {
+		// cobra's suggestion spans lines; keep the error on one.
+		msg = strings.Replace(strings.TrimSpace(msg), "\n\nDid you mean this?\n", "; did you mean:", 1)
+		err = &cli.UsageError{Err: errors.New(strings.Join(strings.Fields(msg), " "))}
 	}
 	code := cli.ExitCode(ctx, err)
 	s, _ := settings()
