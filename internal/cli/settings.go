@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -160,7 +161,9 @@ func readConfigFile(path string, required bool) (configFile, error) {
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
-		if errors.Is(err, fs.ErrNotExist) && !required {
+		// The default path may sit under a file rather than a directory
+		// (ENOTDIR): that is "no config file" too.
+		if !required && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
 			return cf, nil
 		}
 		if errors.Is(err, fs.ErrNotExist) {

@@ -77,6 +77,11 @@ func TestResolveSettingsPrecedence(t *testing.T) {
 			want: Settings{Region: "us-west-2", EndpointURL: "http://127.0.0.1:5000", Context: "local", Output: "table", NoColor: true, LogGroups: []string{"/aws/lambda/a", "/aws/lambda/b"}},
 		},
 		{
+			name: "default path under a file is no config",
+			env:  map[string]string{"XDG_CONFIG_HOME": "/dev/null"},
+			want: Settings{Output: "table"},
+		},
+		{
 			name: "no config file is fine",
 			args: []string{"-o", "ndjson", "--profile", "p"},
 			env:  map[string]string{"XDG_CONFIG_HOME": t.TempDir()},

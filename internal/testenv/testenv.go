@@ -9,23 +9,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/dlqops/dlq/internal/devstack"
 )
 
 // Region is the default region tests use; tests that need an account to
@@ -177,69 +174,26 @@ func (c *CallCounter) Reset() {
 }
 
 func startMoto() (stop func(), endpoint string, err error) {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		return nil, "", errors.New("moto_server not found on PATH (pip install 'moto[server]==5.2.1')")
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logFile, _ := os.CreateTemp("", "moto-*.log")
+	var logTo io.Writer
 	if logFile != nil {
-		cmd.Stdout, cmd.Stderr = logFile, logFile
+		logTo = logFile
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start moto_server: %w", err)
-	}
-	endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	stop = func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+	e, err := devstack.StartMoto(logTo)
+	if err != nil {
 		if logFile != nil {
 			logFile.Close()
 			os.Remove(logFile.Name())
 		}
-	}
-	if err := waitReady(endpoint, 60*time.Second); err != nil {
-		stop()
 		return nil, "", err
 	}
-	return stop, endpoint, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitReady(endpoint string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+	return func() {
+		e.Stop()
+		if logFile != nil {
+			logFile.Close()
+			os.Remove(logFile.Name())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("moto_server at %s not ready after %s", endpoint, limit)
+	}, e.Endpoint, nil
 }
 
 // isolateCredentials points the SDK at test credentials only, so no test
