@@ -92,7 +92,7 @@ func run(ctx context.Context, dlqBin, prefix string) error {
 	if err != nil {
 		return fmt.Errorf("make config dir: %w", err)
 	}
-	defer os.RemoveAll(cfgDir)
+	defer func() { _ = os.RemoveAll(cfgDir) }()
 	env := append(os.Environ(),
 		"AWS_ENDPOINT_URL="+emu.Endpoint, "AWS_REGION="+region,
 		"AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo", "AWS_EC2_METADATA_DISABLED=true",

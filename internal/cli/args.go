@@ -26,5 +26,5 @@ func ExactArgs(n int, what string) cobra.PositionalArgs {
 
 // FlagErrorFunc turns flag parsing errors into UsageErrors.
 func FlagErrorFunc(cmd *cobra.Command, err error) error {
-	return &UsageError{Err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+	return &UsageError{Err: fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 }

@@ -74,7 +74,7 @@ func FreePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -84,7 +84,7 @@ func waitReady(endpoint string, limit time.Duration) error {
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(endpoint + "/moto-api/")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -184,8 +185,7 @@ func depth(ctx context.Context, api SQSAPI, url string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("get depth of %s: %w", url, err)
 	}
-	var v, nv int
-	fmt.Sscan(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)], &v)
-	fmt.Sscan(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)], &nv)
+	v, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	nv, _ := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
 	return v + nv, nil
 }

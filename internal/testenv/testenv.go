@@ -182,16 +182,16 @@ func startMoto() (stop func(), endpoint string, err error) {
 	e, err := devstack.StartMoto(logTo)
 	if err != nil {
 		if logFile != nil {
-			logFile.Close()
-			os.Remove(logFile.Name())
+			_ = logFile.Close()
+			_ = os.Remove(logFile.Name())
 		}
 		return nil, "", err
 	}
 	return func() {
 		e.Stop()
 		if logFile != nil {
-			logFile.Close()
-			os.Remove(logFile.Name())
+			_ = logFile.Close()
+			_ = os.Remove(logFile.Name())
 		}
 	}, e.Endpoint, nil
 }
@@ -206,9 +206,9 @@ func isolateCredentials() {
 		"AWS_CONFIG_FILE":             os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 	} {
-		os.Setenv(k, v)
+		_ = os.Setenv(k, v)
 	}
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"} {
-		os.Unsetenv(k)
+		_ = os.Unsetenv(k)
 	}
 }

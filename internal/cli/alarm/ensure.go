@@ -103,7 +103,7 @@ func ensureRun(ctx context.Context, opts *EnsureOptions) error {
 	if err != nil {
 		return fmt.Errorf("ensure alarms: %w", err)
 	}
-	fmt.Fprintln(opts.IO.ErrOut, ensureSummary(results, opts))
+	_, _ = fmt.Fprintln(opts.IO.ErrOut, ensureSummary(results, opts))
 	return nil
 }
 

@@ -109,7 +109,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%d DLQs, %d without an alarm\n", len(entries), missing)
+	_, _ = fmt.Fprintf(opts.IO.ErrOut, "%d DLQs, %d without an alarm\n", len(entries), missing)
 	return nil
 }
 

@@ -132,7 +132,7 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 	if err := write(opts, report); err != nil {
 		return err
 	}
-	fmt.Fprintln(opts.IO.ErrOut, report.Summary())
+	_, _ = fmt.Fprintln(opts.IO.ErrOut, report.Summary())
 	return report.Verdict(opts.MaxDepth, opts.FailOnWarning)
 }
 
@@ -147,12 +147,12 @@ func watch(ctx context.Context, opts *InspectOptions) error {
 			}
 			return err
 		}
-		fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J")
-		fmt.Fprintf(opts.IO.Out, "Every %s: dlq inspect %s  %s\n\n", opts.Watch, strings.Join(opts.Queues, " "), opts.Now().Format("15:04:05"))
+		_, _ = fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J")
+		_, _ = fmt.Fprintf(opts.IO.Out, "Every %s: dlq inspect %s  %s\n\n", opts.Watch, strings.Join(opts.Queues, " "), opts.Now().Format("15:04:05"))
 		if err := write(opts, report); err != nil {
 			return err
 		}
-		fmt.Fprintln(opts.IO.Out, report.Summary())
+		_, _ = fmt.Fprintln(opts.IO.Out, report.Summary())
 		select {
 		case <-ctx.Done():
 			// Interrupting a watch is how it ends: not a failure.

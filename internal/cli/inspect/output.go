@@ -58,7 +58,8 @@ func writeTable(ios *render.IOStreams, r *Report) error {
 		}
 	}
 	if b.Len() > 0 {
-		fmt.Fprintf(ios.Out, "\n%s\n%s", st.Bold.Render("Warnings"), b.String())
+		_, err := fmt.Fprintf(ios.Out, "\n%s\n%s", st.Bold.Render("Warnings"), b.String())
+		return err
 	}
 	return nil
 }

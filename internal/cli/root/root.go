@@ -110,14 +110,14 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 	var cond *cli.ConditionError
 	switch {
 	case code == cli.ExitInterrupted:
-		fmt.Fprintln(ios.ErrOut, "interrupted")
+		_, _ = fmt.Fprintln(ios.ErrOut, "interrupted")
 	case errors.As(err, &cond):
 		// The command has already printed its summary.
 		if cond.Message != "" {
-			fmt.Fprintln(ios.ErrOut, cond.Message)
+			_, _ = fmt.Fprintln(ios.ErrOut, cond.Message)
 		}
 	default:
-		fmt.Fprintf(ios.ErrOut, "dlq: %s\n", cli.Message(err, s.Verbose, s))
+		_, _ = fmt.Fprintf(ios.ErrOut, "dlq: %s\n", cli.Message(err, s.Verbose, s))
 	}
 	return code
 }

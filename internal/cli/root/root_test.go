@@ -188,7 +188,7 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 
 	tests := []struct {
 		name string
