@@ -28,25 +28,30 @@ const region = "us-east-1"
 func main() {
 	dlqBin := flag.String("dlq", "bin/dlq", "path of the dlq binary to demonstrate")
 	prefix := flag.String("prefix", "demo-", "name prefix of the demo's queues")
+	endpoint := flag.String("endpoint", "", "use this running emulator instead of starting moto_server")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dlqBin, *prefix); err != nil {
+	if err := run(ctx, *dlqBin, *prefix, *endpoint); err != nil {
 		fmt.Fprintf(os.Stderr, "dlq-demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dlqBin, prefix string) error {
+func run(ctx context.Context, dlqBin, prefix, endpoint string) error {
 	if _, err := os.Stat(dlqBin); err != nil {
 		return fmt.Errorf("dlq binary %s: %w (run make build)", dlqBin, err)
 	}
-	step("Starting moto_server on loopback")
-	emu, err := devstack.StartMoto(nil)
-	if err != nil {
-		return err
+	emu := &devstack.Emulator{Endpoint: endpoint}
+	if endpoint == "" {
+		step("Starting moto_server on loopback")
+		started, err := devstack.StartMoto(nil)
+		if err != nil {
+			return err
+		}
+		defer started.Stop()
+		emu = started
 	}
-	defer emu.Stop()
 	fmt.Printf("  emulator at %s\n", emu.Endpoint)
 
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region), config.WithBaseEndpoint(emu.Endpoint),

@@ -90,6 +90,10 @@ func LoadAWSConfig(ctx context.Context, s Settings, ios *render.IOStreams) (aws.
 		opts = append(opts,
 			config.WithLogger(logging.NewStandardLogger(ios.ErrOut)),
 			config.WithClientLogMode(aws.LogRetries|aws.LogRequest|aws.LogResponse))
+	} else {
+		// The SDK's default logger writes warnings to stderr; without -v
+		// stderr carries only dlq's own summary and errors.
+		opts = append(opts, config.WithLogger(logging.Nop{}))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
