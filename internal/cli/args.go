@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dlqops/dlq/internal/queue"
 )
 
 // NoArgs is cobra.NoArgs returning a UsageError (exit 2).
@@ -27,4 +29,20 @@ func ExactArgs(n int, what string) cobra.PositionalArgs {
 // FlagErrorFunc turns flag parsing errors into UsageErrors.
 func FlagErrorFunc(cmd *cobra.Command, err error) error {
 	return &UsageError{Err: fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+}
+
+// QueueSelection applies what every command that takes "these queues, or
+// all of them under a prefix" shares: the context's queuePrefix unless
+// --prefix was given, and queue arguments that parse as names, URLs or
+// ARNs (a UsageError otherwise).
+func QueueSelection(cmd *cobra.Command, s Settings, args []string, prefix *string) error {
+	if f := cmd.Flags().Lookup("prefix"); f != nil && !f.Changed {
+		*prefix = s.QueuePrefix
+	}
+	for _, a := range args {
+		if _, err := queue.ParseRef(a); err != nil {
+			return &UsageError{Err: err}
+		}
+	}
+	return nil
 }

@@ -46,28 +46,35 @@ func newDeps(f *cli.Factory) deps {
 	}
 }
 
-// deadLetterQueues finds the named DLQs, or all under prefix, with the
-// depth alarms of the account.
-func (d deps) deadLetterQueues(ctx context.Context, args []string, prefix string) ([]queue.DeadLetterQueue, map[string][]alarm.Alarm, error) {
+// target is what both subcommands work on: the DLQs, the depth alarms of
+// the account, and the CloudWatch client that read them.
+type target struct {
+	dlqs   []queue.DeadLetterQueue
+	alarms map[string][]alarm.Alarm
+	cw     alarm.CloudWatchAPI
+}
+
+// target finds the named DLQs, or all under prefix, with the depth alarms.
+func (d deps) target(ctx context.Context, args []string, prefix string) (target, error) {
 	refs, err := queue.ParseRefs(args)
 	if err != nil {
-		return nil, nil, &cli.UsageError{Err: err}
+		return target{}, &cli.UsageError{Err: err}
 	}
 	sqsAPI, err := d.SQS(ctx)
 	if err != nil {
-		return nil, nil, err
+		return target{}, err
 	}
 	dlqs, err := queue.FindDeadLetterQueues(ctx, sqsAPI, refs, prefix, queue.DefaultConcurrency)
 	if err != nil {
-		return nil, nil, fmt.Errorf("find dead-letter queues: %w", err)
+		return target{}, fmt.Errorf("find dead-letter queues: %w", err)
 	}
 	cw, err := d.CloudWatch(ctx)
 	if err != nil {
-		return nil, nil, err
+		return target{}, err
 	}
 	alarms, err := alarm.DepthAlarms(ctx, cw)
 	if err != nil {
-		return nil, nil, err
+		return target{}, err
 	}
-	return dlqs, alarms, nil
+	return target{dlqs: dlqs, alarms: alarms, cw: cw}, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 )
 
@@ -52,8 +51,8 @@ dlq alarm keeps its actions; a new one has none, so nobody is notified.`,
 				return err
 			}
 			opts.Queues, opts.Output = args, s.Output
-			if !cmd.Flags().Changed("prefix") {
-				opts.Prefix = s.QueuePrefix
+			if err := cli.QueueSelection(cmd, s, args, &opts.Prefix); err != nil {
+				return err
 			}
 			switch {
 			case len(args) == 0 && !opts.All:
@@ -63,9 +62,6 @@ dlq alarm keeps its actions; a new one has none, so nobody is notified.`,
 			}
 			if opts.SNSTopic != "" && !strings.HasPrefix(opts.SNSTopic, "arn:") {
 				return cli.Usagef("--sns-topic wants a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got %q", opts.SNSTopic)
-			}
-			if _, err := queue.ParseRefs(args); err != nil {
-				return &cli.UsageError{Err: err}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -81,21 +77,17 @@ dlq alarm keeps its actions; a new one has none, so nobody is notified.`,
 }
 
 func ensureRun(ctx context.Context, opts *EnsureOptions) error {
-	dlqs, existing, err := opts.deadLetterQueues(ctx, opts.Queues, opts.Prefix)
+	t, err := opts.target(ctx, opts.Queues, opts.Prefix)
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(dlqs))
-	for _, d := range dlqs {
+	names := make([]string, 0, len(t.dlqs))
+	for _, d := range t.dlqs {
 		if d.Exists {
 			names = append(names, d.Name)
 		}
 	}
-	cw, err := opts.CloudWatch(ctx)
-	if err != nil {
-		return err
-	}
-	results, err := alarm.Ensure(ctx, cw, names, existing, alarm.EnsureOptions{SNSTopicARN: opts.SNSTopic, DryRun: opts.DryRun})
+	results, err := alarm.Ensure(ctx, t.cw, names, t.alarms, alarm.EnsureOptions{SNSTopicARN: opts.SNSTopic, DryRun: opts.DryRun})
 	// Report what was done even when a later put failed.
 	if werr := writeEnsure(opts, results); werr != nil && err == nil {
 		err = werr

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 )
 
@@ -50,11 +49,8 @@ func NewCmdList(f *cli.Factory, runF func(context.Context, *ListOptions) error) 
 				return err
 			}
 			opts.Queues, opts.Output = args, s.Output
-			if !cmd.Flags().Changed("prefix") {
-				opts.Prefix = s.QueuePrefix
-			}
-			if _, err := queue.ParseRefs(args); err != nil {
-				return &cli.UsageError{Err: err}
+			if err := cli.QueueSelection(cmd, s, args, &opts.Prefix); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -67,18 +63,18 @@ func NewCmdList(f *cli.Factory, runF func(context.Context, *ListOptions) error) 
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	dlqs, alarms, err := opts.deadLetterQueues(ctx, opts.Queues, opts.Prefix)
+	t, err := opts.target(ctx, opts.Queues, opts.Prefix)
 	if err != nil {
 		return err
 	}
-	entries := make([]ListEntry, 0, len(dlqs))
+	entries := make([]ListEntry, 0, len(t.dlqs))
 	missing := 0
-	for _, d := range dlqs {
+	for _, d := range t.dlqs {
 		if !d.Exists {
 			continue
 		}
 		e := ListEntry{Queue: d.Name, Alarms: []AlarmInfo{}}
-		for _, a := range alarms[d.Name] {
+		for _, a := range t.alarms[d.Name] {
 			actions := a.Actions
 			if actions == nil {
 				actions = []string{}

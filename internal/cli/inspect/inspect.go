@@ -84,8 +84,8 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 			}
 			opts.Queues = args
 			opts.Output = s.Output
-			if !cmd.Flags().Changed("prefix") {
-				opts.Prefix = s.QueuePrefix
+			if err := cli.QueueSelection(cmd, s, args, &opts.Prefix); err != nil {
+				return err
 			}
 			if !cmd.Flags().Changed("max-depth") {
 				opts.MaxDepth = -1
@@ -103,9 +103,6 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 			}
 			if opts.Concurrency < 1 {
 				return cli.Usagef("--concurrency must be at least 1, got %d", opts.Concurrency)
-			}
-			if _, err := queue.ParseRefs(args); err != nil {
-				return &cli.UsageError{Err: err}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
