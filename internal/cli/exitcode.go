@@ -142,7 +142,11 @@ func Message(err error, verbose bool, s Settings) string {
 	case errors.As(err, &api):
 		reason = fmt.Sprintf("%s: %s", shortCode(api.ErrorCode()), api.ErrorMessage())
 		if authErrorCodes[api.ErrorCode()] {
-			reason += fmt.Sprintf(" (%s, %s)", orDefault(s.Profile, "default credentials"), orDefault(s.Region, "no region"))
+			who := "default credentials"
+			if s.Profile != "" {
+				who = "profile " + s.Profile
+			}
+			reason += fmt.Sprintf(" (%s, %s)", who, orDefault(s.Region, "no region"))
 		}
 	case errors.As(err, &urlErr):
 		u, _ := url.Parse(urlErr.URL)
@@ -183,9 +187,6 @@ func shortCode(code string) string {
 func orDefault(s, d string) string {
 	if s == "" {
 		return d
-	}
-	if d == "default credentials" {
-		return "profile " + s
 	}
 	return s
 }

@@ -4,6 +4,7 @@ package version
 import (
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,10 +25,10 @@ func (i Info) String() string {
 		v = "dev"
 	}
 	extra := ""
-	if i.Commit != "" {
+	if i.Commit != "" && i.Commit != "none" {
 		extra = i.Commit
 	}
-	if i.Date != "" {
+	if i.Date != "" && !strings.HasPrefix(i.Date, "0001-01-01") {
 		if extra != "" {
 			extra += ", "
 		}
