@@ -1,0 +1,136 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// correlate fills TraceID, OrderID, Error, Parsed and Unwrapped. IDs come
+// from the first place that has them: message attributes, then the body's
+// top level, then an EventBridge event's detail, then an SNS envelope's
+// Message (a JSON string) and its message attributes.
+func correlate(m *Message) {
+	m.TraceID = attrString(m.Attributes, "traceId")
+	m.OrderID = attrString(m.Attributes, "orderId")
+	if code := attrString(m.Attributes, "ErrorCode"); code != "" || attrString(m.Attributes, "RequestID") != "" {
+		m.Error = &MessageError{
+			Code:      code,
+			Message:   attrString(m.Attributes, "ErrorMessage"),
+			RequestID: attrString(m.Attributes, "RequestID"),
+		}
+	}
+	if !looksLikeJSON(m.Body) {
+		return
+	}
+	var parsed any
+	if err := json.Unmarshal([]byte(m.Body), &parsed); err != nil {
+		return
+	}
+	m.Parsed = parsed
+	m.Unwrapped = parsed
+	for _, layer := range layers(parsed) {
+		obj, ok := layer.value.(map[string]any)
+		if ok {
+			fill(&m.TraceID, obj, "traceId")
+			fill(&m.OrderID, obj, "orderId")
+		}
+		if layer.attrs != nil {
+			fill(&m.TraceID, snsAttrs(layer.attrs), "traceId")
+			fill(&m.OrderID, snsAttrs(layer.attrs), "orderId")
+		}
+		m.Unwrapped = layer.value
+	}
+}
+
+type layer struct {
+	value any
+	attrs map[string]any // an SNS envelope's MessageAttributes
+}
+
+// layers peels envelopes: the body, then each EventBridge detail or SNS
+// Message inside it, outermost first. At most four deep.
+func layers(v any) []layer {
+	out := []layer{{value: v}}
+	for range 4 {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			break
+		}
+		if detail, ok := obj["detail"]; ok && obj["detail-type"] != nil {
+			v = detail
+			out = append(out, layer{value: v})
+			continue
+		}
+		if msg, ok := obj["Message"].(string); ok && obj["Type"] == "Notification" {
+			var inner any = msg
+			if looksLikeJSON(msg) {
+				var parsed any
+				if json.Unmarshal([]byte(msg), &parsed) == nil {
+					inner = parsed
+				}
+			}
+			attrs, _ := obj["MessageAttributes"].(map[string]any)
+			v = inner
+			out = append(out, layer{value: v, attrs: attrs})
+			continue
+		}
+		break
+	}
+	return out
+}
+
+// snsAttrs flattens SNS message attributes ({"traceId":{"Type":"String",
+// "Value":"t-1"}}) into name → value.
+func snsAttrs(attrs map[string]any) map[string]any {
+	flat := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		if a, ok := v.(map[string]any); ok {
+			flat[k] = a["Value"]
+		}
+	}
+	return flat
+}
+
+// fill sets *dst from obj[key] (matched case-insensitively) unless *dst is
+// already set. Numbers count: an orderId of 123 is "123".
+func fill(dst *string, obj map[string]any, key string) {
+	if *dst != "" {
+		return
+	}
+	v, ok := obj[key]
+	if !ok {
+		for k, val := range obj {
+			if strings.EqualFold(k, key) {
+				v, ok = val, true
+				break
+			}
+		}
+	}
+	if !ok {
+		return
+	}
+	switch t := v.(type) {
+	case string:
+		*dst = t
+	case float64:
+		*dst = fmt.Sprint(t)
+	}
+}
+
+func attrString(attrs map[string]Attribute, name string) string {
+	if a, ok := attrs[name]; ok && !strings.HasPrefix(a.Type, "Binary") {
+		return a.String
+	}
+	for k, a := range attrs {
+		if strings.EqualFold(k, name) && !strings.HasPrefix(a.Type, "Binary") {
+			return a.String
+		}
+	}
+	return ""
+}
+
+func looksLikeJSON(s string) bool {
+	s = strings.TrimLeft(s, " \t\r\n")
+	return strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[")
+}

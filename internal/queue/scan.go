@@ -1,0 +1,263 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// ReceiveAPI is the part of the SQS client that scanning calls.
+type ReceiveAPI interface {
+	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	ChangeMessageVisibilityBatch(context.Context, *sqs.ChangeMessageVisibilityBatchInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// ScanOptions tune a non-destructive scan.
+type ScanOptions struct {
+	// Depth is the queue's approximate visible count when the scan starts;
+	// the scan ends once it has seen that many distinct messages.
+	Depth int64
+	// MaxScan caps the distinct messages scanned; 0 means Depth.
+	MaxScan int
+	// Limit stops the scan after that many matches; 0 means no limit.
+	Limit int
+	// Receivers receive in parallel; 0 means 4.
+	Receivers int
+	// Visibility is how long received messages stay hidden while the scan
+	// runs; 0 derives it from Depth (30 s plus 20 ms a message, at least a
+	// minute).
+	Visibility time.Duration
+	// WaitTime is the long poll of each receive; 0 means one second.
+	WaitTime time.Duration
+	// MaxEmpty ends the scan after that many consecutive empty receives:
+	// an empty receive does not mean an empty queue, since SQS samples a
+	// subset of its servers. 0 means 3.
+	MaxEmpty int
+}
+
+func (o *ScanOptions) defaults() {
+	if o.Receivers <= 0 {
+		o.Receivers = 4
+	}
+	if o.Visibility <= 0 {
+		o.Visibility = 30*time.Second + time.Duration(o.Depth)*20*time.Millisecond
+		o.Visibility = min(max(o.Visibility, time.Minute), 12*time.Hour)
+	}
+	if o.WaitTime <= 0 {
+		o.WaitTime = time.Second
+	}
+	if o.MaxEmpty <= 0 {
+		o.MaxEmpty = 3
+	}
+}
+
+// ScanResult is what a scan saw.
+type ScanResult struct {
+	Scanned int
+	Matched []Message
+	// Released counts the messages made visible again at the end.
+	Released int
+}
+
+// Scan receives messages from the queue without consuming them, offers each
+// distinct message once to match, and keeps those it accepts, sorted by
+// sent time. Every message it received is released (visibility 0) before
+// Scan returns, whether the scan finished, failed or ctx was cancelled;
+// only the receipt handles of non-matching messages are kept until then.
+func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, match func(*Message) bool) (ScanResult, error) {
+	opts.defaults()
+	s := &scan{api: api, url: url, opts: opts, match: match, held: map[string]string{}}
+	target := opts.MaxScan
+	if target <= 0 {
+		target = int(opts.Depth)
+	}
+	s.target = target
+
+	scanCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(scanCtx)
+	for range opts.Receivers {
+		g.Go(func() error { return s.receive(gctx, stop) })
+	}
+	scanErr := g.Wait()
+	if errors.Is(scanErr, context.Canceled) && ctx.Err() == nil {
+		scanErr = nil // we stopped it: limit, depth or empty polls reached
+	}
+	if scanErr == nil && ctx.Err() != nil {
+		scanErr = ctx.Err()
+	}
+
+	// Release even when ctx is cancelled: leaving messages hidden for the
+	// whole visibility timeout is exactly what peek promises not to do.
+	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	released, relErr := Release(relCtx, api, url, s.handles())
+
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released}
+	sort.SliceStable(res.Matched, func(i, j int) bool { return res.Matched[i].SentAt.Before(res.Matched[j].SentAt) })
+	if scanErr != nil && relErr != nil {
+		return res, errors.Join(fmt.Errorf("scan %s: %w", nameFromURL(url), scanErr), relErr)
+	}
+	if scanErr != nil {
+		return res, fmt.Errorf("scan %s: %w", nameFromURL(url), scanErr)
+	}
+	return res, relErr
+}
+
+type scan struct {
+	api    ReceiveAPI
+	url    string
+	opts   ScanOptions
+	match  func(*Message) bool
+	target int
+
+	mu      sync.Mutex
+	held    map[string]string // message ID → latest receipt handle
+	scanned int
+	matched []Message
+	empties atomic.Int32
+}
+
+func (s *scan) receive(ctx context.Context, stop context.CancelFunc) error {
+	for ctx.Err() == nil {
+		out, err := s.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(s.url),
+			MaxNumberOfMessages:         10,
+			VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
+			WaitTimeSeconds:             int32(s.opts.WaitTime / time.Second),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
+				stop()
+			}
+			continue
+		}
+		s.empties.Store(0)
+		for _, raw := range out.Messages {
+			if s.offer(raw) {
+				stop()
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// offer records a received message and reports whether the scan is done.
+func (s *scan) offer(raw types.Message) bool {
+	id, handle := aws.ToString(raw.MessageId), aws.ToString(raw.ReceiptHandle)
+	s.mu.Lock()
+	_, seen := s.held[id]
+	s.held[id] = handle
+	if !seen {
+		s.scanned++
+	}
+	full := s.opts.Limit > 0 && len(s.matched) >= s.opts.Limit
+	s.mu.Unlock()
+	if seen || full {
+		return s.done()
+	}
+	m := FromSQS(raw)
+	if s.match == nil || s.match(&m) {
+		s.mu.Lock()
+		if s.opts.Limit <= 0 || len(s.matched) < s.opts.Limit {
+			s.matched = append(s.matched, m)
+		}
+		s.mu.Unlock()
+	}
+	return s.done()
+}
+
+func (s *scan) done() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return (s.target > 0 && s.scanned >= s.target) || (s.opts.Limit > 0 && len(s.matched) >= s.opts.Limit)
+}
+
+func (s *scan) handles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.held))
+	for _, h := range s.held {
+		out = append(out, h)
+	}
+	return out
+}
+
+// Release makes messages visible again at once (ChangeMessageVisibility to
+// 0), ten to a call, a few calls in parallel, retrying entries that failed
+// for a transient reason. It returns how many were released.
+func Release(ctx context.Context, api ReceiveAPI, url string, handles []string) (int, error) {
+	var released atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for start := 0; start < len(handles); start += 10 {
+		batch := handles[start:min(start+10, len(handles))]
+		g.Go(func() error {
+			n, err := releaseBatch(gctx, api, url, batch)
+			released.Add(int64(n))
+			return err
+		})
+	}
+	err := g.Wait()
+	return int(released.Load()), err
+}
+
+func releaseBatch(ctx context.Context, api ReceiveAPI, url string, handles []string) (int, error) {
+	pending := handles
+	released := 0
+	for attempt := 0; len(pending) > 0; attempt++ {
+		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(pending))
+		for i, h := range pending {
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0}
+		}
+		out, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
+		if err != nil {
+			return released, fmt.Errorf("release %d messages: %w", len(pending), err)
+		}
+		released += len(out.Successful)
+		var retry []string
+		var lastErr string
+		for _, f := range out.Failed {
+			code := aws.ToString(f.Code)
+			// A handle that is no longer valid belongs to a message that is
+			// visible again or gone: nothing left to release.
+			if code == "ReceiptHandleIsInvalid" || code == "AWS.SimpleQueueService.ReceiptHandleIsInvalid" || code == "MessageNotInflight" || code == "AWS.SimpleQueueService.MessageNotInflight" {
+				continue
+			}
+			var i int
+			if _, err := fmt.Sscan(aws.ToString(f.Id), &i); err == nil && i < len(pending) {
+				retry = append(retry, pending[i])
+				lastErr = code + ": " + aws.ToString(f.Message)
+			}
+		}
+		if len(retry) > 0 && attempt >= 3 {
+			return released, fmt.Errorf("release: %d messages still hidden after retries (%s); they reappear when their visibility timeout ends", len(retry), lastErr)
+		}
+		if len(retry) > 0 {
+			select {
+			case <-ctx.Done():
+				return released, ctx.Err()
+			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			}
+		}
+		pending = retry
+	}
+	return released, nil
+}
