@@ -39,3 +39,32 @@ func HumanSeconds(sec int64) string {
 	}
 	return out
 }
+
+// Time shows a point in time: relative on a terminal ("5m ago"), RFC3339
+// when piped.
+func (s *IOStreams) Time(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if !s.stdoutTTY {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return Ago(t, now)
+}
+
+// Ago is how long before now t was, in its largest unit: "just now",
+// "42s ago", "5m ago", "3h ago", "2d ago".
+func Ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}

@@ -132,7 +132,7 @@ func (t *Table) Render(w io.Writer) error {
 	}
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
-		trimmed := strings.TrimRight(line, " \n")
+		trimmed := trimLine(line)
 		if trimmed == "" && !strings.HasSuffix(line, "\n") {
 			continue
 		}
@@ -174,4 +174,19 @@ func (t *Table) fitWidths(limit int) ([]int, bool) {
 		cut = true
 	}
 	return widths, cut
+}
+
+// trimLine drops trailing padding, also when a colour reset follows it.
+func trimLine(line string) string {
+	const reset = "\x1b[0m"
+	line = strings.TrimRight(line, " \n")
+	hadReset := false
+	for strings.HasSuffix(line, reset) {
+		line = strings.TrimRight(strings.TrimSuffix(line, reset), " ")
+		hadReset = true
+	}
+	if hadReset {
+		line += reset
+	}
+	return line
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	alarmcmd "github.com/dlqops/dlq/internal/cli/alarm"
 	"github.com/dlqops/dlq/internal/cli/inspect"
+	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/cli/version"
 	"github.com/dlqops/dlq/internal/render"
 )
@@ -70,6 +71,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 
 	cmd.AddCommand(
 		inspect.NewCmdInspect(f, nil),
+		peek.NewCmdPeek(f, nil),
 		alarmcmd.NewCmdAlarm(f),
 		version.NewCmdVersion(f, info),
 	)

@@ -1,0 +1,182 @@
+// Package peek implements `dlq peek`: browse a queue's messages and filter
+// them by trace, order, fields or any jq predicate without consuming them.
+// Every received message is released when the scan ends, on success, on
+// error and on Ctrl-C.
+package peek
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+// SQSAPI is what peek calls: reading the queue and scanning it.
+type SQSAPI interface {
+	queue.SQSAPI
+	queue.ReceiveAPI
+}
+
+// PeekOptions are the flags and dependencies of `dlq peek`.
+type PeekOptions struct {
+	IO  *render.IOStreams
+	SQS func(context.Context) (SQSAPI, error)
+	Now func() time.Time
+
+	Queue   string
+	Filter  filter.Options
+	Limit   int
+	MaxScan int
+	Body    bool
+	Force   bool
+	Output  render.Format
+}
+
+// NewCmdPeek builds `dlq peek`. runF replaces the run function in tests.
+func NewCmdPeek(f *cli.Factory, runF func(context.Context, *PeekOptions) error) *cobra.Command {
+	opts := &PeekOptions{
+		IO:  f.IOStreams,
+		Now: f.Now,
+		SQS: func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
+	}
+	cmd := &cobra.Command{
+		Use:   "peek QUEUE",
+		Short: "Browse and filter a queue's messages without consuming them",
+		Long: `Show the messages of a queue (usually a DLQ) and filter them, leaving the
+queue as it was: messages are received with a visibility timeout long enough
+for the scan, then every one is released (visibility 0) when the scan ends,
+also on error and on Ctrl-C. Afterwards the depth is what it was and every
+message can be received again at once.
+
+The scan receives batches of 10 with a few parallel receivers until it has
+seen the queue's approximate depth, --max-scan messages, --limit matches, or
+several empty long polls in a row.
+
+traceId and orderId come from message attributes, then the body's top level,
+then an EventBridge event's detail, then an SNS envelope's Message. The error
+a Lambda asynchronous invocation records (ErrorCode, ErrorMessage,
+RequestID attributes) is shown as the message's error.
+
+--where PATH=VALUE matches a field of the unwrapped body (customer.tier=gold,
+items.0.sku=A) or an attribute (attr.ErrorCode=500); --jq takes any gojq
+expression over the message's JSON form (see -o json) and keeps messages for
+which it is true. Conditions combine with AND.
+
+Peeking raises each message's ApproximateReceiveCount. On a queue that has a
+RedrivePolicy of its own that can move messages onward, so peek refuses such
+a queue unless --force is given. On a FIFO queue only the first messages of
+each message group can be received without consuming them.`,
+		Example: `  # The messages of one order, wherever it appears in the payload
+  dlq peek orders-payments-dlq --order-id order-1042
+
+  # One trace, with full bodies
+  dlq peek orders-payments-dlq --trace-id 4bf92f35 --body
+
+  # Gold customers' messages that failed at least 3 times in the last hour
+  dlq peek orders-payments-dlq --where customer.tier=gold --min-receives 3 --since 1h
+
+  # Lambda async failures with a timeout, as NDJSON for jq
+  dlq peek orders-notify-dlq --jq '.error.message | test("timed out")' -o ndjson`,
+		Args: cli.ExactArgs(1, "the queue to peek"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Settings()
+			if err != nil {
+				return err
+			}
+			opts.Queue, opts.Output = args[0], s.Output
+			if _, err := queue.ParseRef(opts.Queue); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if opts.Limit < 0 || opts.MaxScan < 0 {
+				return cli.Usagef("--limit and --max-scan must be 0 (no limit) or more")
+			}
+			if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return peekRun(cmd.Context(), opts)
+		},
+	}
+	AddFilterFlags(cmd, &opts.Filter)
+	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "stop after `N` matching messages (0: no limit)")
+	cmd.Flags().IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
+	cmd.Flags().BoolVar(&opts.Body, "body", false, "print full bodies (pretty JSON when the body is JSON)")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "peek a queue that has its own RedrivePolicy")
+	return cmd
+}
+
+// AddFilterFlags declares the message filter flags peek and replay share.
+func AddFilterFlags(cmd *cobra.Command, o *filter.Options) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.TraceID, "trace-id", "", "only messages of this trace `ID`")
+	fs.StringVar(&o.OrderID, "order-id", "", "only messages of this order `ID`")
+	fs.StringArrayVar(&o.Where, "where", nil, "only messages where `PATH=VALUE` (body path, or attr.NAME); repeatable")
+	fs.StringVar(&o.JQ, "jq", "", "only messages for which the gojq `EXPR` over the JSON message is true")
+	fs.DurationVar(&o.Since, "since", 0, "only messages sent within `DURATION` before now")
+	fs.StringVar(&o.Until, "until", "", "only messages sent at or before `TIME` (RFC3339, or a duration ago)")
+	fs.IntVar(&o.MinReceives, "min-receives", 0, "only messages received at least `N` times")
+	fs.StringVar(&o.ErrorCode, "error-code", "", "only messages whose recorded error has this `CODE`")
+}
+
+func peekRun(ctx context.Context, opts *PeekOptions) error {
+	ref, err := queue.ParseRef(opts.Queue)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	flt, err := filter.New(opts.Filter, opts.Now())
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	api, err := opts.SQS(ctx)
+	if err != nil {
+		return err
+	}
+	url, err := queue.ResolveURL(ctx, api, ref)
+	if err != nil {
+		return fmt.Errorf("peek: %w", err)
+	}
+	q, err := queue.Attributes(ctx, api, url)
+	if err != nil {
+		return fmt.Errorf("peek: %w", err)
+	}
+	if q.Redrive != nil {
+		msg := fmt.Sprintf("%s has a RedrivePolicy (maxReceiveCount %d, to %s): each peek raises ApproximateReceiveCount and can move messages there",
+			q.Name, q.Redrive.MaxReceiveCount, queue.NameFromARN(q.Redrive.DeadLetterTargetARN))
+		if !opts.Force {
+			return cli.Usagef("%s; pass --force to peek anyway", msg)
+		}
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
+	}
+	if q.FIFO {
+		_, _ = fmt.Fprintln(opts.IO.ErrOut, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
+	}
+
+	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: opts.MaxScan, Limit: opts.Limit}, flt.Match)
+	if err != nil {
+		return err
+	}
+	if err := write(opts, q.Name, res.Matched); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintln(opts.IO.ErrOut, summary(q, res, opts.Limit))
+	return nil
+}
+
+func summary(q queue.Queue, res queue.ScanResult, limit int) string {
+	s := fmt.Sprintf("scanned %d of ~%d visible messages in %s, %d matched", res.Scanned, q.Visible, q.Name, len(res.Matched))
+	if limit > 0 && len(res.Matched) >= limit {
+		s += fmt.Sprintf(" (stopped at --limit %d)", limit)
+	}
+	if q.InFlight > 0 {
+		s += fmt.Sprintf("; %d in flight were not visible to peek", q.InFlight)
+	}
+	return s + fmt.Sprintf("; %d released", res.Released)
+}
