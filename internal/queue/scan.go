@@ -82,16 +82,15 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	}
 	s.target = target
 
-	scanCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	g, gctx := errgroup.WithContext(scanCtx)
+	// Receives are never cancelled mid-flight: SQS may already have hidden
+	// the messages of a call whose answer we drop, and without their
+	// receipt handles they could not be released. Receivers stop between
+	// calls instead, when the scan is done, failed, or ctx was cancelled.
+	var g errgroup.Group
 	for range opts.Receivers {
-		g.Go(func() error { return s.receive(gctx, stop) })
+		g.Go(func() error { return s.receive(ctx) })
 	}
 	scanErr := g.Wait()
-	if errors.Is(scanErr, context.Canceled) && ctx.Err() == nil {
-		scanErr = nil // we stopped it: limit, depth or empty polls reached
-	}
 	if scanErr == nil && ctx.Err() != nil {
 		scanErr = ctx.Err()
 	}
@@ -125,11 +124,14 @@ type scan struct {
 	scanned int
 	matched []Message
 	empties atomic.Int32
+	stopped atomic.Bool
 }
 
-func (s *scan) receive(ctx context.Context, stop context.CancelFunc) error {
-	for ctx.Err() == nil {
-		out, err := s.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+func (s *scan) receive(ctx context.Context) error {
+	for !s.stopped.Load() && ctx.Err() == nil {
+		// Detached from ctx (see Scan), bounded by the long poll plus slack.
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
+		out, err := s.api.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(s.url),
 			MaxNumberOfMessages:         10,
 			VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
@@ -137,26 +139,25 @@ func (s *scan) receive(ctx context.Context, stop context.CancelFunc) error {
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
 		})
+		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+			s.stopped.Store(true)
 			return fmt.Errorf("receive: %w", err)
 		}
 		if len(out.Messages) == 0 {
 			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
-				stop()
+				s.stopped.Store(true)
 			}
 			continue
 		}
 		s.empties.Store(0)
 		for _, raw := range out.Messages {
 			if s.offer(raw) {
-				stop()
+				s.stopped.Store(true)
 			}
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
 // offer records a received message and reports whether the scan is done.
