@@ -107,6 +107,9 @@ func run(ctx context.Context, dlqBin, prefix, endpoint string) error {
 		args []string
 	}{
 		{"Which DLQs hold messages, and is anything unwatched?", []string{"inspect", "--prefix", prefix}},
+		{"Which orders, and why? Look without consuming anything", []string{"peek", prefix + "payments-dlq", "--limit", "5"}},
+		{"One order, in full", []string{"peek", prefix + "payments-dlq", "--order-id", "order-1003", "--body"}},
+		{"Still all there: peek released every message", []string{"inspect", prefix + "payments-dlq"}},
 		{"What would it take to alarm every DLQ?", []string{"alarm", "ensure", "--all", "--prefix", prefix, "--dry-run"}},
 		{"No DLQ fills silently again", []string{"alarm", "ensure", "--all", "--prefix", prefix, "--sns-topic", "arn:aws:sns:us-east-1:123456789012:oncall"}},
 		{"Running it again changes nothing", []string{"alarm", "ensure", "--all", "--prefix", prefix}},

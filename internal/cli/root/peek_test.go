@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/render"
@@ -220,4 +221,32 @@ func TestPeekBadInput(t *testing.T) {
 		}
 	}
 	assertUntouched(t, c, q.URL, 1)
+}
+
+func TestPeekInterruptedReleasesAndExits130(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	q := testenv.CreateQueue(t, c, testenv.Name(t, "sigint"), nil)
+	for i := 0; i < 25; i++ {
+		send(t, c, q.URL, fmt.Sprintf(`{"orderId":"o-%d"}`, i), nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Ctrl-C arrives while the first receive is on the wire.
+	interrupt := func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("interrupt",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if middleware.GetOperationName(ctx) == "ReceiveMessage" {
+					cancel()
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
+	ios, _, _, stderr := render.Test()
+	argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0"}
+	code := Run(ctx, ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, interrupt)
+	if code != cli.ExitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("exit %d, stderr %q; want 130", code, stderr.String())
+	}
+	assertUntouched(t, c, q.URL, 25)
 }

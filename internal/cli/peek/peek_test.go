@@ -1,0 +1,63 @@
+package peek
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/shlex"
+
+	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+func TestNewCmdPeek(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args    string
+		want    PeekOptions
+		wantErr bool
+	}{
+		{args: "orders-dlq", want: PeekOptions{Queue: "orders-dlq", Limit: 100}},
+		{args: "orders-dlq --trace-id t-1 --order-id o-1 --limit 0 --max-scan 500 --body --force",
+			want: PeekOptions{Queue: "orders-dlq", Filter: filter.Options{TraceID: "t-1", OrderID: "o-1"}, MaxScan: 500, Body: true, Force: true}},
+		{args: "orders-dlq --where a.b=1 --where attr.X=y --jq '.receiveCount > 2' --since 1h --until 30m --min-receives 3 --error-code 500",
+			want: PeekOptions{Queue: "orders-dlq", Limit: 100, Filter: filter.Options{Where: []string{"a.b=1", "attr.X=y"}, JQ: ".receiveCount > 2", Since: time.Hour, Until: "30m", MinReceives: 3, ErrorCode: "500"}}},
+		{args: "", wantErr: true},
+		{args: "a b", wantErr: true},
+		{args: "bad/name", wantErr: true},
+		{args: "q --where nope", wantErr: true},
+		{args: "q --jq '.['", wantErr: true},
+		{args: "q --max-scan -5", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			ios, _, _, _ := render.Test()
+			f := cli.NewFactory(ios, func() (cli.Settings, error) { return cli.Settings{Output: render.FormatTable}, nil })
+			var got *PeekOptions
+			cmd := NewCmdPeek(f, func(_ context.Context, o *PeekOptions) error { got = o; return nil })
+			argv, _ := shlex.Split(tt.args)
+			cmd.SetArgs(argv)
+			cmd.SetOut(ios.Out)
+			cmd.SetErr(ios.ErrOut)
+			err := cmd.Execute()
+			if tt.wantErr {
+				var u *cli.UsageError
+				if !errors.As(err, &u) {
+					t.Fatalf("err = %v, want a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Queue != tt.want.Queue || got.Limit != tt.want.Limit || got.MaxScan != tt.want.MaxScan || got.Body != tt.want.Body ||
+				got.Force != tt.want.Force || fmt.Sprint(got.Filter) != fmt.Sprint(tt.want.Filter) {
+				t.Errorf("options = %+v\nwant      %+v", *got, tt.want)
+			}
+		})
+	}
+}
