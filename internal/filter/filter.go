@@ -38,6 +38,14 @@ type Filter struct {
 	since  time.Time
 	until  time.Time
 	active bool
+	queue  string
+}
+
+// ForQueue names the queue the messages come from, so that --jq sees the
+// same "queue" field as -o json.
+func (f *Filter) ForQueue(name string) *Filter {
+	f.queue = name
+	return f
 }
 
 type where struct {
@@ -124,7 +132,7 @@ func (f *Filter) Match(m *queue.Message) bool {
 
 func (f *Filter) matchJQ(m *queue.Message) bool {
 	// gojq takes plain maps and slices, so the view goes through JSON.
-	b, err := json.Marshal(m.View(""))
+	b, err := json.Marshal(m.View(f.queue))
 	if err != nil {
 		return false
 	}

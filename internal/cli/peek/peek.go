@@ -159,7 +159,7 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 		_, _ = fmt.Fprintln(opts.IO.ErrOut, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
 	}
 
-	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: opts.MaxScan, Limit: opts.Limit}, flt.Match)
+	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: opts.MaxScan, Limit: opts.Limit}, flt.ForQueue(q.Name).Match)
 	if err != nil {
 		return err
 	}

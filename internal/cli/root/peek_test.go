@@ -104,6 +104,7 @@ func TestPeekFiltersAcrossEnvelopes(t *testing.T) {
 		{"--error-code 500", []string{"o-5"}},
 		{`--jq .body|test("not.JSON")`, []string{"o-4"}},
 		{"--min-receives 50", nil},
+		{`--jq .queue=="` + q.Name + `"and.orderId=="o-2"`, []string{"o-2"}},
 	}
 	for _, tt := range tests {
 		msgs := peekJSON(t, "peek "+q.Name+" "+tt.filter)
