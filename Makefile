@@ -49,9 +49,9 @@ docs-check:
 demo: build
 	$(GO) run ./cmd/dlq-demo -dlq bin/dlq
 
-## bench: inspect over 300 queues against moto (wall time and AWS calls)
+## bench: inspect over 300 queues and a 1,000-event timeline on moto (wall time, AWS calls)
 bench:
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench BenchmarkInspect -benchtime 3x ./internal/cli/root/
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline' -benchtime 3x ./internal/cli/root/
 
 ## bench-peek: peek's scan vs a plain receive loop on fauxqs (10,000 messages)
 FAUXQS_DIR := .tools/fauxqs

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
@@ -25,9 +26,10 @@ type Factory struct {
 	Settings func() (Settings, error)
 	// AWSConfig loads the AWS configuration once for the process.
 	AWSConfig func(context.Context) (aws.Config, error)
-	// SQS and CloudWatch build clients from AWSConfig.
+	// SQS, CloudWatch and Logs build clients from AWSConfig.
 	SQS        func(context.Context) (*sqs.Client, error)
 	CloudWatch func(context.Context) (*cloudwatch.Client, error)
+	Logs       func(context.Context) (*cloudwatchlogs.Client, error)
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 }
@@ -67,6 +69,13 @@ func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraA
 			return nil, err
 		}
 		return cloudwatch.NewFromConfig(c), nil
+	}
+	f.Logs = func(ctx context.Context) (*cloudwatchlogs.Client, error) {
+		c, err := f.AWSConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return cloudwatchlogs.NewFromConfig(c), nil
 	}
 	return f
 }

@@ -55,7 +55,7 @@ var (
 	startRE   = regexp.MustCompile(`^START RequestId: (\S+)`)
 	endRE     = regexp.MustCompile(`^END RequestId: (\S+)`)
 	reportRE  = regexp.MustCompile(`^REPORT RequestId: (\S+)\s+Duration: ([0-9.]+) ms`)
-	timeoutRE = regexp.MustCompile(`^(?:\S+\s+)?([0-9a-fA-F-]{8,})\s+Task timed out after ([0-9.]+) seconds`)
+	timeoutRE = regexp.MustCompile(`^(?:\d{4}-\d\d-\d\dT\S+\s+)?(\S+)\s+Task timed out after ([0-9.]+) seconds`)
 	statusRE  = regexp.MustCompile(`Status: (\w+)`)
 )
 

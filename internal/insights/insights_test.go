@@ -3,6 +3,7 @@ package insights
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,8 +138,10 @@ func (f *fakeLogs) GetQueryResults(_ context.Context, in *cwl.GetQueryResultsInp
 	w := f.queries[*in.QueryId]
 	var out [][]types.ResultField
 	for _, r := range f.rows {
-		var ms int64
-		fmt.Sscan(r["@timestamp"], &ms)
+		ms, err := strconv.ParseInt(r["@timestamp"], 10, 64)
+		if err != nil {
+			return nil, err
+		}
 		if sec := ms / 1000; sec >= w[0] && sec <= w[1] {
 			var fields []types.ResultField
 			for k, v := range r {

@@ -7,6 +7,7 @@ package peek
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -113,17 +114,32 @@ each message group can be received without consuming them.`,
 	return cmd
 }
 
-// AddFilterFlags declares the message filter flags peek and replay share.
+// AddFilterFlags declares the message filter flags peek, replay and
+// timeline share. A flag the command already declares for its own purpose
+// (timeline's --order-id and --since) is left to it.
 func AddFilterFlags(cmd *cobra.Command, o *filter.Options) {
 	fs := cmd.Flags()
-	fs.StringVar(&o.TraceID, "trace-id", "", "only messages of this trace `ID`")
-	fs.StringVar(&o.OrderID, "order-id", "", "only messages of this order `ID`")
-	fs.StringArrayVar(&o.Where, "where", nil, "only messages where `PATH=VALUE` (body path, or attr.NAME); repeatable")
-	fs.StringVar(&o.JQ, "jq", "", "only messages for which the gojq `EXPR` over the JSON message is true")
-	fs.DurationVar(&o.Since, "since", 0, "only messages sent within `DURATION` before now")
-	fs.StringVar(&o.Until, "until", "", "only messages sent at or before `TIME` (RFC3339, or a duration ago)")
-	fs.IntVar(&o.MinReceives, "min-receives", 0, "only messages received at least `N` times")
-	fs.StringVar(&o.ErrorCode, "error-code", "", "only messages whose recorded error has this `CODE`")
+	add := func(name string, declare func()) {
+		if fs.Lookup(name) == nil {
+			declare()
+		}
+	}
+	add("trace-id", func() { fs.StringVar(&o.TraceID, "trace-id", "", "only messages of this trace `ID`") })
+	add("order-id", func() { fs.StringVar(&o.OrderID, "order-id", "", "only messages of this order `ID`") })
+	add("where", func() {
+		fs.StringArrayVar(&o.Where, "where", nil, "only messages where `PATH=VALUE` (body path, or attr.NAME); repeatable")
+	})
+	add("jq", func() {
+		fs.StringVar(&o.JQ, "jq", "", "only messages for which the gojq `EXPR` over the JSON message is true")
+	})
+	add("since", func() { fs.DurationVar(&o.Since, "since", 0, "only messages sent within `DURATION` before now") })
+	add("until", func() {
+		fs.StringVar(&o.Until, "until", "", "only messages sent at or before `TIME` (RFC3339, or a duration ago)")
+	})
+	add("min-receives", func() { fs.IntVar(&o.MinReceives, "min-receives", 0, "only messages received at least `N` times") })
+	add("error-code", func() {
+		fs.StringVar(&o.ErrorCode, "error-code", "", "only messages whose recorded error has this `CODE`")
+	})
 }
 
 func peekRun(ctx context.Context, opts *PeekOptions) error {
@@ -139,27 +155,7 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	if err != nil {
 		return err
 	}
-	url, err := queue.ResolveURL(ctx, api, ref)
-	if err != nil {
-		return fmt.Errorf("peek: %w", err)
-	}
-	q, err := queue.Attributes(ctx, api, url)
-	if err != nil {
-		return fmt.Errorf("peek: %w", err)
-	}
-	if q.Redrive != nil {
-		msg := fmt.Sprintf("%s has a RedrivePolicy (maxReceiveCount %d, to %s): each peek raises ApproximateReceiveCount and can move messages there",
-			q.Name, q.Redrive.MaxReceiveCount, queue.NameFromARN(q.Redrive.DeadLetterTargetARN))
-		if !opts.Force {
-			return cli.Usagef("%s; pass --force to peek anyway", msg)
-		}
-		_, _ = fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
-	}
-	if q.FIFO {
-		_, _ = fmt.Fprintln(opts.IO.ErrOut, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
-	}
-
-	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: opts.MaxScan, Limit: opts.Limit}, flt.ForQueue(q.Name).Match)
+	q, res, err := Collect(ctx, api, ref, flt, CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut})
 	if err != nil {
 		return err
 	}
@@ -168,6 +164,44 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	}
 	_, _ = fmt.Fprintln(opts.IO.ErrOut, summary(q, res, opts.Limit))
 	return nil
+}
+
+// CollectOptions bound a Collect.
+type CollectOptions struct {
+	Limit   int
+	MaxScan int
+	// Force peeks a queue that has its own RedrivePolicy.
+	Force bool
+	// Warn receives warnings and notes (stderr).
+	Warn io.Writer
+}
+
+// Collect is peek without the printing, for every command that reads a
+// DLQ's messages without consuming them (peek, timeline --from-dlq): it
+// resolves the queue, refuses one with its own RedrivePolicy unless
+// forced, and scans it with the filter, releasing everything it received.
+func Collect(ctx context.Context, api SQSAPI, ref queue.Ref, flt *filter.Filter, o CollectOptions) (queue.Queue, queue.ScanResult, error) {
+	url, err := queue.ResolveURL(ctx, api, ref)
+	if err != nil {
+		return queue.Queue{}, queue.ScanResult{}, fmt.Errorf("peek: %w", err)
+	}
+	q, err := queue.Attributes(ctx, api, url)
+	if err != nil {
+		return queue.Queue{}, queue.ScanResult{}, fmt.Errorf("peek: %w", err)
+	}
+	if q.Redrive != nil {
+		msg := fmt.Sprintf("%s has a RedrivePolicy (maxReceiveCount %d, to %s): each peek raises ApproximateReceiveCount and can move messages there",
+			q.Name, q.Redrive.MaxReceiveCount, queue.NameFromARN(q.Redrive.DeadLetterTargetARN))
+		if !o.Force {
+			return q, queue.ScanResult{}, cli.Usagef("%s; pass --force to peek anyway", msg)
+		}
+		_, _ = fmt.Fprintf(o.Warn, "warning: %s\n", msg)
+	}
+	if q.FIFO {
+		_, _ = fmt.Fprintln(o.Warn, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
+	}
+	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit}, flt.ForQueue(q.Name).Match)
+	return q, res, err
 }
 
 func summary(q queue.Queue, res queue.ScanResult, limit int) string {

@@ -3,8 +3,11 @@ package root
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dlqops/dlq/internal/render"
@@ -41,4 +44,38 @@ func BenchmarkInspect(b *testing.B) {
 	b.ReportMetric(float64(total)/float64(b.N), "calls/op")
 	b.ReportMetric(float64(counts["GetQueueAttributes"])/float64(b.N), "attrReads/op")
 	b.ReportMetric(2*pairs, "queues")
+}
+
+// BenchmarkTimeline reconstructs a trace of 1,000 events spread over five
+// log groups (with as many lines of other traces beside them) on moto,
+// found by prefix: wall time per `dlq timeline` and queries issued.
+func BenchmarkTimeline(b *testing.B) {
+	c := cwl.NewFromConfig(testenv.Config(b, "sa-east-1"))
+	p := "/aws/lambda/" + testenv.Name(b, "tlbench")
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var lines []logLine
+	for i := 0; i < 1000; i++ {
+		g := fmt.Sprintf("%s-%d", p, i%5)
+		at := base.Add(time.Duration(i) * 10 * time.Millisecond)
+		lines = append(lines,
+			logLine{g, at, fmt.Sprintf(`{"traceId":"t-bench","orderId":"o-1","step":"s%d","status":"success","msg":"event %d","requestId":"r-%d"}`, i%5, i, i%50)},
+			logLine{g, at.Add(time.Millisecond), fmt.Sprintf(`{"traceId":"t-other-%d","msg":"noise"}`, i)})
+	}
+	putLogs(b, c, lines)
+	args := []string{"--endpoint-url", testenv.Endpoint(b), "--region", "sa-east-1", "timeline", "t-bench", "--log-group-prefix", p + "-", "--since", "2h", "-o", "json"}
+	counter := testenv.NewCallCounter()
+	env := func(string) (string, bool) { return "", false }
+	for b.Loop() {
+		ios, _, out, errOut := render.Test()
+		if code := Run(context.Background(), ios, env, args, BuildInfo{}, counter.Middleware); code != 0 {
+			b.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		if n := strings.Count(out.String(), `"offsetMs"`); n != 1000 {
+			b.Fatalf("%d events, want 1000", n)
+		}
+	}
+	counts := counter.Counts()
+	b.ReportMetric(float64(counts["StartQuery"])/float64(b.N), "queries/op")
+	b.ReportMetric(float64(counts["GetQueryResults"])/float64(b.N), "polls/op")
+	b.ReportMetric(float64(counts["DescribeLogGroups"])/float64(b.N), "describes/op")
 }

@@ -20,6 +20,7 @@ import (
 	alarmcmd "github.com/dlqops/dlq/internal/cli/alarm"
 	"github.com/dlqops/dlq/internal/cli/inspect"
 	"github.com/dlqops/dlq/internal/cli/peek"
+	"github.com/dlqops/dlq/internal/cli/timeline"
 	"github.com/dlqops/dlq/internal/cli/version"
 	"github.com/dlqops/dlq/internal/render"
 )
@@ -72,6 +73,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 	cmd.AddCommand(
 		inspect.NewCmdInspect(f, nil),
 		peek.NewCmdPeek(f, nil),
+		timeline.NewCmdTimeline(f, nil),
 		alarmcmd.NewCmdAlarm(f),
 		version.NewCmdVersion(f, info),
 	)
