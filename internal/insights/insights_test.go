@@ -259,3 +259,38 @@ func TestBuildJoinsPlatformLinesAndFindsFirstFailure(t *testing.T) {
 		t.Errorf("stats = %+v, events = %+v", st, tls[0].Events)
 	}
 }
+
+// runningLogs never finishes a query and records StopQuery.
+type runningLogs struct {
+	fakeLogs
+	stopped chan string
+}
+
+func (r *runningLogs) GetQueryResults(context.Context, *cwl.GetQueryResultsInput, ...func(*cwl.Options)) (*cwl.GetQueryResultsOutput, error) {
+	return &cwl.GetQueryResultsOutput{Status: types.QueryStatusRunning}, nil
+}
+
+func (r *runningLogs) StopQuery(_ context.Context, in *cwl.StopQueryInput, _ ...func(*cwl.Options)) (*cwl.StopQueryOutput, error) {
+	r.stopped <- aws.ToString(in.QueryId)
+	return &cwl.StopQueryOutput{}, nil
+}
+
+func TestFetchStopsQueryOnInterrupt(t *testing.T) {
+	t.Parallel()
+	api := &runningLogs{stopped: make(chan string, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	fe := &Fetcher{API: api, PollInterval: 5 * time.Millisecond, PollMax: 5 * time.Millisecond}
+	_, err := fe.Fetch(ctx, Request{TraceIDs: []string{"t"}, Groups: []string{"g"}, Start: time.Now().Add(-time.Hour), End: time.Now()})
+	if err == nil {
+		t.Fatal("want the context's error")
+	}
+	select {
+	case id := <-api.stopped:
+		if id != "1" {
+			t.Errorf("stopped query %q, want 1", id)
+		}
+	default:
+		t.Error("StopQuery was not called")
+	}
+}
