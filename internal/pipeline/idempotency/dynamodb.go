@@ -1,0 +1,196 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
+)
+
+// DynamoAPI is the part of the DynamoDB client the store calls.
+type DynamoAPI interface {
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// MaxItemBytes is DynamoDB's item size limit.
+const MaxItemBytes = 400 * 1024
+
+// itemOverhead bounds the size of everything in a record but the result:
+// attribute names, key, status, token, hash and numbers.
+const itemOverhead = 1024
+
+// Attribute names of a record. The table's partition key is "id" (S);
+// "expiresAt" is its TTL attribute.
+const (
+	attrID      = "id"
+	attrStatus  = "status"
+	attrToken   = "token"
+	attrHash    = "payloadHash"
+	attrLease   = "leaseExpiresAt"
+	attrExpires = "expiresAt"
+	attrResult  = "result"
+)
+
+// DynamoStore keeps records in a DynamoDB table.
+type DynamoStore struct {
+	API   DynamoAPI
+	Table string
+	// NewToken makes lease tokens; uuid.NewString by default.
+	NewToken func() string
+}
+
+// Acquire takes the key with one conditional PutItem: the key is free, or
+// its record expired (TTL deletes lazily), or it is PROCESSING for the same
+// payload with a lease that ran out (the worker died). When the condition
+// fails, ALL_OLD returns the existing record in the same call, so a
+// duplicate costs one request.
+func (s *DynamoStore) Acquire(ctx context.Context, key, payloadHash string, lease, ttl time.Duration, now time.Time) (Lease, *Record, error) {
+	token := uuid.NewString()
+	if s.NewToken != nil {
+		token = s.NewToken()
+	}
+	_, err := s.API.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			attrID:      &types.AttributeValueMemberS{Value: key},
+			attrStatus:  &types.AttributeValueMemberS{Value: string(StatusProcessing)},
+			attrToken:   &types.AttributeValueMemberS{Value: token},
+			attrHash:    &types.AttributeValueMemberS{Value: payloadHash},
+			attrLease:   num(now.Add(lease).UnixMilli()),
+			attrExpires: num(now.Add(ttl).Unix()),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(#id) OR #exp < :nowSec OR " +
+			"(#status = :processing AND #lease < :nowMs AND #hash = :hash)"),
+		ExpressionAttributeNames: map[string]string{
+			"#id": attrID, "#exp": attrExpires, "#status": attrStatus, "#lease": attrLease, "#hash": attrHash,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":nowSec":     num(now.Unix()),
+			":nowMs":      num(now.UnixMilli()),
+			":processing": &types.AttributeValueMemberS{Value: string(StatusProcessing)},
+			":hash":       &types.AttributeValueMemberS{Value: payloadHash},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return Lease{Key: key, Token: token}, nil, nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return Lease{}, nil, fmt.Errorf("idempotency: acquire %s: %w", key, err)
+	}
+	rec := decode(ccf.Item)
+	rec.Key = key
+	switch {
+	case rec.PayloadHash != payloadHash:
+		return Lease{}, &rec, fmt.Errorf("%w: %s", ErrPayloadMismatch, key)
+	case rec.Status == StatusComplete:
+		return Lease{}, &rec, nil
+	}
+	return Lease{}, &rec, fmt.Errorf("%w: %s (lease until %s)", ErrInProgress, key, rec.LeaseExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// Complete records the result, fenced by the lease token: a worker whose
+// lease was taken over gets ErrLeaseLost and cannot overwrite the newer
+// worker's record. Results that cannot fit the item are refused before
+// anything is written.
+func (s *DynamoStore) Complete(ctx context.Context, l Lease, result []byte, ttl time.Duration, now time.Time) error {
+	if len(result)+len(l.Key)+itemOverhead > MaxItemBytes {
+		return fmt.Errorf("%w: %s: %d bytes", ErrResultTooLarge, l.Key, len(result))
+	}
+	_, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
+		UpdateExpression:    aws.String("SET #status = :complete, #result = :result, #exp = :exp REMOVE #lease"),
+		ConditionExpression: aws.String("#token = :token AND #status = :processing"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#result": attrResult, "#exp": attrExpires, "#lease": attrLease, "#token": attrToken,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":complete":   &types.AttributeValueMemberS{Value: string(StatusComplete)},
+			":processing": &types.AttributeValueMemberS{Value: string(StatusProcessing)},
+			":result":     &types.AttributeValueMemberB{Value: result},
+			":exp":        num(now.Add(ttl).Unix()),
+			":token":      &types.AttributeValueMemberS{Value: l.Token},
+		},
+	})
+	return fenced(err, "complete", l.Key)
+}
+
+// Release deletes the record after a failed run so a retry can acquire it,
+// fenced by the token: a stale worker cannot delete a newer one's record.
+func (s *DynamoStore) Release(ctx context.Context, l Lease) error {
+	_, err := s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.Table),
+		Key:                       map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
+		ConditionExpression:       aws.String("#token = :token"),
+		ExpressionAttributeNames:  map[string]string{"#token": attrToken},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": &types.AttributeValueMemberS{Value: l.Token}},
+	})
+	return fenced(err, "release", l.Key)
+}
+
+func fenced(err error, verb, key string) error {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%w: %s %s", ErrLeaseLost, verb, key)
+	}
+	return fmt.Errorf("idempotency: %s %s: %w", verb, key, err)
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func decode(item map[string]types.AttributeValue) Record {
+	var r Record
+	str := func(k string) string {
+		if v, ok := item[k].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	n := func(k string) int64 {
+		if v, ok := item[k].(*types.AttributeValueMemberN); ok {
+			i, _ := strconv.ParseInt(v.Value, 10, 64)
+			return i
+		}
+		return 0
+	}
+	r.Status, r.Token, r.PayloadHash = Status(str(attrStatus)), str(attrToken), str(attrHash)
+	if ms := n(attrLease); ms > 0 {
+		r.LeaseExpiresAt = time.UnixMilli(ms)
+	}
+	if sec := n(attrExpires); sec > 0 {
+		r.ExpiresAt = time.Unix(sec, 0)
+	}
+	if v, ok := item[attrResult].(*types.AttributeValueMemberB); ok {
+		r.Result = v.Value
+	}
+	return r
+}
+
+// CreateTableInput is the table the store expects: partition key "id",
+// on-demand billing. Turn on TTL on "expiresAt" after creating it.
+func CreateTableInput(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrID), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrID), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}
+}
+
+// TTLAttribute is the attribute DynamoDB TTL should watch.
+const TTLAttribute = attrExpires
