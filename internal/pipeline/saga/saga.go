@@ -1,0 +1,281 @@
+// Package saga runs orchestrated sagas: steps with an action and a
+// compensation; when a step fails, the steps already done are compensated
+// in reverse order. Actions and compensations run through idempotency, the
+// saga log is durable so a redelivered or crashed saga resumes (or goes on
+// compensating) instead of starting over, compensations retry on their
+// own policy and run even when the context was cancelled, and a
+// compensation that keeps failing ends the saga COMPENSATION_FAILED,
+// logged and dead-lettered with its trace. StateMachine exports the same
+// definition as Step Functions ASL.
+package saga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dlqops/dlq/internal/pipeline/idempotency"
+	"github.com/dlqops/dlq/internal/pipeline/trace"
+)
+
+// Step is one local transaction and its undo.
+type Step struct {
+	Name       string
+	Action     func(ctx context.Context) error
+	Compensate func(ctx context.Context) error // nil: nothing to undo
+}
+
+// RetryPolicy is exponential backoff.
+type RetryPolicy struct {
+	MaxAttempts int
+	Initial     time.Duration
+	Max         time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 5
+	}
+	if p.Initial <= 0 {
+		p.Initial = 100 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 5 * time.Second
+	}
+	return p
+}
+
+func (p RetryPolicy) delay(attempt int) time.Duration {
+	d := p.Initial << (attempt - 1)
+	if d <= 0 || d > p.Max {
+		d = p.Max
+	}
+	return d
+}
+
+// Definition is a saga: its steps in order and how compensations retry.
+// ActionRetry is used by the Step Functions export; in Lambda, action
+// retries come from SQS redelivery.
+type Definition struct {
+	Name         string
+	Steps        []Step
+	Compensation RetryPolicy
+	ActionRetry  RetryPolicy
+}
+
+// Status is where a saga stands.
+type Status string
+
+// Saga statuses.
+const (
+	StatusRunning            Status = "RUNNING"
+	StatusCompleted          Status = "COMPLETED"
+	StatusCompensating       Status = "COMPENSATING"
+	StatusCompensated        Status = "COMPENSATED"
+	StatusCompensationFailed Status = "COMPENSATION_FAILED"
+)
+
+// State is the durable saga log entry.
+type State struct {
+	SagaID      string
+	TraceID     string
+	OrderID     string
+	Status      Status
+	Completed   []string
+	Compensated []string
+	FailedStep  string
+	Error       string
+	Version     int
+}
+
+// Log persists saga state; Save fails with ErrConflict when the stored
+// version is not the one loaded (another worker moved the saga on).
+type Log interface {
+	Load(ctx context.Context, sagaID string) (*State, error)
+	Save(ctx context.Context, s *State) error
+}
+
+// ErrConflict is a concurrent update of the same saga.
+var ErrConflict = errors.New("saga: concurrent update")
+
+// ErrCompensationFailed ends a saga whose compensation kept failing.
+var ErrCompensationFailed = errors.New("saga: compensation failed")
+
+// Orchestrator runs a Definition.
+type Orchestrator struct {
+	Def    Definition
+	Log    Log
+	Idem   idempotency.Config
+	Logger *slog.Logger
+	// DeadLetter receives a saga whose compensation failed for good, with
+	// its trace in ctx (typically a trace.Publisher to the saga DLQ).
+	DeadLetter func(ctx context.Context, s State) error
+	Sleep      func(context.Context, time.Duration) error
+	Now        func() time.Time
+}
+
+// Run drives saga sagaID (business attempt attempt) as far as it can go.
+// It returns the final state. A step that is in progress elsewhere returns
+// idempotency.ErrInProgress (retry later) without compensating; a failed
+// step that was compensated cleanly returns the state COMPENSATED and no
+// error (the message is done); a compensation that failed for good returns
+// ErrCompensationFailed after dead-lettering the saga.
+func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (State, error) {
+	o.defaults()
+	ids := trace.From(ctx)
+	ctx = trace.Update(ctx, func(i *trace.IDs) { i.SagaID = sagaID })
+	st, err := o.Log.Load(ctx, sagaID)
+	if err != nil {
+		return State{}, fmt.Errorf("load saga %s: %w", sagaID, err)
+	}
+	if st == nil {
+		st = &State{SagaID: sagaID, TraceID: ids.TraceID, OrderID: ids.OrderID, Status: StatusRunning}
+	}
+	switch st.Status {
+	case StatusCompleted, StatusCompensated:
+		o.Logger.InfoContext(ctx, "saga already finished", "status", "duplicate", "sagaStatus", string(st.Status))
+		return *st, nil
+	case StatusCompensationFailed:
+		return *st, fmt.Errorf("%w: saga %s already dead-lettered", ErrCompensationFailed, sagaID)
+	case StatusCompensating:
+		return o.compensate(ctx, st, attempt)
+	}
+	for _, step := range o.Def.Steps {
+		if slices.Contains(st.Completed, step.Name) {
+			continue
+		}
+		sctx := trace.Update(ctx, func(i *trace.IDs) { i.Step = step.Name })
+		start := o.Now()
+		o.Logger.InfoContext(sctx, step.Name+" started", "status", "started")
+		key := idempotency.Key(sagaID, step.Name, fmt.Sprint(attempt))
+		_, outcome, err := idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
+			return struct{}{}, step.Action(c)
+		})
+		dur := ms(o.Now().Sub(start))
+		if errors.Is(err, idempotency.ErrInProgress) {
+			o.Logger.WarnContext(sctx, step.Name+" in progress elsewhere", "status", "retry", "durationMs", dur)
+			return *st, err
+		}
+		if err != nil {
+			o.Logger.ErrorContext(sctx, step.Name+" failed", "status", "error", "error", err.Error(), "durationMs", dur)
+			// From here on the saga must reach a safe state even if the
+			// invocation is being torn down.
+			ctx = context.WithoutCancel(ctx)
+			st.Status, st.FailedStep, st.Error = StatusCompensating, step.Name, err.Error()
+			if err := o.Log.Save(ctx, st); err != nil {
+				return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
+			}
+			return o.compensate(ctx, st, attempt)
+		}
+		status := "success"
+		if outcome == idempotency.Duplicate {
+			status = "duplicate"
+		}
+		o.Logger.InfoContext(sctx, step.Name+" done", "status", status, "durationMs", dur)
+		st.Completed = append(st.Completed, step.Name)
+		if err := o.Log.Save(ctx, st); err != nil {
+			return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
+		}
+	}
+	st.Status = StatusCompleted
+	if err := o.Log.Save(ctx, st); err != nil {
+		return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
+	}
+	o.Logger.InfoContext(ctx, "saga completed", "status", "success")
+	return *st, nil
+}
+
+// compensate undoes completed steps in reverse order, each at most once
+// with effect, with retries, even when ctx was cancelled.
+func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (State, error) {
+	ctx = context.WithoutCancel(ctx)
+	policy := o.Def.Compensation.withDefaults()
+	for i := len(st.Completed) - 1; i >= 0; i-- {
+		name := st.Completed[i]
+		if slices.Contains(st.Compensated, name) {
+			continue
+		}
+		step, ok := o.step(name)
+		if !ok || step.Compensate == nil {
+			st.Compensated = append(st.Compensated, name)
+			continue
+		}
+		sctx := trace.Update(ctx, func(ids *trace.IDs) { ids.Step = name })
+		key := idempotency.Key(st.SagaID, name, "compensate", fmt.Sprint(attempt))
+		var lastErr error
+		for try := 1; try <= policy.MaxAttempts; try++ {
+			start := o.Now()
+			o.Logger.InfoContext(sctx, "compensating "+name, "status", "compensating", "attempt", try)
+			_, _, lastErr = idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
+				return struct{}{}, step.Compensate(c)
+			})
+			if lastErr == nil {
+				o.Logger.InfoContext(sctx, name+" compensated", "status", "compensated", "durationMs", ms(o.Now().Sub(start)))
+				break
+			}
+			o.Logger.WarnContext(sctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
+			if try < policy.MaxAttempts {
+				_ = o.Sleep(sctx, policy.delay(try))
+			}
+		}
+		if lastErr != nil {
+			st.Status = StatusCompensationFailed
+			st.Error = fmt.Sprintf("compensate %s: %v (after %s failed: %s)", name, lastErr, st.FailedStep, st.Error)
+			if err := o.Log.Save(ctx, st); err != nil {
+				return *st, fmt.Errorf("save saga %s: %w", st.SagaID, err)
+			}
+			o.Logger.ErrorContext(sctx, "saga compensation failed: dead-lettered", "status", "dlq", "error", st.Error)
+			if o.DeadLetter != nil {
+				if err := o.DeadLetter(sctx, *st); err != nil {
+					return *st, errors.Join(fmt.Errorf("%w: %s", ErrCompensationFailed, st.Error), fmt.Errorf("dead-letter saga %s: %w", st.SagaID, err))
+				}
+			}
+			return *st, fmt.Errorf("%w: %s", ErrCompensationFailed, st.Error)
+		}
+		st.Compensated = append(st.Compensated, name)
+		if err := o.Log.Save(ctx, st); err != nil {
+			return *st, fmt.Errorf("save saga %s: %w", st.SagaID, err)
+		}
+	}
+	st.Status = StatusCompensated
+	if err := o.Log.Save(ctx, st); err != nil {
+		return *st, fmt.Errorf("save saga %s: %w", st.SagaID, err)
+	}
+	o.Logger.InfoContext(ctx, "saga compensated", "status", "compensated", "error", st.Error)
+	return *st, nil
+}
+
+func (o *Orchestrator) step(name string) (Step, bool) {
+	for _, s := range o.Def.Steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+func (o *Orchestrator) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
