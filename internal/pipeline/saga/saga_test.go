@@ -97,7 +97,9 @@ func setup(t *testing.T) env {
 			t.Fatal(err)
 		}
 		name := aws.ToString(in.TableName)
-		t.Cleanup(func() { _, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+		t.Cleanup(func() {
+			_, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		})
 	}
 	return env{log: &saga.DynamoLog{API: c, Table: sagas}, idem: idempotency.Config{Store: &idempotency.DynamoStore{API: c, Table: idem}}, logs: &bytes.Buffer{}}
 }
