@@ -1,0 +1,99 @@
+package orders_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dlqops/dlq/internal/orders"
+	"github.com/dlqops/dlq/internal/pipeline/sqsbatch"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func setup(t *testing.T) (*dynamodb.Client, orders.Tables) {
+	t.Helper()
+	c := dynamodb.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "orders")
+	tables := orders.Tables{Inventory: p + "-inventory", Payments: p + "-payments", Shipments: p + "-shipments", Sagas: p + "-sagas", Idempotency: p + "-idem"}
+	for _, in := range orders.TableInputs(tables) {
+		if _, err := c.CreateTable(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		name := aws.ToString(in.TableName)
+		t.Cleanup(func() { _, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	}
+	return c, tables
+}
+
+func orderRecord(id, orderID string) events.SQSMessage {
+	body, _ := json.Marshal(map[string]any{"traceId": "t-" + orderID, "orderId": orderID, "type": orders.EventOrderPlaced, "attempt": 1,
+		"payload": orders.Order{OrderID: orderID, Amount: 4999, Currency: "EUR", Items: []orders.Item{{SKU: "A", Quantity: 1}}}})
+	return events.SQSMessage{MessageId: id, Body: string(body), Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+}
+
+func status(t *testing.T, c *dynamodb.Client, table, keyName, key string) string {
+	t.Helper()
+	out, err := c.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{keyName: &types.AttributeValueMemberS{Value: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := out.Item["status"].(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func TestOrderSagaHappyFailedDuplicateAndPoison(t *testing.T) {
+	t.Parallel()
+	c, tables := setup(t)
+	p := &orders.Pipeline{DB: c, Tables: tables, Faults: func(_ context.Context, step string, o orders.Order) error {
+		if o.OrderID == "o-fail" && step == "ship" {
+			return errors.New("shipping provider down")
+		}
+		return nil
+	}}
+	handle := p.Handler(sqsbatch.Options{})
+	poison := events.SQSMessage{MessageId: "m-poison", Body: `{"type":"OrderPlaced","payload":"not an order"}`}
+	resp, err := handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		orderRecord("m-1", "o-ok"), orderRecord("m-2", "o-fail"), orderRecord("m-3", "o-ok"), poison,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	// m-3 duplicates m-1: it either saw the saga in progress (retry later)
+	// or finished as a duplicate; the poison record always fails.
+	if fmt.Sprint(failed) != "[m-poison]" && fmt.Sprint(failed) != "[m-3 m-poison]" {
+		t.Fatalf("failures = %v", failed)
+	}
+	// Redeliver the duplicate: it completes without a second effect.
+	if resp, err := handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{orderRecord("m-3b", "o-ok")}}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: %+v %v", resp, err)
+	}
+	checks := []struct{ table, keyName, key, want string }{
+		{tables.Inventory, "orderId", "o-ok", "RESERVED"},
+		{tables.Payments, "paymentKey", orders.PaymentKey("o-ok", 1), "CHARGED"},
+		{tables.Shipments, "orderId", "o-ok", "CREATED"},
+		{tables.Inventory, "orderId", "o-fail", "RELEASED"},
+		{tables.Payments, "paymentKey", "order-o-fail-payment-attempt-1", "REFUNDED"},
+		{tables.Shipments, "orderId", "o-fail", ""},
+	}
+	for _, ck := range checks {
+		if got := status(t, c, ck.table, ck.keyName, ck.key); got != ck.want {
+			t.Errorf("%s %s = %q, want %q", ck.table, ck.key, got, ck.want)
+		}
+	}
+}
