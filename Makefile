@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit lint fmt vet tidy docs docs-check golangci demo bench bench-peek release-check clean
+.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek release-check clean
 
 all: build
 
@@ -19,11 +19,23 @@ build:
 ## test: lint, then every test with the race detector against moto_server
 test: lint unit
 
-unit:
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+TOOLS_BIN := $(CURDIR)/.tools/bin
 
-## lint: gofmt, go vet, go mod tidy, generated docs up to date, golangci-lint
-lint: fmt vet tidy docs-check golangci
+## tools: test tools the module does not vendor (aws-lambda-rie), into .tools/bin
+tools: $(TOOLS_BIN)/aws-lambda-rie
+
+$(TOOLS_BIN)/aws-lambda-rie:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+unit: tools
+	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+## lint: gofmt, go vet, go mod tidy, generated docs up to date, golangci-lint, cfn-lint
+lint: fmt vet tidy docs-check golangci cfn-lint
+
+cfn-lint:
+	cfn-lint docs/deploy/template.yaml docs/deploy/order-saga.yaml
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -37,13 +49,15 @@ tidy:
 golangci:
 	$(GOLANGCI_LINT) run ./...
 
-## docs: regenerate the command reference in docs/cli
+## docs: regenerate the command reference in docs/cli and the saga's state machine in docs/deploy
 docs:
 	$(GO) run ./cmd/gendocs -markdown docs/cli
 
 docs-check:
-	@tmp=$$(mktemp -d); $(GO) run ./cmd/gendocs -markdown $$tmp && diff -r $$tmp docs/cli >/dev/null \
-		|| { echo "docs/cli is stale: run make docs"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+	@tmp=$$(mktemp -d); cp docs/deploy/order-saga.yaml $$tmp/order-saga.yaml; \
+	$(GO) run ./cmd/gendocs -markdown $$tmp/cli -deploy $$tmp/order-saga.yaml && diff -r $$tmp/cli docs/cli >/dev/null \
+		&& diff $$tmp/order-saga.yaml docs/deploy/order-saga.yaml >/dev/null \
+		|| { echo "docs are stale: run make docs"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
 ## demo: the order pipeline on a local emulator, and the runbook with dlq
 demo: build

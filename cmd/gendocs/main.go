@@ -7,20 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra/doc"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/cli/root"
+	"github.com/dlqops/dlq/internal/orders"
+	"github.com/dlqops/dlq/internal/pipeline/saga"
 	"github.com/dlqops/dlq/internal/render"
 )
 
 func main() {
 	md := flag.String("markdown", "docs/cli", "directory for Markdown pages (empty: none)")
 	man := flag.String("man", "", "directory for man pages (empty: none)")
+	deploy := flag.String("deploy", "docs/deploy/order-saga.yaml", "template whose state machine definition to regenerate (empty: none)")
 	flag.Parse()
 	if err := run(*md, *man); err != nil {
+		fmt.Fprintf(os.Stderr, "gendocs: %v\n", err)
+		os.Exit(1)
+	}
+	if err := writeDefinition(*deploy); err != nil {
 		fmt.Fprintf(os.Stderr, "gendocs: %v\n", err)
 		os.Exit(1)
 	}
@@ -57,4 +65,37 @@ func run(mdDir, manDir string) error {
 		}
 	}
 	return nil
+}
+
+const (
+	definitionStart = "      Definition:\n"
+	definitionEnd   = "      # end of generated definition\n"
+)
+
+// writeDefinition puts the order saga's Step Functions export into the SAM
+// template, between its markers, so the template and the code cannot drift.
+func writeDefinition(path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	asl, err := saga.StateMachine((&orders.Pipeline{}).Definition(orders.Order{}, 1))
+	if err != nil {
+		return err
+	}
+	text := string(b)
+	start := strings.Index(text, definitionStart)
+	end := strings.Index(text, definitionEnd)
+	if start < 0 || end < start {
+		return fmt.Errorf("%s: definition markers not found", path)
+	}
+	var block strings.Builder
+	for _, line := range strings.Split(string(asl), "\n") {
+		block.WriteString("        " + line + "\n")
+	}
+	out := text[:start+len(definitionStart)] + block.String() + text[end:]
+	return os.WriteFile(path, []byte(out), 0o644)
 }

@@ -96,15 +96,23 @@ func (p *Pipeline) Definition(o Order, attempt int) saga.Definition {
 	return saga.Definition{
 		Name: "order",
 		Steps: []saga.Step{
-			step("reserve", func(ctx context.Context) error { return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RESERVED", "") },
-				func(ctx context.Context) error { return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RELEASED", "RESERVED") }),
+			step("reserve", func(ctx context.Context) error {
+				return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RESERVED", "")
+			},
+				func(ctx context.Context) error {
+					return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RELEASED", "RESERVED")
+				}),
 			step("charge", func(ctx context.Context) error {
 				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "CHARGED", "")
 			}, func(ctx context.Context) error {
 				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "REFUNDED", "CHARGED")
 			}),
-			step("ship", func(ctx context.Context) error { return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CREATED", "") },
-				func(ctx context.Context) error { return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CANCELLED", "CREATED") }),
+			step("ship", func(ctx context.Context) error {
+				return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CREATED", "")
+			},
+				func(ctx context.Context) error {
+					return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CANCELLED", "CREATED")
+				}),
 		},
 		Compensation: p.Compensation,
 	}

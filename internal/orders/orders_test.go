@@ -30,7 +30,9 @@ func setup(t *testing.T) (*dynamodb.Client, orders.Tables) {
 			t.Fatal(err)
 		}
 		name := aws.ToString(in.TableName)
-		t.Cleanup(func() { _, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+		t.Cleanup(func() {
+			_, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		})
 	}
 	return c, tables
 }

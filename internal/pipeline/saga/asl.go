@@ -9,7 +9,9 @@ import (
 // StateMachine exports the definition as Amazon States Language: a Task
 // per step with Retry, and a Catch from each step into the compensation
 // chain of the steps before it, in reverse order. Task resources are
-// placeholders "${<State>FunctionArn}" for DefinitionSubstitutions.
+// placeholders "${<State>FunctionArn}" for DefinitionSubstitutions; each
+// task passes {saga, step, action: do|compensate, input} so one function
+// can serve every state.
 func StateMachine(def Definition) ([]byte, error) {
 	retry := def.ActionRetry.withDefaults()
 	comp := def.Compensation.withDefaults()
@@ -36,6 +38,7 @@ func StateMachine(def Definition) ([]byte, error) {
 		states[names[i]] = map[string]any{
 			"Type":       "Task",
 			"Resource":   "${" + names[i] + "FunctionArn}",
+			"Parameters": map[string]any{"saga": def.Name, "step": s.Name, "action": "do", "input.$": "$"},
 			"ResultPath": "$.results." + names[i],
 			"Retry": []any{map[string]any{
 				"ErrorEquals":     []string{"States.TaskFailed", "Lambda.ServiceException", "Lambda.TooManyRequestsException"},
@@ -51,6 +54,7 @@ func StateMachine(def Definition) ([]byte, error) {
 			states[cname] = map[string]any{
 				"Type":       "Task",
 				"Resource":   "${" + cname + "FunctionArn}",
+				"Parameters": map[string]any{"saga": def.Name, "step": s.Name, "action": "compensate", "input.$": "$"},
 				"ResultPath": nil,
 				"Retry": []any{map[string]any{
 					"ErrorEquals":     []string{"States.ALL"},

@@ -299,4 +299,16 @@ func TestStateMachineASL(t *testing.T) {
 			t.Errorf("got %q, want %q\n%s", c.got, c.want, b)
 		}
 	}
+	// Every transition names a state that exists.
+	for name, s := range st {
+		targets := []string{s.Next}
+		for _, c := range s.Catch {
+			targets = append(targets, c.Next)
+		}
+		for _, next := range targets {
+			if _, ok := st[next]; next != "" && !ok {
+				t.Errorf("state %s goes to missing state %s", name, next)
+			}
+		}
+	}
 }
