@@ -63,9 +63,10 @@ docs-check:
 demo: build
 	$(GO) run ./cmd/dlq-demo -dlq bin/dlq
 
-## bench: inspect over 300 queues and a 1,000-event timeline on moto (wall time, AWS calls)
+## bench: inspect over 300 queues, a 1,000-event timeline, idempotent records on moto (wall time, AWS calls)
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline' -benchtime 3x ./internal/cli/root/
+	$(GO) test -run '^$$' -bench 'BenchmarkRecord' -benchtime 200x ./internal/pipeline/idempotency/
 
 ## bench-peek: peek's scan vs a plain receive loop on fauxqs (10,000 messages)
 FAUXQS_DIR := .tools/fauxqs
