@@ -21,6 +21,7 @@ type Queue struct {
 	InFlight         int64
 	Delayed          int64
 	RetentionSeconds int64
+	MaxMessageSize   int64
 	Redrive          *RedrivePolicy
 }
 
@@ -83,6 +84,7 @@ func fromAttributes(url string, a map[string]string) (Queue, error) {
 		InFlight:         atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
 		Delayed:          atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
 		RetentionSeconds: atoi(a[string(types.QueueAttributeNameMessageRetentionPeriod)]),
+		MaxMessageSize:   atoi(a[string(types.QueueAttributeNameMaximumMessageSize)]),
 	}
 	q.Name = nameFromURL(url)
 	if q.ARN != "" {

@@ -42,6 +42,10 @@ type ScanOptions struct {
 	// an empty receive does not mean an empty queue, since SQS samples a
 	// subset of its servers. 0 means 3.
 	MaxEmpty int
+	// KeepMatched leaves matched messages hidden (their latest receipt
+	// handle in the result) and releases only the others: replay holds
+	// what it will move.
+	KeepMatched bool
 }
 
 func (o *ScanOptions) defaults() {
@@ -99,9 +103,12 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	// whole visibility timeout is exactly what peek promises not to do.
 	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	released, relErr := Release(relCtx, api, url, s.handles())
+	released, relErr := Release(relCtx, api, url, s.handles(scanErr != nil))
 
 	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released}
+	if scanErr != nil && s.opts.KeepMatched {
+		res.Matched = nil // everything was released: nothing is held
+	}
 	sort.SliceStable(res.Matched, func(i, j int) bool { return res.Matched[i].SentAt.Before(res.Matched[j].SentAt) })
 	if scanErr != nil && relErr != nil {
 		return res, errors.Join(fmt.Errorf("scan %s: %w", nameFromURL(url), scanErr), relErr)
@@ -191,12 +198,23 @@ func (s *scan) done() bool {
 	return (s.target > 0 && s.scanned >= s.target) || (s.opts.Limit > 0 && len(s.matched) >= s.opts.Limit)
 }
 
-func (s *scan) handles() []string {
+// handles lists the receipt handles to release: all of them, or with
+// KeepMatched (and no failure) those of the messages not kept.
+func (s *scan) handles(failed bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	kept := map[string]bool{}
+	if s.opts.KeepMatched && !failed {
+		for i := range s.matched {
+			kept[s.matched[i].MessageID] = true
+			s.matched[i].ReceiptHandle = s.held[s.matched[i].MessageID]
+		}
+	}
 	out := make([]string, 0, len(s.held))
-	for _, h := range s.held {
-		out = append(out, h)
+	for id, h := range s.held {
+		if !kept[id] {
+			out = append(out, h)
+		}
 	}
 	return out
 }

@@ -68,3 +68,16 @@ func Ago(t, now time.Time) string {
 	}
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
+
+// HumanBytes writes a size in B, KiB, MiB or GiB.
+func HumanBytes(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}

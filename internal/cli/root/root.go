@@ -20,6 +20,7 @@ import (
 	alarmcmd "github.com/dlqops/dlq/internal/cli/alarm"
 	"github.com/dlqops/dlq/internal/cli/inspect"
 	"github.com/dlqops/dlq/internal/cli/peek"
+	replaycmd "github.com/dlqops/dlq/internal/cli/replay"
 	"github.com/dlqops/dlq/internal/cli/timeline"
 	"github.com/dlqops/dlq/internal/cli/version"
 	"github.com/dlqops/dlq/internal/render"
@@ -74,6 +75,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 		inspect.NewCmdInspect(f, nil),
 		peek.NewCmdPeek(f, nil),
 		timeline.NewCmdTimeline(f, nil),
+		replaycmd.NewCmdReplay(f, nil),
 		alarmcmd.NewCmdAlarm(f),
 		version.NewCmdVersion(f, info),
 	)
