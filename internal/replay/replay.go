@@ -52,6 +52,10 @@ const (
 	DedupOriginal Dedup = "original" // the message's original ID: SQS drops it within 5 minutes of the original
 )
 
+// timeFormat is RFC3339 with fixed milliseconds, so marker times sort as
+// strings.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // MarkerAttribute is the one attribute replay adds.
 const MarkerAttribute = "dlq-replay"
 
@@ -303,7 +307,7 @@ func (h *Held) entry(i int, m *queue.Message, now time.Time) (entry, bool) {
 		attrs[k] = v
 	}
 	marked := true
-	mk := Marker{OriginalMessageID: m.MessageID, OriginalSentAt: m.SentAt.UTC().Format(time.RFC3339Nano), DLQ: h.cfg.DLQ.Name, Count: 1, ReplayedAt: now.UTC().Format(time.RFC3339Nano)}
+	mk := Marker{OriginalMessageID: m.MessageID, OriginalSentAt: m.SentAt.UTC().Format(timeFormat), DLQ: h.cfg.DLQ.Name, Count: 1, ReplayedAt: now.UTC().Format(timeFormat)}
 	if prev, ok := m.Attributes[MarkerAttribute]; ok {
 		var old Marker
 		if json.Unmarshal([]byte(prev.String), &old) == nil {
@@ -366,7 +370,6 @@ func limiterFor(perSecond float64) *rate.Limiter {
 	}
 	return rate.NewLimiter(rate.Limit(perSecond), max(10, int(perSecond)))
 }
-
 
 // Report is the plan as a report, before anything was sent.
 func (h *Held) Report() Report { return h.report() }
