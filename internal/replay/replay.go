@@ -368,7 +368,8 @@ func limiterFor(perSecond float64) *rate.Limiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return rate.NewLimiter(rate.Limit(perSecond), max(10, int(perSecond)))
+	// A burst of one batch: the rate holds from the first second.
+	return rate.NewLimiter(rate.Limit(perSecond), 10)
 }
 
 // Report is the plan as a report, before anything was sent.

@@ -1,0 +1,199 @@
+package root
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+func sendBodies(t *testing.T, c *sqs.Client, url string, n int) {
+	t.Helper()
+	for i := 0; i < n; i += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for j := i; j < min(i+10, n); j++ {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d"}`, j))})
+		}
+		if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// originalIDs drains a queue and counts messages per original ID (from the
+// replay marker; the message's own ID when unmarked).
+func originalIDs(t *testing.T, c *sqs.Client, url string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for empty := 0; empty < 2; {
+		r, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Messages) == 0 {
+			empty++
+			continue
+		}
+		for _, m := range r.Messages {
+			id := aws.ToString(m.MessageId)
+			if a, ok := m.MessageAttributes[replay.MarkerAttribute]; ok {
+				var mk replay.Marker
+				_ = json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk)
+				id = mk.OriginalMessageID
+			}
+			out[id]++
+			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+	return out
+}
+
+func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	ep := testenv.Endpoint(t)
+	bin := filepath.Join(t.TempDir(), "dlq")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/dlq").CombinedOutput(); err != nil {
+		t.Fatalf("build dlq: %v\n%s", err, out)
+	}
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "kill")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(d.ARN, 3))
+	const total = 120
+	sendBodies(t, c, d.URL, total)
+	originals := map[string]bool{}
+	for id := range peekIDs(t, d.Name) {
+		originals[id] = true
+	}
+	if len(originals) != total {
+		t.Fatalf("peeked %d originals", len(originals))
+	}
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	args := []string{"--endpoint-url", ep, "--region", testenv.Region, "replay", d.Name, "--yes", "--rate", "40", "--visibility", "3s", "--journal", journal}
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
+
+	first := exec.Command(bin, args...)
+	first.Env = env
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it part-way, between batches: once the journal shows sends and
+	// every batch started is sent and deleted. (A kill inside a send, between
+	// SQS accepting a batch and the journal recording it, is the one window
+	// that can duplicate a batch: docs/replay.md.)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		b, _ := os.ReadFile(journal)
+		j := string(b)
+		if n := strings.Count(j, `"state":"sent"`); n >= 20 && n == strings.Count(j, `"state":"sending"`) && n == strings.Count(j, `"state":"deleted"`) {
+			break
+		}
+	}
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+
+	// The killed run's held messages come back after their visibility.
+	time.Sleep(6 * time.Second)
+	second := exec.Command(bin, append(args[:len(args)-6], "--yes", "--visibility", "3s", "--journal", journal, "-o", "json")...)
+	second.Env = env
+	var stderr strings.Builder
+	second.Stderr = &stderr
+	out, err := second.Output()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var rep replay.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Matched == total || rep.Matched == 0 || rep.LeftBehind() {
+		t.Errorf("resume report = %+v: want a part of the messages, all moved", rep)
+	}
+	jb, _ := os.ReadFile(journal)
+	t.Logf("report: matched %d sent %d skipped %d deleted %d; journal: sending %d sent %d deleted %d", rep.Matched, rep.Sent, rep.Skipped, rep.Deleted,
+		strings.Count(string(jb), `"sending"`), strings.Count(string(jb), `"state":"sent"`), strings.Count(string(jb), `"deleted"`))
+	got := originalIDs(t, c, src.URL)
+	if len(got) != total {
+		t.Errorf("%d distinct messages in the destination, want %d", len(got), total)
+	}
+	for id, n := range got {
+		if !originals[id] {
+			t.Errorf("unknown original %s", id)
+		}
+		if n != 1 {
+			t.Errorf("original %s arrived %d times", id, n)
+		}
+	}
+	if left := originalIDs(t, c, d.URL); len(left) != 0 {
+		t.Errorf("%d messages still in the DLQ", len(left))
+	}
+}
+
+// peekIDs returns the message IDs of a queue through dlq peek.
+func peekIDs(t *testing.T, q string) map[string]bool {
+	t.Helper()
+	r := dlq(t, "", "peek "+q+" --limit 0 -o ndjson")
+	if r.code != 0 {
+		t.Fatalf("peek: %s", r.stderr)
+	}
+	ids := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var m struct{ MessageID string }
+		_ = json.Unmarshal([]byte(line), &m)
+		ids[m.MessageID] = true
+	}
+	return ids
+}
+
+func TestReplayDestinationRulesAndExitCodes(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "dest")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	testenv.CreateQueue(t, c, p+"-a", testenv.Redrive(d.ARN, 3))
+	testenv.CreateQueue(t, c, p+"-b", testenv.Redrive(d.ARN, 3))
+	other := testenv.CreateQueue(t, c, p+"-other", map[string]string{"MaximumMessageSize": "1024"})
+	fifo := testenv.CreateQueue(t, c, p+"-x.fifo", map[string]string{"FifoQueue": "true"})
+	sendBodies(t, c, d.URL, 3)
+	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(d.URL), MessageBody: aws.String(strings.Repeat("x", 2000))}); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	for _, tc := range []struct {
+		args string
+		code int
+		want string
+	}{
+		{"replay " + d.Name + " --yes", cli.ExitUsage, "has 2 sources (" + p + "-a, " + p + "-b): pass --to QUEUE"},
+		{"replay " + d.Name + " --to " + other.Name + " --yes", cli.ExitUsage, "is not a source of " + d.Name + ": pass --force"},
+		{"replay " + d.Name + " --to " + fifo.Name + " --yes --force", cli.ExitUsage, "FIFO and standard queues do not mix"},
+		{"replay " + d.Name + " --to " + p + "-a", cli.ExitUsage, "pass --yes"},
+		{"replay " + d.Name + " --to " + p + "-a --order random", cli.ExitUsage, "--order must be sent or none"},
+		{"replay " + d.Name + " --to " + other.Name + " --force --dry-run", cli.ExitOK, "Dry run (nothing changes): 4 of 4"},
+		{"replay " + d.Name + " --to " + other.Name + " --force --yes --journal " + state + "/j", cli.ExitCondition, "1 message(s) left in " + d.Name + " (1 failed, 0 not reached)"},
+	} {
+		r := dlq(t, "", tc.args)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d with %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+	if got := originalIDs(t, c, other.URL); len(got) != 3 {
+		t.Errorf("destination holds %d, want the 3 that fit", len(got))
+	}
+	if left := originalIDs(t, c, d.URL); len(left) != 1 {
+		t.Errorf("DLQ holds %d, want the oversize one", len(left))
+	}
+}
