@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -115,7 +116,9 @@ func run(ctx context.Context, dlqBin, prefix, endpoint string) error {
 		{"Running it again changes nothing", []string{"alarm", "ensure", "--all", "--prefix", prefix}},
 		{"The alarms, per DLQ", []string{"alarm", "list", "--prefix", prefix}},
 		{"The CI smoke check: exit 3 while any DLQ holds a message", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}},
-		{"The same, for scripts", []string{"inspect", "--prefix", prefix, "-o", "json"}},
+		{"The payment provider is back: what would a replay do?", []string{"replay", prefix + "payments-dlq", "--dry-run"}},
+		{"Replay, at most 50 messages a second", []string{"replay", prefix + "payments-dlq", "--rate", "50", "--yes", "--journal", filepath.Join(cfgDir, "journal.jsonl")}},
+		{"The payments DLQ is empty again", []string{"inspect", "--prefix", prefix}},
 	}
 	for _, s := range runbook {
 		step(s.why)
