@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek release-check clean
+.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay release-check clean
 
 all: build
 
@@ -81,6 +81,14 @@ bench-peek: $(FAUXQS_NODE)
 	trap "kill $$pid" EXIT; \
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkScanThroughput -benchtime 3x ./internal/queue/
+
+## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop
+bench-replay: $(FAUXQS_NODE)
+	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 3x ./internal/replay/
 
 ## release-check: validate .goreleaser.yaml
 release-check:

@@ -36,7 +36,8 @@ type ScanOptions struct {
 	// runs; 0 derives it from Depth (30 s plus 20 ms a message, at least a
 	// minute).
 	Visibility time.Duration
-	// WaitTime is the long poll of each receive; 0 means one second.
+	// WaitTime is the long poll of receives after the first empty one
+	// (before that, receives are short polls); 0 means one second.
 	WaitTime time.Duration
 	// MaxEmpty ends the scan after that many consecutive empty receives:
 	// an empty receive does not mean an empty queue, since SQS samples a
@@ -135,6 +136,10 @@ type scan struct {
 }
 
 func (s *scan) receive(ctx context.Context) error {
+	// Short polls while messages keep coming, long polls once a receive
+	// came back empty: a scan that reached its target is not left waiting
+	// for long polls in flight.
+	wait := time.Duration(0)
 	for !s.stopped.Load() && ctx.Err() == nil {
 		// Detached from ctx (see Scan), bounded by the long poll plus slack.
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
@@ -142,7 +147,7 @@ func (s *scan) receive(ctx context.Context) error {
 			QueueUrl:                    aws.String(s.url),
 			MaxNumberOfMessages:         10,
 			VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
-			WaitTimeSeconds:             int32(s.opts.WaitTime / time.Second),
+			WaitTimeSeconds:             int32(wait / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
 		})
@@ -152,6 +157,10 @@ func (s *scan) receive(ctx context.Context) error {
 			return fmt.Errorf("receive: %w", err)
 		}
 		if len(out.Messages) == 0 {
+			if wait == 0 {
+				wait = s.opts.WaitTime // an empty short poll proves nothing: poll long
+				continue
+			}
 			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
 				s.stopped.Store(true)
 			}
@@ -182,7 +191,11 @@ func (s *scan) offer(raw types.Message) bool {
 		return s.done()
 	}
 	m := FromSQS(raw)
-	if s.match == nil || s.match(&m) {
+	matched := s.match == nil || s.match(&m)
+	// The parsed body served the filter; keeping it for every held message
+	// would multiply memory several times over the bodies themselves.
+	m.Parsed, m.Unwrapped = nil, nil
+	if matched {
 		s.mu.Lock()
 		if s.opts.Limit <= 0 || len(s.matched) < s.opts.Limit {
 			s.matched = append(s.matched, m)

@@ -185,6 +185,7 @@ func Prepare(ctx context.Context, cfg Config) (*Held, error) {
 	}
 	res, err := queue.Scan(ctx, cfg.API, cfg.DLQ.URL, queue.ScanOptions{
 		Depth: cfg.DLQ.Visible, MaxScan: cfg.MaxScan, Limit: cfg.Limit, KeepMatched: true, Visibility: cfg.Visibility,
+		Receivers: cfg.Concurrency,
 	}, match)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,184 @@
+package replay_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+// BenchmarkReplayThroughput replays 20,000 × 1 KB messages with --order
+// none and --order sent, next to a plain receive→send→delete loop with the
+// same parallelism in the same run; it reports msg/s, AWS calls per
+// message and peak heap. It needs a fast emulator: `make bench-replay`
+// starts fauxqs (and, with BENCH_LATENCY, toxiproxy in front of it).
+func BenchmarkReplayThroughput(b *testing.B) {
+	ep := os.Getenv("DLQ_BENCH_ENDPOINT")
+	if ep == "" {
+		b.Skip("DLQ_BENCH_ENDPOINT not set: run make bench-replay")
+	}
+	n := 20000
+	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
+		_, _ = fmt.Sscan(s, &n)
+	}
+	counter := testenv.NewCallCounter()
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(ep),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("bench", "bench", "")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error { return counter.Middleware(s) })
+	c := sqs.NewFromConfig(cfg)
+	for _, mode := range []string{"plain", string(replay.OrderNone), string(replay.OrderSent)} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				tag := fmt.Sprintf("%s-%d-%d", mode, i, time.Now().UnixNano())
+				dlqURL := create(b, c, "bench-dlq-"+tag)
+				dstURL := create(b, c, "bench-dst-"+tag)
+				fillN(b, c, dlqURL, n)
+				runtime.GC()
+				peak, stop := heapPeak()
+				counter.Reset()
+				start := time.Now()
+				if mode == "plain" {
+					plainMove(b, c, dlqURL, dstURL, n, 8)
+				} else {
+					dlq, _ := queue.Attributes(ctx, c, dlqURL)
+					dst, _ := queue.Attributes(ctx, c, dstURL)
+					held, err := replay.Prepare(ctx, replay.Config{API: c, DLQ: dlq, Destination: dst, Order: replay.Order(mode), Concurrency: 8})
+					if err != nil {
+						b.Fatal(err)
+					}
+					r, err := held.Execute(ctx)
+					if err != nil || r.Deleted != n {
+						b.Fatalf("%v: %+v", err, r)
+					}
+				}
+				d := time.Since(start)
+				stop()
+				calls := 0
+				for _, v := range counter.Counts() {
+					calls += v
+				}
+				// Leave fauxqs as empty as it was: it slows as it holds more.
+				for _, u := range []string{dlqURL, dstURL} {
+					_, _ = c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+				}
+				b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
+				b.ReportMetric(float64(calls)/float64(n), "calls/msg")
+				b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+			}
+		})
+	}
+}
+
+func create(b *testing.B, c *sqs.Client, name string) string {
+	b.Helper()
+	out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+func fillN(b *testing.B, c *sqs.Client, url string, n int) {
+	b.Helper()
+	body := strings.Repeat("x", 1000)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := 0; i < n; i += 10 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var entries []types.SendMessageBatchRequestEntry
+			for j := i; j < min(i+10, n); j++ {
+				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","pad":"%s"}`, j, body[:970]))})
+			}
+			if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+				b.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+// plainMove is the baseline: receive ten, send them, delete them, with
+// workers in parallel; no journal, no ordering, no filters.
+func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
+	b.Helper()
+	var moved atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for moved.Load() < int64(n) {
+				out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(from), MaxNumberOfMessages: 10, VisibilityTimeout: 60,
+					MessageAttributeNames: []string{"All"}, MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(out.Messages) == 0 {
+					return
+				}
+				send := make([]types.SendMessageBatchRequestEntry, len(out.Messages))
+				del := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
+				for i, m := range out.Messages {
+					send[i] = types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: m.Body, MessageAttributes: m.MessageAttributes}
+					del[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
+				}
+				if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(to), Entries: send}); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := c.DeleteMessageBatch(context.Background(), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(from), Entries: del}); err != nil {
+					b.Error(err)
+					return
+				}
+				moved.Add(int64(len(out.Messages)))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func heapPeak() (*atomic.Uint64, func()) {
+	var peak atomic.Uint64
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return &peak, func() { close(done); <-finished }
+}
