@@ -28,8 +28,12 @@ func (h *Held) Execute(ctx context.Context) (Report, error) {
 
 	states := map[string]string{}
 	if cfg.Journal != nil {
+		ids := make([]string, len(h.messages))
+		for i, m := range h.messages {
+			ids[i] = m.MessageID
+		}
 		var err error
-		if states, err = cfg.Journal.Load(); err != nil {
+		if states, err = cfg.Journal.Lookup(ctx, ids); err != nil {
 			_ = h.Release(ctx)
 			return r, err
 		}
@@ -263,7 +267,7 @@ func (s *sender) send(ctx context.Context, batch []entry) error {
 			entries[i] = e.in
 		}
 		if cfg.Journal != nil {
-			if err := cfg.Journal.Record(ids, StateSending); err != nil {
+			if err := cfg.Journal.Record(dctx, ids, StateSending); err != nil {
 				return err
 			}
 		}
@@ -297,7 +301,7 @@ func (s *sender) send(ctx context.Context, batch []entry) error {
 				sentIDs[i] = m.MessageID
 			}
 			if cfg.Journal != nil {
-				if err := cfg.Journal.Record(sentIDs, StateSent); err != nil {
+				if err := cfg.Journal.Record(dctx, sentIDs, StateSent); err != nil {
 					return err
 				}
 			}
@@ -375,7 +379,7 @@ func (h *Held) delete(ctx context.Context, c *counters, msgs []*queue.Message) e
 			}
 		}
 		if h.cfg.Journal != nil && len(ids) > 0 {
-			if err := h.cfg.Journal.Record(ids, StateDeleted); err != nil {
+			if err := h.cfg.Journal.Record(context.WithoutCancel(ctx), ids, StateDeleted); err != nil {
 				return err
 			}
 		}

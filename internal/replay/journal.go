@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,10 +24,11 @@ const (
 // a replay that crashed or was interrupted resumes without resending what
 // the destination already has.
 type Journal interface {
-	// Load returns the last recorded state of every message.
-	Load() (map[string]string, error)
-	// Record appends states for messages, durably, before it returns.
-	Record(ids []string, state string) error
+	// Lookup returns the last recorded state of the given messages
+	// (absent: never recorded).
+	Lookup(ctx context.Context, ids []string) (map[string]string, error)
+	// Record stores states for messages, durably, before it returns.
+	Record(ctx context.Context, ids []string, state string) error
 	// Location says where the journal is, for the report.
 	Location() string
 	Close() error
@@ -69,6 +71,21 @@ func DefaultJournalPath(env func(string) (string, bool), dlqName, destName strin
 	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s-to-%s.jsonl", dlqName, destName))
 }
 
+// Lookup reads the journal and returns the states of ids.
+func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string, error) {
+	all, err := j.Load()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if st, ok := all[id]; ok {
+			out[id] = st
+		}
+	}
+	return out, nil
+}
+
 // Load reads every line; a torn last line (a crash mid-write) is ignored.
 func (j *FileJournal) Load() (map[string]string, error) {
 	j.mu.Lock()
@@ -109,7 +126,7 @@ func rank(state string) int {
 }
 
 // Record appends and syncs.
-func (j *FileJournal) Record(ids []string, state string) error {
+func (j *FileJournal) Record(_ context.Context, ids []string, state string) error {
 	if len(ids) == 0 {
 		return nil
 	}

@@ -328,10 +328,10 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = j.Close() }()
-	if err := j.Record(ids[:2], replay.StateSending); err != nil {
+	if err := j.Record(context.Background(), ids[:2], replay.StateSending); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Record(ids[:2], replay.StateSent); err != nil {
+	if err := j.Record(context.Background(), ids[:2], replay.StateSent); err != nil {
 		t.Fatal(err)
 	}
 	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Journal: j})

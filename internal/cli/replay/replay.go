@@ -6,14 +6,12 @@ package replay
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
@@ -254,61 +252,17 @@ func stopped(r engine.Report) string {
 	return "; stopped: " + r.Stopped
 }
 
-// destination is --to, else the DLQ's single source. A destination that
-// is not a source needs --force; a FIFO/standard mismatch is refused.
+// destination resolves the destination, with bad choices as usage errors.
 func destination(ctx context.Context, api SQSAPI, dlq queue.Queue, opts *ReplayOptions) (queue.Queue, error) {
-	var sources []string
-	p := sqs.NewListDeadLetterSourceQueuesPaginator(api, &sqs.ListDeadLetterSourceQueuesInput{QueueUrl: aws.String(dlq.URL), MaxResults: aws.Int32(1000)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return queue.Queue{}, fmt.Errorf("list sources of %s: %w", dlq.Name, err)
-		}
-		sources = append(sources, page.QueueUrls...)
+	dest, err := engine.ResolveDestination(ctx, api, dlq, opts.To, opts.Force)
+	var de *engine.DestinationError
+	if errors.As(err, &de) {
+		return dest, &cli.UsageError{Err: err}
 	}
-	var url string
-	if opts.To == "" {
-		switch len(sources) {
-		case 0:
-			return queue.Queue{}, cli.Usagef("no queue redrives to %s: pass --to QUEUE", dlq.Name)
-		case 1:
-			url = sources[0]
-		default:
-			names := make([]string, len(sources))
-			for i, s := range sources {
-				names[i] = s[strings.LastIndex(s, "/")+1:]
-			}
-			return queue.Queue{}, cli.Usagef("%s has %d sources (%s): pass --to QUEUE", dlq.Name, len(sources), strings.Join(names, ", "))
-		}
-	} else {
-		ref, _ := queue.ParseRef(opts.To)
-		u, err := queue.ResolveURL(ctx, api, ref)
-		if err != nil {
-			return queue.Queue{}, fmt.Errorf("replay: %w", err)
-		}
-		url = u
-	}
-	dest, err := queue.Attributes(ctx, api, url)
 	if err != nil {
-		return queue.Queue{}, fmt.Errorf("replay: %w", err)
-	}
-	if dest.FIFO != dlq.FIFO {
-		return queue.Queue{}, cli.Usagef("%s is %s but %s is %s: FIFO and standard queues do not mix", dlq.Name, kind(dlq.FIFO), dest.Name, kind(dest.FIFO))
-	}
-	if opts.To != "" && !slices.ContainsFunc(sources, func(s string) bool { return strings.HasSuffix(s, "/"+dest.Name) }) && !opts.Force {
-		return queue.Queue{}, cli.Usagef("%s is not a source of %s: pass --force to replay there anyway", dest.Name, dlq.Name)
-	}
-	if dest.URL == dlq.URL {
-		return queue.Queue{}, cli.Usagef("the destination is the DLQ itself")
+		return dest, fmt.Errorf("replay: %w", err)
 	}
 	return dest, nil
-}
-
-func kind(fifo bool) string {
-	if fifo {
-		return "FIFO"
-	}
-	return "standard"
 }
 
 func confirm(opts *ReplayOptions, n int, dest string) (bool, error) {

@@ -194,3 +194,42 @@ func CreateTableInput(name string) *dynamodb.CreateTableInput {
 
 // TTLAttribute is the attribute DynamoDB TTL should watch.
 const TTLAttribute = attrExpires
+
+// BatchGetAPI is what Lookup needs beyond DynamoAPI.
+type BatchGetAPI interface {
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
+
+// Lookup reads the records of keys (100 per call, consistent reads);
+// absent keys are left out.
+func (s *DynamoStore) Lookup(ctx context.Context, api BatchGetAPI, keys []string) (map[string]Record, error) {
+	out := make(map[string]Record, len(keys))
+	for start := 0; start < len(keys); start += 100 {
+		var req []map[string]types.AttributeValue
+		for _, k := range keys[start:min(start+100, len(keys))] {
+			req = append(req, map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: k}})
+		}
+		pending := map[string]types.KeysAndAttributes{s.Table: {Keys: req, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			res, err := api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, fmt.Errorf("idempotency: lookup: %w", err)
+			}
+			for _, item := range res.Responses[s.Table] {
+				r := decode(item)
+				if v, ok := item[attrID].(*types.AttributeValueMemberS); ok {
+					r.Key = v.Value
+					out[r.Key] = r
+				}
+			}
+			pending = res.UnprocessedKeys
+			if attempt > 8 {
+				return nil, fmt.Errorf("idempotency: lookup: unprocessed keys after retries")
+			}
+			if len(pending) > 0 {
+				time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,44 @@
+// Command replay is the replay Lambda: the engine of `dlq replay`, invoked
+// with {dlq, to, filters, order, rate, limit, dryRun}, journaled in
+// DynamoDB (JOURNAL_TABLE, an idempotency table), stopping before its
+// deadline and returning its report with what remains. Invoke it again
+// with the same event to go on. Build with -tags lambda.norpc as bootstrap.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dlqops/dlq/internal/pipeline/trace"
+	"github.com/dlqops/dlq/internal/replay"
+)
+
+func main() {
+	logger := trace.NewLogger(os.Stdout, slog.LevelInfo)
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		logger.Error("load AWS config", "status", "error", "error", err.Error())
+		os.Exit(1)
+	}
+	handler := replay.LambdaHandler(replay.LambdaDeps{
+		SQS:          sqs.NewFromConfig(cfg),
+		DynamoDB:     dynamodb.NewFromConfig(cfg),
+		JournalTable: os.Getenv("JOURNAL_TABLE"),
+	})
+	lambda.Start(func(ctx context.Context, ev replay.Event) (replay.Report, error) {
+		r, err := handler(ctx, ev)
+		level := slog.LevelInfo
+		if err != nil || r.LeftBehind() {
+			level = slog.LevelWarn
+		}
+		logger.Log(ctx, level, "replay finished", "status", map[bool]string{true: "retry", false: "success"}[r.LeftBehind()],
+			"dlq", r.DLQ, "destination", r.Destination, "sent", r.Sent, "deleted", r.Deleted, "failed", r.Failed, "remaining", r.Remaining)
+		return r, err
+	})
+}
