@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay release-check clean
+.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency release-check clean
 
 all: build
 
@@ -89,6 +89,21 @@ bench-replay: $(FAUXQS_NODE)
 	trap "kill $$pid" EXIT; \
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 3x ./internal/replay/
+
+## bench-replay-latency: the same through toxiproxy with 20 ms each way (about AWS's), 32 batches in flight
+$(TOOLS_BIN)/toxiproxy-server:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
+
+bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
+	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	api=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	proxy=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & fq=$$!; \
+	$(TOOLS_BIN)/toxiproxy-server -host 127.0.0.1 -port $$api >/dev/null 2>&1 & tp=$$!; \
+	trap "kill $$fq $$tp" EXIT; sleep 1; \
+	curl -s -X POST 127.0.0.1:$$api/proxies -d "{\"name\":\"sqs\",\"listen\":\"127.0.0.1:$$proxy\",\"upstream\":\"127.0.0.1:$$port\"}" >/dev/null; \
+	for dir in upstream downstream; do curl -s -X POST 127.0.0.1:$$api/proxies/sqs/toxics -d "{\"type\":\"latency\",\"stream\":\"$$dir\",\"attributes\":{\"latency\":20}}" >/dev/null; done; \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$proxy BENCH_CONCURRENCY=32 $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 1x -timeout 30m ./internal/replay/
 
 ## release-check: validate .goreleaser.yaml
 release-check:

@@ -37,6 +37,10 @@ func BenchmarkReplayThroughput(b *testing.B) {
 	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
 		_, _ = fmt.Sscan(s, &n)
 	}
+	conc := 8
+	if s := os.Getenv("BENCH_CONCURRENCY"); s != "" {
+		_, _ = fmt.Sscan(s, &conc)
+	}
 	counter := testenv.NewCallCounter()
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(ep),
@@ -58,11 +62,11 @@ func BenchmarkReplayThroughput(b *testing.B) {
 				counter.Reset()
 				start := time.Now()
 				if mode == "plain" {
-					plainMove(b, c, dlqURL, dstURL, n, 8)
+					plainMove(b, c, dlqURL, dstURL, n, conc)
 				} else {
 					dlq, _ := queue.Attributes(ctx, c, dlqURL)
 					dst, _ := queue.Attributes(ctx, c, dstURL)
-					held, err := replay.Prepare(ctx, replay.Config{API: c, DLQ: dlq, Destination: dst, Order: replay.Order(mode), Concurrency: 8})
+					held, err := replay.Prepare(ctx, replay.Config{API: c, DLQ: dlq, Destination: dst, Order: replay.Order(mode), Concurrency: conc})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -104,6 +104,9 @@ type sender struct {
 		WaitN(context.Context, int) error
 	}
 	start time.Time
+	// deletes, when set, takes deletions off the send path: ordered sends
+	// wait only for the previous send, not for its delete.
+	deletes *errgroup.Group
 
 	mu     sync.Mutex
 	reason string
@@ -171,15 +174,18 @@ func (s *sender) batches(msgs []*queue.Message) [][]entry {
 }
 
 func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
+	s.deletes = &errgroup.Group{}
+	s.deletes.SetLimit(s.h.cfg.Concurrency)
+	var err error
 	for _, b := range s.batches(msgs) {
 		if s.halted(ctx) {
-			return nil
+			break
 		}
-		if err := s.send(ctx, b); err != nil {
-			return err
+		if err = s.send(ctx, b); err != nil {
+			break
 		}
 	}
-	return nil
+	return errors.Join(err, s.deletes.Wait())
 }
 
 func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
@@ -305,7 +311,9 @@ func (s *sender) send(ctx context.Context, batch []entry) error {
 					return err
 				}
 			}
-			if err := s.h.delete(dctx, s.c, sent); err != nil {
+			if s.deletes != nil {
+				s.deletes.Go(func() error { return s.h.delete(dctx, s.c, sent) })
+			} else if err := s.h.delete(dctx, s.c, sent); err != nil {
 				return err
 			}
 		}
