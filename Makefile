@@ -92,7 +92,7 @@ bench-replay: $(FAUXQS_NODE)
 
 ## bench-replay-latency: the same through toxiproxy with 20 ms each way (about AWS's), 32 batches in flight
 $(TOOLS_BIN)/toxiproxy-server:
-	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
 
 bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
 	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
