@@ -351,3 +351,31 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayStopsOnReturnStorm(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 100, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	p.refresh(t)
+	// The "fixed" consumer still fails: every replayed message goes straight
+	// back to the DLQ, marker and all.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			out, err := p.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.src.URL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				continue
+			}
+			for _, m := range out.Messages {
+				_, _ = p.c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(p.dlq.URL), MessageBody: m.Body, MessageAttributes: m.MessageAttributes})
+				_, _ = p.c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(p.src.URL), ReceiptHandle: m.ReceiptHandle})
+			}
+		}
+	}()
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Rate: 20, StopOnReturn: 5})
+	cancel()
+	if !strings.Contains(r.Stopped, "came back to the DLQ") || r.Remaining == 0 || r.Deleted >= 100 || !r.LeftBehind() {
+		t.Fatalf("report = %+v, want a run stopped by returning messages", r)
+	}
+}
