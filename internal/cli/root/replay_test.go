@@ -17,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -195,5 +196,36 @@ func TestReplayDestinationRulesAndExitCodes(t *testing.T) {
 	}
 	if left := originalIDs(t, c, d.URL); len(left) != 1 {
 		t.Errorf("DLQ holds %d, want the oversize one", len(left))
+	}
+}
+
+func TestReplayAsksOnATerminal(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "ask")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(d.ARN, 3))
+	sendBodies(t, c, d.URL, 4)
+	ask := func(answer string) (int, string) {
+		ios, in, _, errOut := render.Test()
+		ios.SetStderrTTY(true)
+		in.WriteString(answer)
+		args := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "replay", d.Name, "--journal", filepath.Join(t.TempDir(), "j")}
+		code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, args, BuildInfo{})
+		return code, errOut.String()
+	}
+	code, stderr := ask("n\n")
+	if code != 0 || !strings.Contains(stderr, "Replay 4 message(s) to "+src.Name+"? [y/N]") || !strings.Contains(stderr, "nothing replayed") {
+		t.Fatalf("declined: exit %d\n%s", code, stderr)
+	}
+	if n := len(peekIDs(t, d.Name)); n != 4 {
+		t.Fatalf("after declining, the DLQ holds %d, want 4", n)
+	}
+	code, stderr = ask("y\n")
+	if code != 0 || !strings.Contains(stderr, "sent 4") {
+		t.Fatalf("accepted: exit %d\n%s", code, stderr)
+	}
+	if got := originalIDs(t, c, src.URL); len(got) != 4 {
+		t.Errorf("source holds %d, want 4", len(got))
 	}
 }
