@@ -104,6 +104,25 @@ var ErrConflict = errors.New("saga: concurrent update")
 // ErrCompensationFailed ends a saga whose compensation kept failing.
 var ErrCompensationFailed = errors.New("saga: compensation failed")
 
+// retryable marks a step failure as transient (a provider outage): the
+// saga keeps its place and the delivery is retried, instead of
+// compensating.
+type retryable struct{ err error }
+
+func (r retryable) Error() string { return r.err.Error() }
+func (r retryable) Unwrap() error { return r.err }
+
+// Retryable wraps a transient step error: the saga does not compensate,
+// Run returns the error so the message is redelivered (and, if the outage
+// outlasts maxReceiveCount, dead-lettered and later replayed).
+func Retryable(err error) error { return retryable{err: err} }
+
+// IsRetryable reports whether err was marked Retryable.
+func IsRetryable(err error) bool {
+	var r retryable
+	return errors.As(err, &r)
+}
+
 // Orchestrator runs a Definition.
 type Orchestrator struct {
 	Def    Definition
@@ -157,6 +176,10 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 		dur := ms(o.Now().Sub(start))
 		if errors.Is(err, idempotency.ErrInProgress) {
 			o.Logger.WarnContext(sctx, step.Name+" in progress elsewhere", "status", "retry", "durationMs", dur)
+			return *st, err
+		}
+		if IsRetryable(err) {
+			o.Logger.WarnContext(sctx, step.Name+" failed, will retry", "status", "retry", "error", err.Error(), "durationMs", dur)
 			return *st, err
 		}
 		if err != nil {

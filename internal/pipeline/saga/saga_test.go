@@ -312,3 +312,31 @@ func TestStateMachineASL(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryableFailureKeepsThePlace(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{compFails: map[string]int{}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	outage := true
+	def := o.Def
+	charge := def.Steps[1].Action
+	def.Steps[1].Action = func(ctx context.Context) error {
+		if outage {
+			return saga.Retryable(errors.New("payment provider timeout"))
+		}
+		return charge(ctx)
+	}
+	o.Def = def
+	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1"})
+	st, err := o.Run(ctx, "saga-outage", 1)
+	if !saga.IsRetryable(err) || st.Status != saga.StatusRunning || fmt.Sprint(w.effects) != "[reserve]" {
+		t.Fatalf("during the outage: %s %v %v", st.Status, w.effects, err)
+	}
+	outage = false
+	st, err = o.Run(ctx, "saga-outage", 1)
+	if err != nil || st.Status != saga.StatusCompleted || fmt.Sprint(w.effects) != "[reserve charge ship]" {
+		t.Fatalf("after the outage: %s %v %v", st.Status, w.effects, err)
+	}
+}
