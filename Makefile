@@ -59,9 +59,12 @@ docs-check:
 		&& diff $$tmp/order-saga.yaml docs/deploy/order-saga.yaml >/dev/null \
 		|| { echo "docs are stale: run make docs"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
-## demo: the order pipeline on a local emulator, and the runbook with dlq
+## demo: the Black Friday incident end to end on a local emulator (ORDERS=N to scale it)
 demo: build
-	$(GO) run ./cmd/dlq-demo -dlq bin/dlq
+	@if ! command -v moto_server >/dev/null 2>&1 && [ ! -x .venv/bin/moto_server ]; then \
+		echo "moto_server not found: installing moto[server]==5.2.1 into .venv"; \
+		python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]==5.2.1'; fi
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(GO) run ./cmd/dlq-demo -dlq bin/dlq
 
 ## bench: inspect over 300 queues, a 1,000-event timeline, idempotent records on moto (wall time, AWS calls)
 bench:

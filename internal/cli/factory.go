@@ -32,13 +32,15 @@ type Factory struct {
 	Logs       func(context.Context) (*cloudwatchlogs.Client, error)
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
+	// Env looks up environment variables (XDG directories and the like).
+	Env render.Env
 }
 
 // NewFactory wires a Factory to streams and a settings resolver.
 // extraAPIOptions are added to every client's middleware stack (tests use
 // them to count calls).
 func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraAPIOptions ...func(*middleware.Stack) error) *Factory {
-	f := &Factory{IOStreams: ios, Settings: settings, Now: time.Now}
+	f := &Factory{IOStreams: ios, Settings: settings, Now: time.Now, Env: OSEnv}
 	var (
 		once   sync.Once
 		cfg    aws.Config

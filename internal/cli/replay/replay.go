@@ -55,7 +55,7 @@ type ReplayOptions struct {
 
 // NewCmdReplay builds `dlq replay`.
 func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
-	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: cli.OSEnv,
+	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: f.Env,
 		SQS: func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) }}
 	cmd := &cobra.Command{
 		Use:   "replay DLQ",

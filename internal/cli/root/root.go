@@ -99,6 +99,7 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 		return cli.ResolveSettings(root.PersistentFlags(), env)
 	})
 	f := cli.NewFactory(ios, settings, extraAPIOptions...)
+	f.Env = env
 	root = NewCmdRoot(f, info)
 	root.SetArgs(args)
 

@@ -1,0 +1,242 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dlqops/dlq/internal/alarm"
+	"github.com/dlqops/dlq/internal/orders"
+	"github.com/dlqops/dlq/internal/pipeline/saga"
+	"github.com/dlqops/dlq/internal/pipeline/sqsbatch"
+	"github.com/dlqops/dlq/internal/pipeline/trace"
+)
+
+// Clients are the emulator's clients.
+type Clients struct {
+	SQS  *sqs.Client
+	DB   *dynamodb.Client
+	Logs *cwl.Client
+	CW   *cloudwatch.Client
+}
+
+// Stack is the order pipeline as the SAM template deploys it.
+type Stack struct {
+	Prefix       string
+	OrdersURL    string
+	OrdersARN    string
+	OrdersDLQ    string
+	OrdersDLQURL string
+	SagaDLQ      string
+	SagaDLQURL   string
+	Tables       orders.Tables
+	LogGroup     string
+}
+
+// MaxReceiveCount of the orders queue, as in the template.
+const MaxReceiveCount = 3
+
+// ProvisionOrders creates the template's resources on the emulator:
+// queues with their DLQs, tables (TTL on the idempotency table), the
+// function's log group, and a depth alarm on each DLQ. The orders queue's
+// visibility timeout is short so that retries happen in seconds.
+func ProvisionOrders(ctx context.Context, c Clients, prefix string) (Stack, error) {
+	s := Stack{Prefix: prefix, OrdersDLQ: prefix + "orders-dlq", SagaDLQ: prefix + "saga-dlq", LogGroup: "/aws/lambda/" + prefix + "orders",
+		Tables: orders.Tables{Inventory: prefix + "inventory", Payments: prefix + "payments", Shipments: prefix + "shipments", Sagas: prefix + "sagas", Idempotency: prefix + "idempotency"}}
+	var err error
+	if s.OrdersDLQURL, err = createQueue(ctx, c.SQS, s.OrdersDLQ, map[string]string{"MessageRetentionPeriod": "1209600"}); err != nil {
+		return s, err
+	}
+	if s.SagaDLQURL, err = createQueue(ctx, c.SQS, s.SagaDLQ, map[string]string{"MessageRetentionPeriod": "1209600"}); err != nil {
+		return s, err
+	}
+	dlqARN, err := queueARN(ctx, c.SQS, s.OrdersDLQURL)
+	if err != nil {
+		return s, err
+	}
+	s.OrdersURL, err = createQueue(ctx, c.SQS, prefix+"orders", map[string]string{
+		"VisibilityTimeout": "2",
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, dlqARN, MaxReceiveCount),
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.OrdersARN, err = queueARN(ctx, c.SQS, s.OrdersURL); err != nil {
+		return s, err
+	}
+	for _, in := range orders.TableInputs(s.Tables) {
+		if _, err := c.DB.CreateTable(ctx, in); err != nil && !isExists(err) {
+			return s, fmt.Errorf("create table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	_, _ = c.DB.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(s.Tables.Idempotency),
+		TimeToLiveSpecification: &dbtypes.TimeToLiveSpecification{AttributeName: aws.String("expiresAt"), Enabled: aws.Bool(true)}})
+	if _, err := c.Logs.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: aws.String(s.LogGroup)}); err != nil && !isExists(err) {
+		return s, fmt.Errorf("create log group: %w", err)
+	}
+	if _, err := c.Logs.CreateLogStream(ctx, &cwl.CreateLogStreamInput{LogGroupName: aws.String(s.LogGroup), LogStreamName: aws.String("runner")}); err != nil && !isExists(err) {
+		return s, fmt.Errorf("create log stream: %w", err)
+	}
+	existing, err := alarm.DepthAlarms(ctx, c.CW)
+	if err != nil {
+		return s, err
+	}
+	if _, err := alarm.Ensure(ctx, c.CW, []string{s.OrdersDLQ, s.SagaDLQ}, existing, alarm.EnsureOptions{}); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func isExists(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "AlreadyExists") || strings.Contains(err.Error(), "ResourceInUse"))
+}
+
+// Scenario is a scaled Black Friday.
+type Scenario struct {
+	Orders int
+	// DuplicateEvery: every Nth order is delivered twice (50 = 2 %).
+	DuplicateEvery int
+	// The payment provider is down for orders in [PaymentFrom, PaymentTo)
+	// of the burst (fractions): their charges fail with a transient error
+	// until the outage is fixed, so they exhaust maxReceiveCount.
+	PaymentFrom, PaymentTo float64
+	// The shipping provider rejects orders in [ShipFrom, ShipTo): those
+	// sagas compensate (release, refund).
+	ShipFrom, ShipTo float64
+}
+
+// DefaultScenario is sized for a demo that finishes well within two
+// minutes on moto.
+func DefaultScenario(orders int) Scenario {
+	return Scenario{Orders: orders, DuplicateEvery: 50, PaymentFrom: 0.20, PaymentTo: 0.30, ShipFrom: 0.60, ShipTo: 0.65}
+}
+
+// OrderID names order i.
+func OrderID(i int) string { return fmt.Sprintf("order-%05d", i) }
+
+// Pipeline runs the order pipeline's handler locally against the stack.
+type Pipeline struct {
+	Stack    Stack
+	Clients  Clients
+	Scenario Scenario
+	Logs     *LogShipper
+	Runner   *Runner
+
+	paymentDown atomic.Bool
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+// StartPipeline starts the runner and the log shipper with the payment
+// outage on.
+func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) *Pipeline {
+	p := &Pipeline{Stack: s, Clients: c, Scenario: sc, done: make(chan struct{})}
+	p.paymentDown.Store(true)
+	p.Logs = &LogShipper{API: c.Logs, Group: s.LogGroup, Stream: "runner"}
+	logger := trace.NewLogger(p.Logs, slog.LevelInfo)
+	publisher := &trace.Publisher{API: c.SQS}
+	pipe := &orders.Pipeline{DB: c.DB, Tables: s.Tables, Logger: logger,
+		Compensation: saga.RetryPolicy{MaxAttempts: 3, Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond},
+		DeadLetter: func(ctx context.Context, st saga.State) error {
+			_, err := publisher.Publish(ctx, s.SagaDLQURL, "SagaCompensationFailed", st)
+			return err
+		},
+		Faults: p.faults}
+	p.Runner = &Runner{API: c.SQS, QueueURL: s.OrdersURL, QueueARN: s.OrdersARN, Handler: pipe.Handler(sqsbatch.Options{Logger: logger}), Pollers: 4}
+	rctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() {
+		defer close(p.done)
+		logsDone := make(chan struct{})
+		go func() { p.Logs.Run(rctx, 500*time.Millisecond); close(logsDone) }()
+		p.Runner.Run(rctx)
+		<-logsDone
+	}()
+	return p
+}
+
+func (p *Pipeline) faults(_ context.Context, step string, o orders.Order) error {
+	i, _ := strconv.Atoi(strings.TrimPrefix(o.OrderID, "order-"))
+	frac := float64(i) / float64(p.Scenario.Orders)
+	switch {
+	case step == "charge" && p.paymentDown.Load() && frac >= p.Scenario.PaymentFrom && frac < p.Scenario.PaymentTo:
+		return saga.Retryable(errors.New("payment provider unavailable: HTTP 503"))
+	case step == "ship" && frac >= p.Scenario.ShipFrom && frac < p.Scenario.ShipTo:
+		return errors.New("shipping provider rejected the address")
+	}
+	return nil
+}
+
+// FixPaymentOutage ends the payment outage.
+func (p *Pipeline) FixPaymentOutage() { p.paymentDown.Store(false) }
+
+// Stop ends the runner and ships the remaining logs.
+func (p *Pipeline) Stop() {
+	p.cancel()
+	<-p.done
+}
+
+// PlaceOrders publishes the burst: each order with a new traceId, every
+// DuplicateEvery-th delivered twice.
+func PlaceOrders(ctx context.Context, c *sqs.Client, s Stack, sc Scenario) error {
+	pub := &trace.Publisher{API: c}
+	for i := 0; i < sc.Orders; i++ {
+		id := OrderID(i)
+		octx := trace.With(ctx, trace.IDs{TraceID: trace.NewTraceID(), OrderID: id, Attempt: 1})
+		o := orders.Order{OrderID: id, CustomerID: fmt.Sprintf("c-%d", i%97), Amount: 1000 + i%5000, Currency: "EUR", Items: []orders.Item{{SKU: "SKU-" + strconv.Itoa(i%13), Quantity: 1 + i%3}}}
+		times := 1
+		if sc.DuplicateEvery > 0 && i%sc.DuplicateEvery == 0 {
+			times = 2 // at-least-once delivery
+		}
+		for range times {
+			if _, err := pub.Publish(octx, s.OrdersURL, orders.EventOrderPlaced, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// WaitIdle waits until the orders queue holds nothing, visible or in
+// flight, twice in a row (or ctx ends).
+func WaitIdle(ctx context.Context, c *sqs.Client, url string) error {
+	quiet := 0
+	for quiet < 2 {
+		n, err := depth(ctx, c, url)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// DLQOrderIDs returns the order IDs in a queue without consuming
+// anything (a non-destructive scan, like dlq peek).
+func DLQOrderIDs(ctx context.Context, c *sqs.Client, url string) ([]string, error) {
+	return allOrderIDs(ctx, Clients{SQS: c}, url)
+}
+
+var _ io.Writer = (*LogShipper)(nil)

@@ -1,0 +1,64 @@
+package devstack_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dlqops/dlq/internal/cli/root"
+	"github.com/dlqops/dlq/internal/devstack"
+	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+// The whole Black Friday incident at 100 orders: it fails if a handler, the
+// runner or the CLI regresses.
+func TestBlackFridayEndToEnd(t *testing.T) {
+	t.Parallel()
+	const region = "ca-central-1" // an account of its own
+	cfg := testenv.Config(t, region)
+	c := devstack.Clients{SQS: sqs.NewFromConfig(cfg), DB: dynamodb.NewFromConfig(cfg), Logs: cwl.NewFromConfig(cfg), CW: cloudwatch.NewFromConfig(cfg)}
+	state := t.TempDir()
+	var transcript strings.Builder
+	run := func(ctx context.Context, s devstack.Step) (int, error) {
+		ios, _, out, errOut := render.Test()
+		env := func(k string) (string, bool) {
+			switch k {
+			case "XDG_STATE_HOME":
+				return state, true
+			case "XDG_CONFIG_HOME":
+				return state, true
+			}
+			return "", false
+		}
+		args := append([]string{"--endpoint-url", testenv.Endpoint(t), "--region", region}, s.Args...)
+		code := root.Run(ctx, ios, env, args, root.BuildInfo{})
+		transcript.WriteString("$ dlq " + strings.Join(s.Args, " ") + "\n" + out.String() + errOut.String())
+		return code, nil
+	}
+	out, err := devstack.BlackFriday(context.Background(), c, testenv.Name(t, "bf")+"-", devstack.DefaultScenario(100), run, func(string) {})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, transcript.String())
+	}
+	if len(out.Failures) > 0 {
+		t.Errorf("runbook: %v\n%s", out.Failures, transcript.String())
+	}
+	inv := out.Invariants
+	if v := inv.Violations(); len(v) > 0 {
+		t.Errorf("invariants violated: %v\n%s", v, inv)
+	}
+	if inv.Completed == 0 || inv.Compensated == 0 || inv.StillQueued != 0 || inv.LogLines == 0 {
+		t.Errorf("the scenario did not exercise the pipeline: %s", inv)
+	}
+	for _, want := range []string{"Dry run (nothing changes)", "holds", "payment provider unavailable"} {
+		if !strings.Contains(transcript.String(), want) {
+			t.Errorf("transcript lacks %q", want)
+		}
+	}
+	t.Logf("%s (in %s)", inv, out.Duration)
+}

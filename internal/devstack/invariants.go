@@ -1,0 +1,184 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dlqops/dlq/internal/pipeline/saga"
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// Invariants are computed from the tables, queues and logs — never from
+// counters the demo kept itself.
+type Invariants struct {
+	Placed            int `json:"ordersPlaced"`
+	Completed         int `json:"completed"`
+	Compensated       int `json:"compensated"`
+	DuplicateCharges  int `json:"duplicateCharges"`
+	HalfProcessed     int `json:"halfProcessed"`
+	Lost              int `json:"messagesLost"`
+	StillQueued       int `json:"stillQueued"`
+	LogLines          int `json:"logLines"`
+	LogLinesNoTraceID int `json:"logLinesWithoutTraceId"`
+}
+
+// Violations lists every invariant that does not hold.
+func (v Invariants) Violations() []string {
+	var out []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{v.DuplicateCharges, "duplicate charges"}, {v.HalfProcessed, "orders half-processed"},
+		{v.Lost, "messages lost"}, {v.LogLinesNoTraceID, "log lines without traceId"},
+	} {
+		if c.n != 0 {
+			out = append(out, fmt.Sprintf("%d %s (must be 0)", c.n, c.what))
+		}
+	}
+	if v.Completed+v.Compensated+v.HalfProcessed+v.StillQueued+v.Lost != v.Placed {
+		out = append(out, fmt.Sprintf("orders do not add up: %d placed, %d completed + %d compensated + %d half-processed + %d still queued + %d lost",
+			v.Placed, v.Completed, v.Compensated, v.HalfProcessed, v.StillQueued, v.Lost))
+	}
+	return out
+}
+
+// String is the invariant report.
+func (v Invariants) String() string {
+	return fmt.Sprintf("orders placed %d, completed %d, compensated %d, still queued %d\n"+
+		"duplicate charges %d (must be 0), orders half-processed %d (must be 0), messages lost %d (must be 0), log lines without traceId %d of %d (must be 0)",
+		v.Placed, v.Completed, v.Compensated, v.StillQueued, v.DuplicateCharges, v.HalfProcessed, v.Lost, v.LogLinesNoTraceID, v.LogLines)
+}
+
+// Check computes the invariants of the stack after a run of placed orders.
+func Check(ctx context.Context, c Clients, s Stack, placed int) (Invariants, error) {
+	v := Invariants{Placed: placed}
+	sagas, err := scan(ctx, c.DB, s.Tables.Sagas, "sagaId")
+	if err != nil {
+		return v, err
+	}
+	inventory, err := scan(ctx, c.DB, s.Tables.Inventory, "orderId")
+	if err != nil {
+		return v, err
+	}
+	shipments, err := scan(ctx, c.DB, s.Tables.Shipments, "orderId")
+	if err != nil {
+		return v, err
+	}
+	payments, err := scan(ctx, c.DB, s.Tables.Payments, "paymentKey")
+	if err != nil {
+		return v, err
+	}
+	charged := map[string]int{}
+	refundedOrCharged := map[string]string{}
+	for _, p := range payments {
+		if p["status"] == "CHARGED" {
+			charged[p["orderId"]]++
+		}
+		refundedOrCharged[p["orderId"]] = p["status"]
+	}
+	for _, n := range charged {
+		if n > 1 {
+			v.DuplicateCharges += n - 1
+		}
+	}
+	queued := map[string]bool{}
+	for _, url := range []string{s.OrdersURL, s.OrdersDLQURL} {
+		ids, err := allOrderIDs(ctx, c, url)
+		if err != nil {
+			return v, err
+		}
+		for _, id := range ids {
+			queued[id] = true
+		}
+	}
+	for i := 0; i < placed; i++ {
+		id := OrderID(i)
+		st, ok := sagas["saga-"+id]
+		switch {
+		case !ok && queued[id]:
+			v.StillQueued++
+		case !ok:
+			v.Lost++
+		case st["status"] == string(saga.StatusCompleted) && inventory[id]["status"] == "RESERVED" && refundedOrCharged[id] == "CHARGED" && shipments[id]["status"] == "CREATED":
+			v.Completed++
+		case st["status"] == string(saga.StatusCompensated) && inventory[id]["status"] != "RESERVED" && refundedOrCharged[id] != "CHARGED" && shipments[id]["status"] != "CREATED":
+			v.Compensated++
+		case queued[id]:
+			v.StillQueued++ // mid-saga, waiting in a queue: not done, not lost
+		default:
+			v.HalfProcessed++
+		}
+	}
+	if err := countLogs(ctx, c.Logs, s.LogGroup, &v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func scan(ctx context.Context, db *dynamodb.Client, table, key string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, item := range page.Items {
+			m := map[string]string{}
+			for k, v := range item {
+				if s, ok := v.(*dbtypes.AttributeValueMemberS); ok {
+					m[k] = s.Value
+				}
+			}
+			out[m[key]] = m
+		}
+	}
+	return out, nil
+}
+
+// allOrderIDs lists the orderIds waiting in a queue without consuming
+// them (a non-destructive scan, like dlq peek).
+func allOrderIDs(ctx context.Context, c Clients, url string) ([]string, error) {
+	q, err := queue.Attributes(ctx, c.SQS, url)
+	if err != nil {
+		return nil, err
+	}
+	res, err := queue.Scan(ctx, c.SQS, url, queue.ScanOptions{Depth: q.Visible + q.InFlight}, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(res.Matched))
+	for _, m := range res.Matched {
+		ids = append(ids, m.OrderID)
+	}
+	return ids, nil
+}
+
+func countLogs(ctx context.Context, logs *cwl.Client, group string, v *Invariants) error {
+	p := cwl.NewFilterLogEventsPaginator(logs, &cwl.FilterLogEventsInput{LogGroupName: aws.String(group)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("read logs: %w", err)
+		}
+		for _, e := range page.Events {
+			v.LogLines++
+			var rec struct {
+				TraceID string `json:"traceId"`
+			}
+			msg := aws.ToString(e.Message)
+			if json.Unmarshal([]byte(strings.TrimSpace(msg)), &rec) != nil || rec.TraceID == "" {
+				v.LogLinesNoTraceID++
+			}
+		}
+	}
+	return nil
+}
