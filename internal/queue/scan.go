@@ -232,32 +232,38 @@ func (s *scan) handles(failed bool) []string {
 	return out
 }
 
-// Release makes messages visible again at once (ChangeMessageVisibility to
-// 0), ten to a call, a few calls in parallel, retrying entries that failed
-// for a transient reason. It returns how many were released.
+// Release makes messages visible again at once (visibility 0).
 func Release(ctx context.Context, api ReceiveAPI, url string, handles []string) (int, error) {
-	var released atomic.Int64
+	return ChangeVisibility(ctx, api, url, handles, 0)
+}
+
+// ChangeVisibility sets the visibility timeout of held messages — 0 gives
+// them back, more keeps them hidden — ten to a call, a few calls in
+// parallel, retrying entries that failed for a transient reason. It
+// returns how many were changed.
+func ChangeVisibility(ctx context.Context, api ReceiveAPI, url string, handles []string, d time.Duration) (int, error) {
+	var changed atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for start := 0; start < len(handles); start += 10 {
 		batch := handles[start:min(start+10, len(handles))]
 		g.Go(func() error {
-			n, err := releaseBatch(gctx, api, url, batch)
-			released.Add(int64(n))
+			n, err := changeBatch(gctx, api, url, batch, int32(d/time.Second))
+			changed.Add(int64(n))
 			return err
 		})
 	}
 	err := g.Wait()
-	return int(released.Load()), err
+	return int(changed.Load()), err
 }
 
-func releaseBatch(ctx context.Context, api ReceiveAPI, url string, handles []string) (int, error) {
+func changeBatch(ctx context.Context, api ReceiveAPI, url string, handles []string, seconds int32) (int, error) {
 	pending := handles
 	released := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
 		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(pending))
 		for i, h := range pending {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0}
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: seconds}
 		}
 		out, err := api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(url), Entries: entries})
 		if err != nil {

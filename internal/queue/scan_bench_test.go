@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 // BenchmarkScanThroughput compares a full non-destructive scan of 10,000
@@ -41,7 +42,7 @@ func BenchmarkScanThroughput(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				url := fill(b, c, fmt.Sprintf("bench-scan-%d-%d-%d", n, i, time.Now().UnixNano()), n)
 				runtime.GC()
-				peak, stopSampling := sampleHeap()
+				peak, stopSampling := testenv.HeapPeak(5 * time.Millisecond)
 				start := time.Now()
 				res, err := queue.Scan(ctx, c, url, queue.ScanOptions{Depth: int64(n)}, func(m *queue.Message) bool {
 					return m.OrderID == "order-7" // keep a handful: memory should follow matches, not scans
@@ -123,27 +124,4 @@ func plainReceive(b *testing.B, c *sqs.Client, url string, n int) time.Duration 
 	}
 	wg.Wait()
 	return time.Since(start)
-}
-
-// sampleHeap records the peak HeapInuse every 5 ms until stopped.
-func sampleHeap() (*atomic.Uint64, func()) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	return &peak, func() { close(done); <-finished }
 }

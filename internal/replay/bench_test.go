@@ -58,7 +58,7 @@ func BenchmarkReplayThroughput(b *testing.B) {
 				dstURL := create(b, c, "bench-dst-"+tag)
 				fillN(b, c, dlqURL, n)
 				runtime.GC()
-				peak, stop := heapPeak()
+				peak, stop := testenv.HeapPeak(5 * time.Millisecond)
 				counter.Reset()
 				start := time.Now()
 				if mode == "plain" {
@@ -164,25 +164,4 @@ func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
 		}()
 	}
 	wg.Wait()
-}
-
-func heapPeak() (*atomic.Uint64, func()) {
-	var peak atomic.Uint64
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	return &peak, func() { close(done); <-finished }
 }

@@ -405,37 +405,26 @@ func (h *Held) heartbeat(ctx context.Context, c *counters) {
 			return
 		case <-t.C:
 		}
-		var handles []string
-		c.mu.Lock()
-		for _, m := range h.messages {
-			if !c.done[m.MessageID] {
-				handles = append(handles, m.ReceiptHandle)
-			}
-		}
-		c.mu.Unlock()
-		for start := 0; start < len(handles); start += 10 {
-			b := handles[start:min(start+10, len(handles))]
-			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(b))
-			for i, hd := range b {
-				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(hd),
-					VisibilityTimeout: int32(h.cfg.Visibility / time.Second)}
-			}
-			_, _ = h.cfg.API.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(h.cfg.DLQ.URL), Entries: entries})
-		}
+		_, _ = queue.ChangeVisibility(ctx, h.cfg.API, h.cfg.DLQ.URL, h.pending(c), h.cfg.Visibility)
 	}
 }
 
-// releaseRest makes every held message that was not deleted visible again.
-func (h *Held) releaseRest(ctx context.Context, c *counters) error {
-	var handles []string
+// pending lists the receipt handles of held messages not yet deleted.
+func (h *Held) pending(c *counters) []string {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	var handles []string
 	for _, m := range h.messages {
 		if !c.done[m.MessageID] {
 			handles = append(handles, m.ReceiptHandle)
 		}
 	}
-	c.mu.Unlock()
-	_, err := queue.Release(context.WithoutCancel(ctx), h.cfg.API, h.cfg.DLQ.URL, handles)
+	return handles
+}
+
+// releaseRest makes every held message that was not deleted visible again.
+func (h *Held) releaseRest(ctx context.Context, c *counters) error {
+	_, err := queue.Release(context.WithoutCancel(ctx), h.cfg.API, h.cfg.DLQ.URL, h.pending(c))
 	return err
 }
 

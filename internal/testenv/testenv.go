@@ -13,9 +13,12 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -211,4 +214,27 @@ func isolateCredentials() {
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"} {
 		_ = os.Unsetenv(k)
 	}
+}
+
+// HeapPeak samples HeapInuse every interval until the returned stop func
+// is called, and keeps the peak: benchmarks report memory with it.
+func HeapPeak(every time.Duration) (*atomic.Uint64, func()) {
+	var peak atomic.Uint64
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+			}
+		}
+	}()
+	return &peak, func() { close(done); <-finished }
 }
