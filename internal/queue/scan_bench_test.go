@@ -108,7 +108,7 @@ func plainReceive(b *testing.B, c *sqs.Client, url string, n int) time.Duration 
 			defer wg.Done()
 			for count.Load() < int64(n) {
 				out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-					VisibilityTimeout: 300,
+					VisibilityTimeout:           300,
 					MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
 				if err != nil {
 					b.Error(err)
