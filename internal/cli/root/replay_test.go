@@ -84,7 +84,7 @@ func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
 		t.Fatalf("peeked %d originals", len(originals))
 	}
 	journal := filepath.Join(t.TempDir(), "journal.jsonl")
-	args := []string{"--endpoint-url", ep, "--region", testenv.Region, "replay", d.Name, "--yes", "--rate", "40", "--visibility", "3s", "--journal", journal}
+	args := []string{"--endpoint-url", ep, "--region", testenv.Region, "replay", d.Name, "--yes", "--rate", "20", "--visibility", "3s", "--journal", journal}
 	env := append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
 
 	first := exec.Command(bin, args...)
@@ -105,6 +105,24 @@ func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
 	}
 	_ = first.Process.Signal(syscall.SIGKILL)
 	_ = first.Wait()
+	// Messages journaled "sending" but not "sent" are in the one window
+	// where a kill can duplicate (docs/replay.md): they may arrive twice,
+	// never zero times. Everything else must arrive exactly once.
+	window := map[string]bool{}
+	if b, err := os.ReadFile(journal); err == nil {
+		states := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var l struct{ ID, State string }
+			if json.Unmarshal([]byte(line), &l) == nil && (states[l.ID] != "sent" && states[l.ID] != "deleted") {
+				states[l.ID] = l.State
+			}
+		}
+		for id, st := range states {
+			if st == "sending" {
+				window[id] = true
+			}
+		}
+	}
 
 	// The killed run's held messages come back after their visibility.
 	time.Sleep(6 * time.Second)
@@ -120,6 +138,9 @@ func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if len(window) > 0 {
+		t.Logf("the kill landed inside a send: %d message(s) in the duplicate window", len(window))
+	}
 	if rep.Matched == total || rep.Matched == 0 || rep.LeftBehind() {
 		t.Errorf("resume report = %+v: want a part of the messages, all moved", rep)
 	}
@@ -134,7 +155,7 @@ func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
 		if !originals[id] {
 			t.Errorf("unknown original %s", id)
 		}
-		if n != 1 {
+		if n != 1 && !(window[id] && n == 2) {
 			t.Errorf("original %s arrived %d times", id, n)
 		}
 	}
