@@ -65,8 +65,13 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 func DefaultJournalPath(env func(string) (string, bool), dlqName, destName string) string {
 	dir, ok := env("XDG_STATE_HOME")
 	if !ok || dir == "" {
-		home, _ := env("HOME")
-		dir = filepath.Join(home, ".local", "state")
+		if home, ok := env("HOME"); ok && home != "" {
+			dir = filepath.Join(home, ".local", "state")
+		} else {
+			// No home at all (a bare container): never a path relative to
+			// wherever the command happens to run.
+			dir = filepath.Join(os.TempDir(), "dlq-state")
+		}
 	}
 	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s-to-%s.jsonl", dlqName, destName))
 }

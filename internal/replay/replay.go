@@ -225,6 +225,9 @@ func (h *Held) plan() Plan {
 		p.Oldest = h.messages[0].SentAt.UTC().Format(time.RFC3339)
 		p.Newest = h.messages[n-1].SentAt.UTC().Format(time.RFC3339)
 	}
+	if h.cfg.DLQ.InFlight > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) in %s are in flight (another consumer, or an interrupted replay whose hold has not expired yet): they are not part of this replay", h.cfg.DLQ.InFlight, h.cfg.DLQ.Name))
+	}
 	if h.cfg.Destination.FIFO && h.cfg.Dedup == DedupOriginal {
 		p.Warnings = append(p.Warnings, "--dedup original: SQS drops a message whose deduplication ID it saw in the last 5 minutes")
 	}

@@ -122,6 +122,10 @@ Exit codes: 0 all moved; 3 messages were left in the DLQ; 130 interrupted
 			if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
 				return &cli.UsageError{Err: err}
 			}
+			// Decided before anything is received or journaled.
+			if !opts.Yes && !opts.DryRun && !opts.IO.IsStderrTTY() {
+				return cli.Usagef("not on a terminal: pass --yes to replay, or --dry-run to see the plan")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

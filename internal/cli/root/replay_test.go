@@ -124,8 +124,15 @@ func TestReplayKilledMidRunResumesExactlyOnce(t *testing.T) {
 		}
 	}
 
-	// The killed run's held messages come back after their visibility.
-	time.Sleep(6 * time.Second)
+	// The killed run's held messages come back after their visibility
+	// timeout (3 s, extended by its heartbeat until the kill).
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(d.URL),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err == nil && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0" {
+			break
+		}
+	}
 	second := exec.Command(bin, append(args[:len(args)-6], "--yes", "--visibility", "3s", "--journal", journal, "-o", "json")...)
 	second.Env = env
 	var stderr strings.Builder

@@ -31,9 +31,10 @@ func dlq(t *testing.T, region string, args string, opts ...func(*middleware.Stac
 	}
 	ios, _, out, errOut := render.Test()
 	argv := append([]string{"--endpoint-url", testenv.Endpoint(t), "--region", region}, strings.Fields(args)...)
+	dir := t.TempDir()
 	env := func(k string) (string, bool) {
-		if k == "XDG_CONFIG_HOME" {
-			return t.TempDir(), true
+		if k == "XDG_CONFIG_HOME" || k == "XDG_STATE_HOME" {
+			return dir, true
 		}
 		return "", false
 	}
