@@ -3,7 +3,6 @@ package queue_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -26,17 +23,8 @@ import (
 // It needs a fast emulator: `make bench-peek` starts fauxqs and sets
 // DLQ_BENCH_ENDPOINT. moto is too slow for throughput.
 func BenchmarkScanThroughput(b *testing.B) {
-	ep := os.Getenv("DLQ_BENCH_ENDPOINT")
-	if ep == "" {
-		b.Skip("DLQ_BENCH_ENDPOINT not set: run make bench-peek")
-	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(ep),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("bench", "bench", "")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := sqs.NewFromConfig(cfg)
+	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-peek"))
 	for _, n := range []int{2000, 10000} {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {

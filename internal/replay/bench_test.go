@@ -12,11 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
@@ -27,12 +24,8 @@ import (
 // none and --order sent, next to a plain receive→send→delete loop with the
 // same parallelism in the same run; it reports msg/s, AWS calls per
 // message and peak heap. It needs a fast emulator: `make bench-replay`
-// starts fauxqs (and, with BENCH_LATENCY, toxiproxy in front of it).
+// starts fauxqs, `make bench-replay-latency` puts toxiproxy in front of it.
 func BenchmarkReplayThroughput(b *testing.B) {
-	ep := os.Getenv("DLQ_BENCH_ENDPOINT")
-	if ep == "" {
-		b.Skip("DLQ_BENCH_ENDPOINT not set: run make bench-replay")
-	}
 	n := 20000
 	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
 		_, _ = fmt.Sscan(s, &n)
@@ -43,13 +36,7 @@ func BenchmarkReplayThroughput(b *testing.B) {
 	}
 	counter := testenv.NewCallCounter()
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithBaseEndpoint(ep),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("bench", "bench", "")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.APIOptions = append(cfg.APIOptions, func(s *middleware.Stack) error { return counter.Middleware(s) })
-	c := sqs.NewFromConfig(cfg)
+	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay", counter.Middleware))
 	for _, mode := range []string{"plain", string(replay.OrderNone), string(replay.OrderSent)} {
 		b.Run(mode, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/google/shlex"
-
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 func TestNewCmdEnsure(t *testing.T) {
@@ -35,11 +34,7 @@ func TestNewCmdEnsure(t *testing.T) {
 			})
 			var got *EnsureOptions
 			cmd := NewCmdEnsure(f, func(_ context.Context, o *EnsureOptions) error { got = o; return nil })
-			argv, _ := shlex.Split(tt.args)
-			cmd.SetArgs(argv)
-			cmd.SetOut(ios.Out)
-			cmd.SetErr(ios.ErrOut)
-			err := cmd.Execute()
+			err := testenv.ExecuteCommand(cmd, ios, tt.args)
 			if tt.wantErr {
 				var u *cli.UsageError
 				if !errors.As(err, &u) {

@@ -8,12 +8,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/shlex"
-
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -51,11 +50,7 @@ func TestNewCmdInspect(t *testing.T) {
 			f := testFactory(ios, cli.Settings{Output: render.FormatTable, QueuePrefix: tt.ctxPref})
 			var got *InspectOptions
 			cmd := NewCmdInspect(f, func(_ context.Context, o *InspectOptions) error { got = o; return nil })
-			argv, _ := shlex.Split(tt.args)
-			cmd.SetArgs(argv)
-			cmd.SetOut(ios.Out)
-			cmd.SetErr(ios.ErrOut)
-			err := cmd.Execute()
+			err := testenv.ExecuteCommand(cmd, ios, tt.args)
 			if tt.wantErr {
 				var u *cli.UsageError
 				if !errors.As(err, &u) {

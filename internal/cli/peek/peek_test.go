@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/shlex"
-
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 func TestNewCmdPeek(t *testing.T) {
@@ -39,11 +38,7 @@ func TestNewCmdPeek(t *testing.T) {
 			f := cli.NewFactory(ios, func() (cli.Settings, error) { return cli.Settings{Output: render.FormatTable}, nil })
 			var got *PeekOptions
 			cmd := NewCmdPeek(f, func(_ context.Context, o *PeekOptions) error { got = o; return nil })
-			argv, _ := shlex.Split(tt.args)
-			cmd.SetArgs(argv)
-			cmd.SetOut(ios.Out)
-			cmd.SetErr(ios.ErrOut)
-			err := cmd.Execute()
+			err := testenv.ExecuteCommand(cmd, ios, tt.args)
 			if tt.wantErr {
 				var u *cli.UsageError
 				if !errors.As(err, &u) {
