@@ -118,3 +118,7 @@ func (m *Message) View(queueName string) View {
 	}
 	return v
 }
+
+// MaxBatch is the most entries SQS takes in one batch call (send, delete,
+// change visibility) and the most messages one receive returns.
+const MaxBatch = 10

@@ -47,6 +47,12 @@ type ScanOptions struct {
 	// handle in the result) and releases only the others: replay holds
 	// what it will move.
 	KeepMatched bool
+	// KeepAlive, when set, makes the scan extend the hold on every message
+	// it has received by Visibility every Visibility/3, so a scan longer
+	// than the visibility timeout loses no hold. It is called before each
+	// extension with the number of messages held (replay journals the new
+	// expiry first); an error from it ends the scan.
+	KeepAlive func(held int) error
 }
 
 func (o *ScanOptions) defaults() {
@@ -95,7 +101,13 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	for range opts.Receivers {
 		g.Go(func() error { return s.receive(ctx) })
 	}
+	stopKeepAlive := s.keepAlive(ctx)
 	scanErr := g.Wait()
+	// The extender stops before anything is released: an extension landing
+	// after a release would hide a message nobody holds any more.
+	if err := stopKeepAlive(); err != nil && scanErr == nil {
+		scanErr = err
+	}
 	if scanErr == nil && ctx.Err() != nil {
 		scanErr = ctx.Err()
 	}
@@ -176,6 +188,42 @@ func (s *scan) receive(ctx context.Context) error {
 	return nil
 }
 
+// keepAlive extends every hold every Visibility/3 until the returned
+// function is called; that function returns the first error of KeepAlive.
+func (s *scan) keepAlive(ctx context.Context) func() error {
+	if s.opts.KeepAlive == nil {
+		return func() error { return nil }
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(s.opts.Visibility / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-t.C:
+			}
+			s.mu.Lock()
+			handles := make([]string, 0, len(s.held))
+			for _, h := range s.held {
+				handles = append(handles, h)
+			}
+			s.mu.Unlock()
+			if err := s.opts.KeepAlive(len(handles)); err != nil {
+				s.stopped.Store(true)
+				<-stop
+				done <- err
+				return
+			}
+			_, _ = ChangeVisibility(context.WithoutCancel(ctx), s.api, s.url, handles, s.opts.Visibility)
+		}
+	}()
+	return func() error { close(stop); return <-done }
+}
+
 // offer records a received message and reports whether the scan is done.
 func (s *scan) offer(raw types.Message) bool {
 	id, handle := aws.ToString(raw.MessageId), aws.ToString(raw.ReceiptHandle)
@@ -240,21 +288,30 @@ func Release(ctx context.Context, api ReceiveAPI, url string, handles []string) 
 // ChangeVisibility sets the visibility timeout of held messages — 0 gives
 // them back, more keeps them hidden — ten to a call, a few calls in
 // parallel, retrying entries that failed for a transient reason. It
-// returns how many were changed.
+// returns how many were changed. A batch that fails does not stop the
+// others: every other hold is still released or extended, and the errors
+// are joined.
 func ChangeVisibility(ctx context.Context, api ReceiveAPI, url string, handles []string, d time.Duration) (int, error) {
 	var changed atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	var errs []error
+	var g errgroup.Group
 	g.SetLimit(8)
-	for start := 0; start < len(handles); start += 10 {
-		batch := handles[start:min(start+10, len(handles))]
+	for start := 0; start < len(handles); start += MaxBatch {
+		batch := handles[start:min(start+MaxBatch, len(handles))]
 		g.Go(func() error {
-			n, err := changeBatch(gctx, api, url, batch, int32(d/time.Second))
+			n, err := changeBatch(ctx, api, url, batch, int32(d/time.Second))
 			changed.Add(int64(n))
-			return err
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
 		})
 	}
-	err := g.Wait()
-	return int(changed.Load()), err
+	_ = g.Wait()
+	return int(changed.Load()), errors.Join(errs...)
 }
 
 func changeBatch(ctx context.Context, api ReceiveAPI, url string, handles []string, seconds int32) (int, error) {

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -51,14 +50,8 @@ func BenchmarkReplayThroughput(b *testing.B) {
 				if mode == "plain" {
 					plainMove(b, c, dlqURL, dstURL, n, conc)
 				} else {
-					dlq, _ := queue.Attributes(ctx, c, dlqURL)
-					dst, _ := queue.Attributes(ctx, c, dstURL)
-					held, err := replay.Prepare(ctx, replay.Config{API: c, DLQ: dlq, Destination: dst, Order: replay.Order(mode), Concurrency: conc})
-					if err != nil {
-						b.Fatal(err)
-					}
-					r, err := held.Execute(ctx)
-					if err != nil || r.Deleted != n {
+					r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: replay.Order(mode), Concurrency: conc})
+					if err != nil || r.Deleted != n || !r.Verified {
 						b.Fatalf("%v: %+v", err, r)
 					}
 				}

@@ -5,27 +5,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/dlqops/dlq/internal/queue"
 )
 
-// Execute moves the held messages. Every message ends either deleted from
-// the DLQ after a journaled send, or visible again in the DLQ (failed, or
-// not reached before an interrupt, a deadline or a replay storm). It
-// returns ctx's error when interrupted, after cleaning up.
-func (h *Held) Execute(ctx context.Context) (Report, error) {
-	cfg := h.cfg
-	start := cfg.Now()
-	r := h.report()
-	c := &counters{done: map[string]bool{}}
+// sendAttempts is how often one batch is sent before its entries are
+// reported failed. The SDK does not retry SendMessageBatch itself: every
+// resend goes through here, where it is journaled and counted.
+const sendAttempts = 5
 
+// execute moves one round's held messages. Every message ends either
+// deleted from the DLQ after a journaled send, or visible again in the DLQ
+// (failed, or not reached before an interrupt, a deadline or a replay
+// storm).
+func (h *held) execute(ctx context.Context) error {
+	r := h.r
+	cfg := r.cfg
 	states := map[string]string{}
 	if cfg.Journal != nil {
 		ids := make([]string, len(h.messages))
@@ -34,154 +40,118 @@ func (h *Held) Execute(ctx context.Context) (Report, error) {
 		}
 		var err error
 		if states, err = cfg.Journal.Lookup(ctx, ids); err != nil {
-			_ = h.Release(ctx)
-			return r, err
-		}
-	}
-
-	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
-	var hbWG sync.WaitGroup
-	hbWG.Add(1)
-	go func() { defer hbWG.Done(); h.heartbeat(hbCtx, c) }()
-
-	var fresh, alreadySent []*queue.Message
-	for i := range h.messages {
-		m := &h.messages[i]
-		switch states[m.MessageID] {
-		case StateSent, StateDeleted:
-			alreadySent = append(alreadySent, m)
-		default:
-			fresh = append(fresh, m)
+			return errors.Join(err, h.releaseRest(ctx))
 		}
 	}
 	// What the destination already has is deleted, never sent again.
-	if err := h.delete(ctx, c, alreadySent); err != nil {
-		stopHeartbeat()
-		hbWG.Wait()
-		_ = h.releaseRest(ctx, c)
-		return r, err
+	var alreadySent []*queue.Message
+	isSent := func(m *queue.Message) bool { s := states[m.MessageID]; return s == StateSent || s == StateDeleted }
+	for i := range h.messages {
+		if m := &h.messages[i]; isSent(m) {
+			alreadySent = append(alreadySent, m)
+		}
 	}
-	r.Skipped = len(alreadySent)
+	if err := h.delete(ctx, alreadySent); err != nil {
+		return errors.Join(err, h.releaseRest(ctx))
+	}
+	r.mu.Lock()
+	r.skipped += len(alreadySent)
+	r.mu.Unlock()
 
-	s := &sender{h: h, c: c, start: start}
-	if l := limiterFor(cfg.Rate); l != nil {
-		s.limiter = l // a nil *rate.Limiter in the interface would not be nil
+	storm := h.watchReturns(ctx)
+	var limiter *rate.Limiter
+	if cfg.Rate > 0 {
+		// A burst of one batch: the rate holds from the first second.
+		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), queue.MaxBatch)
 	}
-	storm := s.watchReturns(ctx)
 	var err error
-	switch {
-	case cfg.Destination.FIFO && cfg.Order == OrderSent:
-		err = s.fifo(ctx, fresh)
-	case cfg.Order == OrderSent:
-		err = s.sequential(ctx, fresh)
-	default:
-		err = s.concurrent(ctx, fresh)
+	for _, rt := range h.routes {
+		var fresh []*queue.Message
+		for _, m := range rt.msgs {
+			if !isSent(m) {
+				fresh = append(fresh, m)
+			}
+		}
+		s := &sender{h: h, dest: rt.dest, limiter: limiter, start: cfg.Now()}
+		switch {
+		case rt.dest.FIFO && cfg.Order == OrderSent:
+			err = s.fifo(ctx, fresh)
+		case cfg.Order == OrderSent:
+			err = s.sequential(ctx, fresh)
+		default:
+			err = s.concurrent(ctx, fresh)
+		}
+		if err != nil || r.halted(ctx) {
+			break
+		}
 	}
 	storm()
-
-	stopHeartbeat()
-	hbWG.Wait()
-	relErr := h.releaseRest(ctx, c)
-
-	r.Sent, r.Deleted, r.Failed = int(c.sent.Load()), int(c.deleted.Load()), int(c.failed.Load())
-	r.Failures, r.Unmarked = c.failures, c.unmarked
-	if r.Failures == nil {
-		r.Failures = []Failure{}
-	}
-	r.Remaining = r.Matched - r.Deleted - r.Failed
-	r.Stopped = s.stopReason()
-	r.DurationSeconds = cfg.Now().Sub(start).Seconds()
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	return r, errors.Join(err, relErr)
+	return errors.Join(err, h.releaseRest(ctx))
 }
 
 type sender struct {
-	h       *Held
-	c       *counters
-	limiter interface {
-		WaitN(context.Context, int) error
-	}
-	start time.Time
+	h       *held
+	dest    queue.Queue
+	limiter *rate.Limiter
+	start   time.Time
 	// deletes, when set, takes deletions off the send path: ordered sends
 	// wait only for the previous send, not for its delete.
 	deletes *errgroup.Group
-
-	mu     sync.Mutex
-	reason string
-}
-
-func (s *sender) stop(reason string) {
-	s.mu.Lock()
-	if s.reason == "" {
-		s.reason = reason
-	}
-	s.mu.Unlock()
-}
-
-func (s *sender) stopReason() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reason
-}
-
-// halted reports whether no new batch may start.
-func (s *sender) halted(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		s.stop("interrupted")
-		return true
-	}
-	if dl := s.h.cfg.Deadline; !dl.IsZero() && s.h.cfg.Now().Add(s.h.cfg.Margin).After(dl) {
-		s.stop("deadline")
-		return true
-	}
-	return s.stopReason() != ""
 }
 
 // batches cuts messages into SendMessageBatch calls of at most ten entries
 // within the destination's size limit. A message that alone exceeds the
-// limit fails at once and stays in the DLQ.
-func (s *sender) batches(msgs []*queue.Message) [][]entry {
-	var out [][]entry
+// limit fails at once and stays in the DLQ; with strict (a FIFO group)
+// nothing after it is batched, and stoppedAt is its index (else -1).
+func (s *sender) batches(msgs []*queue.Message, strict bool) (out [][]entry, stoppedAt int) {
 	var cur []entry
 	size := 0
-	limit := int(s.h.cfg.Destination.MaxMessageSize)
-	now := s.h.cfg.Now()
-	for _, m := range msgs {
-		e, marked := s.h.entry(len(cur), m, now)
+	limit := int(s.dest.MaxMessageSize)
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	now := s.h.r.cfg.Now()
+	c := s.h.r.c
+	for i, m := range msgs {
+		e, marked := s.h.entry(m, s.dest, now)
 		if !marked {
-			s.c.mu.Lock()
-			s.c.unmarked = append(s.c.unmarked, m.MessageID)
-			s.c.mu.Unlock()
+			c.mu.Lock()
+			c.unmarked = append(c.unmarked, m.MessageID)
+			c.mu.Unlock()
 		}
 		if e.size > limit {
-			s.c.fail(m.MessageID, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, s.h.cfg.Destination.Name, limit))
+			c.fail(m.MessageID, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, s.dest.Name, limit))
+			if strict {
+				if len(cur) > 0 {
+					out = append(out, cur)
+				}
+				return out, i
+			}
 			continue
 		}
-		if len(cur) == 10 || size+e.size > limit {
+		if len(cur) == queue.MaxBatch || size+e.size > limit {
 			out = append(out, cur)
 			cur, size = nil, 0
 		}
-		e.in.Id = aws.String(fmt.Sprint(len(cur)))
 		cur = append(cur, e)
 		size += e.size
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
 	}
-	return out
+	return out, -1
 }
 
 func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 	s.deletes = &errgroup.Group{}
-	s.deletes.SetLimit(s.h.cfg.Concurrency)
+	s.deletes.SetLimit(s.h.r.cfg.Concurrency)
 	var err error
-	for _, b := range s.batches(msgs) {
-		if s.halted(ctx) {
+	bs, _ := s.batches(msgs, false)
+	for _, b := range bs {
+		if s.h.r.halted(ctx) {
 			break
 		}
-		if err = s.send(ctx, b); err != nil {
+		if _, err = s.send(ctx, b); err != nil {
 			break
 		}
 	}
@@ -190,23 +160,26 @@ func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 
 func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 	var g errgroup.Group
-	g.SetLimit(s.h.cfg.Concurrency)
-	for _, b := range s.batches(msgs) {
-		if s.halted(ctx) {
+	g.SetLimit(s.h.r.cfg.Concurrency)
+	bs, _ := s.batches(msgs, false)
+	for _, b := range bs {
+		if s.h.r.halted(ctx) {
 			break
 		}
 		g.Go(func() error {
-			if s.halted(ctx) {
+			if s.h.r.halted(ctx) {
 				return nil
 			}
-			return s.send(ctx, b)
+			_, err := s.send(ctx, b)
+			return err
 		})
 	}
 	return g.Wait()
 }
 
-// fifo sends each message group in order, groups in parallel. A failed
-// message stops its group: later messages must not overtake it.
+// fifo sends each message group in order, groups in parallel. A group
+// stops at its first message that fails, is too large, or is skipped:
+// nothing of that group is sent after it, in this round or a later one.
 func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
 	var order []string
 	groups := map[string][]*queue.Message{}
@@ -216,21 +189,28 @@ func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
 		}
 		groups[m.GroupID] = append(groups[m.GroupID], m)
 	}
+	r := s.h.r
 	var g errgroup.Group
-	g.SetLimit(s.h.cfg.Concurrency)
+	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range order {
 		g.Go(func() error {
-			for _, b := range s.batches(groups[id]) {
-				if s.halted(ctx) {
+			msgs := groups[id]
+			bs, stoppedAt := s.batches(msgs, true)
+			for _, b := range bs {
+				if r.halted(ctx) {
 					return nil
 				}
-				failedBefore := s.c.failed.Load()
-				if err := s.send(ctx, b); err != nil {
+				blocked, err := s.send(ctx, b)
+				if err != nil {
 					return err
 				}
-				if s.groupFailed(b, failedBefore) {
+				if blocked != nil {
+					s.stopGroup(id, blocked, msgs)
 					return nil
 				}
+			}
+			if stoppedAt >= 0 {
+				s.stopGroup(id, msgs[stoppedAt], msgs)
 			}
 			return nil
 		})
@@ -238,33 +218,48 @@ func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
 	return g.Wait()
 }
 
-func (s *sender) groupFailed(b []entry, _ int64) bool {
-	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
-	for _, e := range b {
-		if !s.c.done[e.msg.MessageID] {
-			return true
+// stopGroup records that a FIFO group must not go on past at.
+func (s *sender) stopGroup(id string, at *queue.Message, msgs []*queue.Message) {
+	r := s.h.r
+	behind := 0
+	for _, m := range msgs {
+		if !r.c.isDone(m.MessageID) && !r.c.isFailed(m.MessageID) {
+			behind++
 		}
 	}
-	return false
+	r.mu.Lock()
+	r.stopped[id] = at.MessageID
+	r.mu.Unlock()
+	r.warn("FIFO group %s stopped at message %s: %d later message(s) of the group stay in the DLQ so that none overtakes it", id, at.MessageID, behind)
 }
+
+// noSDKRetry leaves every resend of a batch to send, which journals and
+// counts it.
+func noSDKRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 // send sends one batch: journal "sending", SendMessageBatch, journal
 // "sent" for what succeeded, delete those from the DLQ, journal "deleted".
-// Entries that failed for a transient reason are retried with backoff;
-// after the retries they stay in the DLQ and are reported. The calls run
+// Entries that failed for a transient reason, and whole calls whose answer
+// was lost, are sent again with backoff; after sendAttempts they stay in
+// the DLQ and are reported. A resend after a lost answer is counted as
+// uncertain: the first send may have arrived. On a FIFO destination the
+// first entry that fails blocks the rest of the batch (returned as
+// blocked): only the entries before it count as sent. The calls run
 // detached from ctx: an interrupt lets the batch in flight finish, so its
 // outcome is known and journaled.
-func (s *sender) send(ctx context.Context, batch []entry) error {
-	cfg := s.h.cfg
+func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Message, err error) {
+	r := s.h.r
+	cfg := r.cfg
+	c := r.c
 	if s.limiter != nil {
 		if err := s.limiter.WaitN(ctx, len(batch)); err != nil {
-			return nil // interrupted while waiting: nothing was sent
+			return nil, nil // interrupted while waiting: nothing was sent
 		}
 	}
 	dctx := context.WithoutCancel(ctx)
 	pending := batch
-	for attempt := 0; len(pending) > 0; attempt++ {
+	unknown := false // the last attempt's outcome was not known
+	for attempt := 1; len(pending) > 0; attempt++ {
 		ids := make([]string, len(pending))
 		entries := make([]types.SendMessageBatchRequestEntry, len(pending))
 		for i, e := range pending {
@@ -274,75 +269,135 @@ func (s *sender) send(ctx context.Context, batch []entry) error {
 		}
 		if cfg.Journal != nil {
 			if err := cfg.Journal.Record(dctx, ids, StateSending); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		out, err := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(cfg.Destination.URL), Entries: entries})
+		if unknown {
+			c.uncertain.Add(int64(len(pending)))
+		}
+		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, noSDKRetry)
 		var sent []*queue.Message
 		var retry []entry
-		if err != nil {
-			retry = pending // the whole call failed (after the SDK's own retries)
+		unknown = false
+		if callErr != nil {
+			retry, unknown = pending, !rejected(callErr)
 		} else {
-			for _, ok := range out.Successful {
-				if i := index(ok.Id, len(pending)); i >= 0 {
-					sent = append(sent, pending[i].msg)
+			ok := make([]bool, len(pending))
+			failed := make([]*types.BatchResultErrorEntry, len(pending))
+			for _, e := range out.Successful {
+				if i := index(e.Id, len(pending)); i >= 0 {
+					ok[i] = true
 				}
 			}
-			for _, f := range out.Failed {
-				i := index(f.Id, len(pending))
-				if i < 0 {
-					continue
+			for k := range out.Failed {
+				if i := index(out.Failed[k].Id, len(pending)); i >= 0 {
+					failed[i] = &out.Failed[k]
 				}
-				if f.SenderFault {
-					s.c.fail(pending[i].msg.MessageID, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
-					continue
+			}
+			cut := len(pending) // FIFO: the first entry not accepted
+			if s.dest.FIFO {
+				for i := range pending {
+					if !ok[i] {
+						cut = i
+						break
+					}
 				}
-				retry = append(retry, pending[i])
+			}
+			overtaken := false
+			for i := cut + 1; i < len(pending); i++ {
+				overtaken = overtaken || ok[i]
+			}
+			for i, e := range pending {
+				switch f := failed[i]; {
+				case ok[i]:
+					sent = append(sent, e.msg)
+				case f != nil && f.SenderFault:
+					c.fail(e.msg.MessageID, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+				case overtaken && i >= cut:
+					// Later messages of the group are in already: sending this
+					// one now would deliver it out of order.
+					c.fail(e.msg.MessageID, "not accepted while later messages of its FIFO group were: left in the DLQ")
+				default:
+					// Failed for a transient reason, or missing from the answer.
+					retry = append(retry, e)
+					unknown = unknown || f == nil
+				}
+			}
+			if s.dest.FIFO && cut < len(pending) {
+				if overtaken {
+					r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", pending[cut].msg.GroupID, len(sent)-cut, pending[cut].msg.MessageID)
+				}
+				if c.isFailed(pending[cut].msg.MessageID) {
+					// The group stops here: nothing after it is sent again.
+					blocked, retry = pending[cut].msg, nil
+				}
 			}
 		}
 		if len(sent) > 0 {
-			s.c.sent.Add(int64(len(sent)))
+			c.sent.Add(int64(len(sent)))
 			sentIDs := make([]string, len(sent))
 			for i, m := range sent {
 				sentIDs[i] = m.MessageID
 			}
 			if cfg.Journal != nil {
 				if err := cfg.Journal.Record(dctx, sentIDs, StateSent); err != nil {
-					return err
+					return blocked, err
 				}
 			}
 			if s.deletes != nil {
-				s.deletes.Go(func() error { return s.h.delete(dctx, s.c, sent) })
-			} else if err := s.h.delete(dctx, s.c, sent); err != nil {
-				return err
+				s.deletes.Go(func() error { return s.h.delete(dctx, sent) })
+			} else if err := s.h.delete(dctx, sent); err != nil {
+				return blocked, err
 			}
 		}
 		s.progress()
 		if len(retry) == 0 {
-			return nil
+			return blocked, nil
 		}
-		if attempt >= 3 {
+		if attempt >= sendAttempts {
 			why := "send failed after retries"
-			if err != nil {
-				why = err.Error()
+			if callErr != nil {
+				why = callErr.Error()
+			}
+			if unknown {
+				why += " (the last answer was lost: the destination may have it)"
 			}
 			for _, e := range retry {
-				s.c.fail(e.msg.MessageID, why)
+				c.fail(e.msg.MessageID, why)
 			}
-			return nil
+			if s.dest.FIFO {
+				blocked = retry[0].msg
+			}
+			return blocked, nil
 		}
-		time.Sleep(time.Duration(200<<attempt) * time.Millisecond)
+		_ = cfg.Sleep(dctx, backoff(attempt))
 		pending = retry
 	}
-	return nil
+	return blocked, nil
+}
+
+// backoff is the wait before attempt+1: exponential from 200 ms with full
+// jitter on its upper half, capped at 5 s.
+func backoff(attempt int) time.Duration {
+	d := min(200*time.Millisecond<<(attempt-1), 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// rejected reports whether SQS answered the call with an error: then
+// nothing was sent. Anything else (a reset, a timeout) leaves the outcome
+// unknown.
+func rejected(err error) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 func (s *sender) progress() {
-	if s.h.cfg.Progress == nil {
+	r := s.h.r
+	if r.cfg.Progress == nil {
 		return
 	}
-	s.h.cfg.Progress(Progress{Total: len(s.h.messages), Sent: int(s.c.sent.Load()), Deleted: int(s.c.deleted.Load()),
-		Failed: int(s.c.failed.Load()), Elapsed: s.h.cfg.Now().Sub(s.start)})
+	r.cfg.Progress(Progress{Total: r.matched, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
+		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start)})
 }
 
 func index(id *string, n int) int {
@@ -357,16 +412,18 @@ func index(id *string, n int) int {
 // them. A delete that fails leaves a message the destination already has:
 // it is reported, and the journal makes the next run delete it without
 // sending it again.
-func (h *Held) delete(ctx context.Context, c *counters, msgs []*queue.Message) error {
-	for start := 0; start < len(msgs); start += 10 {
-		batch := msgs[start:min(start+10, len(msgs))]
+func (h *held) delete(ctx context.Context, msgs []*queue.Message) error {
+	r := h.r
+	c := r.c
+	for start := 0; start < len(msgs); start += queue.MaxBatch {
+		batch := msgs[start:min(start+queue.MaxBatch, len(msgs))]
 		entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
 		for i, m := range batch {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(m.ReceiptHandle)}
 		}
-		out, err := h.cfg.API.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(h.cfg.DLQ.URL), Entries: entries})
+		out, err := r.cfg.API.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.dlq.URL), Entries: entries})
 		if err != nil {
-			return fmt.Errorf("delete from %s: %w (the journal records these as sent; run the replay again to delete them)", h.cfg.DLQ.Name, err)
+			return fmt.Errorf("delete from %s: %w (the journal records these as sent: the next run deletes them without sending them again)", r.dlq.Name, err)
 		}
 		var ids []string
 		c.mu.Lock()
@@ -376,18 +433,16 @@ func (h *Held) delete(ctx context.Context, c *counters, msgs []*queue.Message) e
 				ids = append(ids, batch[i].MessageID)
 			}
 		}
-		c.mu.Unlock()
-		c.deleted.Add(int64(len(ids)))
 		for _, f := range out.Failed {
 			if i := index(f.Id, len(batch)); i >= 0 {
-				c.mu.Lock()
 				c.failures = append(c.failures, Failure{MessageID: batch[i].MessageID,
-					Error: "sent, but not deleted from the DLQ: " + aws.ToString(f.Code) + " (the journal will delete it on the next run)"})
-				c.mu.Unlock()
+					Error: "sent, but not deleted from the DLQ: " + aws.ToString(f.Code) + " (the journal makes the next run delete it without sending it again)"})
 			}
 		}
-		if h.cfg.Journal != nil && len(ids) > 0 {
-			if err := h.cfg.Journal.Record(context.WithoutCancel(ctx), ids, StateDeleted); err != nil {
+		c.mu.Unlock()
+		c.deleted.Add(int64(len(ids)))
+		if r.cfg.Journal != nil && len(ids) > 0 {
+			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), ids, StateDeleted); err != nil {
 				return err
 			}
 		}
@@ -395,60 +450,43 @@ func (h *Held) delete(ctx context.Context, c *counters, msgs []*queue.Message) e
 	return nil
 }
 
-// heartbeat keeps held messages hidden while the replay runs.
-func (h *Held) heartbeat(ctx context.Context, c *counters) {
-	t := time.NewTicker(h.cfg.Visibility / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		_, _ = queue.ChangeVisibility(ctx, h.cfg.API, h.cfg.DLQ.URL, h.pending(c), h.cfg.Visibility)
-	}
-}
-
-// pending lists the receipt handles of held messages not yet deleted.
-func (h *Held) pending(c *counters) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var handles []string
-	for _, m := range h.messages {
-		if !c.done[m.MessageID] {
-			handles = append(handles, m.ReceiptHandle)
-		}
-	}
-	return handles
-}
-
-// releaseRest makes every held message that was not deleted visible again.
-func (h *Held) releaseRest(ctx context.Context, c *counters) error {
-	_, err := queue.Release(context.WithoutCancel(ctx), h.cfg.API, h.cfg.DLQ.URL, h.pending(c))
-	return err
-}
-
 // watchReturns polls the DLQ for messages this run replayed that failed
 // again and came back (a replay storm) and stops the replay at
-// StopOnReturn of them. It receives with visibility 0, so it hides
-// nothing. The returned func stops the watcher.
-func (s *sender) watchReturns(ctx context.Context) func() {
-	n := s.h.cfg.StopOnReturn
+// StopOnReturn of them. What it receives it gives back at once (SQS has no
+// "receive without hiding": a visibility of 0 is the queue's default to the
+// SDK), and a receive in flight is never cancelled, so no message is left
+// hidden by the watcher. The returned func stops it.
+func (h *held) watchReturns(ctx context.Context) func() {
+	r := h.r
+	n := r.cfg.StopOnReturn
 	if n <= 0 {
 		return func() {}
 	}
-	wctx, cancel := context.WithCancel(ctx)
+	var stop sync.Once
+	quit := make(chan struct{})
 	done := make(chan struct{})
+	since := r.started.Add(-time.Second)
 	go func() {
 		defer close(done)
 		seen := map[string]bool{}
-		for wctx.Err() == nil {
-			out, err := s.h.cfg.API.ReceiveMessage(wctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.h.cfg.DLQ.URL), MaxNumberOfMessages: 10,
-				VisibilityTimeout: 0, WaitTimeSeconds: 1, MessageAttributeNames: []string{MarkerAttribute}})
+		dctx := context.WithoutCancel(ctx)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			out, err := r.cfg.API.ReceiveMessage(dctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(r.dlq.URL), MaxNumberOfMessages: queue.MaxBatch,
+				VisibilityTimeout: 1, WaitTimeSeconds: 1, MessageAttributeNames: []string{MarkerAttribute}})
 			if err != nil {
-				time.Sleep(time.Second)
+				_ = r.cfg.Sleep(dctx, time.Second)
 				continue
 			}
+			hs := make([]string, len(out.Messages))
+			for i, m := range out.Messages {
+				hs[i] = aws.ToString(m.ReceiptHandle)
+			}
+			_, _ = queue.Release(dctx, r.cfg.API, r.dlq.URL, hs)
 			for _, m := range out.Messages {
 				a, ok := m.MessageAttributes[MarkerAttribute]
 				if !ok || seen[aws.ToString(m.MessageId)] {
@@ -458,15 +496,15 @@ func (s *sender) watchReturns(ctx context.Context) func() {
 				if json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk) != nil {
 					continue
 				}
-				if t, err := time.Parse(time.RFC3339Nano, mk.ReplayedAt); err == nil && !t.Before(s.start.Add(-time.Second)) {
+				if t, err := time.Parse(time.RFC3339Nano, mk.ReplayedAt); err == nil && !t.Before(since) {
 					seen[aws.ToString(m.MessageId)] = true
 				}
 			}
 			if len(seen) >= n {
-				s.stop(fmt.Sprintf("%d replayed messages came back to the DLQ (--stop-on-return %d)", len(seen), n))
+				r.stop(fmt.Sprintf("%d replayed messages came back to the DLQ (stop on return: %d)", len(seen), n))
 				return
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	return func() { stop.Do(func() { close(quit) }); <-done }
 }

@@ -29,9 +29,24 @@ type Journal interface {
 	Lookup(ctx context.Context, ids []string) (map[string]string, error)
 	// Record stores states for messages, durably, before it returns.
 	Record(ctx context.Context, ids []string, state string) error
+	// Hold records, before the hold is taken or renewed, that run keeps n
+	// messages of the DLQ hidden until until (n < 0: not known yet).
+	Hold(ctx context.Context, run string, n int, until time.Time) error
+	// Released records that run holds nothing any more: it gave back or
+	// moved every message it held.
+	Released(ctx context.Context, run string) error
+	// Holds lists the last hold of every run that did not record Released.
+	Holds(ctx context.Context) ([]Hold, error)
 	// Location says where the journal is, for the report.
 	Location() string
 	Close() error
+}
+
+// Hold is how long a run keeps messages hidden in the DLQ.
+type Hold struct {
+	Run      string
+	Messages int // < 0: not known
+	Until    time.Time
 }
 
 // FileJournal is a journal in an append-only JSON-lines file, fsynced
@@ -42,10 +57,16 @@ type FileJournal struct {
 	f    *os.File
 }
 
+// journalLine is a message's state (id, state) or a run's hold (run,
+// held, until) or its end (run, released).
 type journalLine struct {
-	ID    string `json:"id"`
-	State string `json:"state"`
-	At    string `json:"at"`
+	ID       string `json:"id,omitempty"`
+	State    string `json:"state,omitempty"`
+	Run      string `json:"run,omitempty"`
+	Held     *int   `json:"held,omitempty"`
+	Until    string `json:"until,omitempty"`
+	Released bool   `json:"released,omitempty"`
+	At       string `json:"at"`
 }
 
 // OpenFileJournal opens (or creates) the journal at path.
@@ -60,9 +81,10 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 	return &FileJournal{path: path, f: f}, nil
 }
 
-// DefaultJournalPath is $XDG_STATE_HOME/dlq/replay-<dlq>-to-<dest>.jsonl
-// (~/.local/state when XDG_STATE_HOME is unset).
-func DefaultJournalPath(env func(string) (string, bool), dlqName, destName string) string {
+// DefaultJournalPath is $XDG_STATE_HOME/dlq/replay-<dlq>.jsonl
+// (~/.local/state when XDG_STATE_HOME is unset): one journal per DLQ,
+// since a message's ID is unique to it, whatever its destination.
+func DefaultJournalPath(env func(string) (string, bool), dlqName string) string {
 	dir, ok := env("XDG_STATE_HOME")
 	if !ok || dir == "" {
 		if home, ok := env("HOME"); ok && home != "" {
@@ -73,12 +95,12 @@ func DefaultJournalPath(env func(string) (string, bool), dlqName, destName strin
 			dir = filepath.Join(os.TempDir(), "dlq-state")
 		}
 	}
-	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s-to-%s.jsonl", dlqName, destName))
+	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s.jsonl", dlqName))
 }
 
 // Lookup reads the journal and returns the states of ids.
 func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string, error) {
-	all, err := j.Load()
+	all, _, err := j.read()
 	if err != nil {
 		return nil, err
 	}
@@ -91,31 +113,65 @@ func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string
 	return out, nil
 }
 
-// Load reads every line; a torn last line (a crash mid-write) is ignored.
+// Load returns the last state of every message in the journal.
 func (j *FileJournal) Load() (map[string]string, error) {
+	states, _, err := j.read()
+	return states, err
+}
+
+// Holds lists the last hold of every run that did not record Released.
+func (j *FileJournal) Holds(context.Context) ([]Hold, error) {
+	_, holds, err := j.read()
+	return holds, err
+}
+
+// read reads every line; a torn last line (a crash mid-write) is ignored.
+func (j *FileJournal) read() (map[string]string, []Hold, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := os.Open(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
+		return map[string]string{}, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
+		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer func() { _ = f.Close() }()
 	states := map[string]string{}
+	holds := map[string]Hold{}
+	var runs []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		var l journalLine
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.ID == "" {
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
 			continue
 		}
-		if rank(l.State) >= rank(states[l.ID]) {
-			states[l.ID] = l.State
+		switch {
+		case l.ID != "":
+			if rank(l.State) >= rank(states[l.ID]) {
+				states[l.ID] = l.State
+			}
+		case l.Run != "" && l.Released:
+			delete(holds, l.Run)
+		case l.Run != "" && l.Held != nil:
+			until, err := time.Parse(time.RFC3339Nano, l.Until)
+			if err != nil {
+				continue
+			}
+			if _, ok := holds[l.Run]; !ok {
+				runs = append(runs, l.Run)
+			}
+			holds[l.Run] = Hold{Run: l.Run, Messages: *l.Held, Until: until}
 		}
 	}
-	return states, sc.Err()
+	var out []Hold
+	for _, run := range runs {
+		if h, ok := holds[run]; ok {
+			out = append(out, h)
+		}
+	}
+	return states, out, sc.Err()
 }
 
 func rank(state string) int {
@@ -136,9 +192,27 @@ func (j *FileJournal) Record(_ context.Context, ids []string, state string) erro
 		return nil
 	}
 	at := time.Now().UTC().Format(time.RFC3339Nano)
+	lines := make([]journalLine, len(ids))
+	for i, id := range ids {
+		lines[i] = journalLine{ID: id, State: state, At: at}
+	}
+	return j.append(lines...)
+}
+
+// Hold appends the run's hold.
+func (j *FileJournal) Hold(_ context.Context, run string, n int, until time.Time) error {
+	return j.append(journalLine{Run: run, Held: &n, Until: until.UTC().Format(time.RFC3339Nano), At: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+// Released appends the run's end.
+func (j *FileJournal) Released(_ context.Context, run string) error {
+	return j.append(journalLine{Run: run, Released: true, At: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+func (j *FileJournal) append(lines ...journalLine) error {
 	var buf []byte
-	for _, id := range ids {
-		b, _ := json.Marshal(journalLine{ID: id, State: state, At: at})
+	for _, l := range lines {
+		b, _ := json.Marshal(l)
 		buf = append(append(buf, b...), '\n')
 	}
 	j.mu.Lock()

@@ -15,11 +15,11 @@ func TestDefaultJournalPath(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/h"}, "/s/dlq/replay-d-to-q.jsonl"},
-		{map[string]string{"HOME": "/h"}, "/h/.local/state/dlq/replay-d-to-q.jsonl"},
-		{map[string]string{}, filepath.Join(os.TempDir(), "dlq-state", "dlq", "replay-d-to-q.jsonl")},
+		{map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/h"}, "/s/dlq/replay-d.jsonl"},
+		{map[string]string{"HOME": "/h"}, "/h/.local/state/dlq/replay-d.jsonl"},
+		{map[string]string{}, filepath.Join(os.TempDir(), "dlq-state", "dlq", "replay-d.jsonl")},
 	} {
-		if got := DefaultJournalPath(env(tc.env), "d", "q"); got != tc.want || !filepath.IsAbs(got) {
+		if got := DefaultJournalPath(env(tc.env), "d"); got != tc.want || !filepath.IsAbs(got) {
 			t.Errorf("DefaultJournalPath(%v) = %s, want %s", tc.env, got, tc.want)
 		}
 	}

@@ -1,27 +1,25 @@
 // Package replay moves messages from a dead-letter queue back to where they
 // came from without ever losing one: it holds the messages it will move,
-// sends them in order (or concurrently), in batches that respect the
-// destination's size limit, at a set rate, and deletes a message from the
-// DLQ only after its send succeeded and was journaled. A crashed or
-// interrupted replay resumes from the journal without resending what the
-// destination already has. The CLI (`dlq replay`) and the replay Lambda
-// share this engine.
+// routes each to the queue it was dead-lettered from, sends them in order
+// (or concurrently), in batches that respect the destination's size limit,
+// at a set rate, and deletes a message from the DLQ only after its send
+// succeeded and was journaled. A crashed or interrupted replay resumes from
+// the journal without resending what the destination already has, and a
+// run ends by looking at the DLQ again: it reports success only when no
+// message of its selection is left there. The CLI (`dlq replay`) and the
+// replay Lambda both call Run.
 package replay
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"golang.org/x/time/rate"
+	"github.com/google/uuid"
 
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
@@ -29,6 +27,7 @@ import (
 
 // SQSAPI is what the engine calls.
 type SQSAPI interface {
+	queue.SQSAPI
 	queue.ReceiveAPI
 	SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
@@ -49,50 +48,112 @@ type Dedup string
 // Dedup modes.
 const (
 	DedupNew      Dedup = "new"      // a new ID per replay (stable across a resume)
-	DedupOriginal Dedup = "original" // the message's original ID: SQS drops it within 5 minutes of the original
+	DedupOriginal Dedup = "original" // the message's original ID: held back within 5 minutes of its first send
+)
+
+// Service limits and defaults that shape a run.
+const (
+	// MaxHold is how long SQS lets a received message stay hidden, counted
+	// from the receive, however often its visibility is extended.
+	MaxHold = 12 * time.Hour
+	// DedupWindow is how long a FIFO queue remembers a deduplication ID.
+	DedupWindow = 5 * time.Minute
+	// DefaultVisibility is the hold a heartbeat renews every third of it:
+	// a killed run's messages are back in the DLQ within about 90 s.
+	DefaultVisibility = 90 * time.Second
+	// holdSlack covers the delay between recording a hold's expiry in the
+	// journal and SQS applying it.
+	holdSlack = 2 * time.Second
 )
 
 // timeFormat is RFC3339 with fixed milliseconds, so marker times sort as
 // strings.
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// MarkerAttribute is the one attribute replay adds.
-const MarkerAttribute = "dlq-replay"
-
-// Marker is the JSON in MarkerAttribute.
-type Marker struct {
-	OriginalMessageID string `json:"originalMessageId"`
-	OriginalSentAt    string `json:"originalSentAt"`
-	DLQ               string `json:"dlq"`
-	Count             int    `json:"count"`
-	ReplayedAt        string `json:"replayedAt"`
-}
+// ErrDeclined is returned when Confirm said no: every message was given
+// back.
+var ErrDeclined = errors.New("replay declined: every message is back in the DLQ")
 
 // Config is one replay.
 type Config struct {
-	API         SQSAPI
-	DLQ         queue.Queue
-	Destination queue.Queue
-	Filter      *filter.Filter
-	Order       Order
-	Dedup       Dedup
-	Rate        float64 // messages per second; 0: unlimited
-	Concurrency int     // batches in flight (unordered) or groups (FIFO); default 8
-	Limit       int     // at most this many messages; 0: all
+	API SQSAPI
+	// DLQ is the dead-letter queue by name, URL or ARN.
+	DLQ string
+	// To is the destination by name, URL or ARN; empty: each message's
+	// own source (DeadLetterQueueSourceArn), else the DLQ's single source.
+	To string
+	// Force allows a To that is not a source of the DLQ, and sends every
+	// selected message there, whatever its source.
+	Force  bool
+	Filter *filter.Filter
+	Order  Order
+	Dedup  Dedup
+	Rate   float64 // messages per second; 0: unlimited
+	// Concurrency is batches in flight (unordered) or groups (FIFO);
+	// default 8.
+	Concurrency int
+	Limit       int // at most this many messages, across FIFO rounds; 0: all
 	MaxScan     int
 	DryRun      bool
-	Journal     Journal
+	// NoWait does not wait for messages an interrupted run still holds:
+	// they are reported as held and the run is not verified.
+	NoWait  bool
+	Journal Journal
 	// StopOnReturn stops the replay when this many replayed messages
 	// (marker present, replayed by this run) are back in the DLQ.
 	StopOnReturn int
-	// Deadline stops starting batches this long before it (the Lambda).
+	// Deadline stops starting batches Margin before it (the Lambda).
 	Deadline time.Time
 	Margin   time.Duration
-	// Visibility holds messages while the replay runs; it is extended by
-	// a heartbeat. Default 5 minutes.
+	// Visibility holds messages while the replay runs; a heartbeat renews
+	// it every third of it. Default DefaultVisibility.
 	Visibility time.Duration
-	Progress   func(Progress)
-	Now        func() time.Time
+	// Confirm is asked once the first plan is made, with the messages
+	// held (a heartbeat keeps them hidden while it waits). false gives
+	// every message back and Run returns ErrDeclined.
+	Confirm func(Report) (bool, error)
+	// Progress receives snapshots for a progress bar; Status one live
+	// line of what the run waits for ("" clears it).
+	Progress func(Progress)
+	Status   func(string)
+	Now      func() time.Time
+	// Sleep waits d or until ctx ends; default a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (c *Config) defaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Visibility <= 0 {
+		c.Visibility = DefaultVisibility
+	}
+	if c.Order == "" {
+		c.Order = OrderSent
+	}
+	if c.Dedup == "" {
+		c.Dedup = DedupNew
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
+	if c.Margin <= 0 {
+		c.Margin = 10 * time.Second
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Progress is a snapshot for a progress bar.
@@ -107,296 +168,290 @@ type Failure struct {
 	Error     string `json:"error"`
 }
 
-// Report is the outcome; its JSON is the documented contract.
-type Report struct {
-	DLQ             string    `json:"dlq"`
-	Destination     string    `json:"destination"`
-	DryRun          bool      `json:"dryRun"`
-	Order           Order     `json:"order"`
-	Scanned         int       `json:"scanned"`
-	Matched         int       `json:"matched"`
-	Sent            int       `json:"sent"`
-	Deleted         int       `json:"deleted"`
-	Failed          int       `json:"failed"`
-	Skipped         int       `json:"skipped"`
-	Remaining       int       `json:"remaining"`
-	DurationSeconds float64   `json:"durationSeconds"`
-	Journal         string    `json:"journal"`
-	Failures        []Failure `json:"failures"`
-	Unmarked        []string  `json:"unmarked,omitempty"`
-	Stopped         string    `json:"stopped,omitempty"`
-	Plan            *Plan     `json:"plan,omitempty"`
+// Left counts the messages of the run's selection still in the DLQ when
+// the run looked again at the end, by why they are there.
+type Left struct {
+	// Failed: this run tried and could not move them (see failures).
+	Failed int `json:"failed"`
+	// HeldByEarlierRun: hidden by an interrupted run whose hold has not
+	// expired (--no-wait); the next run moves them.
+	HeldByEarlierRun int `json:"heldByEarlierRun"`
+	// NotReached: matching messages this run did not attempt (stopped,
+	// interrupted, held back, or arrived after the scan).
+	NotReached int `json:"notReached"`
+	// Unchecked: messages in flight or delayed in the DLQ, or FIFO
+	// messages behind others, that could not be looked at.
+	Unchecked int `json:"unchecked"`
 }
 
-// LeftBehind reports whether any matched message is still in the DLQ.
-func (r Report) LeftBehind() bool { return r.Failed > 0 || r.Remaining > 0 }
+// Total is every message counted.
+func (l Left) Total() int { return l.Failed + l.HeldByEarlierRun + l.NotReached + l.Unchecked }
+
+// Report is the outcome; its JSON is the documented contract.
+type Report struct {
+	DLQ         string `json:"dlq"`
+	Destination string `json:"destination"`
+	DryRun      bool   `json:"dryRun"`
+	Order       Order  `json:"order"`
+	Scanned     int    `json:"scanned"`
+	Matched     int    `json:"matched"`
+	Sent        int    `json:"sent"`
+	Deleted     int    `json:"deleted"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	// Uncertain counts sends whose outcome was unknown (the answer was
+	// lost) and that were sent again: each may be in the destination twice.
+	Uncertain int `json:"uncertain"`
+	// Remaining counts matched messages this run did not attempt.
+	Remaining int `json:"remaining"`
+	// Verified is true when the DLQ was read again at the end and holds no
+	// message of the run's selection.
+	Verified  bool      `json:"verified"`
+	LeftInDLQ int       `json:"leftInDlq"`
+	Left      Left      `json:"left"`
+	NextStep  string    `json:"nextStep,omitempty"`
+	HeldBack  []string  `json:"heldBack,omitempty"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	Failures  []Failure `json:"failures"`
+	Unmarked  []string  `json:"unmarked,omitempty"`
+	Stopped   string    `json:"stopped,omitempty"`
+	Journal   string    `json:"journal"`
+	Plan      *Plan     `json:"plan,omitempty"`
+
+	DurationSeconds float64 `json:"durationSeconds"`
+}
+
+// LeftBehind reports whether the run cannot say that every message of its
+// selection left the DLQ.
+func (r Report) LeftBehind() bool { return !r.DryRun && !r.Verified }
 
 // Plan describes what a replay will do (and what a dry run would).
 type Plan struct {
-	Messages int      `json:"messages"`
-	Bytes    int64    `json:"bytes"`
-	Groups   int      `json:"groups"`
-	Oldest   string   `json:"oldest,omitempty"`
-	Newest   string   `json:"newest,omitempty"`
-	Samples  []string `json:"samples"`
-	Warnings []string `json:"warnings"`
+	Messages int         `json:"messages"`
+	Bytes    int64       `json:"bytes"`
+	Groups   int         `json:"groups"`
+	Oldest   string      `json:"oldest,omitempty"`
+	Newest   string      `json:"newest,omitempty"`
+	Routes   []RoutePlan `json:"routes"`
+	Samples  []string    `json:"samples"`
+	Warnings []string    `json:"warnings"`
 }
 
-// Held is a scanned set of messages, hidden in the DLQ until Execute (or
-// Release) decides their fate.
-type Held struct {
-	cfg      Config
-	messages []queue.Message
+// RoutePlan is how many held messages go to one destination, and how
+// their source was known.
+type RoutePlan struct {
+	Destination string `json:"destination"`
+	Messages    int    `json:"messages"`
+	// Via: "sourceArn" (the message's DeadLetterQueueSourceArn), "source"
+	// (the DLQ's single source), or "to" (as given).
+	Via string `json:"via"`
+}
+
+// runner is one Run: what every round shares.
+type runner struct {
+	cfg     Config
+	dlq     queue.Queue
+	router  *router
+	runID   string
+	started time.Time // the first receive: SQS's 12-hour hold counts from it
+	c       *counters
+
+	mu       sync.Mutex
+	selected map[string]bool   // message IDs this run took
+	stopped  map[string]string // FIFO groups that must not go on
+	heldBack map[string]bool
+	reason   string
+	earlier  Hold // holds of interrupted runs not waited for
 	scanned  int
-	Plan     Plan
+	matched  int
+	skipped  int
+	warnings []string
 }
 
-func (c *Config) defaults() {
-	if c.Concurrency <= 0 {
-		c.Concurrency = 8
-	}
-	if c.Visibility <= 0 {
-		c.Visibility = 5 * time.Minute
-	}
-	if c.Order == "" {
-		c.Order = OrderSent
-	}
-	if c.Dedup == "" {
-		c.Dedup = DedupNew
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Margin <= 0 {
-		c.Margin = 10 * time.Second
-	}
-	if c.Destination.MaxMessageSize <= 0 {
-		c.Destination.MaxMessageSize = 1 << 20
-	}
-}
-
-// Prepare scans the DLQ, holds the matching messages (up to Limit) and
-// plans the replay. Non-matching messages are released at once.
-func Prepare(ctx context.Context, cfg Config) (*Held, error) {
+// Run replays cfg.DLQ: it resolves the DLQ and the destinations, waits for
+// messages an interrupted run still holds, plans, asks Confirm, moves the
+// messages (in rounds on FIFO queues, which show a few messages of each
+// group at a time), and looks at the DLQ again. The report says what it
+// left behind and why; the error is non-nil only when the run could not go
+// on (ctx's error when interrupted, after every held message was given
+// back).
+func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg.defaults()
-	var match func(*queue.Message) bool
-	if cfg.Filter != nil {
-		match = cfg.Filter.ForQueue(cfg.DLQ.Name).Match
+	rep := Report{Order: cfg.Order, DryRun: cfg.DryRun, Failures: []Failure{}}
+	if cfg.Journal != nil {
+		rep.Journal = cfg.Journal.Location()
 	}
-	res, err := queue.Scan(ctx, cfg.API, cfg.DLQ.URL, queue.ScanOptions{
-		Depth: cfg.DLQ.Visible, MaxScan: cfg.MaxScan, Limit: cfg.Limit, KeepMatched: true, Visibility: cfg.Visibility,
-		Receivers: cfg.Concurrency,
-	}, match)
+	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	h := &Held{cfg: cfg, messages: res.Matched, scanned: res.Scanned}
-	h.sort()
-	h.Plan = h.plan()
-	return h, nil
-}
+	rep.DLQ = dlq.Name
+	if cfg.Filter != nil {
+		cfg.Filter.ForQueue(dlq.Name) // once: the scan's receivers share the filter
+	}
+	rt, err := newRouter(ctx, cfg.API, dlq, cfg.To, cfg.Force)
+	if err != nil {
+		return rep, err
+	}
+	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(),
+		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}}
+	start := cfg.Now()
+	if err := r.waitForEarlierHolds(ctx); err != nil {
+		return r.finish(rep, start), err
+	}
 
-// sort orders messages by sent time; FIFO messages by group, then by
-// sequence number.
-func (h *Held) sort() {
-	m := h.messages
-	sort.SliceStable(m, func(i, j int) bool {
-		if !m[i].SentAt.Equal(m[j].SentAt) {
-			return m[i].SentAt.Before(m[j].SentAt)
+	var runErr error
+	for round := 0; ; round++ {
+		if round > 0 && r.halted(ctx) {
+			break
 		}
-		return m[i].System["SequenceNumber"] < m[j].System["SequenceNumber"]
-	})
-}
-
-func (h *Held) plan() Plan {
-	p := Plan{Messages: len(h.messages), Samples: []string{}, Warnings: []string{}}
-	groups := map[string]bool{}
-	for i, m := range h.messages {
-		p.Bytes += int64(len(m.Body))
-		if m.GroupID != "" {
-			groups[m.GroupID] = true
+		h, err := r.prepare(ctx)
+		if err != nil {
+			runErr = err
+			break
 		}
-		if i < 3 {
-			p.Samples = append(p.Samples, sample(m))
-		}
-	}
-	p.Groups = len(groups)
-	if n := len(h.messages); n > 0 {
-		p.Oldest = h.messages[0].SentAt.UTC().Format(time.RFC3339)
-		p.Newest = h.messages[n-1].SentAt.UTC().Format(time.RFC3339)
-	}
-	if h.cfg.DLQ.InFlight > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) in %s are in flight (another consumer, or an interrupted replay whose hold has not expired yet): they are not part of this replay", h.cfg.DLQ.InFlight, h.cfg.DLQ.Name))
-	}
-	if h.cfg.Destination.FIFO && h.cfg.Dedup == DedupOriginal {
-		p.Warnings = append(p.Warnings, "--dedup original: SQS drops a message whose deduplication ID it saw in the last 5 minutes")
-	}
-	for _, m := range h.messages {
-		if int64(messageSize(m, 1))+markerSize > h.cfg.Destination.MaxMessageSize {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("message %s is larger than %s's maximum message size: it will stay in the DLQ", m.MessageID, h.cfg.Destination.Name))
-		}
-	}
-	return p
-}
-
-func sample(m queue.Message) string {
-	s := m.MessageID
-	if m.OrderID != "" {
-		s += " order " + m.OrderID
-	}
-	if m.TraceID != "" {
-		s += " trace " + m.TraceID
-	}
-	return s
-}
-
-// Release gives every held message back to the DLQ (visibility 0): a dry
-// run, or a replay the user declined.
-func (h *Held) Release(ctx context.Context) error {
-	handles := make([]string, len(h.messages))
-	for i, m := range h.messages {
-		handles[i] = m.ReceiptHandle
-	}
-	_, err := queue.Release(context.WithoutCancel(ctx), h.cfg.API, h.cfg.DLQ.URL, handles)
-	return err
-}
-
-// DryRunReport releases everything and reports the plan.
-func (h *Held) DryRunReport(ctx context.Context) (Report, error) {
-	err := h.Release(ctx)
-	r := h.report()
-	r.DryRun, r.Remaining = true, 0
-	return r, err
-}
-
-func (h *Held) report() Report {
-	plan := h.Plan
-	r := Report{DLQ: h.cfg.DLQ.Name, Destination: h.cfg.Destination.Name, Order: h.cfg.Order, Scanned: h.scanned, Matched: len(h.messages),
-		Failures: []Failure{}, Plan: &plan}
-	if h.cfg.Journal != nil {
-		r.Journal = h.cfg.Journal.Location()
-	}
-	return r
-}
-
-// messageSize is what SQS counts against the maximum: body plus each
-// attribute's name, type and value.
-func messageSize(m queue.Message, _ int) int {
-	n := len(m.Body)
-	for k, a := range m.Attributes {
-		n += len(k) + len(a.Type) + len(a.String) + len(a.Binary)
-	}
-	return n
-}
-
-// markerSize bounds the marker attribute's share of a message's size.
-const markerSize = 512
-
-// entry is one message ready to send.
-type entry struct {
-	msg  *queue.Message
-	in   types.SendMessageBatchRequestEntry
-	size int
-}
-
-func (h *Held) entry(i int, m *queue.Message, now time.Time) (entry, bool) {
-	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+1)
-	for k, a := range m.Attributes {
-		v := types.MessageAttributeValue{DataType: aws.String(a.Type)}
-		if strings.HasPrefix(a.Type, "Binary") {
-			v.BinaryValue = a.Binary
-		} else {
-			v.StringValue = aws.String(a.String)
-		}
-		attrs[k] = v
-	}
-	marked := true
-	mk := Marker{OriginalMessageID: m.MessageID, OriginalSentAt: m.SentAt.UTC().Format(timeFormat), DLQ: h.cfg.DLQ.Name, Count: 1, ReplayedAt: now.UTC().Format(timeFormat)}
-	if prev, ok := m.Attributes[MarkerAttribute]; ok {
-		var old Marker
-		if json.Unmarshal([]byte(prev.String), &old) == nil {
-			mk.Count = old.Count + 1
-			if old.OriginalMessageID != "" {
-				mk.OriginalMessageID, mk.OriginalSentAt = old.OriginalMessageID, old.OriginalSentAt
+		if round == 0 {
+			plan := h.plan()
+			rep.Plan = &plan
+			rep.Destination = rt.destinations()
+			if cfg.DryRun || cfg.Confirm != nil && len(h.messages) > 0 {
+				ok := cfg.DryRun
+				if !cfg.DryRun {
+					ok, err = cfg.Confirm(r.finish(rep, start))
+				}
+				if cfg.DryRun || err != nil || !ok {
+					relErr := h.release(ctx)
+					r.released(ctx, relErr)
+					rep = r.finish(rep, start)
+					rep.Remaining = 0
+					switch {
+					case err != nil:
+						return rep, errors.Join(err, relErr)
+					case cfg.DryRun:
+						return rep, relErr
+					}
+					return rep, errors.Join(ErrDeclined, relErr)
+				}
 			}
 		}
-	}
-	if _, had := m.Attributes[MarkerAttribute]; !had && len(m.Attributes) >= 10 {
-		marked = false // SQS allows ten attributes: replay it unmarked
-	} else {
-		b, _ := json.Marshal(mk)
-		attrs[MarkerAttribute] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(string(b))}
-	}
-	in := types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: aws.String(m.Body), MessageAttributes: attrs}
-	if th := m.System["AWSTraceHeader"]; th != "" {
-		in.MessageSystemAttributes = map[string]types.MessageSystemAttributeValue{
-			"AWSTraceHeader": {DataType: aws.String("String"), StringValue: aws.String(th)},
+		if len(h.messages) == 0 {
+			if err := h.release(ctx); err != nil {
+				runErr = err
+			}
+			break
+		}
+		if err := h.execute(ctx); err != nil {
+			runErr = err
+			break
+		}
+		if !dlq.FIFO || r.stopReason() != "" {
+			break
 		}
 	}
-	if h.cfg.Destination.FIFO {
-		in.MessageGroupId = aws.String(m.GroupID)
-		switch {
-		case h.cfg.Dedup == DedupOriginal && m.System["MessageDeduplicationId"] != "":
-			in.MessageDeduplicationId = aws.String(m.System["MessageDeduplicationId"])
-		default:
-			// Stable for this message and replay count: a resumed replay
-			// that resends within 5 minutes is deduplicated by SQS.
-			in.MessageDeduplicationId = aws.String(fmt.Sprintf("%s-r%d", m.MessageID, mk.Count))
-		}
+	r.released(ctx, runErr)
+	rep = r.finish(rep, start)
+	if runErr == nil && ctx.Err() != nil {
+		runErr = ctx.Err()
 	}
-	size := len(m.Body)
-	for k, v := range attrs {
-		size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
+	if runErr != nil || ctx.Err() != nil {
+		return rep, runErr
 	}
-	return entry{msg: m, in: in, size: size}, marked
+	left, err := r.verify(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("verify %s: %w", dlq.Name, err)
+	}
+	rep.Left, rep.LeftInDLQ, rep.Verified = left, left.Total(), left.Total() == 0
+	rep.NextStep = nextStep(rep)
+	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
+	return rep, nil
 }
 
-// counters are shared by the workers.
-type counters struct {
-	sent, deleted, failed atomic.Int64
-	mu                    sync.Mutex
-	failures              []Failure
-	unmarked              []string
-	done                  map[string]bool // deleted from the DLQ (or sent and deletion pending)
+// released journals that this run holds nothing any more, unless giving
+// messages back failed (then the next run must wait for their holds).
+func (r *runner) released(ctx context.Context, err error) {
+	if r.cfg.Journal == nil || err != nil {
+		return
+	}
+	_ = r.cfg.Journal.Released(context.WithoutCancel(ctx), r.runID)
 }
 
-func (c *counters) fail(id, why string) {
-	c.failed.Add(1)
+// finish fills the report from the run's counters.
+func (r *runner) finish(rep Report, start time.Time) Report {
+	c := r.c
+	r.mu.Lock()
+	rep.Scanned, rep.Matched, rep.Skipped = r.scanned, r.matched, r.skipped
+	rep.Stopped = r.reason
+	rep.Warnings = append([]string(nil), r.warnings...)
+	for id := range r.heldBack {
+		rep.HeldBack = append(rep.HeldBack, id)
+	}
+	r.mu.Unlock()
+	rep.Sent, rep.Deleted, rep.Failed, rep.Uncertain = int(c.sent.Load()), int(c.deleted.Load()), int(c.failed.Load()), int(c.uncertain.Load())
 	c.mu.Lock()
-	c.failures = append(c.failures, Failure{MessageID: id, Error: why})
+	rep.Failures = append([]Failure{}, c.failures...)
+	rep.Unmarked = append([]string(nil), c.unmarked...)
 	c.mu.Unlock()
+	rep.Remaining = max(rep.Matched-rep.Deleted-rep.Failed-rep.Skipped, 0)
+	rep.DurationSeconds = r.cfg.Now().Sub(start).Seconds()
+	return rep
 }
 
-// limiterFor returns nil for unlimited.
-func limiterFor(perSecond float64) *rate.Limiter {
-	if perSecond <= 0 {
-		return nil
+func (r *runner) stop(reason string) {
+	r.mu.Lock()
+	if r.reason == "" {
+		r.reason = reason
 	}
-	// A burst of one batch: the rate holds from the first second.
-	return rate.NewLimiter(rate.Limit(perSecond), 10)
+	r.mu.Unlock()
 }
 
-// Report is the plan as a report, before anything was sent.
-func (h *Held) Report() Report { return h.report() }
+func (r *runner) stopReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason
+}
 
-// Merge adds a later round's report (FIFO replays run in rounds).
-func Merge(a, b Report) Report {
-	a.Scanned += b.Scanned
-	a.Matched += b.Matched
-	a.Sent += b.Sent
-	a.Deleted += b.Deleted
-	a.Failed += b.Failed
-	a.Skipped += b.Skipped
-	a.Remaining = b.Remaining
-	a.DurationSeconds += b.DurationSeconds
-	a.Failures = append(a.Failures, b.Failures...)
-	a.Unmarked = append(a.Unmarked, b.Unmarked...)
-	if b.Stopped != "" {
-		a.Stopped = b.Stopped
+func (r *runner) warn(format string, a ...any) {
+	r.mu.Lock()
+	r.warnings = append(r.warnings, fmt.Sprintf(format, a...))
+	r.mu.Unlock()
+}
+
+// halted reports whether no new batch may start: interrupted, the
+// caller's deadline, SQS's 12-hour hold, or a stop.
+func (r *runner) halted(ctx context.Context) bool {
+	now := r.cfg.Now()
+	switch {
+	case ctx.Err() != nil:
+		r.stop("interrupted")
+	case !r.cfg.Deadline.IsZero() && now.Add(r.cfg.Margin).After(r.cfg.Deadline):
+		r.stop("deadline")
+	case !r.started.IsZero() && now.Add(r.cfg.Visibility).After(r.started.Add(MaxHold)):
+		r.stop("SQS's 12-hour hold on received messages is nearly over: run again to go on")
 	}
-	if a.Plan != nil && b.Plan != nil {
-		a.Plan.Messages += b.Plan.Messages
-		a.Plan.Bytes += b.Plan.Bytes
+	return r.stopReason() != ""
+}
+
+// nextStep is the one line that tells the user what to do.
+func nextStep(r Report) string {
+	var parts []string
+	if r.Left.HeldByEarlierRun > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run the same command again without --no-wait", r.Left.HeldByEarlierRun))
 	}
-	return a
+	if r.Left.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) failed: fix what the failures say, then run again", r.Left.Failed))
+	}
+	if r.Left.NotReached > 0 {
+		why := "run the same command again"
+		if r.Stopped != "" {
+			why += " (stopped: " + r.Stopped + ")"
+		}
+		if len(r.HeldBack) > 0 {
+			why += fmt.Sprintf("; %d held back by --dedup original until %s after their first send", len(r.HeldBack), DedupWindow)
+		}
+		parts = append(parts, fmt.Sprintf("%d matching message(s) were not reached: %s", r.Left.NotReached, why))
+	}
+	if r.Left.Unchecked > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) in the DLQ could not be checked (in flight, delayed, or behind others in a FIFO group): run again to finish and verify", r.Left.Unchecked))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -96,18 +96,7 @@ func marker(t *testing.T, m types.Message) replay.Marker {
 
 func run(t *testing.T, cfg replay.Config) replay.Report {
 	t.Helper()
-	held, err := replay.Prepare(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DryRun {
-		r, err := held.DryRunReport(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	r, err := held.Execute(context.Background())
+	r, err := replay.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +146,7 @@ func TestReplayFidelityOrderAndMarker(t *testing.T) {
 		}), middleware.Before)
 	}
 	api := sqs.NewFromConfig(testenv.Config(t, "", capture))
-	r := run(t, replay.Config{API: api, DLQ: p.dlq, Destination: p.src, Order: replay.OrderSent})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderSent})
 	if r.Matched != 12 || r.Sent != 12 || r.Deleted != 12 || r.Failed != 0 || r.LeftBehind() {
 		t.Fatalf("report = %+v", r)
 	}
@@ -246,7 +235,7 @@ func TestReplayFilterDryRunAndOversize(t *testing.T) {
 	}
 
 	// Dry run: the plan, and nothing moves.
-	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Filter: flt, DryRun: true})
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, DryRun: true})
 	if r.Matched != 4 || r.Sent != 0 || r.Plan == nil || len(r.Plan.Warnings) != 1 {
 		t.Fatalf("dry run = %+v plan %+v", r, r.Plan)
 	}
@@ -254,7 +243,7 @@ func TestReplayFilterDryRunAndOversize(t *testing.T) {
 		t.Fatalf("dry run changed the DLQ: %d messages", n)
 	}
 
-	r = run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Filter: flt, Order: replay.OrderNone})
+	r = run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Order: replay.OrderNone})
 	if r.Sent != 3 || r.Deleted != 3 || r.Failed != 1 || !r.LeftBehind() || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "maximum message size") {
 		t.Fatalf("report = %+v", r)
 	}
@@ -286,7 +275,7 @@ func TestReplayFIFOKeepsGroupOrder(t *testing.T) {
 		}
 	}
 	p.refresh(t)
-	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Order: replay.OrderSent})
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderSent})
 	if r.Failed != 0 || r.Sent == 0 {
 		t.Fatalf("report = %+v", r)
 	}
@@ -334,7 +323,7 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 	if err := j.Record(context.Background(), ids[:2], replay.StateSent); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Journal: j})
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Journal: j})
 	if r.Skipped != 2 || r.Sent != 3 || r.Deleted != 5 || r.LeftBehind() {
 		t.Fatalf("report = %+v", r)
 	}
@@ -373,7 +362,7 @@ func TestReplayStopsOnReturnStorm(t *testing.T) {
 			}
 		}
 	}()
-	r := run(t, replay.Config{API: p.c, DLQ: p.dlq, Destination: p.src, Rate: 20, StopOnReturn: 5})
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Rate: 20, StopOnReturn: 5})
 	cancel()
 	if !strings.Contains(r.Stopped, "came back to the DLQ") || r.Remaining == 0 || r.Deleted >= 100 || !r.LeftBehind() {
 		t.Fatalf("report = %+v, want a run stopped by returning messages", r)

@@ -1,8 +1,8 @@
 // Command replay is the replay Lambda: the engine of `dlq replay`, invoked
-// with {dlq, to, filters, order, rate, limit, dryRun}, journaled in
-// DynamoDB (JOURNAL_TABLE, an idempotency table), stopping before its
-// deadline and returning its report with what remains. Invoke it again
-// with the same event to go on. Build with -tags lambda.norpc as bootstrap.
+// with {dlq, to, filters, order, rate, limit, dryRun} (docs/replay.md),
+// journaled in DynamoDB (JOURNAL_TABLE, an idempotency table), stopping
+// before its deadline and returning its report: until it says verified,
+// invoke it again with the same event to go on. Build with -tags lambda.norpc as bootstrap.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/pipeline/trace"
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/replaylambda"
 )
 
 func main() {
@@ -26,19 +27,20 @@ func main() {
 		logger.Error("load AWS config", "status", "error", "error", err.Error())
 		os.Exit(1)
 	}
-	handler := replay.LambdaHandler(replay.LambdaDeps{
+	handler := replaylambda.Handler(replaylambda.Deps{
 		SQS:          sqs.NewFromConfig(cfg),
 		DynamoDB:     dynamodb.NewFromConfig(cfg),
 		JournalTable: os.Getenv("JOURNAL_TABLE"),
 	})
-	lambda.Start(func(ctx context.Context, ev replay.Event) (replay.Report, error) {
+	lambda.Start(func(ctx context.Context, ev replaylambda.Event) (replay.Report, error) {
 		r, err := handler(ctx, ev)
 		level := slog.LevelInfo
 		if err != nil || r.LeftBehind() {
 			level = slog.LevelWarn
 		}
 		logger.Log(ctx, level, "replay finished", "status", map[bool]string{true: "retry", false: "success"}[r.LeftBehind()],
-			"dlq", r.DLQ, "destination", r.Destination, "sent", r.Sent, "deleted", r.Deleted, "failed", r.Failed, "remaining", r.Remaining)
+			"dlq", r.DLQ, "destination", r.Destination, "sent", r.Sent, "deleted", r.Deleted, "failed", r.Failed, "uncertain", r.Uncertain,
+			"verified", r.Verified, "leftInDlq", r.LeftInDLQ)
 		return r, err
 	})
 }

@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	engine "github.com/dlqops/dlq/internal/replay"
 )
 
 // writePlan shows what the replay will do, on stderr.
-func writePlan(w io.Writer, r engine.Report, dest queue.Queue) {
+func writePlan(w io.Writer, r engine.Report) {
 	p := r.Plan
 	if p == nil {
 		return
@@ -25,11 +24,16 @@ func writePlan(w io.Writer, r engine.Report, dest queue.Queue) {
 		verb = "Dry run (nothing changes)"
 	}
 	fmt.Fprintf(&b, "%s: %d of %d scanned message(s) in %s, %s, to %s", verb, p.Messages, r.Scanned, render.Sanitize(r.DLQ),
-		render.HumanBytes(p.Bytes), render.Sanitize(dest.Name))
+		render.HumanBytes(p.Bytes), render.Sanitize(r.Destination))
 	if p.Groups > 0 {
 		fmt.Fprintf(&b, ", %d FIFO group(s)", p.Groups)
 	}
 	b.WriteString("\n")
+	if len(p.Routes) > 1 {
+		for _, rt := range p.Routes {
+			fmt.Fprintf(&b, "  %d to %s (%s)\n", rt.Messages, render.Sanitize(rt.Destination), via(rt.Via))
+		}
+	}
 	if p.Oldest != "" {
 		fmt.Fprintf(&b, "  sent between %s and %s, order: %s\n", p.Oldest, p.Newest, r.Order)
 	}
@@ -42,13 +46,30 @@ func writePlan(w io.Writer, r engine.Report, dest queue.Queue) {
 	_, _ = io.WriteString(w, b.String())
 }
 
+func via(v string) string {
+	switch v {
+	case "sourceArn":
+		return "the source SQS recorded on each message"
+	case "source":
+		return "the DLQ's source"
+	}
+	return "--to"
+}
+
 func writeReport(opts *ReplayOptions, r engine.Report) error {
 	if opts.Output != render.FormatTable {
 		return render.WriteData(opts.IO.Out, opts.Output, r)
 	}
-	t := render.NewTable(opts.IO, "DLQ", "DESTINATION", "MATCHED", "SENT", "DELETED", "FAILED", "SKIPPED", "REMAINING", "SECONDS")
+	verified := "yes"
+	switch {
+	case r.DryRun:
+		verified = "-"
+	case !r.Verified:
+		verified = "no"
+	}
+	t := render.NewTable(opts.IO, "DLQ", "DESTINATION", "MATCHED", "SENT", "DELETED", "FAILED", "SKIPPED", "UNCERTAIN", "LEFT IN DLQ", "VERIFIED", "SECONDS")
 	t.AddRow(r.DLQ, r.Destination, strconv.Itoa(r.Matched), strconv.Itoa(r.Sent), strconv.Itoa(r.Deleted), strconv.Itoa(r.Failed),
-		strconv.Itoa(r.Skipped), strconv.Itoa(r.Remaining), strconv.FormatFloat(r.DurationSeconds, 'f', 1, 64))
+		strconv.Itoa(r.Skipped), strconv.Itoa(r.Uncertain), strconv.Itoa(r.LeftInDLQ), verified, strconv.FormatFloat(r.DurationSeconds, 'f', 1, 64))
 	if err := t.Render(opts.IO.Out); err != nil {
 		return err
 	}
@@ -58,6 +79,15 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 	}
 	if len(r.Unmarked) > 0 {
 		fmt.Fprintf(&b, "replayed without the %s marker (already 10 attributes): %s\n", engine.MarkerAttribute, strings.Join(r.Unmarked, ", "))
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", render.Sanitize(wn))
+	}
+	if len(r.HeldBack) > 0 {
+		fmt.Fprintf(&b, "held back (--dedup original, first sent less than %s ago): %s\n", engine.DedupWindow, strings.Join(r.HeldBack, ", "))
+	}
+	if r.Uncertain > 0 {
+		fmt.Fprintf(&b, "%d message(s) were sent again after an answer was lost: the destination may have them twice (docs/replay.md)\n", r.Uncertain)
 	}
 	if r.Stopped != "" {
 		fmt.Fprintf(&b, "stopped: %s\n", render.Sanitize(r.Stopped))
@@ -69,8 +99,45 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 	return err
 }
 
-// progressBar draws sent, deleted, failed, rate and ETA on one stderr line.
-func progressBar(w io.Writer) func(engine.Progress) {
+// liveLine is the one stderr line that a terminal redraws in place:
+// progress, or what the run waits for. Off a terminal, status lines are
+// printed once each and progress not at all.
+type liveLine struct {
+	mu  sync.Mutex
+	w   io.Writer
+	tty bool
+	on  bool
+}
+
+func (l *liveLine) set(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case s == "":
+		l.clearLocked()
+	case l.tty:
+		_, _ = fmt.Fprintf(l.w, "\r\x1b[K%s", s)
+		l.on = true
+	default:
+		_, _ = fmt.Fprintln(l.w, s)
+	}
+}
+
+func (l *liveLine) clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.clearLocked()
+}
+
+func (l *liveLine) clearLocked() {
+	if l.on {
+		_, _ = io.WriteString(l.w, "\r\x1b[K")
+		l.on = false
+	}
+}
+
+// progressBar draws sent, deleted, failed, rate and ETA on the live line.
+func progressBar(l *liveLine) func(engine.Progress) {
 	var mu sync.Mutex
 	last := time.Time{}
 	return func(p engine.Progress) {
@@ -84,7 +151,7 @@ func progressBar(w io.Writer) func(engine.Progress) {
 		done := p.Deleted + p.Failed
 		filled := 0
 		if p.Total > 0 {
-			filled = width * done / p.Total
+			filled = min(width*done/p.Total, width)
 		}
 		rate := 0.0
 		if p.Elapsed > 0 {
@@ -94,7 +161,7 @@ func progressBar(w io.Writer) func(engine.Progress) {
 		if rate > 0 && p.Total > done {
 			eta = (time.Duration(float64(p.Total-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		_, _ = fmt.Fprintf(w, "\r[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  ETA %s ",
-			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, eta)
+		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  ETA %s",
+			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, eta))
 	}
 }

@@ -23,10 +23,7 @@ import (
 )
 
 // SQSAPI is what replay calls.
-type SQSAPI interface {
-	queue.SQSAPI
-	engine.SQSAPI
-}
+type SQSAPI = engine.SQSAPI
 
 // ReplayOptions are the flags and dependencies of `dlq replay`.
 type ReplayOptions struct {
@@ -49,6 +46,7 @@ type ReplayOptions struct {
 	Dedup        string
 	StopOnReturn int
 	Force        bool
+	NoWait       bool
 	Visibility   time.Duration
 	Output       render.Format
 }
@@ -146,7 +144,8 @@ Exit codes: 0 all moved; 3 messages were left in the DLQ; 130 interrupted
 	fs.StringVar(&opts.Dedup, "dedup", string(engine.DedupNew), "FIFO deduplication IDs: new or original")
 	fs.IntVar(&opts.StopOnReturn, "stop-on-return", 0, "stop when `N` replayed messages land back in the DLQ")
 	fs.BoolVar(&opts.Force, "force", false, "allow a destination that is not a source of the DLQ")
-	fs.DurationVar(&opts.Visibility, "visibility", 5*time.Minute, "how long held messages stay hidden between heartbeats")
+	fs.DurationVar(&opts.Visibility, "visibility", engine.DefaultVisibility, "how long held messages stay hidden; renewed every third of it, so a killed run's messages come back after at most this")
+	fs.BoolVar(&opts.NoWait, "no-wait", false, "do not wait for messages an interrupted run still holds (exit 3 if any)")
 	return cmd
 }
 
@@ -155,86 +154,55 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	if err != nil {
 		return err
 	}
-	dlqRef, _ := queue.ParseRef(opts.DLQ)
-	dlqURL, err := queue.ResolveURL(ctx, api, dlqRef)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	dlq, err := queue.Attributes(ctx, api, dlqURL)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	dest, err := destination(ctx, api, dlq, opts)
-	if err != nil {
-		return err
-	}
 	flt, _ := filter.New(opts.Filter, opts.Now())
-	path := opts.Journal
-	if path == "" {
-		path = engine.DefaultJournalPath(opts.Env, dlq.Name, dest.Name)
-	}
-	var journal engine.Journal
+	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), Dedup: engine.Dedup(opts.Dedup),
+		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
+		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now}
 	if !opts.DryRun {
+		ref, _ := queue.ParseRef(opts.DLQ)
+		path := opts.Journal
+		if path == "" {
+			path = engine.DefaultJournalPath(opts.Env, ref.Name)
+		}
 		j, err := engine.OpenFileJournal(path)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = j.Close() }()
-		journal = j
+		cfg.Journal = j
 	}
-	cfg := engine.Config{API: api, DLQ: dlq, Destination: dest, Filter: flt, Order: engine.Order(opts.Order), Dedup: engine.Dedup(opts.Dedup),
-		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun,
-		Journal: journal, StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now}
-	if opts.IO.IsStderrTTY() && !opts.DryRun {
-		cfg.Progress = progressBar(opts.IO.ErrOut)
+	tty := opts.IO.IsStderrTTY()
+	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
+	cfg.Status = live.set
+	if tty && !opts.DryRun {
+		cfg.Progress = progressBar(live)
+	}
+	if !opts.DryRun {
+		// The plan is shown before anything is sent, with --yes too.
+		cfg.Confirm = func(r engine.Report) (bool, error) {
+			live.clear()
+			writePlan(opts.IO.ErrOut, r)
+			if opts.Yes {
+				return true, nil
+			}
+			return confirm(opts, r.Plan.Messages, r.Destination)
+		}
 	}
 
-	held, err := engine.Prepare(ctx, cfg)
-	if err != nil {
-		return err
+	report, err := engine.Run(ctx, cfg)
+	live.clear()
+	var de *engine.DestinationError
+	switch {
+	case errors.As(err, &de):
+		return &cli.UsageError{Err: errors.New(flagWords(de.Msg))}
+	case errors.Is(err, engine.ErrDeclined):
+		_, _ = fmt.Fprintln(opts.IO.ErrOut, "nothing replayed: every message is back in the DLQ")
+		return nil
+	case err != nil && report.DLQ == "":
+		return fmt.Errorf("replay: %w", err)
 	}
-	if opts.DryRun || held.Plan.Messages == 0 {
-		report, err := held.DryRunReport(ctx)
-		if err != nil {
-			return err
-		}
-		report.DryRun = opts.DryRun
-		writePlan(opts.IO.ErrOut, report, dest)
-		return writeReport(opts, report)
-	}
-	if !opts.Yes {
-		writePlan(opts.IO.ErrOut, held.Report(), dest)
-		ok, err := confirm(opts, held.Plan.Messages, dest.Name)
-		if err != nil || !ok {
-			if relErr := held.Release(ctx); relErr != nil {
-				return relErr
-			}
-			if err != nil {
-				return err
-			}
-			_, _ = fmt.Fprintln(opts.IO.ErrOut, "nothing replayed: every message is back in the DLQ")
-			return nil
-		}
-	}
-	report, err := held.Execute(ctx)
-	// FIFO queues show only the first messages of each group while the
-	// rest wait: go on in rounds until a round finds nothing new.
-	for err == nil && dest.FIFO && report.Matched > 0 && !report.LeftBehind() && report.Stopped == "" && (opts.Limit == 0 || report.Deleted < opts.Limit) {
-		next, perr := engine.Prepare(ctx, cfg)
-		if perr != nil {
-			err = perr
-			break
-		}
-		if next.Plan.Messages == 0 {
-			_ = next.Release(ctx)
-			break
-		}
-		var r engine.Report
-		r, err = next.Execute(ctx)
-		report = engine.Merge(report, r)
-	}
-	if opts.IO.IsStderrTTY() && cfg.Progress != nil {
-		_, _ = fmt.Fprintln(opts.IO.ErrOut)
+	if opts.DryRun || report.Plan == nil || report.Plan.Messages == 0 {
+		writePlan(opts.IO.ErrOut, report)
 	}
 	if werr := writeReport(opts, report); werr != nil && err == nil {
 		err = werr
@@ -243,10 +211,29 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	if report.LeftBehind() {
-		return &cli.ConditionError{Message: fmt.Sprintf("dlq: %d message(s) left in %s (%d failed, %d not reached%s)",
-			report.Failed+report.Remaining, dlq.Name, report.Failed, report.Remaining, stopped(report))}
+		return &cli.ConditionError{Message: fmt.Sprintf("dlq: %d message(s) of this replay are still in %s (%s)%s: %s",
+			report.LeftInDLQ, report.DLQ, leftReasons(report.Left), stopped(report), report.NextStep)}
 	}
 	return nil
+}
+
+// flagWords puts the CLI's flags into the engine's words.
+func flagWords(msg string) string {
+	msg = strings.ReplaceAll(msg, "name a destination", "pass --to QUEUE")
+	return strings.ReplaceAll(msg, "replaying there needs force", "pass --force to replay there anyway")
+}
+
+func leftReasons(l engine.Left) string {
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{l.Failed, "failed"}, {l.HeldByEarlierRun, "held by an earlier run"}, {l.NotReached, "not reached"}, {l.Unchecked, "could not be checked"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func stopped(r engine.Report) string {
@@ -254,19 +241,6 @@ func stopped(r engine.Report) string {
 		return ""
 	}
 	return "; stopped: " + r.Stopped
-}
-
-// destination resolves the destination, with bad choices as usage errors.
-func destination(ctx context.Context, api SQSAPI, dlq queue.Queue, opts *ReplayOptions) (queue.Queue, error) {
-	dest, err := engine.ResolveDestination(ctx, api, dlq, opts.To, opts.Force)
-	var de *engine.DestinationError
-	if errors.As(err, &de) {
-		return dest, &cli.UsageError{Err: err}
-	}
-	if err != nil {
-		return dest, fmt.Errorf("replay: %w", err)
-	}
-	return dest, nil
 }
 
 func confirm(opts *ReplayOptions, n int, dest string) (bool, error) {

@@ -206,13 +206,13 @@ func TestReplayDestinationRulesAndExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"replay " + d.Name + " --yes", cli.ExitUsage, "has 2 sources (" + p + "-a, " + p + "-b): pass --to QUEUE"},
+		{"replay " + d.Name + " --yes", cli.ExitUsage, "has 2 sources (" + p + "-a, " + p + "-b) and 4 message(s) do not say which they came from: pass --to QUEUE"},
 		{"replay " + d.Name + " --to " + other.Name + " --yes", cli.ExitUsage, "is not a source of " + d.Name + ": pass --force"},
 		{"replay " + d.Name + " --to " + fifo.Name + " --yes --force", cli.ExitUsage, "FIFO and standard queues do not mix"},
 		{"replay " + d.Name + " --to " + p + "-a", cli.ExitUsage, "pass --yes"},
 		{"replay " + d.Name + " --to " + p + "-a --order random", cli.ExitUsage, "--order must be sent or none"},
 		{"replay " + d.Name + " --to " + other.Name + " --force --dry-run", cli.ExitOK, "Dry run (nothing changes): 4 of 4"},
-		{"replay " + d.Name + " --to " + other.Name + " --force --yes --journal " + state + "/j", cli.ExitCondition, "1 message(s) left in " + d.Name + " (1 failed, 0 not reached)"},
+		{"replay " + d.Name + " --to " + other.Name + " --force --yes --journal " + state + "/j", cli.ExitCondition, "1 message(s) of this replay are still in " + d.Name + " (1 failed)"},
 	} {
 		r := dlq(t, "", tc.args)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {

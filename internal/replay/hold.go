@@ -1,0 +1,133 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// journalHold records, before a hold is taken or renewed, until when this
+// run's messages stay hidden, so a run that finds them hidden after a
+// crash knows how long to wait. n < 0: not known yet (scanning).
+func (r *runner) journalHold(ctx context.Context, n int) error {
+	if r.cfg.Journal == nil {
+		return nil
+	}
+	return r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID, n, r.cfg.Now().Add(r.cfg.Visibility+holdSlack))
+}
+
+// heartbeat renews the hold on the held messages not yet deleted, every
+// third of the visibility timeout, from the end of the scan (which renews
+// its own) until the returned function is called: through the prompt and
+// the sends. It never renews past SQS's 12-hour cap. A renewal that fails
+// for some messages does not stop the others.
+func (h *held) heartbeat(ctx context.Context) func() {
+	r := h.r
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.cfg.Visibility / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			pending := h.pending()
+			d := r.cfg.Visibility
+			if left := r.started.Add(MaxHold).Sub(r.cfg.Now()); left < d {
+				d = max(left-time.Second, 0)
+			}
+			if d <= 0 {
+				continue
+			}
+			if r.journalHold(ctx, len(pending)) != nil {
+				continue // not renewed unless journaled: a next run must not wait too little
+			}
+			_, _ = queue.ChangeVisibility(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, pending, d)
+		}
+	}()
+	var once bool
+	return func() {
+		if !once {
+			once = true
+			close(stop)
+			<-done
+		}
+	}
+}
+
+// pending lists the receipt handles of held messages not yet deleted.
+func (h *held) pending() []string {
+	var out []string
+	for _, m := range h.messages {
+		if !h.r.c.isDone(m.MessageID) {
+			out = append(out, m.ReceiptHandle)
+		}
+	}
+	return out
+}
+
+// releaseRest makes every held message that was not deleted visible again.
+func (h *held) releaseRest(ctx context.Context) error {
+	h.stopBeat()
+	_, err := queue.Release(context.WithoutCancel(ctx), h.r.cfg.API, h.r.dlq.URL, h.pending())
+	return err
+}
+
+// waitForEarlierHolds finds in the journal the holds of runs that were
+// killed (or whose release failed) and that have not expired: their
+// messages are hidden, so this run could neither move nor check them. It
+// waits for the last to expire, with one live status line, unless NoWait,
+// a dry run, or a deadline that comes first.
+func (r *runner) waitForEarlierHolds(ctx context.Context) error {
+	if r.cfg.Journal == nil {
+		return nil
+	}
+	holds, err := r.cfg.Journal.Holds(ctx)
+	if err != nil {
+		return err
+	}
+	now := r.cfg.Now()
+	var pending Hold
+	for _, h := range holds {
+		if !h.Until.After(now) {
+			continue
+		}
+		if h.Messages < 0 || pending.Messages < 0 {
+			pending.Messages = -1
+		} else {
+			pending.Messages += h.Messages
+		}
+		if h.Until.After(pending.Until) {
+			pending.Until = h.Until
+		}
+	}
+	if pending.Until.IsZero() {
+		return nil
+	}
+	if pending.Messages == 0 {
+		return nil // the interrupted run had moved everything it held
+	}
+	if r.cfg.NoWait || r.cfg.DryRun || (!r.cfg.Deadline.IsZero() && pending.Until.Add(r.cfg.Margin).After(r.cfg.Deadline)) {
+		r.earlier = pending
+		return nil
+	}
+	status := r.cfg.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	defer status("")
+	for now := r.cfg.Now(); now.Before(pending.Until); now = r.cfg.Now() {
+		left := pending.Until.Sub(now)
+		status(fmt.Sprintf("waiting %s for %s held by an interrupted run (--no-wait to skip)", left.Round(time.Second), countOrSome(pending.Messages)))
+		if err := r.cfg.Sleep(ctx, min(left, time.Second)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

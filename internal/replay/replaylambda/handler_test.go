@@ -1,0 +1,172 @@
+package replaylambda_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dlqops/dlq/internal/pipeline/idempotency"
+	"github.com/dlqops/dlq/internal/replay/replaylambda"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func journalTable(t *testing.T) (*dynamodb.Client, string) {
+	t.Helper()
+	db := dynamodb.NewFromConfig(testenv.Config(t, ""))
+	table := testenv.Name(t, "journal")
+	if _, err := db.CreateTable(context.Background(), idempotency.CreateTableInput(table)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return db, table
+}
+
+// deadlineClock reads the wall clock until trip() returns true, then
+// stands at the invocation's deadline: the handler stops as if its time
+// ran out at exactly that point, however slow the machine.
+func deadlineClock(deadline time.Time, trip func() bool) func() time.Time {
+	var tripped atomic.Bool
+	return func() time.Time {
+		if tripped.Load() || trip() {
+			tripped.Store(true)
+			return deadline
+		}
+		return time.Now()
+	}
+}
+
+func TestHandlerStopsAtItsDeadlineAndTheNextInvocationFinishes(t *testing.T) {
+	t.Parallel()
+	counter := testenv.NewCallCounter()
+	c := sqs.NewFromConfig(testenv.Config(t, "", counter.Middleware))
+	p := testenv.Name(t, "lam")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(dlq.ARN, 3))
+	db, table := journalTable(t)
+	const total = 80
+	testenv.SendBatch(t, c, dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
+	testenv.SendBatch(t, c, dlq.URL, 5, func(i int) string { return fmt.Sprintf(`{"orderId":"skip-%d"}`, i) }, nil)
+
+	ev := replaylambda.Event{DLQ: dlq.Name, Filters: replaylambda.Filters{JQ: `.body | fromjson | .orderId | startswith("o-")`}}
+	deps := replaylambda.Deps{SQS: c, DynamoDB: db, JournalTable: table, Margin: time.Second, Visibility: 30 * time.Second}
+
+	dry := ev
+	dry.DryRun = true
+	if r, err := replaylambda.Handler(deps)(context.Background(), dry); err != nil || r.Matched != total || r.Sent != 0 {
+		t.Fatalf("dry run: %+v %v", r, err)
+	}
+
+	// The first invocation runs out of time after its third batch.
+	deadline := time.Now().Add(time.Hour)
+	first := deps
+	base := counter.Count("SendMessageBatch")
+	first.Now = deadlineClock(deadline, func() bool { return counter.Count("SendMessageBatch") >= base+3 })
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	r1, err := replaylambda.Handler(first)(ctx, ev)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Stopped != "deadline" || r1.Deleted == 0 || r1.Deleted >= total || r1.Verified || r1.Left.NotReached != total-r1.Deleted {
+		t.Fatalf("first invocation: %+v, want a partial replay stopped by its deadline, not verified", r1)
+	}
+	r2, err := replaylambda.Handler(deps)(context.Background(), ev)
+	if err != nil || !r2.Verified || r2.LeftInDLQ != 0 || r1.Deleted+r2.Deleted != total {
+		t.Fatalf("second invocation: %+v %v (first deleted %d)", r2, err, r1.Deleted)
+	}
+	counts := testenv.DrainCounts(t, c, src.URL)
+	if len(counts) != total {
+		t.Errorf("%d distinct messages replayed, want %d", len(counts), total)
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Errorf("%s replayed %d times", id, n)
+		}
+	}
+	if left := testenv.Drain(t, c, dlq.URL); len(left) != 5 {
+		t.Errorf("%d left in the DLQ, want the 5 filtered out", len(left))
+	}
+}
+
+// A FIFO DLQ shows a few messages of each group at a time: the handler
+// goes round by round, and across invocations, until the DLQ is verified
+// empty, each group in order.
+func TestHandlerReplaysAFIFODLQAcrossInvocations(t *testing.T) {
+	t.Parallel()
+	counter := testenv.NewCallCounter()
+	c := sqs.NewFromConfig(testenv.Config(t, "", counter.Middleware))
+	p := testenv.Name(t, "lamf")
+	fifo := map[string]string{"FifoQueue": "true"}
+	dlq := testenv.CreateQueue(t, c, p+"-dlq.fifo", fifo)
+	src := testenv.CreateQueue(t, c, p+"-src.fifo", testenv.With(fifo, testenv.Redrive(dlq.ARN, 3)))
+	db, table := journalTable(t)
+	const total = 60 // 3 groups of 20: more than one receive shows of a group
+	testenv.SendBatch(t, c, dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"g":"g%d","seq":%d}`, i%3, i/3) }, func(i int) string { return fmt.Sprintf("g%d", i%3) })
+
+	ev := replaylambda.Event{DLQ: dlq.Name}
+	deps := replaylambda.Deps{SQS: c, DynamoDB: db, JournalTable: table, Margin: time.Second, Visibility: 30 * time.Second}
+	deadline := time.Now().Add(time.Hour)
+	first := deps
+	base := counter.Count("SendMessageBatch")
+	first.Now = deadlineClock(deadline, func() bool { return counter.Count("SendMessageBatch") >= base+4 })
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	r1, err := replaylambda.Handler(first)(ctx, ev)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Verified || r1.LeftInDLQ == 0 || r1.Deleted == 0 || r1.Deleted >= total {
+		t.Fatalf("first invocation: %+v, want part of the groups moved and the rest reported left", r1)
+	}
+	r2, err := replaylambda.Handler(deps)(context.Background(), ev)
+	if err != nil || !r2.Verified || r1.Deleted+r2.Deleted != total {
+		t.Fatalf("second invocation: %+v %v (first deleted %d)", r2, err, r1.Deleted)
+	}
+	last := map[string]int{"g0": -1, "g1": -1, "g2": -1}
+	got := testenv.Drain(t, c, src.URL)
+	for _, m := range got {
+		var b struct {
+			G   string
+			Seq int
+		}
+		_ = json.Unmarshal([]byte(aws.ToString(m.Body)), &b)
+		if b.Seq != last[b.G]+1 {
+			t.Errorf("group %s: %d after %d", b.G, b.Seq, last[b.G])
+		}
+		last[b.G] = b.Seq
+	}
+	if len(got) != total {
+		t.Errorf("%d in the source, want %d", len(got), total)
+	}
+}
+
+func TestEventIsCamelCaseWithRFC3339Times(t *testing.T) {
+	t.Parallel()
+	var ev replaylambda.Event
+	raw := `{"dlq":"orders-dlq","filters":{"orderId":"o-1","since":"2026-11-28T10:00:00Z","until":"2026-11-28T11:00:00Z","where":["tier=gold"]},"order":"none","dryRun":true}`
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Filters.OrderID != "o-1" || ev.Filters.Since == "" || !ev.DryRun || ev.Order != "none" || len(ev.Filters.Where) != 1 {
+		t.Fatalf("event = %+v", ev)
+	}
+	deps := replaylambda.Deps{JournalTable: "t"}
+	bad := ev
+	bad.Filters.Since = "1700000000000000000"
+	if _, err := replaylambda.Handler(deps)(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("nanoseconds accepted: %v", err)
+	}
+}

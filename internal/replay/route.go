@@ -1,0 +1,281 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// SourceARNAttribute is the system attribute SQS stamps on a message it
+// moves to a dead-letter queue: the queue it came from.
+const SourceARNAttribute = "DeadLetterQueueSourceArn"
+
+// DestinationError is a destination that cannot be used: the caller's
+// input is wrong (a usage error for the CLI). Its text names no flag.
+type DestinationError struct{ Msg string }
+
+func (e *DestinationError) Error() string { return e.Msg }
+
+// router decides where each message goes. Sources are compared by ARN.
+type router struct {
+	api   SQSAPI
+	dlq   queue.Queue
+	to    *queue.Queue // as given
+	force bool
+	// sources are the DLQ's source queues; sourcesErr says why they could
+	// not be listed (denied, or unsupported by an emulator).
+	sources    []queue.Queue
+	sourcesErr error
+	notes      []string
+
+	mu    sync.Mutex
+	byARN map[string]*queue.Queue // resolved destinations; nil: does not exist
+	used  map[string]bool         // destination names used
+}
+
+// newRouter lists the DLQ's sources and resolves to.
+func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, force bool) (*router, error) {
+	rt := &router{api: api, dlq: dlq, force: force, byARN: map[string]*queue.Queue{}, used: map[string]bool{}}
+	urls, err := listSources(ctx, api, dlq.URL)
+	var apiErr smithy.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		// The service answered: the call is denied, or not supported.
+		rt.sourcesErr = err
+	case err != nil:
+		return nil, fmt.Errorf("list sources of %s: %w", dlq.Name, err)
+	}
+	for _, u := range urls {
+		q, err := queue.Attributes(ctx, api, u)
+		if err != nil {
+			return nil, err
+		}
+		rt.sources = append(rt.sources, q)
+		rt.byARN[q.ARN] = &q
+	}
+	if to != "" {
+		q, err := resolveQueue(ctx, api, to)
+		if err != nil {
+			return nil, err
+		}
+		if err := rt.usable(q); err != nil {
+			return nil, err
+		}
+		isSource := rt.byARN[q.ARN] != nil
+		switch {
+		case rt.sourcesErr != nil:
+			rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): %s is used as given", dlq.Name, errorCode(rt.sourcesErr), q.Name))
+		case !isSource && !force:
+			return nil, &DestinationError{fmt.Sprintf("%s is not a source of %s: replaying there needs force", q.Name, dlq.Name)}
+		}
+		rt.to = &q
+		return rt, nil
+	}
+	if rt.sourcesErr != nil {
+		rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): messages go back to the source SQS recorded on each", dlq.Name, errorCode(rt.sourcesErr)))
+	}
+	for _, s := range rt.sources {
+		if err := rt.usable(s); err != nil {
+			return nil, err
+		}
+	}
+	return rt, nil
+}
+
+func listSources(ctx context.Context, api SQSAPI, url string) ([]string, error) {
+	var out []string
+	p := sqs.NewListDeadLetterSourceQueuesPaginator(api, &sqs.ListDeadLetterSourceQueuesInput{QueueUrl: aws.String(url), MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.QueueUrls...)
+	}
+	return out, nil
+}
+
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return err.Error()
+}
+
+// usable refuses a destination of the other kind, or the DLQ itself.
+func (rt *router) usable(q queue.Queue) error {
+	if q.FIFO != rt.dlq.FIFO {
+		return &DestinationError{fmt.Sprintf("%s is %s but %s is %s: FIFO and standard queues do not mix", rt.dlq.Name, kind(rt.dlq.FIFO), q.Name, kind(q.FIFO))}
+	}
+	if q.URL == rt.dlq.URL || (q.ARN != "" && q.ARN == rt.dlq.ARN) {
+		return &DestinationError{"the destination is the DLQ itself"}
+	}
+	return nil
+}
+
+// selects reports whether a message belongs to this replay: with a
+// destination given and not forced, only messages that came from it (or
+// that do not say where they came from).
+func (rt *router) selects(m *queue.Message) bool {
+	if rt.to == nil || rt.force {
+		return true
+	}
+	src := m.System[SourceARNAttribute]
+	return src == "" || src == rt.to.ARN
+}
+
+// route is the messages going to one destination, in send order.
+type route struct {
+	dest queue.Queue
+	via  string
+	msgs []*queue.Message
+}
+
+// split routes messages; those whose destination cannot be known are
+// returned apart.
+func (rt *router) split(ctx context.Context, msgs []queue.Message) ([]route, []*queue.Message, error) {
+	idx := map[string]int{}
+	var routes []route
+	var unroutable []*queue.Message
+	for i := range msgs {
+		m := &msgs[i]
+		dest, via, err := rt.destination(ctx, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		if dest == nil {
+			unroutable = append(unroutable, m)
+			continue
+		}
+		k, ok := idx[dest.URL]
+		if !ok {
+			k = len(routes)
+			idx[dest.URL] = k
+			routes = append(routes, route{dest: *dest, via: via})
+			rt.mu.Lock()
+			rt.used[dest.Name] = true
+			rt.mu.Unlock()
+		}
+		routes[k].msgs = append(routes[k].msgs, m)
+	}
+	return routes, unroutable, nil
+}
+
+func (rt *router) destination(ctx context.Context, m *queue.Message) (*queue.Queue, string, error) {
+	if rt.to != nil {
+		return rt.to, "to", nil
+	}
+	if src := m.System[SourceARNAttribute]; src != "" {
+		q, err := rt.lookup(ctx, src)
+		return q, "sourceArn", err
+	}
+	if len(rt.sources) == 1 {
+		return &rt.sources[0], "source", nil
+	}
+	return nil, "", nil
+}
+
+// lookup resolves a source ARN to its queue (SQS keeps a DLQ and its
+// sources in one account and region).
+func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) {
+	rt.mu.Lock()
+	q, ok := rt.byARN[arn]
+	rt.mu.Unlock()
+	if ok {
+		return q, nil
+	}
+	ref, err := queue.ParseRef(arn)
+	if err == nil {
+		var url string
+		if url, err = queue.ResolveURL(ctx, rt.api, ref); err == nil {
+			var got queue.Queue
+			if got, err = queue.Attributes(ctx, rt.api, url); err == nil {
+				if got.ARN != arn {
+					return nil, &DestinationError{fmt.Sprintf("source %s resolved to %s: not the same queue", arn, got.ARN)}
+				}
+				if err := rt.usable(got); err != nil {
+					return nil, err
+				}
+				q = &got
+			}
+		}
+	}
+	var nf *queue.NotFoundError
+	if errors.As(err, &nf) {
+		return nil, &DestinationError{fmt.Sprintf("messages in %s came from %s, which no longer exists: name a destination", rt.dlq.Name, arn)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	rt.byARN[arn] = q
+	rt.mu.Unlock()
+	return q, nil
+}
+
+// unroutableError explains why n messages have no destination.
+func (rt *router) unroutableError(n int) error {
+	switch {
+	case rt.sourcesErr != nil:
+		return &DestinationError{fmt.Sprintf("%d message(s) in %s do not say which queue they came from and its sources could not be listed (%s): name a destination",
+			n, rt.dlq.Name, errorCode(rt.sourcesErr))}
+	case len(rt.sources) == 0:
+		return &DestinationError{fmt.Sprintf("no queue redrives to %s: name a destination", rt.dlq.Name)}
+	}
+	names := make([]string, len(rt.sources))
+	for i, s := range rt.sources {
+		names[i] = s.Name
+	}
+	return &DestinationError{fmt.Sprintf("%s has %d sources (%s) and %d message(s) do not say which they came from: name a destination",
+		rt.dlq.Name, len(rt.sources), strings.Join(names, ", "), n)}
+}
+
+// destinations names the queues messages went to, for the report.
+func (rt *router) destinations() string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.used) == 0 {
+		switch {
+		case rt.to != nil:
+			return rt.to.Name
+		case len(rt.sources) == 1:
+			return rt.sources[0].Name
+		}
+	}
+	names := make([]string, 0, len(rt.used))
+	for n := range rt.used {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// resolveQueue reads a queue given by name, URL or ARN.
+func resolveQueue(ctx context.Context, api SQSAPI, s string) (queue.Queue, error) {
+	ref, err := queue.ParseRef(s)
+	if err != nil {
+		return queue.Queue{}, &DestinationError{err.Error()}
+	}
+	url, err := queue.ResolveURL(ctx, api, ref)
+	if err != nil {
+		return queue.Queue{}, err
+	}
+	return queue.Attributes(ctx, api, url)
+}
+
+func kind(fifo bool) string {
+	if fifo {
+		return "FIFO"
+	}
+	return "standard"
+}

@@ -1,0 +1,79 @@
+package replay
+
+import (
+	"context"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// verifyLooks is how often the final check reads the DLQ's attributes
+// again while they still count messages in flight: SQS's counters are
+// approximate and may lag the releases this run just made.
+const verifyLooks = 3
+
+// verify looks at the DLQ again after the run: its attributes, then a
+// scan that holds nothing (every message it receives is released) for the
+// messages of the run's selection still there. With a limit, the
+// selection is the messages this run took; without, every message that
+// matches. Messages it cannot look at (in flight, delayed, FIFO messages
+// behind others) are counted as unchecked, or as held by an earlier run
+// when the journal says one still holds messages.
+func (r *runner) verify(ctx context.Context) (Left, error) {
+	var left Left
+	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
+	if err != nil {
+		return left, err
+	}
+	if q.Depth() == 0 {
+		return left, nil
+	}
+	if q.Visible > 0 {
+		r.mu.Lock()
+		limited := r.cfg.Limit > 0
+		r.mu.Unlock()
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: q.Visible, Receivers: r.cfg.Concurrency}, func(m *queue.Message) bool {
+			if limited {
+				r.mu.Lock()
+				ours := r.selected[m.MessageID]
+				r.mu.Unlock()
+				return ours
+			}
+			return r.matches(m)
+		})
+		if err != nil {
+			return left, err
+		}
+		for _, m := range res.Matched {
+			if r.c.isFailed(m.MessageID) {
+				left.Failed++
+			} else {
+				left.NotReached++
+			}
+		}
+		// A FIFO queue shows only the first messages of each group: what
+		// the scan could not reach is not known to be outside the selection.
+		if q.FIFO && int64(res.Scanned) < q.Visible {
+			left.Unchecked += int(q.Visible) - res.Scanned
+		}
+	}
+	hidden := q.InFlight + q.Delayed
+	for look := 1; hidden > 0 && look < verifyLooks; look++ {
+		if err := r.cfg.Sleep(ctx, backoff(look+2)); err != nil {
+			return left, err
+		}
+		again, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
+		if err != nil {
+			return left, err
+		}
+		hidden = again.InFlight + again.Delayed
+	}
+	if hidden > 0 {
+		earlier := int64(r.earlier.Messages)
+		if earlier < 0 || earlier > hidden {
+			earlier = hidden
+		}
+		left.HeldByEarlierRun = int(earlier)
+		left.Unchecked += int(hidden - earlier)
+	}
+	return left, nil
+}
