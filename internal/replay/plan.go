@@ -197,15 +197,14 @@ func handles(msgs []queue.Message) []string {
 	return out
 }
 
-// sort orders messages by sent time; FIFO messages by sequence number.
+// sort orders messages by sent time, stably: messages sent in the same
+// millisecond keep the order they were received in, which within a FIFO
+// group is the group's order (SQS hands out a group's messages in order,
+// and no more of the group until those are gone). Sequence numbers are not
+// compared: moto makes them up at random.
 func (h *held) sort() {
 	m := h.messages
-	sort.SliceStable(m, func(i, j int) bool {
-		if !m[i].SentAt.Equal(m[j].SentAt) {
-			return m[i].SentAt.Before(m[j].SentAt)
-		}
-		return m[i].System["SequenceNumber"] < m[j].System["SequenceNumber"]
-	})
+	sort.SliceStable(m, func(i, j int) bool { return m[i].SentAt.Before(m[j].SentAt) })
 }
 
 func (h *held) plan() Plan {

@@ -27,34 +27,52 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 	if q.Depth() == 0 {
 		return left, nil
 	}
-	if q.Visible > 0 {
+	limited := r.cfg.Limit > 0
+	// With a limit, the selection is the messages this run took: those it
+	// deleted are gone (SQS said so, per entry); the others must be found.
+	var missing map[string]bool
+	if limited {
+		missing = map[string]bool{}
 		r.mu.Lock()
-		limited := r.cfg.Limit > 0
+		for id := range r.selected {
+			if !r.c.isDone(id) {
+				missing[id] = true
+			}
+		}
 		r.mu.Unlock()
+		if len(missing) == 0 {
+			return left, nil
+		}
+	}
+	scanned := 0
+	if q.Visible > 0 {
 		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: q.Visible, Receivers: r.cfg.Concurrency}, func(m *queue.Message) bool {
 			if limited {
-				r.mu.Lock()
-				ours := r.selected[m.MessageID]
-				r.mu.Unlock()
-				return ours
+				return missing[m.MessageID]
 			}
 			return r.matches(m)
 		})
 		if err != nil {
 			return left, err
 		}
+		scanned = res.Scanned
 		for _, m := range res.Matched {
+			delete(missing, m.MessageID)
 			if r.c.isFailed(m.MessageID) {
 				left.Failed++
 			} else {
 				left.NotReached++
 			}
 		}
-		// A FIFO queue shows only the first messages of each group: what
-		// the scan could not reach is not known to be outside the selection.
-		if q.FIFO && int64(res.Scanned) < q.Visible {
-			left.Unchecked += int(q.Visible) - res.Scanned
-		}
+	}
+	if limited {
+		left.Unchecked = len(missing) // hidden, or behind others in a FIFO group
+		return left, nil
+	}
+	// A FIFO queue shows only the first messages of each group: what the
+	// scan could not reach is not known to be outside the selection.
+	if q.FIFO && int64(scanned) < q.Visible {
+		left.Unchecked += int(q.Visible) - scanned
 	}
 	hidden := q.InFlight + q.Delayed
 	for look := 1; hidden > 0 && look < verifyLooks; look++ {
