@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -132,7 +132,9 @@ func TestReplayRoutesEachMessageToItsSource(t *testing.T) {
 	dlq := testenv.CreateQueue(t, c, name+"-dlq", nil)
 	a := testenv.CreateQueue(t, c, name+"-a", testenv.Redrive(dlq.ARN, 3))
 	b := testenv.CreateQueue(t, c, name+"-b", testenv.Redrive(dlq.ARN, 3))
-	testenv.SendBatch(t, c, dlq.URL, 9, func(i int) string { return fmt.Sprintf(`{"from":"%s","n":%d}`, map[bool]string{true: "a", false: "b"}[i%3 != 0], i) }, nil)
+	testenv.SendBatch(t, c, dlq.URL, 9, func(i int) string {
+		return fmt.Sprintf(`{"from":"%s","n":%d}`, map[bool]string{true: "a", false: "b"}[i%3 != 0], i)
+	}, nil)
 	stamp := fault{op: "ReceiveMessage", after: func(_, out any) error {
 		for i, m := range out.(*sqs.ReceiveMessageOutput).Messages {
 			var body struct{ From string }
