@@ -427,3 +427,38 @@ func TestChangeVisibilityGoesOnPastAFailedBatch(t *testing.T) {
 		t.Fatalf("released %d, err %v: want the other 20 released and the error reported", n, err)
 	}
 }
+
+// The hold is renewed while the user reads the plan: Confirm (the CLI's
+// prompt) waits until a renewal reached SQS, then says yes.
+func TestReplayHeartbeatCoversThePrompt(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 4, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	renewed := make(chan int, 16)
+	api := client(t, fault{op: "ChangeMessageVisibilityBatch", after: func(in, _ any) error {
+		if e := in.(*sqs.ChangeMessageVisibilityBatchInput).Entries; len(e) > 0 && e[0].VisibilityTimeout > 0 {
+			select {
+			case renewed <- len(e):
+			default:
+			}
+		}
+		return nil
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Visibility: 3 * time.Second, Confirm: func(replay.Report) (bool, error) {
+		for len(renewed) > 0 {
+			<-renewed // renewals by the scan, before the prompt
+		}
+		select {
+		case n := <-renewed:
+			if n != 4 {
+				t.Errorf("renewed %d holds, want 4", n)
+			}
+			return true, nil
+		case <-time.After(time.Minute):
+			return false, errors.New("no renewal while the prompt waited")
+		}
+	}})
+	if !r.Verified || r.Deleted != 4 {
+		t.Fatalf("report = %+v", r)
+	}
+}
