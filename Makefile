@@ -22,11 +22,14 @@ test: lint unit
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 TOOLS_BIN := $(CURDIR)/.tools/bin
 
-## tools: test tools the module does not vendor (aws-lambda-rie), into .tools/bin
-tools: $(TOOLS_BIN)/aws-lambda-rie
+## tools: test tools the module does not vendor (aws-lambda-rie, toxiproxy-server), into .tools/bin
+tools: $(TOOLS_BIN)/aws-lambda-rie $(TOOLS_BIN)/toxiproxy-server
 
 $(TOOLS_BIN)/aws-lambda-rie:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+$(TOOLS_BIN)/toxiproxy-server:
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
 
 unit: tools
 	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -94,9 +97,6 @@ bench-replay: $(FAUXQS_NODE)
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 3x ./internal/replay/
 
 ## bench-replay-latency: the same through toxiproxy with 20 ms each way (about AWS's), 32 batches in flight
-$(TOOLS_BIN)/toxiproxy-server:
-	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
-
 bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
 	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	api=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -77,6 +80,9 @@ type ScanResult struct {
 	Matched []Message
 	// Released counts the messages made visible again at the end.
 	Released int
+	// HiddenUntil is set when a receive's answer was lost: messages it may
+	// have hidden stay hidden until then, and nothing can release them.
+	HiddenUntil time.Time
 }
 
 // Scan receives messages from the queue without consuming them, offers each
@@ -118,7 +124,7 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	defer cancel()
 	released, relErr := Release(relCtx, api, url, s.handles(scanErr != nil))
 
-	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released}
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil}
 	if scanErr != nil && s.opts.KeepMatched {
 		res.Matched = nil // everything was released: nothing is held
 	}
@@ -142,9 +148,12 @@ type scan struct {
 	mu      sync.Mutex
 	held    map[string]string // message ID → latest receipt handle
 	scanned int
-	matched []Message
-	empties atomic.Int32
-	stopped atomic.Bool
+	// hiddenUntil: a receive's answer was lost, so messages may be hidden
+	// without a handle until then.
+	hiddenUntil time.Time
+	matched     []Message
+	empties     atomic.Int32
+	stopped     atomic.Bool
 }
 
 func (s *scan) receive(ctx context.Context) error {
@@ -152,6 +161,7 @@ func (s *scan) receive(ctx context.Context) error {
 	// came back empty: a scan that reached its target is not left waiting
 	// for long polls in flight.
 	wait := time.Duration(0)
+	failures := 0
 	for !s.stopped.Load() && ctx.Err() == nil {
 		// Detached from ctx (see Scan), bounded by the long poll plus slack.
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
@@ -162,12 +172,23 @@ func (s *scan) receive(ctx context.Context) error {
 			WaitTimeSeconds:             int32(wait / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
-		})
+		}, noRetry)
 		cancel()
 		if err != nil {
+			// A receive whose answer was lost may have hidden messages we
+			// hold no handle for: they stay hidden for the visibility
+			// timeout, and the result says until when.
+			if !Rejected(err) {
+				s.lostReceive()
+			}
+			if failures++; failures < receiveAttempts && retryable(err) {
+				time.Sleep(time.Duration(100<<failures) * time.Millisecond)
+				continue
+			}
 			s.stopped.Store(true)
 			return fmt.Errorf("receive: %w", err)
 		}
+		failures = 0
 		if len(out.Messages) == 0 {
 			if wait == 0 {
 				wait = s.opts.WaitTime // an empty short poll proves nothing: poll long
@@ -222,6 +243,45 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 		}
 	}()
 	return func() error { close(stop); return <-done }
+}
+
+// receiveAttempts is how many receives in a row may fail before the scan
+// gives up. The SDK does not retry a receive itself (noRetry): each retry
+// here knows the lost answer may have hidden messages.
+const receiveAttempts = 4
+
+func noRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
+
+// lostReceive records that messages may be hidden, unknown to the scan,
+// until a visibility timeout from now.
+func (s *scan) lostReceive() {
+	until := time.Now().Add(s.opts.Visibility)
+	s.mu.Lock()
+	if until.After(s.hiddenUntil) {
+		s.hiddenUntil = until
+	}
+	s.mu.Unlock()
+}
+
+// Rejected reports whether SQS answered a call with an error (an HTTP
+// 4xx): then the call did nothing. Anything else (a reset, a timeout, a
+// 5xx) leaves its outcome unknown.
+func Rejected(err error) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+}
+
+// retryable: the outcome is unknown, or SQS asked us to slow down.
+func retryable(err error) bool {
+	if !Rejected(err) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code := api.ErrorCode()
+		return strings.Contains(code, "Throttl") || code == "OverLimit"
+	}
+	return false
 }
 
 // offer records a received message and reports whether the scan is done.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -57,6 +55,15 @@ func (h *held) execute(ctx context.Context) error {
 	r.mu.Lock()
 	r.skipped += len(alreadySent)
 	r.mu.Unlock()
+	// "sending" without "sent": an earlier run never learnt whether its
+	// send arrived. Sending again is the only way to a known outcome, and
+	// it is counted as uncertain.
+	h.unknown = map[string]bool{}
+	for id, st := range states {
+		if st == StateSending {
+			h.unknown[id] = true
+		}
+	}
 
 	storm := h.watchReturns(ctx)
 	var limiter *rate.Limiter
@@ -274,13 +281,19 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 		}
 		if unknown {
 			c.uncertain.Add(int64(len(pending)))
+		} else if attempt == 1 {
+			for _, e := range pending {
+				if s.h.unknown[e.msg.MessageID] {
+					c.uncertain.Add(1)
+				}
+			}
 		}
 		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, noSDKRetry)
 		var sent []*queue.Message
 		var retry []entry
 		unknown = false
 		if callErr != nil {
-			retry, unknown = pending, !rejected(callErr)
+			retry, unknown = pending, !queue.Rejected(callErr)
 		} else {
 			ok := make([]bool, len(pending))
 			failed := make([]*types.BatchResultErrorEntry, len(pending))
@@ -381,14 +394,6 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 func backoff(attempt int) time.Duration {
 	d := min(200*time.Millisecond<<(attempt-1), 5*time.Second)
 	return d/2 + rand.N(d/2+1)
-}
-
-// rejected reports whether SQS answered the call with an error: then
-// nothing was sent. Anything else (a reset, a timeout) leaves the outcome
-// unknown.
-func rejected(err error) bool {
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
 }
 
 func (s *sender) progress() {

@@ -18,6 +18,16 @@ func (r *runner) journalHold(ctx context.Context, n int) error {
 	return r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID, n, r.cfg.Now().Add(r.cfg.Visibility+holdSlack))
 }
 
+// hiddenByLostReceive remembers (and journals) that a receive whose answer
+// was lost may have hidden messages until until: no handle can release
+// them, so this hold is never recorded released, and the next run waits
+// for it to expire.
+func (r *runner) hiddenByLostReceive(ctx context.Context, until time.Time) {
+	if !until.IsZero() && r.cfg.Journal != nil {
+		_ = r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID+"-lost", -1, until.Add(holdSlack))
+	}
+}
+
 // heartbeat renews the hold on the held messages not yet deleted, every
 // third of the visibility timeout, from the end of the scan (which renews
 // its own) until the returned function is called: through the prompt and

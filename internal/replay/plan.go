@@ -73,6 +73,9 @@ type held struct {
 	routes   []route
 	scanned  int
 	stopBeat func()
+	// unknown: messages an earlier run journaled "sending" and never
+	// "sent" (set by execute before any send; read-only after).
+	unknown map[string]bool
 }
 
 // prepare scans the DLQ, holds the messages of the run's selection (up to
@@ -105,6 +108,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
 		Receivers: cfg.Concurrency, KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
 	}, r.takes)
+	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,7 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			}
 			return r.matches(m)
 		})
+		r.hiddenByLostReceive(ctx, res.HiddenUntil)
 		if err != nil {
 			return left, err
 		}
