@@ -58,40 +58,56 @@ func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) err
 	cmd := &cobra.Command{
 		Use:   "replay DLQ",
 		Short: "Move a DLQ's messages back to their source queue, never losing one",
-		Long: `Replay messages from a dead-letter queue to its source queue (or --to).
+		Long: `Replay messages from a dead-letter queue back to where they came from.
 
-First a plan: the matching messages are received and held, and on a
-terminal the plan (count, bytes, destination, FIFO groups, oldest and newest,
-samples, warnings) is shown and confirmed; --yes skips the question for
-scripts, --dry-run prints the plan and gives every message back untouched.
+Each message goes back to the queue SQS recorded when it dead-lettered it
+(DeadLetterQueueSourceArn), else to the DLQ's single source; --to QUEUE
+sends to one queue and takes only the messages that came from it (--force:
+every selected message, even to a queue that is not a source).
+
+First a plan: the matching messages are received and held (a heartbeat
+keeps them hidden, also while you read the question), and on a terminal the
+plan (count, bytes, destinations, FIFO groups, oldest and newest, samples,
+warnings) is shown and confirmed; --yes skips the question for scripts,
+--dry-run prints the plan and gives every message back untouched.
 
 Then each message is sent with its body byte-exact, every message attribute,
 its AWSTraceHeader and FIFO group, plus one attribute dlq-replay recording
 the original message ID, sent time, DLQ and replay count. A message is
 deleted from the DLQ only after its send succeeded and was journaled; failed
 entries are retried, then left in the DLQ and listed. --order sent (default)
-keeps SentTimestamp order (FIFO: per message group, groups in parallel);
---order none sends concurrently. --rate caps messages per second.
+keeps SentTimestamp order; --order none sends concurrently. FIFO is strict:
+a group stops at its first message that cannot go, other groups go on.
+--rate caps messages per second.
 
 A journal ($XDG_STATE_HOME/dlq/, or --journal) records each message before
-and after its send, so a replay that crashed or was interrupted resumes:
-what was sent is deleted, not resent. The one window where a crash can send
-a message twice is between SQS accepting a batch and the journal recording
-it; the pipeline's idempotency (business keys) absorbs that duplicate.
+and after its send, and how long each run holds messages. Run the same
+command again after a crash, kill -9 or Ctrl-C: it waits for messages a
+killed run still holds (--no-wait skips that), deletes what was sent instead
+of sending it again, and sends the rest. docs/replay.md lists every case
+where a message can arrive twice; the report counts them as uncertain.
 
-Exit codes: 0 all moved; 3 messages were left in the DLQ; 130 interrupted
-(held messages are given back first); 2 usage; 1 error.`,
+At the end the DLQ is read again. Exit codes: 0 verified: no message of this
+replay is left in the DLQ; 3 some are left (or could not be checked), with
+why and what to do next; 130 interrupted (held messages are given back
+first); 2 usage; 1 error.`,
 		Example: `  # See what would happen
   dlq replay orders-payments-dlq --dry-run
 
-  # Replay one order's messages to the source queue, no questions
+  # Replay one order's messages, no questions
   dlq replay orders-payments-dlq --order-id order-1042 --yes
 
   # Everything, 50 messages a second, stop if 20 replayed messages fail again
   dlq replay orders-payments-dlq --rate 50 --stop-on-return 20 --yes
 
+  # A DLQ shared by several queues, only what came from orders-payments
+  dlq replay shared-dlq --to orders-payments --yes
+
   # As fast as possible, order not needed
-  dlq replay orders-notify-dlq --order none --concurrency 16 --yes`,
+  dlq replay orders-notify-dlq --order none --concurrency 16 --yes
+
+  # In a script: branch on the verified outcome
+  dlq replay orders-payments-dlq --yes -o json > report.json; echo "exit $?"`,
 		Args: cli.ExactArgs(1, "the DLQ to replay"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.Settings()
