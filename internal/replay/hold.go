@@ -134,7 +134,7 @@ func (r *runner) waitForEarlierHolds(ctx context.Context) error {
 	defer status("")
 	for now := r.cfg.Now(); now.Before(pending.Until); now = r.cfg.Now() {
 		left := pending.Until.Sub(now)
-		status(fmt.Sprintf("waiting %s for %s held by an interrupted run (--no-wait to skip)", left.Round(time.Second), countOrSome(pending.Messages)))
+		status(fmt.Sprintf("waiting %s for %s held by an interrupted run", left.Round(time.Second), countOrSome(pending.Messages)))
 		if err := r.cfg.Sleep(ctx, min(left, time.Second)); err != nil {
 			return err
 		}

@@ -239,20 +239,20 @@ func (h *held) plan() Plan {
 	}
 	p.Warnings = append(p.Warnings, r.router.notes...)
 	if r.earlier.Messages != 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s held by an interrupted run until %s are not part of this run (--no-wait)",
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s held by an interrupted run until %s are not part of this run (not waited for)",
 			countOrSome(r.earlier.Messages), r.earlier.Until.UTC().Format(time.RFC3339)))
 	} else if r.dlq.InFlight > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) in %s are in flight (another consumer, or a replay still running): they are not part of this replay", r.dlq.InFlight, r.dlq.Name))
 	}
 	if n := len(r.heldBack); n > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("--dedup original: %d message(s) first sent less than %s ago are held back (SQS would drop them as duplicates); run again later", n, DedupWindow))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("dedup original: %d message(s) first sent less than %s ago are held back (SQS would drop them as duplicates); run again later", n, DedupWindow))
 	}
 	if r.dlq.FIFO {
 		p.Warnings = append(p.Warnings, "FIFO: SQS shows the first messages of each group at a time; later messages are replayed in further rounds")
 	}
 	if cfg := r.cfg; cfg.Rate > 0 {
 		if need := time.Duration(float64(len(h.messages)) / cfg.Rate * float64(time.Second)); need > MaxHold-cfg.Visibility {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("at --rate %g, %d messages take %s: SQS holds a received message at most %s, so the run stops before then; run it again to go on",
+			p.Warnings = append(p.Warnings, fmt.Sprintf("at %g messages a second, %d messages take %s: SQS holds a received message at most %s, so the run stops before then; run it again to go on",
 				cfg.Rate, len(h.messages), need.Round(time.Minute), MaxHold))
 		}
 	}

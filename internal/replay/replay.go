@@ -435,7 +435,7 @@ func (r *runner) halted(ctx context.Context) bool {
 func nextStep(r Report) string {
 	var parts []string
 	if r.Left.HeldByEarlierRun > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run the same command again without --no-wait", r.Left.HeldByEarlierRun))
+		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run again and let it wait for them", r.Left.HeldByEarlierRun))
 	}
 	if r.Left.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d message(s) failed: fix what the failures say, then run again", r.Left.Failed))
@@ -446,7 +446,7 @@ func nextStep(r Report) string {
 			why += " (stopped: " + r.Stopped + ")"
 		}
 		if len(r.HeldBack) > 0 {
-			why += fmt.Sprintf("; %d held back by --dedup original until %s after their first send", len(r.HeldBack), DedupWindow)
+			why += fmt.Sprintf("; %d held back (dedup original) until %s after their first send", len(r.HeldBack), DedupWindow)
 		}
 		parts = append(parts, fmt.Sprintf("%d matching message(s) were not reached: %s", r.Left.NotReached, why))
 	}

@@ -189,7 +189,12 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	tty := opts.IO.IsStderrTTY()
 	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
-	cfg.Status = live.set
+	cfg.Status = func(s string) {
+		if s != "" {
+			s += " (--no-wait to skip)"
+		}
+		live.set(s)
+	}
 	if tty && !opts.DryRun {
 		cfg.Progress = progressBar(live)
 	}
