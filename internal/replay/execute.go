@@ -81,7 +81,8 @@ func (h *held) execute(ctx context.Context) error {
 		}
 		s := &sender{h: h, dest: rt.dest, limiter: limiter, start: cfg.Now()}
 		switch {
-		case rt.dest.FIFO && cfg.Order == OrderSent:
+		case rt.dest.FIFO:
+			// Strict whatever the order flag: groups in parallel, each in order.
 			err = s.fifo(ctx, fresh)
 		case cfg.Order == OrderSent:
 			err = s.sequential(ctx, fresh)
@@ -260,7 +261,14 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 	c := r.c
 	if s.limiter != nil {
 		if err := s.limiter.WaitN(ctx, len(batch)); err != nil {
-			return nil, nil // interrupted while waiting: nothing was sent
+			// Interrupted, or the wait would pass ctx's deadline: nothing
+			// was sent, and no later batch may go before this one.
+			if ctx.Err() != nil {
+				r.stop("interrupted")
+			} else {
+				r.stop("deadline")
+			}
+			return nil, nil
 		}
 	}
 	dctx := context.WithoutCancel(ctx)
@@ -320,30 +328,37 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			for i := cut + 1; i < len(pending); i++ {
 				overtaken = overtaken || ok[i]
 			}
+			var stopAt *queue.Message // this attempt's FIFO stop
 			for i, e := range pending {
 				switch f := failed[i]; {
 				case ok[i]:
 					sent = append(sent, e.msg)
+				case stopAt != nil:
+					// Behind the message its FIFO group stopped at: left in
+					// the DLQ, not attempted again.
 				case f != nil && f.SenderFault:
 					c.fail(e.msg.MessageID, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+					if s.dest.FIFO {
+						stopAt = e.msg
+					}
 				case overtaken && i >= cut:
 					// Later messages of the group are in already: sending this
 					// one now would deliver it out of order.
 					c.fail(e.msg.MessageID, "not accepted while later messages of its FIFO group were: left in the DLQ")
+					stopAt = e.msg
 				default:
 					// Failed for a transient reason, or missing from the answer.
+					// On FIFO, entries before the stop are retried: in order,
+					// ahead of it.
 					retry = append(retry, e)
 					unknown = unknown || f == nil
 				}
 			}
-			if s.dest.FIFO && cut < len(pending) {
-				if overtaken {
-					r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", pending[cut].msg.GroupID, len(sent)-cut, pending[cut].msg.MessageID)
-				}
-				if c.isFailed(pending[cut].msg.MessageID) {
-					// The group stops here: nothing after it is sent again.
-					blocked, retry = pending[cut].msg, nil
-				}
+			if stopAt != nil {
+				blocked = stopAt
+			}
+			if overtaken {
+				r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", pending[cut].msg.GroupID, len(sent)-cut, pending[cut].msg.MessageID)
 			}
 		}
 		if len(sent) > 0 {

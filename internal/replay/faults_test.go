@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -26,11 +27,13 @@ import (
 )
 
 // fault wraps one SQS operation of a real client: before(in) may fail the
-// call before it reaches the emulator; after(in, out) runs once the
+// call before it reaches the emulator; answer(in), when it returns an
+// output, answers instead of the emulator; after(in, out) runs once the
 // emulator answered and may change the answer or lose it.
 type fault struct {
 	op     string
 	before func(in any) error
+	answer func(in any) any
 	after  func(in, out any) error
 }
 
@@ -42,6 +45,11 @@ func (f fault) middleware(stack *middleware.Stack) error {
 		if f.before != nil {
 			if err := f.before(in.Parameters); err != nil {
 				return middleware.InitializeOutput{}, middleware.Metadata{}, err
+			}
+		}
+		if f.answer != nil {
+			if out := f.answer(in.Parameters); out != nil {
+				return middleware.InitializeOutput{Result: out}, middleware.Metadata{}, nil
 			}
 		}
 		out, md, err := next.HandleInitialize(ctx, in)
@@ -281,8 +289,9 @@ func TestReplayDedupOriginalHoldsBackRecentMessages(t *testing.T) {
 	if n := len(drainKeep(t, p.c, p.dlq.URL)); n != 4 {
 		t.Fatalf("%d visible in the DLQ, want 4", n)
 	}
-	// Six minutes later (an injected clock) they go.
-	later := func() time.Time { return time.Now().Add(6 * time.Minute) }
+	// Seven minutes later (an injected clock; the window plus a minute for
+	// clock skew) they go.
+	later := func() time.Time { return time.Now().Add(7 * time.Minute) }
 	r = run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Dedup: replay.DedupOriginal, Now: later})
 	if len(r.HeldBack) != 0 || r.Deleted != 4 || !r.Verified {
 		t.Fatalf("later: %+v", r)
@@ -460,5 +469,71 @@ func TestReplayHeartbeatCoversThePrompt(t *testing.T) {
 	}})
 	if !r.Verified || r.Deleted != 4 {
 		t.Fatalf("report = %+v", r)
+	}
+}
+
+// FIFO: a batch answered [ok, transient, sender fault, transient]. The
+// transient one before the fault is retried (it goes first, in order); the
+// group stops at the fault; the one behind it is never sent.
+func TestReplayFIFOStopsAtAPermanentFailureBehindATransientOne(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, true, nil)
+	testenv.SendBatch(t, p.c, p.dlq.URL, 4, func(i int) string { return fmt.Sprintf(`{"seq":%d}`, i) }, func(int) string { return "g" })
+	var mu sync.Mutex
+	var calls [][]string
+	api := client(t, fault{op: "SendMessageBatch", answer: func(in any) any {
+		b := in.(*sqs.SendMessageBatchInput)
+		var bodies []string
+		for _, e := range b.Entries {
+			bodies = append(bodies, aws.ToString(e.MessageBody))
+		}
+		mu.Lock()
+		calls = append(calls, bodies)
+		first := len(calls) == 1
+		mu.Unlock()
+		if !first {
+			return nil // the emulator answers
+		}
+		id := func(i int) *string { return b.Entries[i].Id }
+		return &sqs.SendMessageBatchOutput{
+			Successful: []sqstypes.SendMessageBatchResultEntry{{Id: id(0), MessageId: aws.String("m0")}},
+			Failed: []sqstypes.BatchResultErrorEntry{
+				{Id: id(1), Code: aws.String("InternalError"), SenderFault: false},
+				{Id: id(2), Code: aws.String("InvalidParameterValue"), SenderFault: true},
+				{Id: id(3), Code: aws.String("InternalError"), SenderFault: false},
+			}}
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Sleep: noSleep})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || fmt.Sprint(calls[1]) != `[{"seq":1}]` {
+		t.Fatalf("calls: %q; want the first batch, then only seq 1 again", calls)
+	}
+	if r.Failed != 1 || r.Verified || r.Left.Failed != 1 || r.Left.NotReached != 1 || len(r.Warnings) == 0 {
+		t.Fatalf("report = %+v", r)
+	}
+}
+
+// The final check does not trust counters that lag: when the attributes
+// say the DLQ is empty but the run knows a message it took is not
+// deleted, it looks, and finds it.
+func TestReplayVerifyLooksForItsOwnMessagesWhenCountersLag(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, map[string]string{"MaximumMessageSize": "1024"})
+	sendN(t, p.c, p.dlq.URL, 3, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	sendN(t, p.c, p.dlq.URL, 1, func(int) string { return `{"pad":"` + strings.Repeat("x", 2000) + `"}` })
+	var sent atomic.Bool
+	api := client(t,
+		fault{op: "SendMessageBatch", after: func(_, _ any) error { sent.Store(true); return nil }},
+		fault{op: "GetQueueAttributes", after: func(_, out any) error {
+			if sent.Load() {
+				a := out.(*sqs.GetQueueAttributesOutput).Attributes
+				a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"] = "0", "0"
+			}
+			return nil
+		}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
+	if r.Verified || r.Left.Failed != 1 || r.Deleted != 3 {
+		t.Fatalf("report = %+v, want the oversize message found by the final check", r)
 	}
 }

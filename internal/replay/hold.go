@@ -10,12 +10,15 @@ import (
 
 // journalHold records, before a hold is taken or renewed, until when this
 // run's messages stay hidden, so a run that finds them hidden after a
-// crash knows how long to wait. n < 0: not known yet (scanning).
+// crash knows how long to wait. n < 0: not known yet (scanning). The
+// expiry is generous: a message received (or renewed) up to a renewal
+// period after this record stays hidden a visibility timeout from then.
 func (r *runner) journalHold(ctx context.Context, n int) error {
 	if r.cfg.Journal == nil {
 		return nil
 	}
-	return r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID, n, r.cfg.Now().Add(r.cfg.Visibility+holdSlack))
+	v := r.cfg.Visibility
+	return r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID, n, r.cfg.Now().Add(v+v/3+holdSlack))
 }
 
 // hiddenByLostReceive remembers (and journals) that a receive whose answer

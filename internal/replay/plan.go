@@ -110,6 +110,11 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
+		// The scan gives everything back on failure, except when only its
+		// release failed: then the matched messages are still held.
+		if len(res.Matched) > 0 {
+			_, _ = queue.Release(context.WithoutCancel(ctx), cfg.API, r.dlq.URL, handles(res.Matched))
+		}
 		return nil, err
 	}
 	h := &held{r: r, messages: res.Matched, scanned: res.Scanned}
@@ -181,10 +186,12 @@ func (r *runner) holdBack(msgs []queue.Message) (keep, back []queue.Message) {
 	}
 	now := r.cfg.Now()
 	for _, m := range msgs {
-		if m.System["MessageDeduplicationId"] != "" && now.Sub(m.SentAt) < DedupWindow {
+		// A minute beyond the window: SentTimestamp is SQS's clock, now ours.
+		if m.System["MessageDeduplicationId"] != "" && now.Sub(m.SentAt) < DedupWindow+time.Minute {
 			back = append(back, m)
 			r.mu.Lock()
 			r.heldBack[m.MessageID] = true
+			r.selected[m.MessageID] = true // still the run's: the final check looks for it
 			r.mu.Unlock()
 			continue
 		}

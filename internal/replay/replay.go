@@ -340,11 +340,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			}
 			break
 		}
+		before := r.progressMark()
 		if err := h.execute(ctx); err != nil {
 			runErr = err
 			break
 		}
-		if !dlq.FIFO || r.stopReason() != "" {
+		// A round that moved, skipped and failed nothing would repeat.
+		if !dlq.FIFO || r.stopReason() != "" || r.progressMark() == before {
 			break
 		}
 	}
@@ -364,6 +366,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.NextStep = nextStep(rep)
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
+}
+
+// progressMark changes whenever a message is deleted or fails.
+func (r *runner) progressMark() [2]int64 {
+	return [2]int64{r.c.deleted.Load(), r.c.failed.Load()}
 }
 
 // released journals that this run holds nothing any more, unless giving

@@ -15,43 +15,42 @@ const verifyLooks = 3
 // scan that holds nothing (every message it receives is released) for the
 // messages of the run's selection still there. With a limit, the
 // selection is the messages this run took; without, every message that
-// matches. Messages it cannot look at (in flight, delayed, FIFO messages
-// behind others) are counted as unchecked, or as held by an earlier run
-// when the journal says one still holds messages.
+// matches. Messages the run took and did not delete must be found: those
+// the scan does not see (the attributes lag, or they are hidden) are
+// unchecked. Other messages it cannot look at (in flight, delayed, FIFO
+// messages behind others) are counted as unchecked, or as held by an
+// earlier run when the journal says one still holds messages.
 func (r *runner) verify(ctx context.Context) (Left, error) {
 	var left Left
 	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
 	if err != nil {
 		return left, err
 	}
-	if q.Depth() == 0 {
+	limited := r.cfg.Limit > 0
+	// The run's own messages not deleted (SQS confirmed each delete).
+	missing := map[string]bool{}
+	r.mu.Lock()
+	for id := range r.selected {
+		if !r.c.isDone(id) {
+			missing[id] = true
+		}
+	}
+	r.mu.Unlock()
+	if q.Depth() == 0 && len(missing) == 0 {
 		return left, nil
 	}
-	limited := r.cfg.Limit > 0
-	// With a limit, the selection is the messages this run took: those it
-	// deleted are gone (SQS said so, per entry); the others must be found.
-	var missing map[string]bool
-	if limited {
-		missing = map[string]bool{}
-		r.mu.Lock()
-		for id := range r.selected {
-			if !r.c.isDone(id) {
-				missing[id] = true
-			}
-		}
-		r.mu.Unlock()
-		if len(missing) == 0 {
-			return left, nil
-		}
+	if limited && len(missing) == 0 {
+		return left, nil
 	}
 	scanned := 0
-	if q.Visible > 0 {
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: q.Visible, Receivers: r.cfg.Concurrency}, func(m *queue.Message) bool {
-			if limited {
-				return missing[m.MessageID]
-			}
-			return r.matches(m)
-		})
+	if q.Visible > 0 || len(missing) > 0 {
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.cfg.Concurrency},
+			func(m *queue.Message) bool {
+				if missing[m.MessageID] {
+					return true
+				}
+				return !limited && r.matches(m)
+			})
 		r.hiddenByLostReceive(ctx, res.HiddenUntil)
 		if err != nil {
 			return left, err
@@ -66,14 +65,14 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			}
 		}
 	}
+	left.Unchecked = len(missing) // the run's own, not seen: hidden, or behind others in a FIFO group
 	if limited {
-		left.Unchecked = len(missing) // hidden, or behind others in a FIFO group
 		return left, nil
 	}
 	// A FIFO queue shows only the first messages of each group: what the
 	// scan could not reach is not known to be outside the selection.
 	if q.FIFO && int64(scanned) < q.Visible {
-		left.Unchecked += int(q.Visible) - scanned
+		left.Unchecked = max(left.Unchecked, int(q.Visible)-scanned)
 	}
 	hidden := q.InFlight + q.Delayed
 	for look := 1; hidden > 0 && look < verifyLooks; look++ {
@@ -86,13 +85,14 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 		}
 		hidden = again.InFlight + again.Delayed
 	}
-	if hidden > 0 {
+	// Hidden messages beyond the run's own unseen ones.
+	if extra := hidden - int64(len(missing)); extra > 0 {
 		earlier := int64(r.earlier.Messages)
-		if earlier < 0 || earlier > hidden {
-			earlier = hidden
+		if earlier < 0 || earlier > extra {
+			earlier = extra
 		}
 		left.HeldByEarlierRun = int(earlier)
-		left.Unchecked += int(hidden - earlier)
+		left.Unchecked += int(extra - earlier)
 	}
 	return left, nil
 }

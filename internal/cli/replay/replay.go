@@ -206,7 +206,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			if opts.Yes {
 				return true, nil
 			}
-			return confirm(opts, r.Plan.Messages, r.Destination)
+			return confirm(ctx, opts, r.Plan.Messages, r.Destination)
 		}
 	}
 
@@ -264,15 +264,31 @@ func stopped(r engine.Report) string {
 	return "; stopped: " + r.Stopped
 }
 
-func confirm(opts *ReplayOptions, n int, dest string) (bool, error) {
+// confirm asks on the terminal. Ctrl-C while it waits ends the run like
+// anywhere else (the held messages are given back, exit 130).
+func confirm(ctx context.Context, opts *ReplayOptions, n int, dest string) (bool, error) {
 	if !opts.IO.IsStderrTTY() {
 		return false, cli.Usagef("not on a terminal: pass --yes to replay, or --dry-run to see the plan")
 	}
 	_, _ = fmt.Fprintf(opts.IO.ErrOut, "Replay %d message(s) to %s? [y/N] ", n, render.Sanitize(dest))
-	line, err := bufio.NewReader(opts.IO.In).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return false, err
+	type answer struct {
+		line string
+		err  error
 	}
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes", nil
+	got := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(opts.IO.In).ReadString('\n')
+		got <- answer{line, err}
+	}()
+	select {
+	case <-ctx.Done():
+		_, _ = fmt.Fprintln(opts.IO.ErrOut)
+		return false, ctx.Err()
+	case a := <-got:
+		if a.err != nil && a.err != io.EOF {
+			return false, a.err
+		}
+		s := strings.ToLower(strings.TrimSpace(a.line))
+		return s == "y" || s == "yes", nil
+	}
 }

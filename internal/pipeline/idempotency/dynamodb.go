@@ -125,6 +125,30 @@ func (s *DynamoStore) Complete(ctx context.Context, l Lease, result []byte, ttl 
 	return fenced(err, "complete", l.Key)
 }
 
+// MarkComplete records key COMPLETE without a lease, for a caller that
+// owns the key by other means and found it PROCESSING from a worker that
+// crashed (the replay journal: its runs of one DLQ do not overlap, and a
+// resend after a crash must still be recorded as sent).
+func (s *DynamoStore) MarkComplete(ctx context.Context, key string, result []byte, ttl time.Duration, now time.Time) error {
+	_, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.Table),
+		Key:              map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: key}},
+		UpdateExpression: aws.String("SET #status = :complete, #result = :result, #exp = :exp REMOVE #lease"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": attrStatus, "#result": attrResult, "#exp": attrExpires, "#lease": attrLease,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":complete": &types.AttributeValueMemberS{Value: string(StatusComplete)},
+			":result":   &types.AttributeValueMemberB{Value: result},
+			":exp":      num(now.Add(ttl).Unix()),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("idempotency: mark complete %s: %w", key, err)
+	}
+	return nil
+}
+
 // Release deletes the record after a failed run so a retry can acquire it,
 // fenced by the token: a stale worker cannot delete a newer one's record.
 func (s *DynamoStore) Release(ctx context.Context, l Lease) error {

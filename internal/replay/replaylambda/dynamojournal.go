@@ -113,10 +113,17 @@ func (j *DynamoJournal) Record(ctx context.Context, ids []string, state string) 
 			l, ok := j.leases[id]
 			delete(j.leases, id)
 			j.mu.Unlock()
-			if !ok {
-				continue
+			// Without a lease of ours (a crashed run left the key PROCESSING,
+			// or an acquire's answer was lost), or with one that a takeover
+			// fenced off, the send still happened and must be recorded.
+			err := idempotency.ErrLeaseLost
+			if ok {
+				err = j.Store.Complete(ctx, l, []byte(`"sent"`), ttl, now)
 			}
-			if err := j.Store.Complete(ctx, l, []byte(`"sent"`), ttl, now); err != nil {
+			if errors.Is(err, idempotency.ErrLeaseLost) {
+				err = j.Store.MarkComplete(ctx, j.key(id), []byte(`"sent"`), ttl, now)
+			}
+			if err != nil {
 				return fmt.Errorf("journal %s: %w", id, err)
 			}
 		}

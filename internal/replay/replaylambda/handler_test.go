@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dlqops/dlq/internal/pipeline/idempotency"
+	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/replay/replaylambda"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -168,5 +169,48 @@ func TestEventIsCamelCaseWithRFC3339Times(t *testing.T) {
 	bad.Filters.Since = "1700000000000000000"
 	if _, err := replaylambda.Handler(deps)(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
 		t.Fatalf("nanoseconds accepted: %v", err)
+	}
+}
+
+// An invocation that crashed inside a send left the message's key
+// PROCESSING. The next one resends it and must still record it sent, so a
+// third does not send it again.
+func TestDynamoJournalRecordsASendAfterACrashedInvocation(t *testing.T) {
+	t.Parallel()
+	db, table := journalTable(t)
+	ctx := context.Background()
+	store := &idempotency.DynamoStore{API: db, Table: table}
+	crashed := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq", Lease: time.Hour}
+	if err := crashed.Record(ctx, []string{"m1"}, replay.StateSending); err != nil {
+		t.Fatal(err)
+	}
+	next := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq", Lease: time.Hour}
+	if st, err := next.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != replay.StateSending {
+		t.Fatalf("lookup after the crash: %v %v", st, err)
+	}
+	if err := next.Record(ctx, []string{"m1"}, replay.StateSending); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Record(ctx, []string{"m1"}, replay.StateSent); err != nil {
+		t.Fatal(err)
+	}
+	third := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq"}
+	if st, err := third.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != replay.StateSent {
+		t.Fatalf("lookup by the third invocation: %v %v, want sent", st, err)
+	}
+	// Holds: recorded, listed, released.
+	until := time.Now().Add(time.Minute).UTC().Truncate(time.Millisecond)
+	if err := next.Hold(ctx, "run-1", 7, until); err != nil {
+		t.Fatal(err)
+	}
+	holds, err := third.Holds(ctx)
+	if err != nil || len(holds) != 1 || holds[0].Messages != 7 || !holds[0].Until.Equal(until) || holds[0].Run != "run-1" {
+		t.Fatalf("holds = %+v %v", holds, err)
+	}
+	if err := next.Released(ctx, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	if holds, err := third.Holds(ctx); err != nil || len(holds) != 0 {
+		t.Fatalf("after release: %+v %v", holds, err)
 	}
 }
