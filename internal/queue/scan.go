@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,7 @@ type ScanResult struct {
 // only the receipt handles of non-matching messages are kept until then.
 func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, match func(*Message) bool) (ScanResult, error) {
 	opts.defaults()
-	s := &scan{api: api, url: url, opts: opts, match: match, held: map[string]string{}}
+	s := &scan{api: api, url: url, opts: opts, match: match, held: map[string]heldHandle{}}
 	target := opts.MaxScan
 	if target <= 0 {
 		target = int(opts.Depth)
@@ -146,7 +147,7 @@ type scan struct {
 	target int
 
 	mu      sync.Mutex
-	held    map[string]string // message ID → latest receipt handle
+	held    map[string]heldHandle // message ID → latest receipt handle
 	scanned int
 	// hiddenUntil: a receive's answer was lost, so messages may be hidden
 	// without a handle until then.
@@ -209,6 +210,13 @@ func (s *scan) receive(ctx context.Context) error {
 	return nil
 }
 
+// heldHandle is a message's newest receipt handle and the receive count
+// it came with.
+type heldHandle struct {
+	handle string
+	count  int
+}
+
 // keepAlive extends every hold every Visibility/3 until the returned
 // function is called; that function returns the first error of KeepAlive.
 func (s *scan) keepAlive(ctx context.Context) func() error {
@@ -230,7 +238,7 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 			s.mu.Lock()
 			handles := make([]string, 0, len(s.held))
 			for _, h := range s.held {
-				handles = append(handles, h)
+				handles = append(handles, h.handle)
 			}
 			s.mu.Unlock()
 			if err := s.opts.KeepAlive(len(handles)); err != nil {
@@ -287,9 +295,15 @@ func retryable(err error) bool {
 // offer records a received message and reports whether the scan is done.
 func (s *scan) offer(raw types.Message) bool {
 	id, handle := aws.ToString(raw.MessageId), aws.ToString(raw.ReceiptHandle)
+	count, _ := strconv.Atoi(raw.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	s.mu.Lock()
-	_, seen := s.held[id]
-	s.held[id] = handle
+	prev, seen := s.held[id]
+	// A message received twice (its hold lapsed) has a new receipt handle,
+	// and only the newest one deletes it: two receivers may offer the two
+	// handles in either order, the receive count says which is newer.
+	if !seen || count >= prev.count {
+		s.held[id] = heldHandle{handle: handle, count: count}
+	}
 	if !seen {
 		s.scanned++
 	}
@@ -328,13 +342,13 @@ func (s *scan) handles(failed bool) []string {
 	if s.opts.KeepMatched && !failed {
 		for i := range s.matched {
 			kept[s.matched[i].MessageID] = true
-			s.matched[i].ReceiptHandle = s.held[s.matched[i].MessageID]
+			s.matched[i].ReceiptHandle = s.held[s.matched[i].MessageID].handle
 		}
 	}
 	out := make([]string, 0, len(s.held))
 	for id, h := range s.held {
 		if !kept[id] {
-			out = append(out, h)
+			out = append(out, h.handle)
 		}
 	}
 	return out

@@ -49,6 +49,9 @@ func (h *held) execute(ctx context.Context) error {
 			alreadySent = append(alreadySent, m)
 		}
 	}
+	for _, m := range alreadySent {
+		r.c.markSent(m.MessageID)
+	}
 	if err := h.delete(ctx, alreadySent); err != nil {
 		return errors.Join(err, h.releaseRest(ctx))
 	}
@@ -367,6 +370,7 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			for i, m := range sent {
 				sentIDs[i] = m.MessageID
 			}
+			c.markSent(sentIDs...)
 			if cfg.Journal != nil {
 				if err := cfg.Journal.Record(dctx, sentIDs, StateSent); err != nil {
 					return blocked, err
@@ -433,7 +437,12 @@ func index(id *string, n int) int {
 // it is reported, and the journal makes the next run delete it without
 // sending it again.
 func (h *held) delete(ctx context.Context, msgs []*queue.Message) error {
-	r := h.r
+	return h.r.deleteFromDLQ(ctx, msgs, true)
+}
+
+// deleteFromDLQ deletes and journals; count adds the deletes to the
+// report (not when the final check deletes again what it already counted).
+func (r *runner) deleteFromDLQ(ctx context.Context, msgs []*queue.Message, count bool) error {
 	c := r.c
 	for start := 0; start < len(msgs); start += queue.MaxBatch {
 		batch := msgs[start:min(start+queue.MaxBatch, len(msgs))]
@@ -460,7 +469,9 @@ func (h *held) delete(ctx context.Context, msgs []*queue.Message) error {
 			}
 		}
 		c.mu.Unlock()
-		c.deleted.Add(int64(len(ids)))
+		if count {
+			c.deleted.Add(int64(len(ids)))
+		}
 		if r.cfg.Journal != nil && len(ids) > 0 {
 			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), ids, StateDeleted); err != nil {
 				return err

@@ -36,10 +36,25 @@ type counters struct {
 	unmarked                         []string
 	done                             map[string]bool // deleted from the DLQ
 	failedIDs                        map[string]bool
+	sentIDs                          map[string]bool // the destination has them (journaled sent)
 }
 
 func newCounters() *counters {
-	return &counters{done: map[string]bool{}, failedIDs: map[string]bool{}}
+	return &counters{done: map[string]bool{}, failedIDs: map[string]bool{}, sentIDs: map[string]bool{}}
+}
+
+func (c *counters) markSent(ids ...string) {
+	c.mu.Lock()
+	for _, id := range ids {
+		c.sentIDs[id] = true
+	}
+	c.mu.Unlock()
+}
+
+func (c *counters) wasSent(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sentIDs[id]
 }
 
 func (c *counters) fail(id, why string) {

@@ -363,6 +363,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, fmt.Errorf("verify %s: %w", dlq.Name, err)
 	}
 	rep.Left, rep.LeftInDLQ, rep.Verified = left, left.Total(), left.Total() == 0
+	r.mu.Lock()
+	rep.Warnings = append([]string(nil), r.warnings...)
+	r.mu.Unlock()
 	rep.NextStep = nextStep(rep)
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil

@@ -44,9 +44,10 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 	}
 	scanned := 0
 	if q.Visible > 0 || len(missing) > 0 {
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.cfg.Concurrency},
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.cfg.Concurrency,
+			Visibility: r.cfg.Visibility, KeepMatched: true},
 			func(m *queue.Message) bool {
-				if missing[m.MessageID] {
+				if missing[m.MessageID] || r.c.wasSent(m.MessageID) {
 					return true
 				}
 				return !limited && r.matches(m)
@@ -56,13 +57,44 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			return left, err
 		}
 		scanned = res.Scanned
+		// Messages this run sent that are still here: SQS reported their
+		// delete done, but it did not take (SQS accepts a stale receipt
+		// handle without deleting, after a hold lapsed). The destination
+		// has them: delete them now, with the handle just received.
+		var again []*queue.Message
+		for i := range res.Matched {
+			if m := &res.Matched[i]; r.c.wasSent(m.MessageID) {
+				again = append(again, m)
+			}
+		}
+		if len(again) > 0 {
+			r.c.mu.Lock()
+			for _, m := range again {
+				delete(r.c.done, m.MessageID)
+			}
+			r.c.mu.Unlock()
+			if err := r.deleteFromDLQ(ctx, again, false); err != nil {
+				_, _ = queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, handles(res.Matched))
+				return left, err
+			}
+			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
+		}
+		var giveBack []string
 		for _, m := range res.Matched {
+			if r.c.isDone(m.MessageID) {
+				delete(missing, m.MessageID)
+				continue
+			}
+			giveBack = append(giveBack, m.ReceiptHandle)
 			delete(missing, m.MessageID)
 			if r.c.isFailed(m.MessageID) {
 				left.Failed++
 			} else {
 				left.NotReached++
 			}
+		}
+		if _, err := queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, giveBack); err != nil {
+			return left, err
 		}
 	}
 	left.Unchecked = len(missing) // the run's own, not seen: hidden, or behind others in a FIFO group

@@ -44,6 +44,7 @@ func TestReplayUnderConnectionResetsNeverClaimsDoneAndTheNextRunFinishes(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("first run's stderr:\n%s", first.stderr)
 	t.Logf("under resets: exit %d, sent %d deleted %d failed %d uncertain %d verified %v left %+v; DLQ now %d visible %d in flight",
 		first.code, r1.Sent, r1.Deleted, r1.Failed, r1.Uncertain, r1.Verified, r1.Left, q.Visible, q.InFlight)
 	if first.code == cli.ExitOK && q.Depth() != 0 {
@@ -60,6 +61,7 @@ func TestReplayUnderConnectionResetsNeverClaimsDoneAndTheNextRunFinishes(t *test
 	if err := json.Unmarshal([]byte(second.stdout), &r2); err != nil || second.code != cli.ExitOK || !r2.Verified {
 		t.Fatalf("second run: exit %d, report %+v\n%s", second.code, r2, second.stderr)
 	}
+	t.Logf("second run: %+v\n%s", r2, second.stderr)
 	got := testenv.DrainCounts(t, c, src.URL)
 	copies := 0
 	for id, n := range got {
