@@ -6,9 +6,10 @@ import (
 	"github.com/dlqops/dlq/internal/queue"
 )
 
-// verifyLooks is how often the final check reads the DLQ's attributes
-// again while they still count messages in flight: SQS's counters are
-// approximate and may lag the releases this run just made.
+// verifyLooks is how often the final check looks at the DLQ while it
+// cannot see everything: SQS's counters are approximate and lag the
+// releases this run just made, and a hold that has not lapsed yet hides
+// messages a later look sees.
 const verifyLooks = 3
 
 // verify looks at the DLQ again after the run: its attributes, then a
@@ -21,10 +22,48 @@ const verifyLooks = 3
 // messages behind others) are counted as unchecked, or as held by an
 // earlier run when the journal says one still holds messages.
 func (r *runner) verify(ctx context.Context) (Left, error) {
+	for n := 1; ; n++ {
+		left, hidden, err := r.look(ctx)
+		if err != nil {
+			return left, err
+		}
+		// Messages in flight may be the run's own, hidden by a hold that
+		// has not lapsed yet (or SQS's counters lag): look again, scan
+		// included, once they may be visible, unless an earlier run's
+		// known hold explains them.
+		explained := r.earlier.Messages != 0 && (r.earlier.Messages < 0 || int64(r.earlier.Messages) >= hidden)
+		if (hidden == 0 && left.Unchecked == 0) || n >= verifyLooks || (explained && left.Unchecked == 0) {
+			r.account(&left, hidden)
+			return left, nil
+		}
+		if err := r.cfg.Sleep(ctx, min(r.cfg.Visibility, backoff(n+3))); err != nil {
+			return left, err
+		}
+	}
+}
+
+// account counts hidden messages the final look could not see: held by an
+// earlier run as far as the journal says so, else unchecked.
+func (r *runner) account(left *Left, hidden int64) {
+	if hidden <= 0 {
+		return
+	}
+	earlier := int64(r.earlier.Messages)
+	if earlier < 0 || earlier > hidden {
+		earlier = hidden
+	}
+	left.HeldByEarlierRun = int(earlier)
+	left.Unchecked += int(hidden - earlier)
+}
+
+// look is one look at the DLQ: what it finds of the selection, and how
+// many messages it could not see (in flight or delayed, beyond the run's
+// own unseen ones, which are already counted).
+func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	var left Left
 	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
 	if err != nil {
-		return left, err
+		return left, 0, err
 	}
 	limited := r.cfg.Limit > 0
 	// The run's own messages not deleted (SQS confirmed each delete).
@@ -37,10 +76,10 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 	}
 	r.mu.Unlock()
 	if q.Depth() == 0 && len(missing) == 0 {
-		return left, nil
+		return left, 0, nil
 	}
 	if limited && len(missing) == 0 {
-		return left, nil
+		return left, 0, nil
 	}
 	scanned := 0
 	if q.Visible > 0 || len(missing) > 0 {
@@ -54,7 +93,7 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			})
 		r.hiddenByLostReceive(ctx, res.HiddenUntil)
 		if err != nil {
-			return left, err
+			return left, 0, err
 		}
 		scanned = res.Scanned
 		// Messages this run sent that are still here: SQS reported their
@@ -75,7 +114,7 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			r.c.mu.Unlock()
 			if err := r.deleteFromDLQ(ctx, again, false); err != nil {
 				_, _ = queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, handles(res.Matched))
-				return left, err
+				return left, 0, err
 			}
 			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
 		}
@@ -94,37 +133,18 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			}
 		}
 		if _, err := queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, giveBack); err != nil {
-			return left, err
+			return left, 0, err
 		}
 	}
 	left.Unchecked = len(missing) // the run's own, not seen: hidden, or behind others in a FIFO group
 	if limited {
-		return left, nil
+		return left, 0, nil
 	}
 	// A FIFO queue shows only the first messages of each group: what the
 	// scan could not reach is not known to be outside the selection.
 	if q.FIFO && int64(scanned) < q.Visible {
 		left.Unchecked = max(left.Unchecked, int(q.Visible)-scanned)
 	}
-	hidden := q.InFlight + q.Delayed
-	for look := 1; hidden > 0 && look < verifyLooks; look++ {
-		if err := r.cfg.Sleep(ctx, backoff(look+2)); err != nil {
-			return left, err
-		}
-		again, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
-		if err != nil {
-			return left, err
-		}
-		hidden = again.InFlight + again.Delayed
-	}
-	// Hidden messages beyond the run's own unseen ones.
-	if extra := hidden - int64(len(missing)); extra > 0 {
-		earlier := int64(r.earlier.Messages)
-		if earlier < 0 || earlier > extra {
-			earlier = extra
-		}
-		left.HeldByEarlierRun = int(earlier)
-		left.Unchecked += int(extra - earlier)
-	}
-	return left, nil
+	hidden := q.InFlight + q.Delayed - int64(len(missing))
+	return left, max(hidden, 0), nil
 }
