@@ -236,3 +236,32 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, errors.New("invalid --until " + strconv.Quote(s) + ": want an RFC3339 time (2026-11-26T18:00:00Z) or a duration ago (30m)")
 }
+
+// Path is a field of a message, in --where's syntax: a dotted path into
+// the unwrapped payload (then the raw body), or attr.NAME for a message
+// attribute.
+type Path struct{ w where }
+
+// ParsePath reads a path.
+func ParsePath(s string) (Path, error) {
+	w, err := parseWhere(s + "=")
+	if err != nil {
+		return Path{}, &Error{Err: fmt.Errorf("invalid path %q: want a.b.c or attr.NAME", s)}
+	}
+	return Path{w: w}, nil
+}
+
+// Value is the path's value in m as --where compares it, and whether m
+// has it.
+func (p Path) Value(m *queue.Message) (string, bool) {
+	if p.w.attr != "" {
+		a, ok := m.Attributes[p.w.attr]
+		return a.Value(), ok
+	}
+	for _, doc := range []any{m.Unwrapped, m.Parsed} {
+		if v, ok := lookup(doc, p.w.path); ok && v != nil {
+			return scalar(v), true
+		}
+	}
+	return "", false
+}

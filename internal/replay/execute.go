@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,6 +91,8 @@ func (h *held) execute(ctx context.Context) error {
 			err = s.fifo(ctx, fresh)
 		case cfg.Order == OrderSent:
 			err = s.sequential(ctx, fresh)
+		case cfg.Order == OrderKey:
+			err = s.keyed(ctx, fresh)
 		default:
 			err = s.concurrent(ctx, fresh)
 		}
@@ -105,6 +109,9 @@ type sender struct {
 	dest    queue.Queue
 	limiter *rate.Limiter
 	start   time.Time
+	// congested is set when a call failed or SQS throttled entries since
+	// the last batch released its room in flight.
+	congested atomic.Bool
 	// deletes, when set, takes deletions off the send path: ordered sends
 	// wait only for the previous send, not for its delete.
 	deletes *errgroup.Group
@@ -155,7 +162,7 @@ func (s *sender) batches(msgs []*queue.Message, strict bool) (out [][]entry, sto
 
 func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 	s.deletes = &errgroup.Group{}
-	s.deletes.SetLimit(s.h.r.cfg.Concurrency)
+	s.deletes.SetLimit(s.h.r.parallel())
 	var err error
 	bs, _ := s.batches(msgs, false)
 	for _, b := range bs {
@@ -171,21 +178,143 @@ func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 
 func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 	var g errgroup.Group
-	g.SetLimit(s.h.r.cfg.Concurrency)
 	bs, _ := s.batches(msgs, false)
 	for _, b := range bs {
 		if s.h.r.halted(ctx) {
 			break
 		}
+		s.h.r.inFlight.acquire()
 		g.Go(func() error {
+			moved := 0
+			defer func() { s.h.r.inFlight.release(moved, s.congested.Swap(false)) }()
 			if s.h.r.halted(ctx) {
 				return nil
 			}
 			_, err := s.send(ctx, b)
+			moved = len(b)
 			return err
 		})
 	}
 	return g.Wait()
+}
+
+// keyed sends messages that share an entity key in SentTimestamp order,
+// one at a time per key: a key's next message goes only once the batch
+// holding the previous one was answered. Batches fill with the heads of
+// many keys, so with many keys it runs as fast as unordered. A message
+// that fails stops its key (nothing of that key overtakes it); messages
+// without a key are independent.
+func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
+	r := s.h.r
+	type keyQueue struct {
+		msgs []*queue.Message
+	}
+	keys := map[string]*keyQueue{}
+	var ready []string // keys whose head may go, oldest first
+	for _, m := range msgs {
+		k := r.keyOf(m)
+		if k == "" {
+			k = "\x00" + m.MessageID // independent
+		}
+		q, ok := keys[k]
+		if !ok {
+			q = &keyQueue{}
+			keys[k] = q
+			ready = append(ready, k)
+		}
+		q.msgs = append(q.msgs, m)
+	}
+	s.deletes = &errgroup.Group{}
+	s.deletes.SetLimit(r.parallel())
+	var (
+		mu       sync.Mutex
+		cond     = sync.NewCond(&mu)
+		busy     int // batches in flight
+		firstErr error
+	)
+	limit := int(s.dest.MaxMessageSize)
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	for {
+		mu.Lock()
+		for len(ready) == 0 && busy > 0 && firstErr == nil {
+			cond.Wait()
+		}
+		if len(ready) == 0 || firstErr != nil || r.halted(ctx) {
+			for busy > 0 {
+				cond.Wait()
+			}
+			err := firstErr
+			mu.Unlock()
+			return errors.Join(err, s.deletes.Wait())
+		}
+		// One batch of heads of distinct keys, within the size limit.
+		var heads []*queue.Message
+		var batchKeys []string
+		size := 0
+		for len(ready) > 0 && len(heads) < queue.MaxBatch {
+			k := ready[0]
+			m := keys[k].msgs[0]
+			sz := messageSize(*m) + markerSize
+			if len(heads) > 0 && size+sz > limit {
+				break
+			}
+			ready = ready[1:]
+			heads, batchKeys, size = append(heads, m), append(batchKeys, k), size+sz
+		}
+		busy++
+		mu.Unlock()
+
+		r.inFlight.acquire()
+		go func() {
+			bs, _ := s.batches(heads, false)
+			moved := 0
+			var err error
+			for _, b := range bs {
+				if _, err = s.send(ctx, b); err != nil {
+					break
+				}
+				moved += len(b)
+			}
+			r.inFlight.release(moved, s.congested.Swap(false))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			for i, k := range batchKeys {
+				q := keys[k]
+				switch m := heads[i]; {
+				case r.c.wasSent(m.MessageID):
+					q.msgs = q.msgs[1:]
+					if len(q.msgs) > 0 {
+						ready = append(ready, k)
+					}
+				case r.c.isFailed(m.MessageID):
+					if len(q.msgs) > 1 {
+						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", k, m.MessageID, len(q.msgs)-1)
+					}
+				}
+				// Neither: not attempted (the run is stopping); it stays.
+			}
+			busy--
+			cond.Broadcast()
+		}()
+	}
+}
+
+// throttled reports whether SQS refused entries because of the rate.
+func throttled(out *sqs.SendMessageBatchOutput) bool {
+	if out == nil {
+		return false
+	}
+	for _, f := range out.Failed {
+		if c := aws.ToString(f.Code); strings.Contains(c, "Throttl") || c == "OverLimit" || c == "RequestThrottled" {
+			return true
+		}
+	}
+	return false
 }
 
 // fifo sends each message group in order, groups in parallel. A group
@@ -202,7 +331,7 @@ func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
 	}
 	r := s.h.r
 	var g errgroup.Group
-	g.SetLimit(r.cfg.Concurrency)
+	g.SetLimit(r.parallel())
 	for _, id := range order {
 		g.Go(func() error {
 			msgs := groups[id]
@@ -274,6 +403,11 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			return nil, nil
 		}
 	}
+	// Batches wait for room and for the rate: the run may have stopped
+	// meanwhile, and a batch that has not gone yet does not go.
+	if r.halted(ctx) {
+		return nil, nil
+	}
 	dctx := context.WithoutCancel(ctx)
 	pending := batch
 	unknown := false // the last attempt's outcome was not known
@@ -303,6 +437,9 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 		var sent []*queue.Message
 		var retry []entry
 		unknown = false
+		if callErr != nil || throttled(out) {
+			s.congested.Store(true)
+		}
 		if callErr != nil {
 			retry, unknown = pending, !queue.Rejected(callErr)
 		} else {
@@ -420,8 +557,12 @@ func (s *sender) progress() {
 	if r.cfg.Progress == nil {
 		return
 	}
-	r.cfg.Progress(Progress{Total: r.matched, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
-		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start)})
+	limit, rate := r.inFlight.state()
+	r.mu.Lock()
+	total := r.matched
+	r.mu.Unlock()
+	r.cfg.Progress(Progress{Total: total, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
+		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: limit})
 }
 
 func index(id *string, n int) int {

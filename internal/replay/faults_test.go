@@ -313,7 +313,7 @@ func TestReplayStopsBeforeSQSsTwelveHourHold(t *testing.T) {
 		}
 		return time.Now()
 	}
-	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Now: clock})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Now: clock, Order: replay.OrderSent})
 	if !strings.Contains(r.Stopped, "12-hour") || r.Deleted != 10 || r.Verified || r.Left.NotReached != 20 {
 		t.Fatalf("report = %+v", r)
 	}
@@ -575,5 +575,52 @@ func TestReplayFinalCheckDeletesWhatADeleteDidNotTake(t *testing.T) {
 	}
 	if n := len(testenv.Drain(t, p.c, p.src.URL)); n != 5 {
 		t.Errorf("%d in the destination, want 5 (never sent twice)", n)
+	}
+}
+
+// --order key: the messages of one order are accepted by the destination
+// in SentTimestamp order although they are interleaved with those of 59
+// other orders, sent in parallel. (moto slows down as a queue grows: a
+// thousand messages take minutes here.)
+func TestReplayOrderKeyKeepsEachOrdersMessagesInOrder(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	const total, orders = 300, 60
+	testenv.SendBatch(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d","seq":%d}`, i%orders, i/orders) }, nil)
+	var mu sync.Mutex
+	accepted := map[string][]int{} // order → seqs in the order SQS accepted them
+	api := client(t, fault{op: "SendMessageBatch", after: func(in, out any) error {
+		ok := map[string]bool{}
+		for _, e := range out.(*sqs.SendMessageBatchOutput).Successful {
+			ok[aws.ToString(e.Id)] = true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range in.(*sqs.SendMessageBatchInput).Entries {
+			if !ok[aws.ToString(e.Id)] {
+				continue
+			}
+			var b struct {
+				OrderID string
+				Seq     int
+			}
+			_ = json.Unmarshal([]byte(aws.ToString(e.MessageBody)), &b)
+			accepted[b.OrderID] = append(accepted[b.OrderID], b.Seq)
+		}
+		return nil
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
+	if !r.Verified || r.Deleted != total || r.Order != replay.OrderKey || r.Plan.Keys != orders {
+		t.Fatalf("report = %+v plan %+v", r, r.Plan)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for o, seqs := range accepted {
+		if fmt.Sprint(seqs) != "[0 1 2 3 4]" {
+			t.Errorf("order %s accepted as %v", o, seqs)
+		}
+	}
+	if n := len(testenv.Drain(t, p.c, p.src.URL)); n != total {
+		t.Errorf("%d in the destination, want %d", n, total)
 	}
 }

@@ -121,7 +121,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
-		Receivers: cfg.Concurrency, KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
+		Receivers: r.parallel(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
@@ -180,7 +180,43 @@ func (r *runner) takes(m *queue.Message) bool {
 			return false
 		}
 	}
-	return r.matches(m)
+	if !r.matches(m) {
+		return false
+	}
+	if r.cfg.OrderKey != nil {
+		// Now, while the body is parsed: the scan drops it after this.
+		k, _ := r.cfg.OrderKey.Value(m)
+		r.mu.Lock()
+		r.keys[m.MessageID] = k
+		r.mu.Unlock()
+	}
+	return true
+}
+
+// keyOf is a message's entity key for OrderKey ("" : independent).
+func (r *runner) keyOf(m *queue.Message) string {
+	if r.cfg.OrderKey != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.keys[m.MessageID]
+	}
+	switch {
+	case m.OrderID != "":
+		return "orderId=" + m.OrderID
+	case m.TraceID != "":
+		return "traceId=" + m.TraceID
+	case m.GroupID != "":
+		return "group=" + m.GroupID
+	}
+	return ""
+}
+
+// parallel is the fixed parallelism of scans, deletes and FIFO groups.
+func (r *runner) parallel() int {
+	if r.cfg.Concurrency > 0 {
+		return r.cfg.Concurrency
+	}
+	return startInFlight
 }
 
 // matches is the selection without this run's own history: what the
@@ -247,6 +283,20 @@ func (h *held) plan() Plan {
 		}
 	}
 	p.Groups = len(groups)
+	if r.cfg.Order == OrderKey && !r.dlq.FIFO {
+		keys := map[string]bool{}
+		for i := range h.messages {
+			if k := r.keyOf(&h.messages[i]); k != "" {
+				keys[k] = true
+			} else {
+				p.Unkeyed++
+			}
+		}
+		p.Keys = len(keys)
+		if p.Unkeyed > 0 {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) have no order key: they are sent as independent messages", p.Unkeyed))
+		}
+	}
 	if n := len(h.messages); n > 0 {
 		p.Oldest = h.messages[0].SentAt.UTC().Format(time.RFC3339)
 		p.Newest = h.messages[n-1].SentAt.UTC().Format(time.RFC3339)

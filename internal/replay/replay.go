@@ -38,8 +38,9 @@ type Order string
 
 // Orders.
 const (
-	OrderSent Order = "sent" // by SentTimestamp; FIFO: per group by sequence, groups in parallel
-	OrderNone Order = "none" // concurrently, for speed
+	OrderKey  Order = "key"  // per entity key (orderId, traceId, group) in SentTimestamp order, keys in parallel
+	OrderSent Order = "sent" // strictly by SentTimestamp, one batch at a time (slow)
+	OrderNone Order = "none" // concurrently, no order
 )
 
 // Dedup chooses FIFO deduplication IDs.
@@ -87,10 +88,13 @@ type Config struct {
 	Force  bool
 	Filter *filter.Filter
 	Order  Order
-	Dedup  Dedup
-	Rate   float64 // messages per second; 0: unlimited
-	// Concurrency is batches in flight (unordered) or groups (FIFO);
-	// default 8.
+	// OrderKey is the entity key of OrderKey; nil: the envelope's orderId,
+	// else traceId, else the message group.
+	OrderKey *filter.Path
+	Dedup    Dedup
+	Rate     float64 // messages per second; 0: unlimited
+	// Concurrency is a fixed number of batches in flight (FIFO: groups in
+	// parallel); 0: adaptive, from 8 up while throughput grows (FIFO: 8).
 	Concurrency int
 	Limit       int // at most this many messages, across FIFO rounds; 0: all
 	MaxScan     int
@@ -122,14 +126,11 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.Concurrency <= 0 {
-		c.Concurrency = 8
-	}
 	if c.Visibility <= 0 {
 		c.Visibility = DefaultVisibility
 	}
 	if c.Order == "" {
-		c.Order = OrderSent
+		c.Order = OrderKey
 	}
 	if c.Dedup == "" {
 		c.Dedup = DedupNew
@@ -160,6 +161,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Progress struct {
 	Total, Sent, Deleted, Failed int
 	Elapsed                      time.Duration
+	// Rate is the last window's msg/s; InFlight the current limit of
+	// batches in flight.
+	Rate     float64
+	InFlight int
 }
 
 // Failure is a message left in the DLQ, and why.
@@ -230,6 +235,8 @@ type Plan struct {
 	Messages int         `json:"messages"`
 	Bytes    int64       `json:"bytes"`
 	Groups   int         `json:"groups"`
+	Keys     int         `json:"keys,omitempty"`    // --order key: distinct keys
+	Unkeyed  int         `json:"unkeyed,omitempty"` // --order key: messages without a key`
 	Oldest   string      `json:"oldest,omitempty"`
 	Newest   string      `json:"newest,omitempty"`
 	Routes   []RoutePlan `json:"routes"`
@@ -249,10 +256,14 @@ type RoutePlan struct {
 
 // runner is one Run: what every round shares.
 type runner struct {
-	cfg     Config
-	dlq     queue.Queue
-	router  *router
-	runID   string
+	cfg    Config
+	dlq    queue.Queue
+	router *router
+	runID  string
+	// inFlight bounds batches in flight across rounds.
+	inFlight *inFlight
+	// keys are the --order-key values of held messages.
+	keys    map[string]string
 	started time.Time // the first receive: SQS's 12-hour hold counts from it
 	c       *counters
 
@@ -293,7 +304,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(),
+	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now), keys: map[string]string{},
 		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}}
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {

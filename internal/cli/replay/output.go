@@ -153,15 +153,15 @@ func progressBar(l *liveLine) func(engine.Progress) {
 		if p.Total > 0 {
 			filled = min(width*done/p.Total, width)
 		}
-		rate := 0.0
-		if p.Elapsed > 0 {
+		rate := p.Rate
+		if rate == 0 && p.Elapsed > 0 {
 			rate = float64(p.Sent) / p.Elapsed.Seconds()
 		}
 		eta := "-"
 		if rate > 0 && p.Total > done {
 			eta = (time.Duration(float64(p.Total-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  ETA %s",
-			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, eta))
+		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  %d in flight  ETA %s",
+			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, p.InFlight, eta))
 	}
 }

@@ -36,6 +36,8 @@ type ReplayOptions struct {
 	To           string
 	Filter       filter.Options
 	Order        string
+	OrderKey     string
+	orderKey     *filter.Path
 	Rate         float64
 	Concurrency  int
 	Limit        int
@@ -123,13 +125,23 @@ first); 2 usage; 1 error.`,
 					return &cli.UsageError{Err: err}
 				}
 			}
+			if opts.OrderKey != "" {
+				if opts.Order != string(engine.OrderKey) {
+					return cli.Usagef("--order-key needs --order key")
+				}
+				p, err := filter.ParsePath(opts.OrderKey)
+				if err != nil {
+					return &cli.UsageError{Err: err}
+				}
+				opts.orderKey = &p
+			}
 			switch {
-			case opts.Order != string(engine.OrderSent) && opts.Order != string(engine.OrderNone):
-				return cli.Usagef("--order must be sent or none, got %q", opts.Order)
+			case opts.Order != string(engine.OrderKey) && opts.Order != string(engine.OrderSent) && opts.Order != string(engine.OrderNone):
+				return cli.Usagef("--order must be key, sent or none, got %q", opts.Order)
 			case opts.Dedup != string(engine.DedupNew) && opts.Dedup != string(engine.DedupOriginal):
 				return cli.Usagef("--dedup must be new or original, got %q", opts.Dedup)
-			case opts.Rate < 0 || opts.Concurrency < 1 || opts.Limit < 0 || opts.MaxScan < 0 || opts.StopOnReturn < 0:
-				return cli.Usagef("--rate, --limit, --max-scan and --stop-on-return must be 0 or more, --concurrency at least 1")
+			case opts.Rate < 0 || opts.Concurrency < 0 || opts.Limit < 0 || opts.MaxScan < 0 || opts.StopOnReturn < 0:
+				return cli.Usagef("--rate, --concurrency, --limit, --max-scan and --stop-on-return must be 0 or more")
 			case opts.Visibility < 3*time.Second || opts.Visibility > 12*time.Hour:
 				return cli.Usagef("--visibility must be between 3s and 12h")
 			}
@@ -149,9 +161,10 @@ first); 2 usage; 1 error.`,
 	fs := cmd.Flags()
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: the DLQ's single source queue)")
 	peek.AddFilterFlags(cmd, &opts.Filter)
-	fs.StringVar(&opts.Order, "order", string(engine.OrderSent), "sent: SentTimestamp order; none: concurrently")
+	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
+	fs.StringVar(&opts.OrderKey, "order-key", "", "the entity key of --order key, a `PATH` as in --where (default orderId, else traceId, else the message group)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "at most `N` messages per second (0: no limit)")
-	fs.IntVar(&opts.Concurrency, "concurrency", 8, "batches in flight with --order none; FIFO groups in parallel")
+	fs.IntVar(&opts.Concurrency, "concurrency", 0, "batches in flight (FIFO: groups in parallel); 0: adaptive, raised while throughput grows")
 	fs.IntVar(&opts.Limit, "limit", 0, "replay at most `N` messages (0: all matching)")
 	fs.IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
@@ -171,7 +184,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	flt, _ := filter.New(opts.Filter, opts.Now())
-	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), Dedup: engine.Dedup(opts.Dedup),
+	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
 		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now}
 	if !opts.DryRun {

@@ -224,7 +224,8 @@ func TestReplayDestinationRulesAndExitCodes(t *testing.T) {
 		{"replay " + d.Name + " --to " + other.Name + " --yes", cli.ExitUsage, "is not a source of " + d.Name + ": pass --force"},
 		{"replay " + d.Name + " --to " + fifo.Name + " --yes --force", cli.ExitUsage, "FIFO and standard queues do not mix"},
 		{"replay " + d.Name + " --to " + p + "-a", cli.ExitUsage, "pass --yes"},
-		{"replay " + d.Name + " --to " + p + "-a --order random", cli.ExitUsage, "--order must be sent or none"},
+		{"replay " + d.Name + " --to " + p + "-a --order random", cli.ExitUsage, "--order must be key, sent or none"},
+		{"replay " + d.Name + " --to " + p + "-a --order none --order-key customer.id --yes", cli.ExitUsage, "--order-key needs --order key"},
 		{"replay " + d.Name + " --to " + other.Name + " --force --dry-run", cli.ExitOK, "Dry run (nothing changes): 4 of 4"},
 		{"replay " + d.Name + " --to " + other.Name + " --force --yes --journal " + state + "/j", cli.ExitCondition, "1 message(s) of this replay are still in " + d.Name + " (1 failed)"},
 	} {

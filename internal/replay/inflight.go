@@ -1,0 +1,108 @@
+package replay
+
+import (
+	"sync"
+	"time"
+)
+
+// Bounds of adaptive concurrency: it starts where the fixed default was
+// and never goes past maxInFlight batches (320 messages) in flight.
+const (
+	startInFlight = 8
+	maxInFlight   = 64
+)
+
+// inFlight bounds the batches in flight. Fixed, it is a semaphore. Adaptive
+// (no --concurrency), it raises its limit while throughput grows and
+// halves it when SQS throttles or a call fails: additive increase,
+// multiplicative decrease, measured over windows of completed batches.
+type inFlight struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	n     int
+	limit float64
+	fixed bool
+	now   func() time.Time
+
+	windowStart   time.Time
+	windowMsgs    int
+	windowBatches int
+	lastRate      float64 // msg/s of the last window
+	current       float64 // msg/s of the last window, for the progress bar
+}
+
+func newInFlight(fixed int, now func() time.Time) *inFlight {
+	f := &inFlight{limit: startInFlight, now: now}
+	if fixed > 0 {
+		f.limit, f.fixed = float64(fixed), true
+	}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// acquire waits for room for one more batch.
+func (f *inFlight) acquire() {
+	f.mu.Lock()
+	for f.n >= int(f.limit) {
+		f.cond.Wait()
+	}
+	if f.windowStart.IsZero() {
+		f.windowStart = f.now()
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+// release returns a batch's room: msgs it moved, and whether SQS pushed
+// back (throttling, or a failed call).
+func (f *inFlight) release(msgs int, congested bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	defer f.cond.Broadcast()
+	if f.fixed {
+		f.measure(msgs)
+		return
+	}
+	if congested {
+		f.limit = max(1, f.limit/2)
+		f.reset()
+		return
+	}
+	if !f.measure(msgs) {
+		return
+	}
+	switch {
+	case f.lastRate == 0 || f.current > f.lastRate*1.05:
+		f.limit = min(maxInFlight, f.limit+max(1, f.limit/4))
+	case f.current < f.lastRate*0.8:
+		f.limit = max(1, f.limit-1)
+	}
+	f.lastRate = f.current
+}
+
+// measure adds a batch to the window; at its end (twice the limit in
+// batches, at least four) it sets current and starts a new window.
+func (f *inFlight) measure(msgs int) bool {
+	f.windowMsgs += msgs
+	f.windowBatches++
+	if f.windowBatches < max(4, 2*int(f.limit)) {
+		return false
+	}
+	if d := f.now().Sub(f.windowStart); d > 0 {
+		f.current = float64(f.windowMsgs) / d.Seconds()
+	}
+	f.reset()
+	return true
+}
+
+func (f *inFlight) reset() {
+	f.windowStart, f.windowMsgs, f.windowBatches = f.now(), 0, 0
+}
+
+// state is the current limit and rate, for progress.
+func (f *inFlight) state() (limit int, rate float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int(f.limit), f.current
+}
