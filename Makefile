@@ -88,15 +88,15 @@ bench-peek: $(FAUXQS_NODE)
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkScanThroughput -benchtime 3x ./internal/queue/
 
-## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop
+## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop: the engine, and the dlq binary at default flags (msg/s, peak RSS)
 bench-replay: $(FAUXQS_NODE)
 	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
 	trap "kill $$pid" EXIT; \
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
-	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 3x ./internal/replay/
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 3x -timeout 30m ./internal/replay/
 
-## bench-replay-latency: the same through toxiproxy with 20 ms each way (about AWS's), 32 batches in flight
+## bench-replay-latency: through toxiproxy with 20 ms each way (about AWS's): the dlq binary at default flags on 5,000 messages over 500 orders, then the engine with 32 batches in flight
 bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
 	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	api=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
@@ -106,6 +106,7 @@ bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
 	trap "kill $$fq $$tp" EXIT; sleep 1; \
 	curl -s -X POST 127.0.0.1:$$api/proxies -d "{\"name\":\"sqs\",\"listen\":\"127.0.0.1:$$proxy\",\"upstream\":\"127.0.0.1:$$port\"}" >/dev/null; \
 	for dir in upstream downstream; do curl -s -X POST 127.0.0.1:$$api/proxies/sqs/toxics -d "{\"type\":\"latency\",\"stream\":\"$$dir\",\"attributes\":{\"latency\":20}}" >/dev/null; done; \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$proxy BENCH_MESSAGES=5000 BENCH_KEYS=500 $(GO) test -run '^$$' -bench BenchmarkReplayCLI -benchtime 1x -timeout 30m ./internal/replay/; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$proxy BENCH_CONCURRENCY=32 $(GO) test -run '^$$' -bench BenchmarkReplayThroughput -benchtime 1x -timeout 30m ./internal/replay/
 
 ## release-check: validate .goreleaser.yaml

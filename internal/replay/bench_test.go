@@ -2,12 +2,16 @@ package replay_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,7 +86,9 @@ func create(b *testing.B, c *sqs.Client, name string) string {
 	return aws.ToString(out.QueueUrl)
 }
 
-func fillN(b *testing.B, c *sqs.Client, url string, n int) {
+// fillN puts n messages of about 1 KB on a queue; with keys > 0 their
+// orderIds cycle through that many orders, else each has its own.
+func fillN(b *testing.B, c *sqs.Client, url string, n int, keys ...int) {
 	b.Helper()
 	body := strings.Repeat("x", 1000)
 	var wg sync.WaitGroup
@@ -95,7 +101,11 @@ func fillN(b *testing.B, c *sqs.Client, url string, n int) {
 			defer func() { <-sem }()
 			var entries []types.SendMessageBatchRequestEntry
 			for j := i; j < min(i+10, n); j++ {
-				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","pad":"%s"}`, j, body[:970]))})
+				order := j
+				if len(keys) > 0 && keys[0] > 0 {
+					order = j % keys[0]
+				}
+				entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","seq":%d,"pad":"%s"}`, order, j, body[:960]))})
 			}
 			if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
 				b.Error(err)
@@ -144,4 +154,66 @@ func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkReplayCLI times what users run: the dlq binary at default flags
+// (plus --yes -o json), as a whole process, per --order mode, next to the
+// plain loop in the same run; it reports msg/s and the process's peak RSS.
+// BENCH_MESSAGES (default 20,000) and BENCH_KEYS (orders the messages are
+// spread over; default 500) size it.
+func BenchmarkReplayCLI(b *testing.B) {
+	n, keys := 20000, 500
+	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
+		_, _ = fmt.Sscan(s, &n)
+	}
+	if s := os.Getenv("BENCH_KEYS"); s != "" {
+		_, _ = fmt.Sscan(s, &keys)
+	}
+	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay"))
+	bin := filepath.Join(b.TempDir(), "dlq")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dlq").CombinedOutput(); err != nil {
+		b.Fatalf("build dlq: %v\n%s", err, out)
+	}
+	state := b.TempDir()
+	env := append(os.Environ(), "XDG_STATE_HOME="+state, "XDG_CONFIG_HOME="+state, "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true")
+	for _, mode := range []string{"plain", string(replay.OrderKey), string(replay.OrderNone)} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				tag := fmt.Sprintf("cli-%s-%d-%d", mode, i, time.Now().UnixNano())
+				dlqURL := create(b, c, "bench-dlq-"+tag)
+				dstURL := create(b, c, "bench-dst-"+tag)
+				fillN(b, c, dlqURL, n, keys)
+				start := time.Now()
+				rss := 0.0
+				if mode == "plain" {
+					plainMove(b, c, dlqURL, dstURL, n, 8)
+				} else {
+					args := []string{"--endpoint-url", os.Getenv("DLQ_BENCH_ENDPOINT"), "--region", testenv.Region, "replay", dlqURL, "--to", dstURL, "--force", "--yes", "-o", "json"}
+					if mode != string(replay.OrderKey) {
+						args = append(args, "--order", mode)
+					}
+					cmd := exec.Command(bin, args...)
+					cmd.Env = env
+					var stderr strings.Builder
+					cmd.Stderr = &stderr
+					out, err := cmd.Output()
+					var r replay.Report
+					if jerr := json.Unmarshal(out, &r); err != nil || jerr != nil || r.Deleted != n || !r.Verified {
+						b.Fatalf("%v: %+v\n%s", err, r, stderr.String())
+					}
+					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+						rss = float64(ru.Maxrss) / 1024 // KiB on Linux
+					}
+				}
+				d := time.Since(start)
+				for _, u := range []string{dlqURL, dstURL} {
+					_, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+				}
+				b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
+				if rss > 0 {
+					b.ReportMetric(rss, "peak-RSS-MiB")
+				}
+			}
+		})
+	}
 }
