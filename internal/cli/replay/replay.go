@@ -77,10 +77,15 @@ Then each message is sent with its body byte-exact, every message attribute,
 its AWSTraceHeader and FIFO group, plus one attribute dlq-replay recording
 the original message ID, sent time, DLQ and replay count. A message is
 deleted from the DLQ only after its send succeeded and was journaled; failed
-entries are retried, then left in the DLQ and listed. --order sent (default)
-keeps SentTimestamp order; --order none sends concurrently. FIFO is strict:
-a group stops at its first message that cannot go, other groups go on.
---rate caps messages per second.
+entries are retried, then left in the DLQ and listed.
+
+--order key (default) sends the messages of each entity (orderId, else
+traceId, else the message group; --order-key PATH) in SentTimestamp order,
+many entities in parallel; --order sent is strict and global (slow); --order
+none has no order. FIFO queues go group by group, strictly: a group stops at
+its first message that cannot go, other groups go on. Batches in flight
+adapt to throughput unless --concurrency fixes them; --rate caps messages
+per second.
 
 A journal ($XDG_STATE_HOME/dlq/, or --journal) records each message before
 and after its send, and how long each run holds messages. Run the same
@@ -105,8 +110,11 @@ first); 2 usage; 1 error.`,
   # A DLQ shared by several queues, only what came from orders-payments
   dlq replay shared-dlq --to orders-payments --yes
 
-  # As fast as possible, order not needed
-  dlq replay orders-notify-dlq --order none --concurrency 16 --yes
+  # Notifications carry no orderId: keep order per customer instead
+  dlq replay orders-notify-dlq --order-key customer.id --yes
+
+  # No order needed at all
+  dlq replay orders-notify-dlq --order none --yes
 
   # In a script: branch on the verified outcome
   dlq replay orders-payments-dlq --yes -o json > report.json; echo "exit $?"`,
