@@ -245,7 +245,7 @@ type Path struct{ w where }
 // ParsePath reads a path.
 func ParsePath(s string) (Path, error) {
 	w, err := parseWhere(s + "=")
-	if err != nil {
+	if err != nil || strings.Contains(s, "=") {
 		return Path{}, &Error{Err: fmt.Errorf("invalid path %q: want a.b.c or attr.NAME", s)}
 	}
 	return Path{w: w}, nil

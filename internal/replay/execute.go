@@ -183,15 +183,15 @@ func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 		if s.h.r.halted(ctx) {
 			break
 		}
-		s.h.r.inFlight.acquire()
+		tok := s.h.r.inFlight.acquire()
 		g.Go(func() error {
 			moved := 0
-			defer func() { s.h.r.inFlight.release(moved, s.congested.Swap(false)) }()
+			defer func() { s.h.r.inFlight.release(tok, moved, s.congested.Swap(false)) }()
 			if s.h.r.halted(ctx) {
 				return nil
 			}
 			_, err := s.send(ctx, b)
-			moved = len(b)
+			moved = s.sentOf(b)
 			return err
 		})
 	}
@@ -225,7 +225,7 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 		q.msgs = append(q.msgs, m)
 	}
 	s.deletes = &errgroup.Group{}
-	s.deletes.SetLimit(r.parallel())
+	s.deletes.SetLimit(maxInFlight)
 	var (
 		mu       sync.Mutex
 		cond     = sync.NewCond(&mu)
@@ -266,18 +266,19 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 		busy++
 		mu.Unlock()
 
-		r.inFlight.acquire()
+		tok := r.inFlight.acquire()
 		go func() {
 			bs, _ := s.batches(heads, false)
 			moved := 0
 			var err error
 			for _, b := range bs {
-				if _, err = s.send(ctx, b); err != nil {
+				_, err = s.send(ctx, b)
+				moved += s.sentOf(b)
+				if err != nil {
 					break
 				}
-				moved += len(b)
 			}
-			r.inFlight.release(moved, s.congested.Swap(false))
+			r.inFlight.release(tok, moved, s.congested.Swap(false))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -293,6 +294,7 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 					}
 				case r.c.isFailed(m.MessageID):
 					if len(q.msgs) > 1 {
+						r.blockedBehind(len(q.msgs) - 1)
 						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", k, m.MessageID, len(q.msgs)-1)
 					}
 				}
@@ -302,6 +304,17 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 			cond.Broadcast()
 		}()
 	}
+}
+
+// sentOf counts the entries of a batch the destination has.
+func (s *sender) sentOf(b []entry) int {
+	n := 0
+	for _, e := range b {
+		if s.h.r.c.wasSent(e.msg.MessageID) {
+			n++
+		}
+	}
+	return n
 }
 
 // throttled reports whether SQS refused entries because of the rate.
@@ -370,6 +383,7 @@ func (s *sender) stopGroup(id string, at *queue.Message, msgs []*queue.Message) 
 	r.mu.Lock()
 	r.stopped[id] = at.MessageID
 	r.mu.Unlock()
+	r.blockedBehind(behind)
 	r.warn("FIFO group %s stopped at message %s: %d later message(s) of the group stay in the DLQ so that none overtakes it", id, at.MessageID, behind)
 }
 
@@ -557,12 +571,12 @@ func (s *sender) progress() {
 	if r.cfg.Progress == nil {
 		return
 	}
-	limit, rate := r.inFlight.state()
+	_, n, rate := r.inFlight.state()
 	r.mu.Lock()
 	total := r.matched
 	r.mu.Unlock()
 	r.cfg.Progress(Progress{Total: total, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
-		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: limit})
+		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n})
 }
 
 func index(id *string, n int) int {

@@ -24,6 +24,7 @@ type inFlight struct {
 	fixed bool
 	now   func() time.Time
 
+	gen           int // bumped at each cut: batches acquired before it do not cut again
 	windowStart   time.Time
 	windowMsgs    int
 	windowBatches int
@@ -40,22 +41,25 @@ func newInFlight(fixed int, now func() time.Time) *inFlight {
 	return f
 }
 
-// acquire waits for room for one more batch.
-func (f *inFlight) acquire() {
+// acquire waits for room for one more batch; the token goes back to
+// release.
+func (f *inFlight) acquire() int {
 	f.mu.Lock()
-	for f.n >= int(f.limit) {
+	defer f.mu.Unlock()
+	for f.n >= max(1, int(f.limit)) {
 		f.cond.Wait()
 	}
 	if f.windowStart.IsZero() {
 		f.windowStart = f.now()
 	}
 	f.n++
-	f.mu.Unlock()
+	return f.gen
 }
 
 // release returns a batch's room: msgs it moved, and whether SQS pushed
-// back (throttling, or a failed call).
-func (f *inFlight) release(msgs int, congested bool) {
+// back (throttling, or a failed call). Pushback halves the limit once: the
+// batches already in flight when it was cut do not cut it again.
+func (f *inFlight) release(token, msgs int, congested bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n--
@@ -65,8 +69,12 @@ func (f *inFlight) release(msgs int, congested bool) {
 		return
 	}
 	if congested {
-		f.limit = max(1, f.limit/2)
-		f.reset()
+		if token == f.gen {
+			f.limit = max(1, f.limit/2)
+			f.gen++
+			f.lastRate = 0 // the next window sets a new baseline
+			f.reset()
+		}
 		return
 	}
 	if !f.measure(msgs) {
@@ -75,6 +83,8 @@ func (f *inFlight) release(msgs int, congested bool) {
 	switch {
 	case f.lastRate == 0 || f.current > f.lastRate*1.05:
 		f.limit = min(maxInFlight, f.limit+max(1, f.limit/4))
+	case f.current >= f.lastRate*0.95:
+		f.limit = min(maxInFlight, f.limit+1) // no slower: probe upward
 	case f.current < f.lastRate*0.8:
 		f.limit = max(1, f.limit-1)
 	}
@@ -100,9 +110,10 @@ func (f *inFlight) reset() {
 	f.windowStart, f.windowMsgs, f.windowBatches = f.now(), 0, 0
 }
 
-// state is the current limit and rate, for progress.
-func (f *inFlight) state() (limit int, rate float64) {
+// state is the current limit, the batches in flight and the last
+// window's rate.
+func (f *inFlight) state() (limit, n int, rate float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return int(f.limit), f.current
+	return int(f.limit), f.n, f.current
 }

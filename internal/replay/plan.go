@@ -293,6 +293,12 @@ func (h *held) plan() Plan {
 			}
 		}
 		p.Keys = len(keys)
+		if r.cfg.Limit > 0 || r.cfg.MaxScan > 0 {
+			p.Warnings = append(p.Warnings, "with a limit, the messages taken are the first received, not always the oldest of each key: a later run may send an older message of a key after a newer one")
+		}
+		if p.Keys > 0 && len(h.messages)-p.Unkeyed > 20*p.Keys {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%d messages share %d key(s): each key sends one message at a time, so this is slow; --order none if order does not matter", len(h.messages)-p.Unkeyed, p.Keys))
+		}
 		if p.Unkeyed > 0 {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) have no order key: they are sent as independent messages", p.Unkeyed))
 		}

@@ -276,7 +276,14 @@ type runner struct {
 	scanned  int
 	matched  int
 	skipped  int
+	blocked  int // messages left behind a failed message of their key or group
 	warnings []string
+}
+
+func (r *runner) blockedBehind(n int) {
+	r.mu.Lock()
+	r.blocked += n
+	r.mu.Unlock()
 }
 
 // Run replays cfg.DLQ: it resolves the DLQ and the destinations, waits for
@@ -377,7 +384,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r.mu.Lock()
 	rep.Warnings = append([]string(nil), r.warnings...)
 	r.mu.Unlock()
-	rep.NextStep = nextStep(rep)
+	rep.NextStep = nextStep(rep, r.blocked)
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
 }
@@ -453,7 +460,7 @@ func (r *runner) halted(ctx context.Context) bool {
 }
 
 // nextStep is the one line that tells the user what to do.
-func nextStep(r Report) string {
+func nextStep(r Report, blocked int) string {
 	var parts []string
 	if r.Left.HeldByEarlierRun > 0 {
 		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run again and let it wait for them", r.Left.HeldByEarlierRun))
@@ -468,6 +475,9 @@ func nextStep(r Report) string {
 		}
 		if len(r.HeldBack) > 0 {
 			why += fmt.Sprintf("; %d held back (dedup original) until %s after their first send", len(r.HeldBack), DedupWindow)
+		}
+		if blocked > 0 {
+			why = fmt.Sprintf("%d of them wait behind a failed message of the same key or FIFO group: fix that one first, then %s", blocked, why)
 		}
 		parts = append(parts, fmt.Sprintf("%d matching message(s) were not reached: %s", r.Left.NotReached, why))
 	}

@@ -19,7 +19,8 @@ type Event struct {
 	To          string  `json:"to,omitempty"`
 	Force       bool    `json:"force,omitempty"`
 	Filters     Filters `json:"filters"`
-	Order       string  `json:"order,omitempty"`
+	Order       string  `json:"order,omitempty"` // key (default), sent or none
+	OrderKey    string  `json:"orderKey,omitempty"`
 	Dedup       string  `json:"dedup,omitempty"`
 	Rate        float64 `json:"rate,omitempty"`
 	Concurrency int     `json:"concurrency,omitempty"`
@@ -98,7 +99,20 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		if err != nil {
 			return replay.Report{}, err
 		}
-		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
+		switch replay.Order(ev.Order) {
+		case "", replay.OrderKey, replay.OrderSent, replay.OrderNone:
+		default:
+			return replay.Report{}, fmt.Errorf("replay: order must be key, sent or none, got %q", ev.Order)
+		}
+		var orderKey *filter.Path
+		if ev.OrderKey != "" {
+			p, err := filter.ParsePath(ev.OrderKey)
+			if err != nil {
+				return replay.Report{}, err
+			}
+			orderKey = &p
+		}
+		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
 			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn,
 			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep,
 			Journal: &DynamoJournal{Store: &idempotency.DynamoStore{API: d.DynamoDB, Table: d.JournalTable}, API: d.DynamoDB,

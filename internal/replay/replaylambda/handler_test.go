@@ -61,7 +61,8 @@ func TestHandlerStopsAtItsDeadlineAndTheNextInvocationFinishes(t *testing.T) {
 	testenv.SendBatch(t, c, dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
 	testenv.SendBatch(t, c, dlq.URL, 5, func(i int) string { return fmt.Sprintf(`{"orderId":"skip-%d"}`, i) }, nil)
 
-	ev := replaylambda.Event{DLQ: dlq.Name, Filters: replaylambda.Filters{JQ: `.body | fromjson | .orderId | startswith("o-")`}}
+	// Strict order: one batch at a time, so the clock trips between batches.
+	ev := replaylambda.Event{DLQ: dlq.Name, Order: "sent", Filters: replaylambda.Filters{JQ: `.body | fromjson | .orderId | startswith("o-")`}}
 	deps := replaylambda.Deps{SQS: c, DynamoDB: db, JournalTable: table, Margin: time.Second, Visibility: 30 * time.Second}
 
 	dry := ev
