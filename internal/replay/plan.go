@@ -121,7 +121,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
-		Receivers: r.parallel(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
+		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
@@ -211,12 +211,22 @@ func (r *runner) keyOf(m *queue.Message) string {
 	return ""
 }
 
-// parallel is the fixed parallelism of scans, deletes and FIFO groups.
+// parallel is the fixed parallelism of deletes and FIFO groups.
 func (r *runner) parallel() int {
 	if r.cfg.Concurrency > 0 {
 		return r.cfg.Concurrency
 	}
 	return startInFlight
+}
+
+// scanReceivers is how many receives a scan keeps in flight: at AWS's
+// latency a receive of ten takes a round trip, and the scan is the first
+// half of a replay.
+func (r *runner) scanReceivers() int {
+	if r.cfg.Concurrency > 0 {
+		return r.cfg.Concurrency
+	}
+	return 2 * startInFlight
 }
 
 // matches is the selection without this run's own history: what the

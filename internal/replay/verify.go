@@ -83,7 +83,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	}
 	scanned := 0
 	if q.Visible > 0 || len(missing) > 0 {
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.parallel(),
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.scanReceivers(),
 			Visibility: r.cfg.Visibility, KeepMatched: true},
 			func(m *queue.Message) bool {
 				if missing[m.MessageID] || r.c.wasSent(m.MessageID) {
