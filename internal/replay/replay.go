@@ -161,8 +161,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Progress struct {
 	Total, Sent, Deleted, Failed int
 	Elapsed                      time.Duration
-	// Rate is the last window's msg/s; InFlight the current limit of
-	// batches in flight.
+	// Rate is the last window's msg/s; InFlight the batches in flight.
 	Rate     float64
 	InFlight int
 }
@@ -236,7 +235,7 @@ type Plan struct {
 	Bytes    int64       `json:"bytes"`
 	Groups   int         `json:"groups"`
 	Keys     int         `json:"keys,omitempty"`    // --order key: distinct keys
-	Unkeyed  int         `json:"unkeyed,omitempty"` // --order key: messages without a key`
+	Unkeyed  int         `json:"unkeyed,omitempty"` // --order key: messages without a key
 	Oldest   string      `json:"oldest,omitempty"`
 	Newest   string      `json:"newest,omitempty"`
 	Routes   []RoutePlan `json:"routes"`
