@@ -90,6 +90,10 @@ func (s *DynamoStore) Acquire(ctx context.Context, key, payloadHash string, leas
 	rec := decode(ccf.Item)
 	rec.Key = key
 	switch {
+	case rec.Token == token && rec.Status == StatusProcessing:
+		// Our own write: the SDK resent a PutItem whose answer was lost,
+		// and the resend found what the first one wrote. The key is ours.
+		return Lease{Key: key, Token: token}, nil, nil
 	case rec.PayloadHash != payloadHash:
 		return Lease{}, &rec, fmt.Errorf("%w: %s", ErrPayloadMismatch, key)
 	case rec.Status == StatusComplete:
