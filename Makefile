@@ -32,7 +32,7 @@ $(TOOLS_BIN)/toxiproxy-server:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
 
 unit: tools
-	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## lint: gofmt, go vet, go mod tidy, generated docs up to date, golangci-lint, cfn-lint
 lint: fmt vet tidy docs-check golangci cfn-lint

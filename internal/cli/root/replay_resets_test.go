@@ -26,7 +26,7 @@ func TestReplayUnderConnectionResetsNeverClaimsDoneAndTheNextRunFinishes(t *test
 	p := testenv.Name(t, "reset")
 	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
 	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(d.ARN, 3))
-	const total = 300
+	const total = 200
 	testenv.SendBatch(t, c, d.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
 	originals := map[string]bool{}
 	for id := range peekIDs(t, d.Name) {

@@ -127,7 +127,7 @@ func TestReplayKilledTwiceThenResumedFinishesExactlyOnce(t *testing.T) {
 	p := testenv.Name(t, "kill")
 	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
 	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(d.ARN, 3))
-	const total = 150
+	const total = 100
 	sendBodies(t, c, d.URL, total)
 	originals := map[string]bool{}
 	for id := range peekIDs(t, d.Name) {
