@@ -100,13 +100,14 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 }
 
 // liveLine is the one stderr line that a terminal redraws in place:
-// progress, or what the run waits for. Off a terminal, status lines are
-// printed once each and progress not at all.
+// progress, or what the run waits for. Off a terminal, a status is
+// printed once and progress not at all.
 type liveLine struct {
-	mu  sync.Mutex
-	w   io.Writer
-	tty bool
-	on  bool
+	mu   sync.Mutex
+	w    io.Writer
+	tty  bool
+	on   bool
+	said bool // off a terminal: this status was printed
 }
 
 func (l *liveLine) set(s string) {
@@ -115,11 +116,14 @@ func (l *liveLine) set(s string) {
 	switch {
 	case s == "":
 		l.clearLocked()
+		l.said = false
 	case l.tty:
 		_, _ = fmt.Fprintf(l.w, "\r\x1b[K%s", s)
 		l.on = true
-	default:
+	case !l.said:
+		// Off a terminal a countdown would be a line a second: say it once.
 		_, _ = fmt.Fprintln(l.w, s)
+		l.said = true
 	}
 }
 
