@@ -102,6 +102,8 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The plan's counts are from now, after any wait for earlier holds.
+	r.dlq.Visible, r.dlq.InFlight, r.dlq.Delayed = dlq.Visible, dlq.InFlight, dlq.Delayed
 	limit := 0
 	if cfg.Limit > 0 {
 		r.mu.Lock()

@@ -28,6 +28,9 @@ func writePlan(w io.Writer, r engine.Report) {
 	if p.Groups > 0 {
 		fmt.Fprintf(&b, ", %d FIFO group(s)", p.Groups)
 	}
+	if p.Keys > 0 {
+		fmt.Fprintf(&b, ", %d order key(s)", p.Keys)
+	}
 	b.WriteString("\n")
 	if len(p.Routes) > 1 {
 		for _, rt := range p.Routes {
