@@ -13,6 +13,8 @@ import (
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/dlqops/dlq/internal/backoff"
 )
 
 // LogsAPI is the part of the CloudWatch Logs client this package calls.
@@ -324,7 +326,7 @@ func (f *Fetcher) runOne(ctx context.Context, groups []string, start, end time.T
 		var limit *types.LimitExceededException
 		if errors.As(err, &limit) && attempt < 6 {
 			// Too many concurrent queries in the account: wait our turn.
-			if err := sleep(ctx, time.Duration(1<<attempt)*time.Second); err != nil {
+			if err := backoff.Sleep(ctx, time.Duration(1<<attempt)*time.Second); err != nil {
 				return nil, err
 			}
 			continue
@@ -343,7 +345,7 @@ func (f *Fetcher) wait(ctx context.Context, id string) ([]map[string]string, err
 		maxInterval = 2 * time.Second
 	}
 	for {
-		if err := sleep(ctx, interval); err != nil {
+		if err := backoff.Sleep(ctx, interval); err != nil {
 			f.stop(ctx, id)
 			return nil, err
 		}
@@ -383,17 +385,6 @@ func toMaps(results [][]types.ResultField) []map[string]string {
 		rows[i] = m
 	}
 	return rows
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func unique(s []string) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
 )
 
@@ -323,17 +323,10 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			}
 			return blocked, nil
 		}
-		_ = cfg.Sleep(dctx, backoff(attempt))
+		_ = cfg.Sleep(dctx, backoff.Delay(attempt))
 		pending = retry
 	}
 	return blocked, nil
-}
-
-// backoff is the wait before attempt+1: exponential from 200 ms with full
-// jitter on its upper half, capped at 5 s.
-func backoff(attempt int) time.Duration {
-	d := min(200*time.Millisecond<<(attempt-1), 5*time.Second)
-	return d/2 + rand.N(d/2+1)
 }
 
 func (s *sender) progress() {

@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 
+	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
 )
 
@@ -36,7 +37,7 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 			r.account(&left, hidden)
 			return left, nil
 		}
-		if err := r.cfg.Sleep(ctx, min(r.cfg.Visibility, backoff(n+3))); err != nil {
+		if err := r.cfg.Sleep(ctx, min(r.cfg.Visibility, backoff.Delay(n+3))); err != nil {
 			return left, err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/pipeline/idempotency"
 	"github.com/dlqops/dlq/internal/pipeline/trace"
 )
@@ -288,16 +289,7 @@ func (o *Orchestrator) defaults() {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
-		}
+		o.Sleep = backoff.Sleep
 	}
 }
 
