@@ -61,29 +61,6 @@ func (p *pair) refresh(t *testing.T) {
 	p.dlq = q
 }
 
-// drain receives everything in a queue (deleting it) and returns the
-// messages in receive order.
-func drain(t *testing.T, c *sqs.Client, url string) []types.Message {
-	t.Helper()
-	var out []types.Message
-	for empty := 0; empty < 2; {
-		r, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-			MessageAttributeNames: []string{"All"}, MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Messages) == 0 {
-			empty++
-			continue
-		}
-		for _, m := range r.Messages {
-			out = append(out, m)
-			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	return out
-}
-
 func marker(t *testing.T, m types.Message) replay.Marker {
 	t.Helper()
 	var mk replay.Marker
@@ -150,11 +127,11 @@ func TestReplayFidelityOrderAndMarker(t *testing.T) {
 	if r.Matched != 12 || r.Sent != 12 || r.Deleted != 12 || r.Failed != 0 || r.LeftBehind() {
 		t.Fatalf("report = %+v", r)
 	}
-	got := drain(t, p.c, p.src.URL)
+	got := testenv.Drain(t, p.c, p.src.URL)
 	if len(got) != 12 {
 		t.Fatalf("%d messages in the source, want 12", len(got))
 	}
-	if left := drain(t, p.c, p.dlq.URL); len(left) != 0 {
+	if left := testenv.Drain(t, p.c, p.dlq.URL); len(left) != 0 {
 		t.Fatalf("%d messages left in the DLQ", len(left))
 	}
 	var sent []string
@@ -247,7 +224,7 @@ func TestReplayFilterDryRunAndOversize(t *testing.T) {
 	if r.Sent != 3 || r.Deleted != 3 || r.Failed != 1 || !r.LeftBehind() || len(r.Failures) != 1 || !strings.Contains(r.Failures[0].Error, "maximum message size") {
 		t.Fatalf("report = %+v", r)
 	}
-	left := drain(t, p.c, p.dlq.URL)
+	left := testenv.Drain(t, p.c, p.dlq.URL)
 	var leftOrders []string
 	for _, m := range left {
 		var b struct{ OrderID string }
@@ -258,7 +235,7 @@ func TestReplayFilterDryRunAndOversize(t *testing.T) {
 	if fmt.Sprint(leftOrders) != "[o-1 o-3 o-5 o-big]" {
 		t.Errorf("left in the DLQ: %v, want the silver orders and the oversize one", leftOrders)
 	}
-	if got := drain(t, p.c, p.src.URL); len(got) != 3 {
+	if got := testenv.Drain(t, p.c, p.src.URL); len(got) != 3 {
 		t.Errorf("%d in the source, want 3", len(got))
 	}
 }
@@ -279,7 +256,7 @@ func TestReplayFIFOKeepsGroupOrder(t *testing.T) {
 	if r.Failed != 0 || r.Sent == 0 {
 		t.Fatalf("report = %+v", r)
 	}
-	got := drain(t, p.c, p.src.URL)
+	got := testenv.Drain(t, p.c, p.src.URL)
 	last := map[string]int{}
 	for _, m := range got {
 		var b struct {
@@ -327,10 +304,10 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 	if r.Skipped != 2 || r.Sent != 3 || r.Deleted != 5 || r.LeftBehind() {
 		t.Fatalf("report = %+v", r)
 	}
-	if n := len(drain(t, p.c, p.src.URL)); n != 3 {
+	if n := len(testenv.Drain(t, p.c, p.src.URL)); n != 3 {
 		t.Errorf("%d sent to the source, want only the 3 not sent before", n)
 	}
-	if n := len(drain(t, p.c, p.dlq.URL)); n != 0 {
+	if n := len(testenv.Drain(t, p.c, p.dlq.URL)); n != 0 {
 		t.Errorf("%d left in the DLQ", n)
 	}
 	states, _ := j.Load()

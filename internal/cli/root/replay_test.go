@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/render"
@@ -22,45 +21,10 @@ import (
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
+// sendBodies puts n messages {"orderId":"o-i"} on a queue.
 func sendBodies(t *testing.T, c *sqs.Client, url string, n int) {
 	t.Helper()
-	for i := 0; i < n; i += 10 {
-		var entries []sqstypes.SendMessageBatchRequestEntry
-		for j := i; j < min(i+10, n); j++ {
-			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d"}`, j))})
-		}
-		if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// originalIDs drains a queue and counts messages per original ID (from the
-// replay marker; the message's own ID when unmarked).
-func originalIDs(t *testing.T, c *sqs.Client, url string) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	for empty := 0; empty < 2; {
-		r, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Messages) == 0 {
-			empty++
-			continue
-		}
-		for _, m := range r.Messages {
-			id := aws.ToString(m.MessageId)
-			if a, ok := m.MessageAttributes[replay.MarkerAttribute]; ok {
-				var mk replay.Marker
-				_ = json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk)
-				id = mk.OriginalMessageID
-			}
-			out[id]++
-			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-	return out
+	testenv.SendBatch(t, c, url, n, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
 }
 
 // journalCounts counts message lines by state in a replay journal.
@@ -234,10 +198,10 @@ func TestReplayDestinationRulesAndExitCodes(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want exit %d with %q", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
 	}
-	if got := originalIDs(t, c, other.URL); len(got) != 3 {
+	if got := testenv.DrainCounts(t, c, other.URL); len(got) != 3 {
 		t.Errorf("destination holds %d, want the 3 that fit", len(got))
 	}
-	if left := originalIDs(t, c, d.URL); len(left) != 1 {
+	if left := testenv.DrainCounts(t, c, d.URL); len(left) != 1 {
 		t.Errorf("DLQ holds %d, want the oversize one", len(left))
 	}
 }
@@ -268,7 +232,7 @@ func TestReplayAsksOnATerminal(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "sent 4") {
 		t.Fatalf("accepted: exit %d\n%s", code, stderr)
 	}
-	if got := originalIDs(t, c, src.URL); len(got) != 4 {
+	if got := testenv.DrainCounts(t, c, src.URL); len(got) != 4 {
 		t.Errorf("source holds %d, want 4", len(got))
 	}
 }
