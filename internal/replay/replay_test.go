@@ -339,7 +339,7 @@ func TestReplayStopsOnReturnStorm(t *testing.T) {
 			}
 		}
 	}()
-	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Rate: 20, StopOnReturn: 5})
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Rate: 10, StopOnReturn: 5})
 	cancel()
 	if !strings.Contains(r.Stopped, "came back to the DLQ") || r.Remaining == 0 || r.Deleted >= 100 || !r.LeftBehind() {
 		t.Fatalf("report = %+v, want a run stopped by returning messages", r)
