@@ -626,3 +626,36 @@ func TestReplayOrderKeyKeepsEachOrdersMessagesInOrder(t *testing.T) {
 		t.Errorf("%d in the destination, want %d", n, total)
 	}
 }
+
+// A message that was in the DLQ before the run, hidden when it scanned
+// (someone else's hold that lapsed late), and visible at the final check
+// is moved by a round the check adds: the run ends verified.
+func TestReplayFinalCheckMovesWhatWasHiddenAtTheScan(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 1, func(int) string { return `{"orderId":"hidden"}` })
+	out, err := p.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.dlq.URL), VisibilityTimeout: 600})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("hide: %v %+v", err, out)
+	}
+	hidden := out.Messages[0]
+	sendN(t, p.c, p.dlq.URL, 10, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	var once sync.Once
+	api := client(t, fault{op: "DeleteMessageBatch", after: func(_, _ any) error {
+		// The other hold lapses while the run moves what it scanned.
+		once.Do(func() {
+			if _, err := p.c.ChangeMessageVisibility(context.Background(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(p.dlq.URL),
+				ReceiptHandle: hidden.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
+	if !r.Verified || r.Deleted != 11 || r.Plan.Messages != 10 || len(r.Warnings) == 0 {
+		t.Fatalf("report = %+v", r)
+	}
+	if got := testenv.DrainCounts(t, p.c, p.src.URL); len(got) != 11 || got[aws.ToString(hidden.MessageId)] != 1 {
+		t.Fatalf("source has %v", got)
+	}
+}

@@ -140,6 +140,7 @@ func (j *FileJournal) read() (map[string]string, []Hold, error) {
 	states := map[string]string{}
 	holds := map[string]Hold{}
 	var runs []string
+	listed := map[string]bool{} // a run holds again after a release when the final check adds a round
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -159,7 +160,8 @@ func (j *FileJournal) read() (map[string]string, []Hold, error) {
 			if err != nil {
 				continue
 			}
-			if _, ok := holds[l.Run]; !ok {
+			if !listed[l.Run] {
+				listed[l.Run] = true
 				runs = append(runs, l.Run)
 			}
 			holds[l.Run] = Hold{Run: l.Run, Messages: *l.Held, Until: until}

@@ -185,6 +185,12 @@ func (r *runner) takes(m *queue.Message) bool {
 	if !r.matches(m) {
 		return false
 	}
+	// A round the final check added moves what was there before the run,
+	// not what arrived during it (a message that failed again, a late
+	// arrival): those are reported, for the user to decide.
+	if r.sweeping && !m.SentAt.Before(r.started) {
+		return false
+	}
 	if r.cfg.OrderKey != nil {
 		// Now, while the body is parsed: the scan drops it after this.
 		k, _ := r.cfg.OrderKey.Value(m)

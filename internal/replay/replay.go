@@ -267,6 +267,11 @@ type runner struct {
 	skipped  int
 	blocked  int // messages left behind a failed message of their key or group
 	warnings []string
+	// missed: matching messages the last final check found that were in
+	// the DLQ before the run started (hidden when it scanned).
+	missed int
+	// sweeping: the rounds the final check added take only such messages.
+	sweeping bool
 }
 
 func (r *runner) blockedBehind(n int) {
@@ -308,66 +313,36 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 
 	var runErr error
-	for round := 0; ; round++ {
-		if round > 0 && r.halted(ctx) {
+	var left Left
+	for sweep := 0; ; sweep++ {
+		runErr = r.rounds(ctx, &rep, start)
+		if early, ok := runErr.(*endedEarly); ok {
+			rep = r.finish(rep, start)
+			rep.Remaining = 0
+			return rep, early.err
+		}
+		r.released(ctx, runErr)
+		if runErr != nil || ctx.Err() != nil {
 			break
 		}
-		h, err := r.prepare(ctx)
-		if err != nil {
-			runErr = err
+		if left, err = r.verify(ctx); err != nil {
+			return r.finish(rep, start), fmt.Errorf("verify %s: %w", dlq.Name, err)
+		}
+		// Messages that were in the DLQ before the run but hidden when it
+		// scanned (a hold that lapsed late, or counters that lagged) are
+		// moved by another round, not left to the user.
+		if r.missed == 0 || sweep >= maxSweeps || r.halted(ctx) || cfg.Limit > 0 && r.taken() >= cfg.Limit {
 			break
 		}
-		if round == 0 {
-			plan := h.plan()
-			rep.Plan = &plan
-			rep.Destination = rt.destinations()
-			if cfg.DryRun || cfg.Confirm != nil && len(h.messages) > 0 {
-				ok := cfg.DryRun
-				if !cfg.DryRun {
-					ok, err = cfg.Confirm(r.finish(rep, start))
-				}
-				if cfg.DryRun || err != nil || !ok {
-					relErr := h.release(ctx)
-					r.released(ctx, relErr)
-					rep = r.finish(rep, start)
-					rep.Remaining = 0
-					switch {
-					case err != nil:
-						return rep, errors.Join(err, relErr)
-					case cfg.DryRun:
-						return rep, relErr
-					}
-					return rep, errors.Join(ErrDeclined, relErr)
-				}
-			}
-		}
-		if len(h.messages) == 0 {
-			if err := h.release(ctx); err != nil {
-				runErr = err
-			}
-			break
-		}
-		before := r.progressMark()
-		if err := h.execute(ctx); err != nil {
-			runErr = err
-			break
-		}
-		// A round that moved, skipped and failed nothing would repeat.
-		if !dlq.FIFO || r.stopReason() != "" || r.progressMark() == before {
-			break
-		}
+		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", r.missed)
+		r.sweeping = true
 	}
-	r.released(ctx, runErr)
 	rep = r.finish(rep, start)
 	if runErr == nil && ctx.Err() != nil {
 		runErr = ctx.Err()
 	}
-	if runErr != nil || ctx.Err() != nil {
+	if runErr != nil {
 		return rep, runErr
-	}
-	left, err := r.verify(ctx)
-	if err != nil {
-		return rep, fmt.Errorf("verify %s: %w", dlq.Name, err)
 	}
 	rep.Left, rep.LeftInDLQ, rep.Verified = left, left.Total(), left.Total() == 0
 	r.mu.Lock()
@@ -377,6 +352,71 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
 }
+
+// maxSweeps bounds the rounds the final check may add.
+const maxSweeps = 2
+
+// taken is how many messages the run has taken so far.
+func (r *runner) taken() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.selected)
+}
+
+// rounds scans, confirms (first round only) and moves messages, in rounds
+// on a FIFO DLQ. A declined or dry run returns its outcome as an error
+// (ErrDeclined) or leaves rep.Plan set and returns nil.
+func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error {
+	cfg := r.cfg
+	for round := 0; ; round++ {
+		if round > 0 && r.halted(ctx) {
+			return nil
+		}
+		h, err := r.prepare(ctx)
+		if err != nil {
+			return err
+		}
+		if round == 0 && !r.sweeping {
+			plan := h.plan()
+			rep.Plan = &plan
+			rep.Destination = r.router.destinations()
+			if cfg.DryRun || cfg.Confirm != nil && len(h.messages) > 0 {
+				ok := cfg.DryRun
+				if !cfg.DryRun {
+					ok, err = cfg.Confirm(r.finish(*rep, start))
+				}
+				if cfg.DryRun || err != nil || !ok {
+					relErr := h.release(ctx)
+					r.released(ctx, relErr)
+					switch {
+					case err != nil:
+						return &endedEarly{errors.Join(err, relErr)}
+					case cfg.DryRun:
+						return &endedEarly{relErr}
+					}
+					return &endedEarly{errors.Join(ErrDeclined, relErr)}
+				}
+			}
+		}
+		if len(h.messages) == 0 {
+			return h.release(ctx)
+		}
+		before := r.progressMark()
+		if err := h.execute(ctx); err != nil {
+			return err
+		}
+		// A round that moved, skipped and failed nothing would repeat.
+		if !r.dlq.FIFO || r.stopReason() != "" || r.progressMark() == before {
+			return nil
+		}
+	}
+}
+
+// endedEarly ends a run at its plan: a dry run, a declined or failed
+// confirmation. err (possibly nil) is what Run returns.
+type endedEarly struct{ err error }
+
+func (e *endedEarly) Error() string { return fmt.Sprint(e.err) }
 
 // progressMark changes whenever a message is deleted or fails.
 func (r *runner) progressMark() [2]int64 {

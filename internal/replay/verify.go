@@ -120,6 +120,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
 		}
 		var giveBack []string
+		r.missed = 0
 		for _, m := range res.Matched {
 			if r.c.isDone(m.MessageID) {
 				delete(missing, m.MessageID)
@@ -131,6 +132,12 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 				left.Failed++
 			} else {
 				left.NotReached++
+				r.mu.Lock()
+				_, stopped := r.stopped[m.GroupID]
+				if !r.selected[m.MessageID] && !stopped && m.SentAt.Before(r.started) {
+					r.missed++
+				}
+				r.mu.Unlock()
 			}
 		}
 		if _, err := queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, giveBack); err != nil {
