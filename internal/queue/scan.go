@@ -84,6 +84,9 @@ type ScanResult struct {
 	// HiddenUntil is set when a receive's answer was lost: messages it may
 	// have hidden stay hidden until then, and nothing can release them.
 	HiddenUntil time.Time
+	// OverLimit: SQS refused a receive because the queue has as many
+	// messages in flight as it allows; the scan ended there.
+	OverLimit bool
 }
 
 // Scan receives messages from the queue without consuming them, offers each
@@ -125,7 +128,7 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	defer cancel()
 	released, relErr := Release(relCtx, api, url, s.handles(scanErr != nil))
 
-	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil}
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load()}
 	if scanErr != nil && s.opts.KeepMatched {
 		res.Matched = nil // everything was released: nothing is held
 	}
@@ -155,6 +158,7 @@ type scan struct {
 	matched     []Message
 	empties     atomic.Int32
 	stopped     atomic.Bool
+	overLimit   atomic.Bool
 }
 
 func (s *scan) receive(ctx context.Context) error {
@@ -176,6 +180,14 @@ func (s *scan) receive(ctx context.Context) error {
 		}, noRetry)
 		cancel()
 		if err != nil {
+			// SQS's in-flight limit (120,000 per standard queue, counting
+			// every reader's holds): the scan ends with what it has, and
+			// says so; a replay moves that window, then scans again.
+			if OverLimit(err) {
+				s.overLimit.Store(true)
+				s.stopped.Store(true)
+				return nil
+			}
 			// A receive whose answer was lost may have hidden messages we
 			// hold no handle for: they stay hidden for the visibility
 			// timeout, and the result says until when.
@@ -277,6 +289,13 @@ func (s *scan) lostReceive() {
 func Rejected(err error) bool {
 	var re *awshttp.ResponseError
 	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+}
+
+// OverLimit reports whether SQS refused a call because a limit was
+// reached: for a receive, the queue's in-flight limit.
+func OverLimit(err error) bool {
+	var api smithy.APIError
+	return Rejected(err) && errors.As(err, &api) && strings.Contains(api.ErrorCode(), "OverLimit")
 }
 
 // retryable: the outcome is unknown, or SQS asked us to slow down.

@@ -32,8 +32,11 @@ func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 }
 
 // concurrent sends batches in no order, as many at once as inFlight
-// allows (--order none).
+// allows (--order none); deletes run beside the sends, so a batch's room
+// in flight is free once the destination has it.
 func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
+	s.deletes = &errgroup.Group{}
+	s.deletes.SetLimit(maxInFlight)
 	var g errgroup.Group
 	bs, _ := s.batches(msgs, false)
 	for _, b := range bs {
@@ -52,7 +55,7 @@ func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 			return err
 		})
 	}
-	return g.Wait()
+	return errors.Join(g.Wait(), s.deletes.Wait())
 }
 
 // keyed sends messages that share an entity key in SentTimestamp order,
@@ -150,6 +153,11 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 						ready = append(ready, k)
 					}
 				case r.c.isFailed(m.MessageID):
+					if !strings.HasPrefix(k, "\x00") {
+						r.mu.Lock()
+						r.stoppedKeys[k] = true
+						r.mu.Unlock()
+					}
 					if len(q.msgs) > 1 {
 						r.blockedBehind(len(q.msgs) - 1)
 						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", k, m.MessageID, len(q.msgs)-1)

@@ -87,6 +87,10 @@ type held struct {
 	messages []queue.Message
 	routes   []route
 	scanned  int
+	// cut: the round's scan stopped at the window or at SQS's in-flight
+	// limit, so the DLQ may hold more: another round follows.
+	cut      bool
+	cutWhy   string
 	stopBeat func()
 	// unknown: messages an earlier run journaled "sending" and never
 	// "sent" (set by execute before any send; read-only after).
@@ -113,6 +117,14 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 			return &held{r: r}, nil
 		}
 	}
+	window := cfg.Window
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	windowed := limit <= 0 || window < limit
+	if windowed {
+		limit = window
+	}
 	if r.started.IsZero() {
 		r.started = cfg.Now()
 	}
@@ -134,7 +146,21 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		}
 		return nil, err
 	}
-	h := &held{r: r, messages: res.Matched, scanned: res.Scanned}
+	h := &held{r: r, messages: res.Matched, scanned: res.Scanned, cut: res.OverLimit || windowed && len(res.Matched) >= window}
+	if h.cut {
+		why := fmt.Sprintf("more matching messages than one round holds (%d)", window)
+		if res.OverLimit {
+			why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, len(res.Matched))
+		}
+		h.cutWhy = why + ": the DLQ is replayed in rounds, and order applies within each round"
+		r.mu.Lock()
+		first := r.scanned == 0 // the plan says it; later rounds warn
+		r.mu.Unlock()
+		if !first && !r.cutSeen {
+			r.warn("%s", h.cutWhy)
+		}
+		r.cutSeen = true
+	}
 	h.sort()
 	r.mu.Lock()
 	r.scanned += res.Scanned
@@ -197,6 +223,18 @@ func (r *runner) takes(m *queue.Message) bool {
 		r.mu.Lock()
 		r.keys[m.MessageID] = k
 		r.mu.Unlock()
+	}
+	// A key stopped at a failed message in an earlier round: nothing of
+	// that key overtakes it.
+	if r.cfg.Order == OrderKey {
+		if k := r.keyOf(m); k != "" {
+			r.mu.Lock()
+			stopped := r.stoppedKeys[k]
+			r.mu.Unlock()
+			if stopped {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -342,6 +380,9 @@ func (h *held) plan() Plan {
 	}
 	if n := len(r.heldBack); n > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("dedup original: %d message(s) first sent less than %s ago are held back (SQS would drop them as duplicates); run again later", n, DedupWindow))
+	}
+	if h.cut {
+		p.Warnings = append(p.Warnings, h.cutWhy)
 	}
 	if r.dlq.FIFO {
 		p.Warnings = append(p.Warnings, "FIFO: SQS shows the first messages of each group at a time; later messages are replayed in further rounds")

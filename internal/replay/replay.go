@@ -99,6 +99,9 @@ type Config struct {
 	Concurrency int
 	Limit       int // at most this many messages, across FIFO rounds; 0: all
 	MaxScan     int
+	// Window is the most messages one round holds (0: DefaultWindow): a
+	// larger DLQ is moved in rounds, and order applies within each.
+	Window int
 	DryRun      bool
 	// NoWait does not wait for messages an interrupted run still holds:
 	// they are reported as held and the run is not verified.
@@ -272,6 +275,10 @@ type runner struct {
 	missed int
 	// sweeping: the rounds the final check added take only such messages.
 	sweeping bool
+	// cutSeen: a round was cut at the window or the in-flight limit.
+	cutSeen bool
+	// stoppedKeys: order keys stopped at a failed message.
+	stoppedKeys map[string]bool
 }
 
 func (r *runner) blockedBehind(n int) {
@@ -306,7 +313,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now), keys: map[string]string{},
-		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}}
+		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}, stoppedKeys: map[string]bool{}}
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {
 		return r.finish(rep, start), err
@@ -352,6 +359,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
 }
+
+// DefaultWindow is the most messages a round holds, below SQS's in-flight
+// limit of 120,000 per standard queue (other readers' holds count too: a
+// receive refused with OverLimit also ends a round).
+const DefaultWindow = 100_000
 
 // maxSweeps bounds the rounds the final check may add.
 const maxSweeps = 2
@@ -406,7 +418,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 			return err
 		}
 		// A round that moved, skipped and failed nothing would repeat.
-		if !r.dlq.FIFO || r.stopReason() != "" || r.progressMark() == before {
+		if !r.dlq.FIFO && !h.cut || r.stopReason() != "" || r.progressMark() == before {
 			return nil
 		}
 	}

@@ -209,6 +209,9 @@ func summary(q queue.Queue, res queue.ScanResult, limit int) string {
 	if limit > 0 && len(res.Matched) >= limit {
 		s += fmt.Sprintf(" (stopped at --limit %d)", limit)
 	}
+	if res.OverLimit {
+		s += "; stopped at SQS's in-flight limit (too many messages held at once): the rest were not scanned"
+	}
 	if q.InFlight > 0 {
 		s += fmt.Sprintf("; %d in flight were not visible to peek", q.InFlight)
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -54,5 +56,19 @@ func TestNewCmdPeek(t *testing.T) {
 				t.Errorf("options = %+v\nwant      %+v", *got, tt.want)
 			}
 		})
+	}
+}
+
+// A scan refused at SQS's in-flight limit says so: the count is not the
+// queue's.
+func TestSummarySaysTheScanStoppedAtTheInFlightLimit(t *testing.T) {
+	t.Parallel()
+	q := queue.Queue{Name: "orders-dlq", Visible: 150000}
+	got := summary(q, queue.ScanResult{Scanned: 120000, OverLimit: true}, 0)
+	if !strings.Contains(got, "scanned 120000 of ~150000") || !strings.Contains(got, "stopped at SQS's in-flight limit") {
+		t.Errorf("summary = %q", got)
+	}
+	if got := summary(q, queue.ScanResult{Scanned: 150000}, 0); strings.Contains(got, "in-flight limit") {
+		t.Errorf("summary = %q: no limit was hit", got)
 	}
 }
