@@ -102,7 +102,7 @@ type Config struct {
 	// Window is the most messages one round holds (0: DefaultWindow): a
 	// larger DLQ is moved in rounds, and order applies within each.
 	Window int
-	DryRun      bool
+	DryRun bool
 	// NoWait does not wait for messages an interrupted run still holds:
 	// they are reported as held and the run is not verified.
 	NoWait  bool
