@@ -166,7 +166,7 @@ func (s *scan) receive(ctx context.Context) error {
 	// came back empty: a scan that reached its target is not left waiting
 	// for long polls in flight.
 	wait := time.Duration(0)
-	failures := 0
+	failures, shortEmpties := 0, 0
 	for !s.stopped.Load() && ctx.Err() == nil {
 		// Detached from ctx (see Scan), bounded by the long poll plus slack.
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
@@ -204,7 +204,17 @@ func (s *scan) receive(ctx context.Context) error {
 		failures = 0
 		if len(out.Messages) == 0 {
 			if wait == 0 {
-				wait = s.opts.WaitTime // an empty short poll proves nothing: poll long
+				// An empty short poll proves nothing: SQS samples some of
+				// its servers, and near the end of a scan the other
+				// receivers took what was visible. Poll short again a few
+				// times, then long; a long poll in flight when the scan
+				// reaches its target would hold the scan up for its whole
+				// wait.
+				if shortEmpties++; shortEmpties < shortPolls {
+					time.Sleep(time.Duration(20<<shortEmpties) * time.Millisecond)
+					continue
+				}
+				wait = s.opts.WaitTime
 				continue
 			}
 			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
@@ -213,6 +223,7 @@ func (s *scan) receive(ctx context.Context) error {
 			continue
 		}
 		s.empties.Store(0)
+		shortEmpties = 0
 		for _, raw := range out.Messages {
 			if s.offer(raw) {
 				s.stopped.Store(true)
@@ -264,6 +275,10 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 	}()
 	return func() error { close(stop); return <-done }
 }
+
+// shortPolls is how many empty short polls a receiver makes in a row
+// before it polls long.
+const shortPolls = 3
 
 // receiveAttempts is how many receives in a row may fail before the scan
 // gives up. The SDK does not retry a receive itself (noRetry): each retry

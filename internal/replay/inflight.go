@@ -5,10 +5,13 @@ import (
 	"time"
 )
 
-// Bounds of adaptive concurrency: it starts where the fixed default was
-// and never goes past maxInFlight batches (320 messages) in flight.
+// Bounds of adaptive concurrency: it starts at startInFlight batches and
+// never goes past maxInFlight batches (640 messages) in flight.
+// fixedParallel is the parallelism of deletes and FIFO groups without
+// --concurrency.
 const (
-	startInFlight = 8
+	fixedParallel = 8
+	startInFlight = 16
 	maxInFlight   = 64
 )
 

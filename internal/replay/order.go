@@ -19,16 +19,28 @@ func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 	s.deletes = &errgroup.Group{}
 	s.deletes.SetLimit(s.h.r.parallel())
 	var err error
-	bs, _ := s.batches(msgs, false)
-	for _, b := range bs {
+	s.eachBatch(msgs, func(b []entry) bool {
 		if s.h.r.halted(ctx) {
-			break
+			return false
 		}
-		if _, err = s.send(ctx, b); err != nil {
-			break
+		_, err = s.send(ctx, b)
+		return err == nil
+	})
+	return errors.Join(err, s.deletes.Wait())
+}
+
+// eachBatch cuts msgs into batches as it goes, ten messages at a time, so
+// that a round's send entries (attributes, marker) never all exist at once;
+// it stops when do returns false.
+func (s *sender) eachBatch(msgs []*queue.Message, do func([]entry) bool) {
+	for start := 0; start < len(msgs); start += queue.MaxBatch {
+		bs, _ := s.batches(msgs[start:min(start+queue.MaxBatch, len(msgs))], false)
+		for _, b := range bs {
+			if !do(b) {
+				return
+			}
 		}
 	}
-	return errors.Join(err, s.deletes.Wait())
 }
 
 // concurrent sends batches in no order, as many at once as inFlight
@@ -38,10 +50,9 @@ func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 	s.deletes = &errgroup.Group{}
 	s.deletes.SetLimit(maxInFlight)
 	var g errgroup.Group
-	bs, _ := s.batches(msgs, false)
-	for _, b := range bs {
+	s.eachBatch(msgs, func(b []entry) bool {
 		if s.h.r.halted(ctx) {
-			break
+			return false
 		}
 		tok := s.h.r.inFlight.acquire()
 		g.Go(func() error {
@@ -54,7 +65,8 @@ func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 			moved = s.sentOf(b)
 			return err
 		})
-	}
+		return true
+	})
 	return errors.Join(g.Wait(), s.deletes.Wait())
 }
 

@@ -262,7 +262,7 @@ func (r *runner) parallel() int {
 	if r.cfg.Concurrency > 0 {
 		return r.cfg.Concurrency
 	}
-	return startInFlight
+	return fixedParallel
 }
 
 // scanReceivers is how many receives a scan keeps in flight: at AWS's

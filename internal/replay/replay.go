@@ -95,7 +95,7 @@ type Config struct {
 	Dedup    Dedup
 	Rate     float64 // messages per second; 0: unlimited
 	// Concurrency is a fixed number of batches in flight (FIFO: groups in
-	// parallel); 0: adaptive, from 8 up while throughput grows (FIFO: 8).
+	// parallel); 0: adaptive, from 16 up while throughput grows (FIFO: 8).
 	Concurrency int
 	Limit       int // at most this many messages, across FIFO rounds; 0: all
 	MaxScan     int
