@@ -49,12 +49,24 @@ type Hold struct {
 	Until    time.Time
 }
 
-// FileJournal is a journal in an append-only JSON-lines file, fsynced
-// after every batch.
+// FileJournal is a journal in an append-only JSON-lines file: every
+// append is fsynced before it returns, appends made at the same time
+// sharing one fsync.
 type FileJournal struct {
 	path string
-	mu   sync.Mutex
+	mu   sync.Mutex // the file, for reads and appends
 	f    *os.File
+
+	// Group commit: appends that arrive while one is being written and
+	// synced wait, and the next write takes all of them with one fsync.
+	// Each append returns only once its lines are on disk.
+	gmu     sync.Mutex
+	gcond   *sync.Cond
+	pending []byte
+	queued  uint64 // appends queued so far
+	synced  uint64 // appends on disk (or failed: err says so)
+	writing bool
+	err     error // the first failed write: every later append fails too
 }
 
 // journalLine is a message's state (id, state) or a run's hold (run,
@@ -78,7 +90,9 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	return &FileJournal{path: path, f: f}, nil
+	j := &FileJournal{path: path, f: f}
+	j.gcond = sync.NewCond(&j.gmu)
+	return j, nil
 }
 
 // DefaultJournalPath is $XDG_STATE_HOME/dlq/replay-<dlq>.jsonl
@@ -217,6 +231,36 @@ func (j *FileJournal) append(lines ...journalLine) error {
 		b, _ := json.Marshal(l)
 		buf = append(append(buf, b...), '\n')
 	}
+	j.gmu.Lock()
+	defer j.gmu.Unlock()
+	j.pending = append(j.pending, buf...)
+	j.queued++
+	mine := j.queued
+	for j.synced < mine && j.err == nil {
+		if j.writing {
+			j.gcond.Wait()
+			continue
+		}
+		// This append leads: it writes what is pending, its own lines and
+		// those of every append that queued behind the last write.
+		j.writing = true
+		batch, upto := j.pending, j.queued
+		j.pending = nil
+		j.gmu.Unlock()
+		err := j.write(batch)
+		j.gmu.Lock()
+		j.writing = false
+		if err != nil && j.err == nil {
+			j.err = err
+		}
+		j.synced = upto
+		j.gcond.Broadcast()
+	}
+	return j.err
+}
+
+// write appends buf to the file and syncs it.
+func (j *FileJournal) write(buf []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Write(buf); err != nil {
