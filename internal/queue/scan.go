@@ -57,6 +57,10 @@ type ScanOptions struct {
 	// extension with the number of messages held (replay journals the new
 	// expiry first); an error from it ends the scan.
 	KeepAlive func(held int) error
+	// Keep, when set, is called with each matched message before the scan
+	// keeps it: replay moves its body and attributes to disk. An error
+	// from it ends the scan.
+	Keep func(*Message) error
 }
 
 func (o *ScanOptions) defaults() {
@@ -113,6 +117,11 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	}
 	stopKeepAlive := s.keepAlive(ctx)
 	scanErr := g.Wait()
+	s.mu.Lock()
+	if scanErr == nil {
+		scanErr = s.keepErr
+	}
+	s.mu.Unlock()
 	// The extender stops before anything is released: an extension landing
 	// after a release would hide a message nobody holds any more.
 	if err := stopKeepAlive(); err != nil && scanErr == nil {
@@ -159,6 +168,17 @@ type scan struct {
 	empties     atomic.Int32
 	stopped     atomic.Bool
 	overLimit   atomic.Bool
+	keepErr     error // the first error of opts.Keep
+}
+
+// fail ends the scan with err.
+func (s *scan) fail(err error) {
+	s.mu.Lock()
+	if s.keepErr == nil {
+		s.keepErr = err
+	}
+	s.mu.Unlock()
+	s.stopped.Store(true)
 }
 
 func (s *scan) receive(ctx context.Context) error {
@@ -328,7 +348,10 @@ func retryable(err error) bool {
 
 // offer records a received message and reports whether the scan is done.
 func (s *scan) offer(raw types.Message) bool {
-	id, handle := aws.ToString(raw.MessageId), aws.ToString(raw.ReceiptHandle)
+	// Copies: the SDK decodes every string of a response into one buffer,
+	// and a string kept from it keeps the whole buffer (every body of the
+	// response) alive.
+	id, handle := strings.Clone(aws.ToString(raw.MessageId)), strings.Clone(aws.ToString(raw.ReceiptHandle))
 	count, _ := strconv.Atoi(raw.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	s.mu.Lock()
 	prev, seen := s.held[id]
@@ -353,10 +376,19 @@ func (s *scan) offer(raw types.Message) bool {
 	m.Parsed, m.Unwrapped = nil, nil
 	if matched {
 		s.mu.Lock()
-		if s.opts.Limit <= 0 || len(s.matched) < s.opts.Limit {
-			s.matched = append(s.matched, m)
-		}
+		keep := s.opts.Limit <= 0 || len(s.matched) < s.opts.Limit
 		s.mu.Unlock()
+		if keep && s.opts.Keep != nil {
+			if err := s.opts.Keep(&m); err != nil {
+				s.fail(err)
+				return true
+			}
+		}
+		if keep {
+			s.mu.Lock()
+			s.matched = append(s.matched, m)
+			s.mu.Unlock()
+		}
 	}
 	return s.done()
 }

@@ -128,7 +128,18 @@ func (s *sender) batches(msgs []*queue.Message, strict bool) (out [][]entry, sto
 	now := s.h.r.cfg.Now()
 	c := s.h.r.c
 	for i, m := range msgs {
-		e, marked := s.h.entry(m, s.dest, now)
+		full, err := s.h.r.spool.load(m)
+		if err != nil {
+			c.fail(m.MessageID, err.Error())
+			if strict {
+				if len(cur) > 0 {
+					out = append(out, cur)
+				}
+				return out, i
+			}
+			continue
+		}
+		e, marked := s.h.entry(m, &full, s.dest, now)
 		if !marked {
 			c.mu.Lock()
 			c.unmarked = append(c.unmarked, m.MessageID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -657,5 +658,27 @@ func TestReplayFinalCheckMovesWhatWasHiddenAtTheScan(t *testing.T) {
 	}
 	if got := testenv.DrainCounts(t, p.c, p.src.URL); len(got) != 11 || got[aws.ToString(hidden.MessageId)] != 1 {
 		t.Fatalf("source has %v", got)
+	}
+}
+
+// Without a place to keep held bodies, the replay does not start: nothing
+// is sent, nothing is held, the DLQ is as it was.
+func TestReplayWithoutASpoolMovesNothing(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 3, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := replay.Run(context.Background(), replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, SpoolDir: filepath.Join(file, "spool")})
+	if err == nil || !strings.Contains(err.Error(), "spool") {
+		t.Fatalf("err = %v, want a spool error", err)
+	}
+	if n := len(testenv.DrainCounts(t, p.c, p.src.URL)); n != 0 {
+		t.Errorf("%d messages sent", n)
+	}
+	if n := len(testenv.Drain(t, p.c, p.dlq.URL)); n != 3 {
+		t.Errorf("%d messages visible in the DLQ, want 3", n)
 	}
 }

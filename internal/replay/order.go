@@ -128,7 +128,8 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 		for len(ready) > 0 && len(heads) < queue.MaxBatch {
 			k := ready[0]
 			m := keys[k].msgs[0]
-			sz := messageSize(*m) + markerSize
+			sz, _ := r.spool.sizes(m)
+			sz += markerSize
 			if len(heads) > 0 && size+sz > limit {
 				break
 			}

@@ -135,7 +135,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
-		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) },
+		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Keep: r.spool.keep,
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
@@ -152,7 +152,10 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		if res.OverLimit {
 			why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, len(res.Matched))
 		}
-		h.cutWhy = why + ": the DLQ is replayed in rounds, and order applies within each round"
+		h.cutWhy = fmt.Sprintf("%s: the DLQ (~%d visible) is replayed in rounds, this plan shows the first", why, dlq.Visible)
+		if cfg.Order != OrderNone || r.dlq.FIFO {
+			h.cutWhy += ", and order applies within each round"
+		}
 		r.mu.Lock()
 		first := r.scanned == 0 // the plan says it; later rounds warn
 		r.mu.Unlock()
@@ -330,7 +333,8 @@ func (h *held) plan() Plan {
 	p := Plan{Messages: len(h.messages), Samples: []string{}, Warnings: []string{}, Routes: []RoutePlan{}}
 	groups := map[string]bool{}
 	for i, m := range h.messages {
-		p.Bytes += int64(len(m.Body))
+		_, body := r.spool.sizes(&h.messages[i])
+		p.Bytes += int64(body)
 		if m.GroupID != "" {
 			groups[m.GroupID] = true
 		}
@@ -366,7 +370,7 @@ func (h *held) plan() Plan {
 	for _, rt := range h.routes {
 		p.Routes = append(p.Routes, RoutePlan{Destination: rt.dest.Name, Messages: len(rt.msgs), Via: rt.via})
 		for _, m := range rt.msgs {
-			if int64(messageSize(*m))+markerSize > rt.dest.MaxMessageSize {
+			if size, _ := r.spool.sizes(m); int64(size)+markerSize > rt.dest.MaxMessageSize {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("message %s is larger than %s's maximum message size: it will stay in the DLQ", m.MessageID, rt.dest.Name))
 			}
 		}
@@ -444,7 +448,9 @@ type entry struct {
 	size int
 }
 
-func (h *held) entry(m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
+// entry builds the send of m (as held: msg) from full, m with its body and
+// attributes.
+func (h *held) entry(msg, m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
 	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+1)
 	for k, a := range m.Attributes {
 		v := types.MessageAttributeValue{DataType: aws.String(a.Type)}
@@ -493,5 +499,5 @@ func (h *held) entry(m *queue.Message, dest queue.Queue, now time.Time) (entry, 
 	for k, v := range attrs {
 		size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
 	}
-	return entry{msg: m, in: in, size: size}, marked
+	return entry{msg: msg, in: in, size: size}, marked
 }

@@ -107,6 +107,10 @@ type Config struct {
 	// they are reported as held and the run is not verified.
 	NoWait  bool
 	Journal Journal
+	// SpoolDir is where held messages' bodies and attributes are kept
+	// while the run holds them (a file unlinked at once); "" : the system's
+	// temporary directory.
+	SpoolDir string
 	// StopOnReturn stops the replay when this many replayed messages
 	// (marker present, replayed by this run) are back in the DLQ.
 	StopOnReturn int
@@ -254,6 +258,8 @@ type runner struct {
 	runID  string
 	// inFlight bounds batches in flight across rounds.
 	inFlight *inFlight
+	// spool keeps held messages' bodies and attributes on disk.
+	spool *spool
 	// keys are the --order-key values of held messages.
 	keys    map[string]string
 	started time.Time // the first receive: SQS's 12-hour hold counts from it
@@ -314,6 +320,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now), keys: map[string]string{},
 		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}, stoppedKeys: map[string]bool{}}
+	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
+		return rep, err
+	}
+	defer func() { _ = r.spool.close() }()
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {
 		return r.finish(rep, start), err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -207,6 +208,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		}
 		defer func() { _ = j.Close() }()
 		cfg.Journal = j
+		cfg.SpoolDir = filepath.Dir(path) // held bodies next to the journal, not in memory
 	}
 	tty := opts.IO.IsStderrTTY()
 	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
