@@ -74,6 +74,9 @@ type Pipeline struct {
 	Now        func() time.Time
 	// Compensation overrides the compensation retry policy (tests).
 	Compensation saga.RetryPolicy
+	// IdempotencyTTL is how long a step's record suppresses a rerun; 0:
+	// idempotency.DefaultTTL (15 days: longer than a DLQ keeps a message).
+	IdempotencyTTL time.Duration
 }
 
 // PaymentKey is the business key of a payment: order-{id}-payment-attempt-{n}.
@@ -179,7 +182,7 @@ func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env 
 	orch := &saga.Orchestrator{
 		Def:        p.Definition(o, attempt),
 		Log:        &saga.DynamoLog{API: p.DB, Table: p.Tables.Sagas},
-		Idem:       idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency}, Namespace: "orders"},
+		Idem:       idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency}, Namespace: "orders", TTL: p.IdempotencyTTL},
 		Logger:     p.logger(),
 		DeadLetter: p.DeadLetter,
 		Now:        p.Now,

@@ -4,7 +4,9 @@
 //
 // Environment: INVENTORY_TABLE, PAYMENTS_TABLE, SHIPMENTS_TABLE, SAGA_TABLE,
 // IDEMPOTENCY_TABLE, SAGA_DLQ_URL (sagas whose compensation failed), and
-// optionally FAIL_STEPS (comma-separated steps that fail, for drills).
+// optionally IDEMPOTENCY_TTL (a Go duration such as 360h; default 15 days,
+// longer than a DLQ keeps a message) and FAIL_STEPS (comma-separated steps
+// that fail, for drills).
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -46,6 +49,14 @@ func main() {
 			_, err := publisher.Publish(ctx, dlqURL, "SagaCompensationFailed", s)
 			return err
 		},
+	}
+	if v := os.Getenv("IDEMPOTENCY_TTL"); v != "" {
+		ttl, err := time.ParseDuration(v)
+		if err != nil || ttl <= 0 {
+			logger.Error("parse IDEMPOTENCY_TTL: want a positive Go duration such as 360h", "status", "error", "value", v)
+			os.Exit(1)
+		}
+		p.IdempotencyTTL = ttl
 	}
 	if steps := os.Getenv("FAIL_STEPS"); steps != "" {
 		failing := strings.Split(steps, ",")

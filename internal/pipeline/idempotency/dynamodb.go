@@ -37,6 +37,7 @@ const (
 	attrLease   = "leaseExpiresAt"
 	attrExpires = "expiresAt"
 	attrResult  = "result"
+	attrDropped = "resultDropped"
 )
 
 // DynamoStore keeps records in a DynamoDB table.
@@ -104,28 +105,44 @@ func (s *DynamoStore) Acquire(ctx context.Context, key, payloadHash string, leas
 
 // Complete records the result, fenced by the lease token: a worker whose
 // lease was taken over gets ErrLeaseLost and cannot overwrite the newer
-// worker's record. Results that cannot fit the item are refused before
-// anything is written.
+// worker's record. A result that cannot fit the item is not kept: the key
+// is recorded COMPLETE with "resultDropped", so the operation is never run
+// again. A write whose answer was lost and that the SDK resent finds its
+// own COMPLETE record (ALL_OLD, same token): that is success, not a lost
+// lease.
 func (s *DynamoStore) Complete(ctx context.Context, l Lease, result []byte, ttl time.Duration, now time.Time) error {
+	update := "SET #status = :complete, #result = :result, #exp = :exp REMOVE #lease"
+	values := map[string]types.AttributeValue{
+		":complete":   &types.AttributeValueMemberS{Value: string(StatusComplete)},
+		":processing": &types.AttributeValueMemberS{Value: string(StatusProcessing)},
+		":result":     &types.AttributeValueMemberB{Value: result},
+		":exp":        num(now.Add(ttl).Unix()),
+		":token":      &types.AttributeValueMemberS{Value: l.Token},
+	}
 	if len(result)+len(l.Key)+itemOverhead > MaxItemBytes {
-		return fmt.Errorf("%w: %s: %d bytes", ErrResultTooLarge, l.Key, len(result))
+		update = "SET #status = :complete, #dropped = :true, #exp = :exp REMOVE #lease, #result"
+		delete(values, ":result")
+		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	names := map[string]string{"#status": attrStatus, "#result": attrResult, "#exp": attrExpires, "#lease": attrLease, "#token": attrToken}
+	if _, ok := values[":true"]; ok {
+		names["#dropped"] = attrDropped
 	}
 	_, err := s.API.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.Table),
-		Key:                 map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
-		UpdateExpression:    aws.String("SET #status = :complete, #result = :result, #exp = :exp REMOVE #lease"),
-		ConditionExpression: aws.String("#token = :token AND #status = :processing"),
-		ExpressionAttributeNames: map[string]string{
-			"#status": attrStatus, "#result": attrResult, "#exp": attrExpires, "#lease": attrLease, "#token": attrToken,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":complete":   &types.AttributeValueMemberS{Value: string(StatusComplete)},
-			":processing": &types.AttributeValueMemberS{Value: string(StatusProcessing)},
-			":result":     &types.AttributeValueMemberB{Value: result},
-			":exp":        num(now.Add(ttl).Unix()),
-			":token":      &types.AttributeValueMemberS{Value: l.Token},
-		},
+		TableName:                           aws.String(s.Table),
+		Key:                                 map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String("#token = :token AND #status = :processing"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if rec := decode(ccf.Item); rec.Token == l.Token && rec.Status == StatusComplete {
+			return nil // our own write, answered late
+		}
+	}
 	return fenced(err, "complete", l.Key)
 }
 
@@ -205,6 +222,9 @@ func decode(item map[string]types.AttributeValue) Record {
 	}
 	if v, ok := item[attrResult].(*types.AttributeValueMemberB); ok {
 		r.Result = v.Value
+	}
+	if v, ok := item[attrDropped].(*types.AttributeValueMemberBOOL); ok {
+		r.ResultDropped = v.Value
 	}
 	return r
 }

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dlqops/dlq/internal/backoff"
 )
 
 // Status is the state of a record.
@@ -36,8 +38,14 @@ var (
 	// ErrLeaseLost: the lease expired and another worker took over; this
 	// worker's result was not recorded.
 	ErrLeaseLost = errors.New("idempotency: lease lost to another worker")
-	// ErrResultTooLarge: the result does not fit in a DynamoDB item.
-	ErrResultTooLarge = errors.New("idempotency: result too large to store")
+	// ErrUnavailable: the store could not be reached to take the key; the
+	// operation did not run. Retry the delivery; never treat it as the
+	// operation failing.
+	ErrUnavailable = errors.New("idempotency: store unavailable")
+	// ErrNotRecorded: the operation ran and succeeded (Do returns its
+	// result), but recording it failed after retries. Treat the operation
+	// as done: running it again would repeat its effect.
+	ErrNotRecorded = errors.New("idempotency: operation ran but its result was not recorded")
 )
 
 // Record is what the store keeps for a key.
@@ -49,6 +57,9 @@ type Record struct {
 	LeaseExpiresAt time.Time
 	ExpiresAt      time.Time
 	Result         []byte
+	// ResultDropped: the operation completed with a result too large to
+	// keep; duplicates get the zero value.
+	ResultDropped bool
 }
 
 // Lease is the right to run the operation and record its result, proven by
@@ -76,10 +87,25 @@ type Config struct {
 	// take over; keep it above the operation's real duration and separate
 	// from the Lambda timeout. Default 5 minutes.
 	MaxProcessing time.Duration
-	// TTL is how long a completed record suppresses duplicates. Default 24h.
+	// TTL is how long a completed record suppresses duplicates. Default
+	// DefaultTTL: longer than a DLQ can keep a message (14 days), so a
+	// message replayed from a DLQ on its last day still finds its record.
 	TTL time.Duration
 	Now func() time.Time
+	// Sleep waits between retries of recording a result; backoff.Sleep
+	// by default.
+	Sleep func(context.Context, time.Duration) error
 }
+
+// DefaultMaxProcessing is the lease of a key when Config sets none.
+const DefaultMaxProcessing = 5 * time.Minute
+
+// DefaultTTL is SQS's longest retention (14 days) plus a day to replay in.
+const DefaultTTL = 15 * 24 * time.Hour
+
+// completeAttempts is how often Do tries to record a result before it
+// reports ErrNotRecorded.
+const completeAttempts = 5
 
 // Outcome says whether Do ran the operation.
 type Outcome int
@@ -111,7 +137,10 @@ func Do[T any](ctx context.Context, c Config, key string, payload any, fn func(c
 	}
 	lease, existing, err := c.Store.Acquire(ctx, full, hash, c.MaxProcessing, c.TTL, c.Now())
 	if err != nil {
-		return zero, Executed, err
+		if errors.Is(err, ErrInProgress) || errors.Is(err, ErrPayloadMismatch) {
+			return zero, Executed, err
+		}
+		return zero, Executed, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if existing != nil {
 		// Complete: hand back the first run's result.
@@ -139,26 +168,35 @@ func Do[T any](ctx context.Context, c Config, key string, payload any, fn func(c
 	if err != nil {
 		return zero, Executed, fmt.Errorf("idempotency: encode result of %s: %w", key, err)
 	}
-	if err := c.Store.Complete(ctx, lease, b, c.TTL, c.Now()); err != nil {
-		if errors.Is(err, ErrResultTooLarge) {
-			// Nothing was recorded: free the key rather than leave it
-			// PROCESSING until the lease runs out.
-			_ = c.Store.Release(context.WithoutCancel(ctx), lease)
+	// The operation ran: from here on its effect exists, whatever happens
+	// to this call. Recording it is retried, detached from ctx (the
+	// caller's deadline must not turn a done operation into a redo).
+	rctx := context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		err = c.Store.Complete(rctx, lease, b, c.TTL, c.Now())
+		if err == nil || errors.Is(err, ErrLeaseLost) || attempt >= completeAttempts {
+			break
 		}
-		return res, Executed, err
+		_ = c.Sleep(rctx, backoff.Delay(attempt))
+	}
+	if err != nil {
+		return res, Executed, fmt.Errorf("%w: %s: %w", ErrNotRecorded, key, err)
 	}
 	return res, Executed, nil
 }
 
 func (c *Config) defaults() {
 	if c.MaxProcessing <= 0 {
-		c.MaxProcessing = 5 * time.Minute
+		c.MaxProcessing = DefaultMaxProcessing
 	}
 	if c.TTL <= 0 {
-		c.TTL = 24 * time.Hour
+		c.TTL = DefaultTTL
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = backoff.Sleep
 	}
 }
 
@@ -174,8 +212,10 @@ func Hash(payload any) (string, error) {
 
 // BatchOutcome is what an SQS batch handler should do with a record whose
 // operation returned err: nil → success (also for duplicates);
-// ErrInProgress → report the record failed so SQS redelivers it later;
-// anything else → report it failed (after maxReceiveCount it reaches the DLQ).
+// ErrNotRecorded → success (the operation ran: a redelivery could only
+// repeat it); ErrInProgress or ErrUnavailable → report the record failed
+// so SQS redelivers it later; anything else → report it failed (after
+// maxReceiveCount it reaches the DLQ).
 type BatchOutcome int
 
 // Batch outcomes.
@@ -188,9 +228,9 @@ const (
 // ForBatch maps Do's error to a batch outcome.
 func ForBatch(err error) BatchOutcome {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, ErrNotRecorded):
 		return BatchSuccess
-	case errors.Is(err, ErrInProgress):
+	case errors.Is(err, ErrInProgress), errors.Is(err, ErrUnavailable):
 		return BatchRetryLater
 	}
 	return BatchFailure

@@ -152,13 +152,24 @@ func TestPayloadMismatchFailureAndSize(t *testing.T) {
 		t.Fatalf("retry after failure: %v %v %v", res, outcome, err)
 	}
 
-	// A result over DynamoDB's item size: typed error, and the key is free.
-	huge := func(context.Context) (string, error) { return strings.Repeat("x", idempotency.MaxItemBytes), nil }
-	if _, _, err := idempotency.Do(ctx, cfg, "k3", "p", huge); !errors.Is(err, idempotency.ErrResultTooLarge) {
-		t.Fatalf("huge result: err = %v", err)
+	// A result over DynamoDB's item size: the caller gets it, the key is
+	// recorded COMPLETE without it, and no delivery runs the operation
+	// again (it used to free the key: every delivery charged again).
+	runs := 0
+	huge := func(context.Context) (string, error) {
+		runs++
+		return strings.Repeat("x", idempotency.MaxItemBytes), nil
 	}
-	if res, _, err := idempotency.Do(ctx, cfg, "k3", "p", ok); err != nil || res != 1 {
-		t.Errorf("key after a too-large result: %v %v", res, err)
+	if res, outcome, err := idempotency.Do(ctx, cfg, "k3", "p", huge); err != nil || outcome != idempotency.Executed || len(res) != idempotency.MaxItemBytes {
+		t.Fatalf("huge result: %d bytes, %v, %v", len(res), outcome, err)
+	}
+	for range 3 {
+		if res, outcome, err := idempotency.Do(ctx, cfg, "k3", "p", huge); err != nil || outcome != idempotency.Duplicate || res != "" {
+			t.Fatalf("redelivery after a too-large result: %d bytes, %v, %v", len(res), outcome, err)
+		}
+	}
+	if runs != 1 {
+		t.Errorf("the operation ran %d times over 4 deliveries, want 1", runs)
 	}
 }
 

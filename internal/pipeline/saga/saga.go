@@ -179,7 +179,16 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 			o.Logger.WarnContext(sctx, step.Name+" in progress elsewhere", "status", "retry", "durationMs", dur)
 			return *st, err
 		}
-		if IsRetryable(err) {
+		if errors.Is(err, idempotency.ErrNotRecorded) {
+			// The action ran; only its record is missing. It is a completed
+			// step: compensated like one if the saga is undone, never run
+			// again.
+			o.Logger.WarnContext(sctx, step.Name+" done, not recorded", "status", "success", "error", err.Error(), "durationMs", dur)
+			err = nil
+		}
+		if IsRetryable(err) || errors.Is(err, idempotency.ErrUnavailable) {
+			// A store call failing around the action is never the action
+			// failing: the saga keeps its place and the delivery is retried.
 			o.Logger.WarnContext(sctx, step.Name+" failed, will retry", "status", "retry", "error", err.Error(), "durationMs", dur)
 			return *st, err
 		}
@@ -230,15 +239,27 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 		sctx := trace.Update(ctx, func(ids *trace.IDs) { ids.Step = name })
 		key := idempotency.Key(st.SagaID, name, "compensate", fmt.Sprint(attempt))
 		var lastErr error
+		// Another worker compensating this step (ErrInProgress) holds it
+		// at most for the lease: that wait does not use up attempts.
+		waitUntil := o.Now().Add(o.lease() + policy.Max)
 		for try := 1; try <= policy.MaxAttempts; try++ {
 			start := o.Now()
 			o.Logger.InfoContext(sctx, "compensating "+name, "status", "compensating", "attempt", try)
 			_, _, lastErr = idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
 				return struct{}{}, step.Compensate(c)
 			})
+			if errors.Is(lastErr, idempotency.ErrNotRecorded) {
+				lastErr = nil // it ran
+			}
 			if lastErr == nil {
 				o.Logger.InfoContext(sctx, name+" compensated", "status", "compensated", "durationMs", ms(o.Now().Sub(start)))
 				break
+			}
+			if errors.Is(lastErr, idempotency.ErrInProgress) && o.Now().Before(waitUntil) {
+				o.Logger.InfoContext(sctx, "compensation of "+name+" in progress elsewhere: waiting", "status", "retry")
+				try--
+				_ = o.Sleep(sctx, max(policy.Max, o.lease()/20))
+				continue
 			}
 			o.Logger.WarnContext(sctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
 			if try < policy.MaxAttempts {
@@ -279,6 +300,14 @@ func (o *Orchestrator) step(name string) (Step, bool) {
 		}
 	}
 	return Step{}, false
+}
+
+// lease is how long a worker may hold an idempotency key.
+func (o *Orchestrator) lease() time.Duration {
+	if o.Idem.MaxProcessing > 0 {
+		return o.Idem.MaxProcessing
+	}
+	return idempotency.DefaultMaxProcessing
 }
 
 func (o *Orchestrator) defaults() {
