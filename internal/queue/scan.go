@@ -165,6 +165,7 @@ type scan struct {
 	// without a handle until then.
 	hiddenUntil time.Time
 	matched     []Message
+	taken       int // places in matched given out (Keep may still be running)
 	empties     atomic.Int32
 	stopped     atomic.Bool
 	overLimit   atomic.Bool
@@ -364,7 +365,7 @@ func (s *scan) offer(raw types.Message) bool {
 	if !seen {
 		s.scanned++
 	}
-	full := s.opts.Limit > 0 && len(s.matched) >= s.opts.Limit
+	full := s.opts.Limit > 0 && s.taken >= s.opts.Limit
 	s.mu.Unlock()
 	if seen || full {
 		return s.done()
@@ -375,8 +376,13 @@ func (s *scan) offer(raw types.Message) bool {
 	// would multiply memory several times over the bodies themselves.
 	m.Parsed, m.Unwrapped = nil, nil
 	if matched {
+		// The place is taken under the lock, before Keep runs: receivers
+		// offering at the same time cannot pass the limit between them.
 		s.mu.Lock()
-		keep := s.opts.Limit <= 0 || len(s.matched) < s.opts.Limit
+		keep := s.opts.Limit <= 0 || s.taken < s.opts.Limit
+		if keep {
+			s.taken++
+		}
 		s.mu.Unlock()
 		if keep && s.opts.Keep != nil {
 			if err := s.opts.Keep(&m); err != nil {
@@ -396,7 +402,7 @@ func (s *scan) offer(raw types.Message) bool {
 func (s *scan) done() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return (s.target > 0 && s.scanned >= s.target) || (s.opts.Limit > 0 && len(s.matched) >= s.opts.Limit)
+	return (s.target > 0 && s.scanned >= s.target) || (s.opts.Limit > 0 && s.taken >= s.opts.Limit)
 }
 
 // handles lists the receipt handles to release: all of them, or with

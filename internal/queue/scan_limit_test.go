@@ -1,0 +1,55 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// endlessQueue answers every receive with ten new messages and accepts
+// every visibility change: a narrow fake of the calls a scan makes.
+type endlessQueue struct{ n atomic.Int64 }
+
+func (q *endlessQueue) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out := &sqs.ReceiveMessageOutput{}
+	for range 10 {
+		id := fmt.Sprint("m-", q.n.Add(1))
+		out.Messages = append(out.Messages, types.Message{MessageId: aws.String(id), ReceiptHandle: aws.String("rh-" + id), Body: aws.String("{}"),
+			Attributes: map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"}})
+	}
+	return out, nil
+}
+
+func (q *endlessQueue) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	out := &sqs.ChangeMessageVisibilityBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.ChangeMessageVisibilityBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
+}
+
+// Many receivers offering at once, with a Keep that takes a moment (the
+// replay spool), never keep more than Limit messages.
+func TestScanLimitHoldsWithManyReceiversAndASlowKeep(t *testing.T) {
+	t.Parallel()
+	for range 5 {
+		res, err := queue.Scan(context.Background(), &endlessQueue{}, "https://sqs.us-east-1.amazonaws.com/1/q", queue.ScanOptions{
+			Depth: 1000, Limit: 3, Receivers: 32, KeepMatched: true,
+			Keep: func(*queue.Message) error { time.Sleep(2 * time.Millisecond); return nil },
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Matched) != 3 {
+			t.Fatalf("kept %d messages with Limit 3", len(res.Matched))
+		}
+	}
+}
