@@ -161,6 +161,11 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 				q := keys[k]
 				switch m := heads[i]; {
 				case r.c.wasSent(m.MessageID):
+					if !strings.HasPrefix(k, "\x00") {
+						r.mu.Lock()
+						r.sentKeys[k] = true
+						r.mu.Unlock()
+					}
 					q.msgs = q.msgs[1:]
 					if len(q.msgs) > 0 {
 						ready = append(ready, k)

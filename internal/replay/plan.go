@@ -228,13 +228,15 @@ func (r *runner) takes(m *queue.Message) bool {
 		r.mu.Unlock()
 	}
 	// A key stopped at a failed message in an earlier round: nothing of
-	// that key overtakes it.
+	// that key overtakes it. In a round the final check added, a key this
+	// run already sent a message of is left alone: the message found late
+	// is older than that one.
 	if r.cfg.Order == OrderKey {
 		if k := r.keyOf(m); k != "" {
 			r.mu.Lock()
-			stopped := r.stoppedKeys[k]
+			skip := r.stoppedKeys[k] || r.sweeping && r.sentKeys[k]
 			r.mu.Unlock()
-			if stopped {
+			if skip {
 				return false
 			}
 		}
@@ -249,6 +251,12 @@ func (r *runner) keyOf(m *queue.Message) string {
 		defer r.mu.Unlock()
 		return r.keys[m.MessageID]
 	}
+	return fieldKey(m)
+}
+
+// fieldKey is the default entity key: the envelope's orderId, else its
+// traceId, else the message group.
+func fieldKey(m *queue.Message) string {
 	switch {
 	case m.OrderID != "":
 		return "orderId=" + m.OrderID

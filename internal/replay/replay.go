@@ -279,6 +279,12 @@ type runner struct {
 	// missed: matching messages the last final check found that were in
 	// the DLQ before the run started (hidden when it scanned).
 	missed int
+	// blockedLate: messages the last final check found behind a key
+	// stopped in an earlier round.
+	blockedLate int
+	// sentKeys: order keys this run sent a message of: a sweep does not
+	// send an older message of them after a newer one.
+	sentKeys map[string]bool
 	// sweeping: the rounds the final check added take only such messages.
 	sweeping bool
 	// cutSeen: a round was cut at the window or the in-flight limit.
@@ -319,7 +325,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now), keys: map[string]string{},
-		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}, stoppedKeys: map[string]bool{}}
+		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}, stoppedKeys: map[string]bool{}, sentKeys: map[string]bool{}}
 	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
 		return rep, err
 	}
@@ -338,17 +344,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rep.Remaining = 0
 			return rep, early.err
 		}
-		r.released(ctx, runErr)
 		if runErr != nil || ctx.Err() != nil {
+			r.released(ctx, runErr)
 			break
 		}
+		// The final check holds messages while it scans: the run is
+		// journaled released only after it.
 		if left, err = r.verify(ctx); err != nil {
 			return r.finish(rep, start), fmt.Errorf("verify %s: %w", dlq.Name, err)
 		}
 		// Messages that were in the DLQ before the run but hidden when it
 		// scanned (a hold that lapsed late, or counters that lagged) are
-		// moved by another round, not left to the user.
-		if r.missed == 0 || sweep >= maxSweeps || r.halted(ctx) || cfg.Limit > 0 && r.taken() >= cfg.Limit {
+		// moved by another round, not left to the user; not with --order
+		// sent (an older message would follow newer ones) or --max-scan
+		// (what it did not scan was not hidden).
+		if r.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || cfg.Limit > 0 && r.taken() >= cfg.Limit {
+			r.released(ctx, nil)
 			break
 		}
 		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", r.missed)
@@ -365,7 +376,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r.mu.Lock()
 	rep.Warnings = append([]string(nil), r.warnings...)
 	r.mu.Unlock()
-	rep.NextStep = nextStep(rep, r.blocked)
+	rep.NextStep = nextStep(rep, r.blocked+r.blockedLate)
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"sync"
 
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
@@ -62,6 +63,7 @@ func (r *runner) account(left *Left, hidden int64) {
 // own unseen ones, which are already counted).
 func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	var left Left
+	r.missed, r.blockedLate = 0, 0
 	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
 	if err != nil {
 		return left, 0, err
@@ -83,20 +85,40 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 		return left, 0, nil
 	}
 	scanned := 0
+	overLimit := false
 	if q.Visible > 0 || len(missing) > 0 {
+		// This scan holds what it receives too: journaled, so a run killed
+		// here tells the next one how long to wait.
+		if err := r.journalHold(ctx, -1); err != nil {
+			return left, 0, err
+		}
+		var keysMu sync.Mutex
+		lookKeys := map[string]string{} // order keys of matching messages not taken
 		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.scanReceivers(),
-			Visibility: r.cfg.Visibility, KeepMatched: true},
+			Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }},
 			func(m *queue.Message) bool {
 				if missing[m.MessageID] || r.c.wasSent(m.MessageID) {
 					return true
 				}
-				return !limited && r.matches(m)
+				if limited || !r.matches(m) {
+					return false
+				}
+				if r.cfg.Order == OrderKey {
+					k := fieldKey(m)
+					if r.cfg.OrderKey != nil {
+						k, _ = r.cfg.OrderKey.Value(m) // while the body is parsed
+					}
+					keysMu.Lock()
+					lookKeys[m.MessageID] = k
+					keysMu.Unlock()
+				}
+				return true
 			})
 		r.hiddenByLostReceive(ctx, res.HiddenUntil)
 		if err != nil {
 			return left, 0, err
 		}
-		scanned = res.Scanned
+		scanned, overLimit = res.Scanned, res.OverLimit
 		// Messages this run sent that are still here: SQS reported their
 		// delete done, but it did not take (SQS accepts a stale receipt
 		// handle without deleting, after a hold lapsed). The destination
@@ -120,7 +142,6 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
 		}
 		var giveBack []string
-		r.missed = 0
 		for _, m := range res.Matched {
 			if r.c.isDone(m.MessageID) {
 				delete(missing, m.MessageID)
@@ -134,7 +155,16 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 				left.NotReached++
 				r.mu.Lock()
 				_, stopped := r.stopped[m.GroupID]
-				if !r.selected[m.MessageID] && !stopped && m.SentAt.Before(r.started) {
+				k := lookKeys[m.MessageID]
+				keyStopped := k != "" && r.stoppedKeys[k]
+				switch {
+				case r.selected[m.MessageID] || stopped:
+				case keyStopped:
+					r.blockedLate++ // behind a failed message of its key, from a later round
+				case k != "" && r.sentKeys[k]:
+					// Older than a message of its key this run already sent:
+					// sending it now would reverse them; the user decides.
+				case m.SentAt.Before(r.started):
 					r.missed++
 				}
 				r.mu.Unlock()
@@ -147,6 +177,11 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	left.Unchecked = len(missing) // the run's own, not seen: hidden, or behind others in a FIFO group
 	if limited {
 		return left, 0, nil
+	}
+	// SQS refused to let the scan hold more (its in-flight limit): what it
+	// did not reach is not known to be outside the selection.
+	if overLimit {
+		left.Unchecked += max(int(q.Visible)-scanned, 1)
 	}
 	// A FIFO queue shows only the first messages of each group: what the
 	// scan could not reach is not known to be outside the selection.

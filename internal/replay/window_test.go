@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -98,6 +101,65 @@ func TestReplayWindowKeepsAFailedKeyStoppedAcrossRounds(t *testing.T) {
 	for _, m := range testenv.Drain(t, p.c, p.src.URL) {
 		if strings.Contains(aws.ToString(m.Body), `"big"`) {
 			t.Errorf("a message of the stopped key arrived: %s", aws.ToString(m.Body))
+		}
+	}
+}
+
+// A filtered replay whose scans hold so many non-matching messages that
+// SQS refuses more (its in-flight limit) cannot see the rest of the DLQ:
+// it is not verified, and says so, rather than exit 0 with matching
+// messages left behind.
+func TestReplayScanCutAtTheInFlightLimitIsNotVerified(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 30, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d","tier":"silver"}`, i) })
+	sendN(t, p.c, p.dlq.URL, 3, func(i int) string { return fmt.Sprintf(`{"orderId":"g-%d","tier":"gold"}`, i) })
+	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int32
+	api := client(t, overLimitAt(t, p.c, p.dlq.URL, 5, &refused))
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Concurrency: 1, Sleep: noSleep})
+	moved := len(testenv.DrainCounts(t, p.c, p.src.URL))
+	if moved == 3 {
+		t.Fatalf("the scans reached every gold message before the limit: the scenario did not happen (%+v)", r)
+	}
+	if r.Verified || r.Left.Unchecked == 0 || r.NextStep == "" {
+		t.Fatalf("report = %+v with %d of 3 gold messages moved: want not verified, the unscanned rest unchecked", r, moved)
+	}
+}
+
+// A message of a key found late by the final check (hidden when the run
+// scanned) is older than the message of that key the run already sent:
+// no round sends it after the newer one; it is left for the user, and the
+// run is not verified.
+func TestReplayFinalCheckDoesNotSendAnOlderMessageOfASentKey(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 1, func(int) string { return `{"orderId":"k","n":1}` })
+	out, err := p.c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.dlq.URL), VisibilityTimeout: 600})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("hide: %v %+v", err, out)
+	}
+	sendN(t, p.c, p.dlq.URL, 1, func(int) string { return `{"orderId":"k","n":2}` })
+	var once sync.Once
+	api := client(t, fault{op: "DeleteMessageBatch", after: func(_, _ any) error {
+		once.Do(func() {
+			if _, err := p.c.ChangeMessageVisibility(context.Background(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(p.dlq.URL),
+				ReceiptHandle: out.Messages[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+				t.Error(err)
+			}
+		})
+		return nil
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
+	if r.Verified || r.Deleted != 1 || r.Left.NotReached != 1 {
+		t.Fatalf("report = %+v: want n=2 moved, n=1 left and reported", r)
+	}
+	for _, m := range testenv.Drain(t, p.c, p.src.URL) {
+		if strings.Contains(aws.ToString(m.Body), `"n":1`) {
+			t.Errorf("the older message was sent after the newer one: %s", aws.ToString(m.Body))
 		}
 	}
 }
