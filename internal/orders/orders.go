@@ -77,6 +77,9 @@ type Pipeline struct {
 	// IdempotencyTTL is how long a step's record suppresses a rerun; 0:
 	// idempotency.DefaultTTL (15 days: longer than a DLQ keeps a message).
 	IdempotencyTTL time.Duration
+	// Sleep waits between retries (compensations, recording a result);
+	// nil: real time. Tests inject it with Now.
+	Sleep func(context.Context, time.Duration) error
 }
 
 // PaymentKey is the business key of a payment: order-{id}-payment-attempt-{n}.
@@ -152,7 +155,11 @@ func (p *Pipeline) setStatus(ctx context.Context, table, keyName, key string, o 
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("write %s %s: %w", table, key, err)
+		// Not a refusal: the write may have happened (a lost answer) or
+		// not. Either way it is no reason to cancel the order: the
+		// delivery is retried, and the conditional write then finds what
+		// happened.
+		return saga.Retryable(fmt.Errorf("write %s %s: %w", table, key, err))
 	}
 	return nil
 }
@@ -180,12 +187,14 @@ func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env 
 	attempt := max(env.Attempt, 1)
 	ctx = trace.Update(ctx, func(i *trace.IDs) { i.OrderID = o.OrderID })
 	orch := &saga.Orchestrator{
-		Def:        p.Definition(o, attempt),
-		Log:        &saga.DynamoLog{API: p.DB, Table: p.Tables.Sagas},
-		Idem:       idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency}, Namespace: "orders", TTL: p.IdempotencyTTL},
+		Def: p.Definition(o, attempt),
+		Log: &saga.DynamoLog{API: p.DB, Table: p.Tables.Sagas},
+		Idem: idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency}, Namespace: "orders", TTL: p.IdempotencyTTL,
+			Now: p.Now, Sleep: p.Sleep},
 		Logger:     p.logger(),
 		DeadLetter: p.DeadLetter,
 		Now:        p.Now,
+		Sleep:      p.Sleep,
 	}
 	_, err := orch.Run(ctx, "saga-"+o.OrderID, attempt)
 	if errors.Is(err, saga.ErrCompensationFailed) {
