@@ -50,12 +50,29 @@ func main() {
 		}
 		n = v
 	}
+	var chaos *devstack.Chaos
+	if s := os.Getenv("CHAOS"); s != "" {
+		rate, err := strconv.ParseFloat(s, 64)
+		if err != nil || rate < 0 || rate > 0.5 {
+			fmt.Fprintf(os.Stderr, "dlq-demo: CHAOS must be a fault rate from 0 to 0.5, got %q\n", s)
+			os.Exit(2)
+		}
+		seed := uint64(time.Now().UnixNano())
+		if s := os.Getenv("CHAOS_SEED"); s != "" {
+			if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+				fmt.Fprintf(os.Stderr, "dlq-demo: CHAOS_SEED must be a number, got %q\n", s)
+				os.Exit(2)
+			}
+		}
+		fmt.Printf("chaos: faults at rate %g into the pipeline's DynamoDB and provider calls (CHAOS_SEED=%d repeats this run)\n", rate, seed)
+		chaos = devstack.NewChaos(rate, seed)
+	}
 	if *prefix == "" {
 		*prefix = fmt.Sprintf("bf%d-", time.Now().Unix()%100000)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx, *dlqBin, *prefix, *endpoint, n)
+	code, err := run(ctx, *dlqBin, *prefix, *endpoint, n, chaos)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dlq-demo: %v\n", err)
 		os.Exit(1)
@@ -63,7 +80,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int) (int, error) {
+func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int, chaos *devstack.Chaos) (int, error) {
 	start := time.Now()
 	if _, err := os.Stat(dlqBin); err != nil {
 		return 1, fmt.Errorf("dlq binary %s: %w (run make build)", dlqBin, err)
@@ -111,7 +128,9 @@ func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int) (int,
 		}
 		return 0, nil
 	}
-	out, err := devstack.BlackFriday(ctx, c, prefix, devstack.DefaultScenario(orders), runStep, func(s string) { step(s) })
+	sc := devstack.DefaultScenario(orders)
+	sc.Chaos = chaos
+	out, err := devstack.BlackFriday(ctx, c, prefix, sc, runStep, func(s string) { step(s) })
 	if err != nil {
 		return 1, err
 	}

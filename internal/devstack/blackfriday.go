@@ -116,6 +116,9 @@ type Scenario struct {
 	// The shipping provider rejects orders in [ShipFrom, ShipTo): those
 	// sagas compensate (release, refund).
 	ShipFrom, ShipTo float64
+	// Chaos, when set, injects faults into the pipeline's DynamoDB and
+	// provider calls (CHAOS=P make demo).
+	Chaos *Chaos
 }
 
 // DefaultScenario is sized for a demo that finishes well within two
@@ -148,7 +151,7 @@ func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) *Pipeli
 	p.Logs = &LogShipper{API: c.Logs, Group: s.LogGroup, Stream: "runner"}
 	logger := trace.NewLogger(p.Logs, slog.LevelInfo)
 	publisher := &trace.Publisher{API: c.SQS}
-	pipe := &orders.Pipeline{DB: c.DB, Tables: s.Tables, Logger: logger,
+	pipe := &orders.Pipeline{DB: sc.Chaos.DB(c.DB), Tables: s.Tables, Logger: logger,
 		Compensation: saga.RetryPolicy{MaxAttempts: 3, Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond},
 		DeadLetter: func(ctx context.Context, st saga.State) error {
 			_, err := publisher.Publish(ctx, s.SagaDLQURL, "SagaCompensationFailed", st)
@@ -169,6 +172,9 @@ func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) *Pipeli
 }
 
 func (p *Pipeline) faults(_ context.Context, step string, o orders.Order) error {
+	if err := p.Scenario.Chaos.Provider(); err != nil {
+		return err
+	}
 	i, _ := strconv.Atoi(strings.TrimPrefix(o.OrderID, "order-"))
 	frac := float64(i) / float64(p.Scenario.Orders)
 	switch {

@@ -189,7 +189,7 @@ func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env 
 	orch := &saga.Orchestrator{
 		Def: p.Definition(o, attempt),
 		Log: &saga.DynamoLog{API: p.DB, Table: p.Tables.Sagas},
-		Idem: idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency}, Namespace: "orders", TTL: p.IdempotencyTTL,
+		Idem: idempotency.Config{Store: &idempotency.DynamoStore{API: p.DB, Table: p.Tables.Idempotency, Sleep: p.Sleep}, Namespace: "orders", TTL: p.IdempotencyTTL,
 			Now: p.Now, Sleep: p.Sleep},
 		Logger:     p.logger(),
 		DeadLetter: p.DeadLetter,

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
+
+	"github.com/dlqops/dlq/internal/backoff"
 )
 
 // DynamoAPI is the part of the DynamoDB client the store calls.
@@ -46,6 +48,17 @@ type DynamoStore struct {
 	Table string
 	// NewToken makes lease tokens; uuid.NewString by default.
 	NewToken func() string
+	// Sleep waits between resends of a write whose answer was lost;
+	// backoff.Sleep by default.
+	Sleep func(context.Context, time.Duration) error
+}
+
+func (s *DynamoStore) sleep(ctx context.Context, attempt int) {
+	if s.Sleep != nil {
+		_ = s.Sleep(ctx, backoff.Delay(attempt))
+		return
+	}
+	_ = backoff.Sleep(ctx, backoff.Delay(attempt))
 }
 
 // Acquire takes the key with one conditional PutItem: the key is free, or
@@ -58,6 +71,27 @@ func (s *DynamoStore) Acquire(ctx context.Context, key, payloadHash string, leas
 	if s.NewToken != nil {
 		token = s.NewToken()
 	}
+	// A write whose answer was lost may have taken the key: it is sent
+	// again with the same token, and finding that token is finding the
+	// key ours. Given up, the key would stay held by nobody until the
+	// lease ran out, and every delivery meanwhile would be "in progress".
+	var err error
+	for attempt := 1; ; attempt++ {
+		var l Lease
+		var rec *Record
+		l, rec, err = s.acquire(ctx, key, payloadHash, token, lease, ttl, now)
+		if err == nil || rec != nil || attempt >= acquireAttempts || ctx.Err() != nil {
+			return l, rec, err
+		}
+		s.sleep(ctx, attempt)
+	}
+}
+
+// acquireAttempts is how often Acquire sends its write when the answer
+// does not come back.
+const acquireAttempts = 3
+
+func (s *DynamoStore) acquire(ctx context.Context, key, payloadHash, token string, lease, ttl time.Duration, now time.Time) (Lease, *Record, error) {
 	_, err := s.API.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.Table),
 		Item: map[string]types.AttributeValue{
@@ -172,15 +206,33 @@ func (s *DynamoStore) MarkComplete(ctx context.Context, key string, result []byt
 
 // Release deletes the record after a failed run so a retry can acquire it,
 // fenced by the token: a stale worker cannot delete a newer one's record.
+// A delete that fails without a refusal is sent again: given up, the key
+// would stay held by nobody until the lease ran out, and every delivery
+// meanwhile would be "in progress". A resend that finds the record gone
+// (its first attempt deleted it) is done.
 func (s *DynamoStore) Release(ctx context.Context, l Lease) error {
-	_, err := s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
-		ConditionExpression:       aws.String("#token = :token"),
-		ExpressionAttributeNames:  map[string]string{"#token": attrToken},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":token": &types.AttributeValueMemberS{Value: l.Token}},
-	})
-	return fenced(err, "release", l.Key)
+	var err error
+	for attempt := 1; ; attempt++ {
+		_, err = s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:                           aws.String(s.Table),
+			Key:                                 map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: l.Key}},
+			ConditionExpression:                 aws.String("#token = :token"),
+			ExpressionAttributeNames:            map[string]string{"#token": attrToken},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":token": &types.AttributeValueMemberS{Value: l.Token}},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			if attempt > 1 && len(ccf.Item) == 0 {
+				return nil // our earlier attempt deleted it
+			}
+			return fenced(err, "release", l.Key)
+		}
+		if err == nil || attempt >= acquireAttempts || ctx.Err() != nil {
+			return fenced(err, "release", l.Key)
+		}
+		s.sleep(ctx, attempt)
+	}
 }
 
 func fenced(err error, verb, key string) error {

@@ -20,6 +20,7 @@ import (
 type faultyDB struct {
 	idempotency.DynamoAPI
 	failPut               atomic.Bool
+	losePut               atomic.Int32
 	failBefore, loseAfter atomic.Int32
 }
 
@@ -29,7 +30,11 @@ func (f *faultyDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...
 	if f.failPut.Load() {
 		return nil, errReset
 	}
-	return f.DynamoAPI.PutItem(ctx, in, o...)
+	out, err := f.DynamoAPI.PutItem(ctx, in, o...)
+	if err == nil && f.losePut.Add(-1) >= 0 {
+		return nil, errReset
+	}
+	return out, err
 }
 
 func (f *faultyDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
@@ -68,6 +73,15 @@ func TestStoreFaultsAroundTheOperation(t *testing.T) {
 	}
 	db.failPut.Store(false)
 
+	// Acquire's write lands and its answer is lost: it sends the write
+	// again with the same token, finds it, and the key is ours; the
+	// operation runs in this delivery (given up, the key would be held by
+	// nobody until the lease ran out).
+	db.losePut.Store(1)
+	if res, outcome, err := idempotency.Do(ctx, cfg, "a2", "p", op); err != nil || res != 42 || outcome != idempotency.Executed || runs.Load() != 1 {
+		t.Fatalf("acquire lost answer: %v %v %v after %d runs", res, outcome, err, runs.Load())
+	}
+
 	// Complete fails before the call, then its answer is lost once: Do
 	// retries, finds its own COMPLETE record, and succeeds.
 	db.failBefore.Store(2)
@@ -75,7 +89,7 @@ func TestStoreFaultsAroundTheOperation(t *testing.T) {
 	if res, outcome, err := idempotency.Do(ctx, cfg, "b", "p", op); err != nil || res != 42 || outcome != idempotency.Executed {
 		t.Fatalf("complete faults: %v %v %v", res, outcome, err)
 	}
-	if res, outcome, err := idempotency.Do(ctx, cfg, "b", "p", op); err != nil || res != 42 || outcome != idempotency.Duplicate || runs.Load() != 1 {
+	if res, outcome, err := idempotency.Do(ctx, cfg, "b", "p", op); err != nil || res != 42 || outcome != idempotency.Duplicate || runs.Load() != 2 {
 		t.Fatalf("redelivery: %v %v %v after %d runs", res, outcome, err, runs.Load())
 	}
 
@@ -83,7 +97,7 @@ func TestStoreFaultsAroundTheOperation(t *testing.T) {
 	// batch handler acknowledges the message instead of running it again.
 	db.failBefore.Store(1000)
 	res, _, err := idempotency.Do(ctx, cfg, "c", "p", op)
-	if !errors.Is(err, idempotency.ErrNotRecorded) || res != 42 || runs.Load() != 2 {
+	if !errors.Is(err, idempotency.ErrNotRecorded) || res != 42 || runs.Load() != 3 {
 		t.Fatalf("complete down: %v %v after %d runs", res, err, runs.Load())
 	}
 	if idempotency.ForBatch(err) != idempotency.BatchSuccess {

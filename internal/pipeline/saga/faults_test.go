@@ -79,9 +79,10 @@ func TestAChargeWhoseRecordFailedIsRefunded(t *testing.T) {
 	assertTraced(t, e.logs)
 }
 
-// The store cannot take the charge's key: the charge did not run, and
-// that is no reason to cancel the order. The saga keeps its place, the
-// delivery is retried, and the order completes.
+// The store cannot take the charge's key (three writes in a row fail:
+// Acquire's own resends too): the charge did not run, and that is no
+// reason to cancel the order. The saga keeps its place, the delivery is
+// retried, and the order completes.
 func TestAStoreOutageBeforeAStepRetriesInsteadOfCompensating(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -89,7 +90,7 @@ func TestAStoreOutageBeforeAStepRetriesInsteadOfCompensating(t *testing.T) {
 	var dead []saga.State
 	o := e.orchestrator(w, &dead)
 	f := &storeFaults{match: "-charge-1"}
-	f.failPut.Store(1)
+	f.failPut.Store(3)
 	o.Idem = faultyIdem(e, f)
 	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"})
 	st, err := o.Run(ctx, "saga-outage", 1)
