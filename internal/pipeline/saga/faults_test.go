@@ -149,3 +149,109 @@ func mustHash(t *testing.T, payload string) string {
 	}
 	return h
 }
+
+// The refund cannot reach the store (every write of this delivery fails):
+// the outcome is not known, so nothing is given up. The saga stays
+// COMPENSATING, nothing is dead-lettered, the delivery is retried, and the
+// redelivery finishes the compensation.
+func TestACompensationThatCannotFinishNowIsRetriedNotDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{failAt: "ship", compFails: map[string]int{}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	f := &storeFaults{match: "-charge-compensate-1"}
+	f.failPut.Store(-1)
+	o.Idem = faultyIdem(e, f)
+	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"})
+	st, err := o.Run(ctx, "saga-refund-later", 1)
+	if err == nil || errors.Is(err, saga.ErrCompensationFailed) || st.Status != saga.StatusCompensating || len(dead) != 0 || w.count("undo-charge") != 0 {
+		t.Fatalf("first delivery: status %s, effects %v, err %v, dead %d", st.Status, w.effects, err, len(dead))
+	}
+	f.failPut.Store(0)
+	st, err = o.Run(ctx, "saga-refund-later", 1)
+	if err != nil || st.Status != saga.StatusCompensated || w.count("undo-charge") != 1 || w.count("undo-reserve") != 1 || len(dead) != 0 {
+		t.Fatalf("redelivery: status %s, effects %v, err %v, dead %d", st.Status, w.effects, err, len(dead))
+	}
+}
+
+// Handing a failed saga to its DLQ fails: the delivery is retried (not
+// acknowledged as done), and the redelivery hands it over.
+func TestADeadLetterThatFailsIsSentAgain(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{failAt: "ship", compFails: map[string]int{"charge": -1}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	publish := o.DeadLetter
+	var calls int
+	o.DeadLetter = func(ctx context.Context, s saga.State) error {
+		if calls++; calls == 1 {
+			return errors.New("sqs: connection reset")
+		}
+		return publish(ctx, s)
+	}
+	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"})
+	st, err := o.Run(ctx, "saga-dl", 1)
+	if err == nil || errors.Is(err, saga.ErrCompensationFailed) || st.Status != saga.StatusCompensationFailed || len(dead) != 0 {
+		t.Fatalf("first delivery: status %s, err %v, dead %d: want a plain error so the message comes back", st.Status, err, len(dead))
+	}
+	st, err = o.Run(ctx, "saga-dl", 1)
+	if !errors.Is(err, saga.ErrCompensationFailed) || len(dead) != 1 || dead[0].SagaID != "saga-dl" {
+		t.Fatalf("redelivery: status %s, err %v, dead %d", st.Status, err, len(dead))
+	}
+}
+
+// Under a deadline (Lambda), a compensation held by another worker does
+// not wait out the lease inside the invocation: the delivery is retried.
+func TestACompensationHeldElsewhereUnderADeadlineRetriesTheDelivery(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{failAt: "ship", compFails: map[string]int{}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	clk := &clock{now: time.Now()}
+	o.Now, o.Sleep = clk.Now, clk.Sleep
+	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
+	key := "saga-deadline-charge-compensate-1"
+	if _, _, err := o.Idem.Store.Acquire(context.Background(), key, mustHash(t, key), 2*time.Minute, time.Hour, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"}), 30*time.Second)
+	defer cancel()
+	begin := clk.Now()
+	st, err := o.Run(ctx, "saga-deadline", 1)
+	if !errors.Is(err, idempotency.ErrInProgress) || st.Status != saga.StatusCompensating || len(dead) != 0 {
+		t.Fatalf("status %s, err %v, dead %d", st.Status, err, len(dead))
+	}
+	if waited := clk.Now().Sub(begin); waited > 30*time.Second {
+		t.Errorf("waited %s inside a 30 s invocation", waited)
+	}
+}
+
+// The failing step is undone too: an earlier attempt of it took effect and
+// lost its answer (Retryable), then a later attempt was refused. Without
+// its undo the goods would ship unpaid.
+func TestTheFailedStepIsUndoneWhenAnEarlierAttemptTookEffect(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{compFails: map[string]int{}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	tries := 0
+	o.Def.Steps[2].Action = func(context.Context) error {
+		if tries++; tries == 1 {
+			w.add("ship") // it happened; the answer was lost
+			return saga.Retryable(errors.New("shipping: connection reset"))
+		}
+		return errors.New("shipping refused the address")
+	}
+	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"})
+	if _, err := o.Run(ctx, "saga-half-shipped", 1); !saga.IsRetryable(err) {
+		t.Fatalf("first delivery: %v", err)
+	}
+	st, err := o.Run(ctx, "saga-half-shipped", 1)
+	if err != nil || st.Status != saga.StatusCompensated || fmt.Sprint(w.effects) != "[reserve charge ship undo-ship undo-charge undo-reserve]" {
+		t.Fatalf("status %s, effects %v, err %v", st.Status, w.effects, err)
+	}
+}

@@ -159,7 +159,9 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 		o.Logger.InfoContext(ctx, "saga already finished", "status", "duplicate", "sagaStatus", string(st.Status))
 		return *st, nil
 	case StatusCompensationFailed:
-		return *st, fmt.Errorf("%w: saga %s already dead-lettered", ErrCompensationFailed, sagaID)
+		// Its dead letter may not have gone out (the delivery that failed
+		// it was cut off after saving): hand it over again.
+		return *st, o.deadLetter(ctx, st)
 	case StatusCompensating:
 		return o.compensate(ctx, st, attempt)
 	}
@@ -195,10 +197,10 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 		if err != nil {
 			o.Logger.ErrorContext(sctx, step.Name+" failed", "status", "error", "error", err.Error(), "durationMs", dur)
 			// From here on the saga must reach a safe state even if the
-			// invocation is being torn down.
-			ctx = context.WithoutCancel(ctx)
+			// invocation is being torn down (compensate detaches too, and
+			// keeps the deadline in mind).
 			st.Status, st.FailedStep, st.Error = StatusCompensating, step.Name, err.Error()
-			if err := o.Log.Save(ctx, st); err != nil {
+			if err := o.Log.Save(context.WithoutCancel(ctx), st); err != nil {
 				return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
 			}
 			return o.compensate(ctx, st, attempt)
@@ -221,13 +223,25 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 	return *st, nil
 }
 
-// compensate undoes completed steps in reverse order, each at most once
-// with effect, with retries, even when ctx was cancelled.
+// compensate undoes, in reverse order, the steps that may have taken
+// effect: the completed ones, and the step that failed (an earlier attempt
+// of it may have taken effect and lost its answer; a compensation is a
+// conditional undo, a no-op for an action that never happened). Each runs
+// at most once with effect, with retries, even when ctx was cancelled.
+// A compensation that cannot reach a known outcome now (the store or a
+// provider unavailable, another worker holding it) leaves the saga
+// COMPENSATING and returns the error: the delivery is retried, nothing is
+// given up. Only a compensation refused for good dead-letters the saga.
 func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (State, error) {
+	deadline, hasDeadline := ctx.Deadline()
 	ctx = context.WithoutCancel(ctx)
 	policy := o.Def.Compensation.withDefaults()
-	for i := len(st.Completed) - 1; i >= 0; i-- {
-		name := st.Completed[i]
+	undo := slices.Clone(st.Completed)
+	if st.FailedStep != "" && !slices.Contains(undo, st.FailedStep) {
+		undo = append(undo, st.FailedStep)
+	}
+	for i := len(undo) - 1; i >= 0; i-- {
+		name := undo[i]
 		if slices.Contains(st.Compensated, name) {
 			continue
 		}
@@ -239,8 +253,10 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 		sctx := trace.Update(ctx, func(ids *trace.IDs) { ids.Step = name })
 		key := idempotency.Key(st.SagaID, name, "compensate", fmt.Sprint(attempt))
 		var lastErr error
-		// Another worker compensating this step (ErrInProgress) holds it
-		// at most for the lease: that wait does not use up attempts.
+		// Another worker compensating this step (ErrInProgress) holds it at
+		// most for the lease. Without a deadline (a worker) that wait does
+		// not use up attempts; under one (Lambda) the delivery is retried
+		// instead of outliving the invocation.
 		waitUntil := o.Now().Add(o.lease() + policy.Max)
 		for try := 1; try <= policy.MaxAttempts; try++ {
 			start := o.Now()
@@ -255,16 +271,25 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 				o.Logger.InfoContext(sctx, name+" compensated", "status", "compensated", "durationMs", ms(o.Now().Sub(start)))
 				break
 			}
-			if errors.Is(lastErr, idempotency.ErrInProgress) && o.Now().Before(waitUntil) {
+			if errors.Is(lastErr, idempotency.ErrInProgress) && !hasDeadline && o.Now().Before(waitUntil) {
 				o.Logger.InfoContext(sctx, "compensation of "+name+" in progress elsewhere: waiting", "status", "retry")
 				try--
 				_ = o.Sleep(sctx, max(policy.Max, o.lease()/20))
 				continue
 			}
 			o.Logger.WarnContext(sctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
-			if try < policy.MaxAttempts {
+			if try < policy.MaxAttempts && (!hasDeadline || time.Until(deadline) > policy.delay(try)+time.Second) {
 				_ = o.Sleep(sctx, policy.delay(try))
+			} else if hasDeadline {
+				break
 			}
+		}
+		if lastErr != nil && unknownOutcome(lastErr) {
+			// Not refused: unknown or not yet possible. The saga stays
+			// COMPENSATING (saved before compensation began) and the
+			// delivery is retried; a redelivery goes on from here.
+			o.Logger.WarnContext(sctx, "compensation of "+name+" not finished: retrying the delivery", "status", "retry", "error", lastErr.Error())
+			return *st, fmt.Errorf("compensate %s: %w", name, lastErr)
 		}
 		if lastErr != nil {
 			st.Status = StatusCompensationFailed
@@ -272,13 +297,7 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 			if err := o.Log.Save(ctx, st); err != nil {
 				return *st, fmt.Errorf("save saga %s: %w", st.SagaID, err)
 			}
-			o.Logger.ErrorContext(sctx, "saga compensation failed: dead-lettered", "status", "dlq", "error", st.Error)
-			if o.DeadLetter != nil {
-				if err := o.DeadLetter(sctx, *st); err != nil {
-					return *st, errors.Join(fmt.Errorf("%w: %s", ErrCompensationFailed, st.Error), fmt.Errorf("dead-letter saga %s: %w", st.SagaID, err))
-				}
-			}
-			return *st, fmt.Errorf("%w: %s", ErrCompensationFailed, st.Error)
+			return *st, o.deadLetter(sctx, st)
 		}
 		st.Compensated = append(st.Compensated, name)
 		if err := o.Log.Save(ctx, st); err != nil {
@@ -291,6 +310,28 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 	}
 	o.Logger.InfoContext(ctx, "saga compensated", "status", "compensated", "error", st.Error)
 	return *st, nil
+}
+
+// unknownOutcome reports whether err leaves a step's outcome open: marked
+// Retryable, the idempotency store unavailable, or another worker holding
+// the step.
+func unknownOutcome(err error) bool {
+	return IsRetryable(err) || errors.Is(err, idempotency.ErrUnavailable) || errors.Is(err, idempotency.ErrInProgress)
+}
+
+// deadLetter hands a COMPENSATION_FAILED saga to DeadLetter. It returns
+// ErrCompensationFailed once the saga is handed over (the message is done);
+// when handing it over fails, a plain error, so the delivery is retried
+// and the next one hands it over again (the saga DLQ may then hold it
+// twice: its consumers key on the saga ID).
+func (o *Orchestrator) deadLetter(ctx context.Context, st *State) error {
+	o.Logger.ErrorContext(ctx, "saga compensation failed: dead-lettered", "status", "dlq", "error", st.Error)
+	if o.DeadLetter != nil {
+		if err := o.DeadLetter(ctx, *st); err != nil {
+			return fmt.Errorf("dead-letter saga %s: %w", st.SagaID, err)
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrCompensationFailed, st.Error)
 }
 
 func (o *Orchestrator) step(name string) (Step, bool) {

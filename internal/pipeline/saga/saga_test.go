@@ -63,6 +63,9 @@ func (w *world) def() saga.Definition {
 				w.add(name)
 				return nil
 			},
+			// A conditional undo, as the services do: nothing to undo
+			// when the action never happened (the saga also undoes the
+			// step that failed: an earlier attempt may have happened).
 			Compensate: func(context.Context) error {
 				w.mu.Lock()
 				n := w.compFails[name]
@@ -72,7 +75,9 @@ func (w *world) def() saga.Definition {
 					return errors.New("undo " + name + " failed")
 				}
 				w.mu.Unlock()
-				w.add("undo-" + name)
+				if w.count(name) > w.count("undo-"+name) {
+					w.add("undo-" + name)
+				}
 				return nil
 			},
 		}
