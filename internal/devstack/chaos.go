@@ -1,14 +1,11 @@
 package devstack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/dlqops/dlq/internal/orders"
 	"github.com/dlqops/dlq/internal/pipeline/saga"
@@ -73,54 +70,22 @@ func (c *Chaos) Provider() error {
 	return saga.Retryable(errors.New("chaos: provider timed out"))
 }
 
-// DB wraps the pipeline's DynamoDB client.
+// DB wraps the pipeline's DynamoDB client: each call fails at the rate,
+// half before it runs and half after (its answer lost).
 func (c *Chaos) DB(db orders.DynamoAPI) orders.DynamoAPI {
 	if c == nil || c.Rate <= 0 {
 		return db
 	}
-	return &chaosDB{DynamoAPI: db, c: c}
-}
-
-type chaosDB struct {
-	orders.DynamoAPI
-	c *Chaos
-}
-
-// call runs do unless a fault comes before it, and loses its answer when
-// one comes after.
-func (d *chaosDB) call(do func() error) error {
-	if !d.c.roll() {
-		return do()
-	}
-	if d.c.coin() {
-		d.c.before.Add(1)
+	return orders.Intercept(db, func(_ string, _ any, do func() error) error {
+		if !c.roll() {
+			return do()
+		}
+		if c.coin() {
+			c.before.Add(1)
+			return errChaos
+		}
+		c.lost.Add(1)
+		_ = do()
 		return errChaos
-	}
-	d.c.lost.Add(1)
-	_ = do()
-	return errChaos
-}
-
-func (d *chaosDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	var out *dynamodb.PutItemOutput
-	err := d.call(func() error { var err error; out, err = d.DynamoAPI.PutItem(ctx, in, o...); return err })
-	return out, err
-}
-
-func (d *chaosDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	var out *dynamodb.UpdateItemOutput
-	err := d.call(func() error { var err error; out, err = d.DynamoAPI.UpdateItem(ctx, in, o...); return err })
-	return out, err
-}
-
-func (d *chaosDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	var out *dynamodb.DeleteItemOutput
-	err := d.call(func() error { var err error; out, err = d.DynamoAPI.DeleteItem(ctx, in, o...); return err })
-	return out, err
-}
-
-func (d *chaosDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	var out *dynamodb.GetItemOutput
-	err := d.call(func() error { var err error; out, err = d.DynamoAPI.GetItem(ctx, in, o...); return err })
-	return out, err
+	})
 }

@@ -60,6 +60,39 @@ type DynamoAPI interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
+// Intercept wraps db so that every call goes through call: op names it
+// ("PutItem"), in is its input (*dynamodb.PutItemInput, ...), and do makes
+// it (call may run do or not, and answer what it likes). Fault injection uses it: the fault-point
+// sweep and the demo's chaos.
+func Intercept(db DynamoAPI, call func(op string, in any, do func() error) error) DynamoAPI {
+	return &intercepted{db: db, call: call}
+}
+
+type intercepted struct {
+	db   DynamoAPI
+	call func(op string, in any, do func() error) error
+}
+
+func (d *intercepted) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (out *dynamodb.PutItemOutput, err error) {
+	err = d.call("PutItem", in, func() error { out, err = d.db.PutItem(ctx, in, o...); return err })
+	return out, err
+}
+
+func (d *intercepted) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (out *dynamodb.UpdateItemOutput, err error) {
+	err = d.call("UpdateItem", in, func() error { out, err = d.db.UpdateItem(ctx, in, o...); return err })
+	return out, err
+}
+
+func (d *intercepted) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (out *dynamodb.DeleteItemOutput, err error) {
+	err = d.call("DeleteItem", in, func() error { out, err = d.db.DeleteItem(ctx, in, o...); return err })
+	return out, err
+}
+
+func (d *intercepted) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (out *dynamodb.GetItemOutput, err error) {
+	err = d.call("GetItem", in, func() error { out, err = d.db.GetItem(ctx, in, o...); return err })
+	return out, err
+}
+
 // Faults lets the demo and tests make a step's downstream service fail.
 // nil means everything works.
 type Faults func(ctx context.Context, step string, o Order) error

@@ -20,6 +20,7 @@ import (
 	"github.com/dlqops/dlq/internal/orders"
 	"github.com/dlqops/dlq/internal/pipeline/saga"
 	"github.com/dlqops/dlq/internal/pipeline/trace"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 // faultKind is what happens at the faulted call.
@@ -41,12 +42,11 @@ var (
 	errCrashed  = errors.New("injected: the process died")
 )
 
-// sweepDB wraps every DynamoDB call of the order pipeline (its services'
-// tables, the saga log, the idempotency store): it numbers them and
-// injects one fault at call number at (-1: none). It counts the charges
-// that took effect.
+// sweepDB numbers every DynamoDB call of the order pipeline (its
+// services' tables, the saga log, the idempotency store) and injects one
+// fault at call number at (-1: none). It counts the charges that took
+// effect.
 type sweepDB struct {
-	orders.DynamoAPI
 	payments string
 
 	mu      sync.Mutex
@@ -58,7 +58,7 @@ type sweepDB struct {
 }
 
 // call runs one DynamoDB call through the fault plan.
-func (s *sweepDB) call(do func() error) error {
+func (s *sweepDB) call(_ string, in any, do func() error) error {
 	s.mu.Lock()
 	if s.crashed {
 		s.mu.Unlock()
@@ -77,6 +77,13 @@ func (s *sweepDB) call(do func() error) error {
 		}
 	}
 	err := do()
+	if put, ok := in.(*dynamodb.PutItemInput); ok && err == nil && aws.ToString(put.TableName) == s.payments {
+		if st, ok := put.Item["status"].(*types.AttributeValueMemberS); ok && st.Value == "CHARGED" {
+			s.mu.Lock()
+			s.charges++
+			s.mu.Unlock()
+		}
+	}
 	if fault {
 		if s.kind == faultCrash {
 			s.mu.Lock()
@@ -87,53 +94,6 @@ func (s *sweepDB) call(do func() error) error {
 		return errInjected // faultAfter: it happened, the answer is lost
 	}
 	return err
-}
-
-func (s *sweepDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	var out *dynamodb.PutItemOutput
-	err := s.call(func() error {
-		var err error
-		out, err = s.DynamoAPI.PutItem(ctx, in, o...)
-		if st, ok := in.Item["status"].(*types.AttributeValueMemberS); err == nil && ok && st.Value == "CHARGED" && aws.ToString(in.TableName) == s.payments {
-			s.mu.Lock()
-			s.charges++
-			s.mu.Unlock()
-		}
-		return err
-	})
-	return out, err
-}
-
-func (s *sweepDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	var out *dynamodb.UpdateItemOutput
-	err := s.call(func() error { var err error; out, err = s.DynamoAPI.UpdateItem(ctx, in, o...); return err })
-	return out, err
-}
-
-func (s *sweepDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	var out *dynamodb.DeleteItemOutput
-	err := s.call(func() error { var err error; out, err = s.DynamoAPI.DeleteItem(ctx, in, o...); return err })
-	return out, err
-}
-
-func (s *sweepDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	var out *dynamodb.GetItemOutput
-	err := s.call(func() error { var err error; out, err = s.DynamoAPI.GetItem(ctx, in, o...); return err })
-	return out, err
-}
-
-// fakeClock is the pipeline's clock: sleeping and redelivery move it.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	return nil
 }
 
 // sweepRun is one order through the pipeline with at most one fault,
@@ -150,12 +110,12 @@ type sweepRun struct {
 
 func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID string, shipFails bool, at int, kind faultKind) sweepRun {
 	t.Helper()
-	db := &sweepDB{DynamoAPI: c, payments: tables.Payments, at: at, kind: kind}
-	clk := &fakeClock{now: time.Now()}
+	db := &sweepDB{payments: tables.Payments, at: at, kind: kind}
+	clk := testenv.NewClock(time.Now())
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	run := sweepRun{orderID: orderID}
-	p := &orders.Pipeline{DB: db, Tables: tables, Now: clk.Now, Sleep: clk.Sleep,
+	p := &orders.Pipeline{DB: orders.Intercept(c, db.call), Tables: tables, Now: clk.Now, Sleep: clk.Sleep,
 		Logger: trace.NewLogger(lockedBuffer{b: &logs, mu: &logMu}, slog.LevelInfo),
 		Faults: func(_ context.Context, step string, _ orders.Order) error {
 			if shipFails && step == "ship" {
@@ -202,7 +162,11 @@ type lockedBuffer struct {
 	mu *sync.Mutex
 }
 
-func (l lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
 
 // violations checks the money invariants of one order after quiescence.
 func violations(t *testing.T, c *dynamodb.Client, tables orders.Tables, r sweepRun) []string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/dlqops/dlq/internal/pipeline/idempotency"
 	"github.com/dlqops/dlq/internal/pipeline/saga"
 	"github.com/dlqops/dlq/internal/pipeline/trace"
+	"github.com/dlqops/dlq/internal/testenv"
 )
 
 // storeFaults wraps the idempotency table: writes to keys containing
@@ -103,20 +103,6 @@ func TestAStoreOutageBeforeAStepRetriesInsteadOfCompensating(t *testing.T) {
 	}
 }
 
-// clock is an injected clock that sleeping advances.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Sleep(_ context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	return nil
-}
-
 // Another worker holds a compensation's key (it crashed while refunding):
 // the compensation waits out its lease, then takes over and refunds,
 // instead of giving up after a few quick attempts and dead-lettering a
@@ -127,7 +113,7 @@ func TestCompensationWaitsOutAnotherWorkersLease(t *testing.T) {
 	w := &world{failAt: "ship", compFails: map[string]int{}}
 	var dead []saga.State
 	o := e.orchestrator(w, &dead)
-	clk := &clock{now: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	o.Now, o.Sleep = clk.Now, clk.Sleep
 	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
 	key := "saga-held-charge-compensate-1"
@@ -210,7 +196,7 @@ func TestACompensationHeldElsewhereUnderADeadlineRetriesTheDelivery(t *testing.T
 	w := &world{failAt: "ship", compFails: map[string]int{}}
 	var dead []saga.State
 	o := e.orchestrator(w, &dead)
-	clk := &clock{now: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	o.Now, o.Sleep = clk.Now, clk.Sleep
 	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
 	key := "saga-deadline-charge-compensate-1"
