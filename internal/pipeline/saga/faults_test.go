@@ -109,22 +109,30 @@ func TestAStoreOutageBeforeAStepRetriesInsteadOfCompensating(t *testing.T) {
 // saga that was fine.
 func TestCompensationWaitsOutAnotherWorkersLease(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
 	w := &world{failAt: "ship", compFails: map[string]int{}}
 	var dead []saga.State
-	o := e.orchestrator(w, &dead)
-	clk := testenv.NewClock(time.Now())
-	o.Now, o.Sleep = clk.Now, clk.Sleep
-	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
-	key := "saga-held-charge-compensate-1"
-	if _, _, err := o.Idem.Store.Acquire(context.Background(), key, mustHash(t, key), 2*time.Minute, time.Hour, clk.Now()); err != nil {
-		t.Fatal(err)
-	}
+	o, _ := chargeRefundHeldElsewhere(t, w, &dead, "saga-held")
 	ctx := trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"})
 	st, err := o.Run(ctx, "saga-held", 1)
 	if err != nil || st.Status != saga.StatusCompensated || w.count("undo-charge") != 1 || w.count("undo-reserve") != 1 || len(dead) != 0 {
 		t.Fatalf("status %s, effects %v, err %v, dead %d", st.Status, w.effects, err, len(dead))
 	}
+}
+
+// chargeRefundHeldElsewhere is an orchestrator on an injected clock (leases
+// of 2 minutes) whose saga's refund key another worker holds, as one that
+// crashed while refunding.
+func chargeRefundHeldElsewhere(t *testing.T, w *world, dead *[]saga.State, sagaID string) (*saga.Orchestrator, *testenv.Clock) {
+	t.Helper()
+	o := setup(t).orchestrator(w, dead)
+	clk := testenv.NewClock(time.Now())
+	o.Now, o.Sleep = clk.Now, clk.Sleep
+	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
+	key := sagaID + "-charge-compensate-1"
+	if _, _, err := o.Idem.Store.Acquire(context.Background(), key, mustHash(t, key), 2*time.Minute, time.Hour, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return o, clk
 }
 
 func mustHash(t *testing.T, payload string) string {
@@ -192,17 +200,9 @@ func TestADeadLetterThatFailsIsSentAgain(t *testing.T) {
 // not wait out the lease inside the invocation: the delivery is retried.
 func TestACompensationHeldElsewhereUnderADeadlineRetriesTheDelivery(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
 	w := &world{failAt: "ship", compFails: map[string]int{}}
 	var dead []saga.State
-	o := e.orchestrator(w, &dead)
-	clk := testenv.NewClock(time.Now())
-	o.Now, o.Sleep = clk.Now, clk.Sleep
-	o.Idem.Now, o.Idem.MaxProcessing = clk.Now, 2*time.Minute
-	key := "saga-deadline-charge-compensate-1"
-	if _, _, err := o.Idem.Store.Acquire(context.Background(), key, mustHash(t, key), 2*time.Minute, time.Hour, clk.Now()); err != nil {
-		t.Fatal(err)
-	}
+	o, clk := chargeRefundHeldElsewhere(t, w, &dead, "saga-deadline")
 	ctx, cancel := context.WithTimeout(trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"}), 30*time.Second)
 	defer cancel()
 	begin := clk.Now()
