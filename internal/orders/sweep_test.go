@@ -135,7 +135,7 @@ func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID st
 		db.mu.Unlock()
 		err := p.HandleRecord(ctx, events.SQSMessage{MessageId: fmt.Sprint("m-", run.deliveries)}, env)
 		// SQS redelivers after the visibility timeout; leases run out.
-		clk.Sleep(ctx, 6*time.Minute)
+		_ = clk.Sleep(ctx, 6*time.Minute)
 		if err == nil {
 			break
 		}
