@@ -62,6 +62,9 @@ func openSpool(dir string) (*spool, error) {
 // what stays in memory, copied out of the SDK's response buffer (a string
 // kept from it would keep every body of the response alive).
 func (s *spool) keep(m *queue.Message) error {
+	// Copied first: the refs map's key must not be the response's string.
+	m.MessageID, m.ReceiptHandle, m.GroupID = strings.Clone(m.MessageID), strings.Clone(m.ReceiptHandle), strings.Clone(m.GroupID)
+	m.TraceID, m.OrderID = strings.Clone(m.TraceID), strings.Clone(m.OrderID)
 	b, err := json.Marshal(spooled{Body: m.Body, Attributes: m.Attributes, System: m.System})
 	if err != nil {
 		return fmt.Errorf("write replay spool: %w", err)
@@ -84,8 +87,6 @@ func (s *spool) keep(m *queue.Message) error {
 		}
 	}
 	m.Body, m.Attributes, m.System = "", nil, small
-	m.MessageID, m.ReceiptHandle, m.GroupID = strings.Clone(m.MessageID), strings.Clone(m.ReceiptHandle), strings.Clone(m.GroupID)
-	m.TraceID, m.OrderID = strings.Clone(m.TraceID), strings.Clone(m.OrderID)
 	return nil
 }
 
