@@ -127,6 +127,18 @@ func DefaultScenario(orders int) Scenario {
 	return Scenario{Orders: orders, DuplicateEvery: 50, PaymentFrom: 0.20, PaymentTo: 0.30, ShipFrom: 0.60, ShipTo: 0.65}
 }
 
+// frac is where order id falls in the burst (0 to 1).
+func (sc Scenario) frac(id string) float64 {
+	i, _ := strconv.Atoi(strings.TrimPrefix(id, "order-"))
+	return float64(i) / float64(sc.Orders)
+}
+
+// InPaymentOutage reports whether the payment outage hits order id.
+func (sc Scenario) InPaymentOutage(id string) bool {
+	f := sc.frac(id)
+	return f >= sc.PaymentFrom && f < sc.PaymentTo
+}
+
 // OrderID names order i.
 func OrderID(i int) string { return fmt.Sprintf("order-%05d", i) }
 
@@ -175,10 +187,9 @@ func (p *Pipeline) faults(_ context.Context, step string, o orders.Order) error 
 	if err := p.Scenario.Chaos.Provider(); err != nil {
 		return err
 	}
-	i, _ := strconv.Atoi(strings.TrimPrefix(o.OrderID, "order-"))
-	frac := float64(i) / float64(p.Scenario.Orders)
+	frac := p.Scenario.frac(o.OrderID)
 	switch {
-	case step == "charge" && p.paymentDown.Load() && frac >= p.Scenario.PaymentFrom && frac < p.Scenario.PaymentTo:
+	case step == "charge" && p.paymentDown.Load() && p.Scenario.InPaymentOutage(o.OrderID):
 		return saga.Retryable(errors.New("payment provider unavailable: HTTP 503"))
 	case step == "ship" && frac >= p.Scenario.ShipFrom && frac < p.Scenario.ShipTo:
 		return errors.New("shipping provider rejected the address")

@@ -41,7 +41,7 @@ func TestBlackFridayEndToEnd(t *testing.T) {
 		transcript.WriteString("$ dlq " + strings.Join(s.Args, " ") + "\n" + out.String() + errOut.String())
 		return code, nil
 	}
-	out, err := devstack.BlackFriday(context.Background(), c, testenv.Name(t, "bf")+"-", devstack.DefaultScenario(100), run, func(string) {})
+	out, err := devstack.BlackFriday(context.Background(), c, testenv.Name(t, "bf")+"-", devstack.DefaultScenario(100), run, func(s string) { t.Log(s) })
 	if err != nil {
 		t.Fatalf("%v\n%s", err, transcript.String())
 	}
@@ -57,7 +57,7 @@ func TestBlackFridayEndToEnd(t *testing.T) {
 	}
 	for _, want := range []string{"Dry run (nothing changes)", "holds", "payment provider unavailable"} {
 		if !strings.Contains(transcript.String(), want) {
-			t.Errorf("transcript lacks %q", want)
+			t.Errorf("transcript lacks %q\n%s", want, transcript.String())
 		}
 	}
 	t.Logf("%s (in %s)", inv, out.Duration)
