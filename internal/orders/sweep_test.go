@@ -1,7 +1,6 @@
 package orders_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,11 +111,10 @@ func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID st
 	t.Helper()
 	db := &sweepDB{payments: tables.Payments, at: at, kind: kind}
 	clk := testenv.NewClock(time.Now())
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	var logs testenv.SyncBuffer
 	run := sweepRun{orderID: orderID}
 	p := &orders.Pipeline{DB: orders.Intercept(c, db.call), Tables: tables, Now: clk.Now, Sleep: clk.Sleep,
-		Logger: trace.NewLogger(lockedBuffer{b: &logs, mu: &logMu}, slog.LevelInfo),
+		Logger: trace.NewLogger(&logs, slog.LevelInfo),
 		Faults: func(_ context.Context, step string, _ orders.Order) error {
 			if shipFails && step == "ship" {
 				return errors.New("shipping refused the address") // a business failure
@@ -157,16 +155,6 @@ func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID st
 	return run
 }
 
-type lockedBuffer struct {
-	b  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // violations checks the money invariants of one order after quiescence.
 func violations(t *testing.T, c *dynamodb.Client, tables orders.Tables, r sweepRun) []string {

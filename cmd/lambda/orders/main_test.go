@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,7 +84,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+ep, "AWS_REGION="+testenv.Region, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 		"INVENTORY_TABLE="+tables.Inventory, "PAYMENTS_TABLE="+tables.Payments, "SHIPMENTS_TABLE="+tables.Shipments,
 		"SAGA_TABLE="+tables.Sagas, "IDEMPOTENCY_TABLE="+tables.Idempotency, "AWS_LAMBDA_FUNCTION_TIMEOUT=30")
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -146,21 +145,3 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the emulator's output goroutines
-// and the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

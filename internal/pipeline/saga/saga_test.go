@@ -1,7 +1,6 @@
 package saga_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,7 +88,7 @@ func (w *world) def() saga.Definition {
 type env struct {
 	log  *saga.DynamoLog
 	idem idempotency.Config
-	logs *bytes.Buffer
+	logs *testenv.SyncBuffer
 }
 
 func setup(t *testing.T) env {
@@ -106,12 +105,11 @@ func setup(t *testing.T) env {
 			_, _ = c.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 		})
 	}
-	return env{log: &saga.DynamoLog{API: c, Table: sagas}, idem: idempotency.Config{Store: &idempotency.DynamoStore{API: c, Table: idem}}, logs: &bytes.Buffer{}}
+	return env{log: &saga.DynamoLog{API: c, Table: sagas}, idem: idempotency.Config{Store: &idempotency.DynamoStore{API: c, Table: idem}}, logs: &testenv.SyncBuffer{}}
 }
 
 func (e env) orchestrator(w *world, dead *[]saga.State) *saga.Orchestrator {
-	var mu sync.Mutex
-	return &saga.Orchestrator{Def: w.def(), Log: e.log, Idem: e.idem, Logger: trace.NewLogger(lockedWriter{w: e.logs, mu: &mu}, slog.LevelInfo),
+	return &saga.Orchestrator{Def: w.def(), Log: e.log, Idem: e.idem, Logger: trace.NewLogger(e.logs, slog.LevelInfo),
 		DeadLetter: func(ctx context.Context, s saga.State) error {
 			if trace.From(ctx).TraceID == "" {
 				return errors.New("dead letter without trace")
@@ -121,18 +119,8 @@ func (e env) orchestrator(w *world, dead *[]saga.State) *saga.Orchestrator {
 		}}
 }
 
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
 
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func assertTraced(t *testing.T, logs *bytes.Buffer) {
+func assertTraced(t *testing.T, logs *testenv.SyncBuffer) {
 	t.Helper()
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var m map[string]any

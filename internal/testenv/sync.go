@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -30,4 +31,25 @@ func (c *Clock) Sleep(_ context.Context, d time.Duration) error {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 	return nil
+}
+
+// SyncBuffer is a bytes.Buffer that loggers on several goroutines may
+// write while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
