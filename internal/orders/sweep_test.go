@@ -155,7 +155,6 @@ func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID st
 	return run
 }
 
-
 // violations checks the money invariants of one order after quiescence.
 func violations(t *testing.T, c *dynamodb.Client, tables orders.Tables, r sweepRun) []string {
 	t.Helper()

@@ -144,4 +144,3 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		t.Errorf("function logs lack the duplicate or the trace:\n%s", logs.String())
 	}
 }
-

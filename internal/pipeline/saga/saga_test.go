@@ -119,7 +119,6 @@ func (e env) orchestrator(w *world, dead *[]saga.State) *saga.Orchestrator {
 		}}
 }
 
-
 func assertTraced(t *testing.T, logs *testenv.SyncBuffer) {
 	t.Helper()
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
