@@ -33,11 +33,7 @@ func TestDefaultJournalPath(t *testing.T) {
 // added) is listed once, with its last hold.
 func TestJournalHoldAfterReleaseIsListedOnce(t *testing.T) {
 	t.Parallel()
-	j, err := OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = j.Close() }()
+	j := openJournal(t)
 	ctx := context.Background()
 	until := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	_ = j.Hold(ctx, "a", 5, until)
@@ -56,11 +52,7 @@ func TestJournalHoldAfterReleaseIsListedOnce(t *testing.T) {
 // lines are in the file: every record is there, none torn or lost.
 func TestJournalConcurrentAppendsAllLand(t *testing.T) {
 	t.Parallel()
-	j, err := OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = j.Close() }()
+	j := openJournal(t)
 	ctx := context.Background()
 	const writers, each = 32, 25
 	var wg sync.WaitGroup
@@ -106,10 +98,7 @@ func TestJournalConcurrentAppendsAllLand(t *testing.T) {
 // A write that fails fails its append and every later one.
 func TestJournalFailedWriteFailsTheAppend(t *testing.T) {
 	t.Parallel()
-	j, err := OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openJournal(t)
 	_ = j.f.Close() // the disk goes away
 	ctx := context.Background()
 	if err := j.Record(ctx, []string{"a"}, StateSending); err == nil {
@@ -118,4 +107,16 @@ func TestJournalFailedWriteFailsTheAppend(t *testing.T) {
 	if err := j.Hold(ctx, "run", 1, time.Now()); err == nil {
 		t.Fatal("a later append succeeded after a failed write")
 	}
+}
+
+// openJournal is a fresh journal in a temporary directory, closed when the
+// test ends.
+func openJournal(t *testing.T) *FileJournal {
+	t.Helper()
+	j, err := OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j
 }

@@ -241,3 +241,28 @@ func TestTheFailedStepIsUndoneWhenAnEarlierAttemptTookEffect(t *testing.T) {
 		t.Fatalf("status %s, effects %v, err %v", st.Status, w.effects, err)
 	}
 }
+
+// A refund refused once, with too little of the invocation left to try
+// again: the saga is not dead-lettered for attempts it never made. It stays
+// COMPENSATING, the delivery is retried, and the refund goes through.
+func TestACompensationCutByTheDeadlineIsRetriedNotDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := &world{failAt: "ship", compFails: map[string]int{"charge": 1}}
+	var dead []saga.State
+	o := e.orchestrator(w, &dead)
+	ctx, cancel := context.WithTimeout(trace.With(context.Background(), trace.IDs{TraceID: "t-1", OrderID: "o-1"}), time.Minute)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	clk := testenv.NewClock(deadline.Add(-500 * time.Millisecond)) // half a second of the invocation left
+	o.Now, o.Sleep = clk.Now, clk.Sleep
+	o.Idem.Now = clk.Now
+	st, err := o.Run(ctx, "saga-cut", 1)
+	if err == nil || errors.Is(err, saga.ErrCompensationFailed) || st.Status != saga.StatusCompensating || len(dead) != 0 {
+		t.Fatalf("first delivery: status %s, effects %v, err %v, dead %d", st.Status, w.effects, err, len(dead))
+	}
+	st, err = o.Run(context.Background(), "saga-cut", 1)
+	if err != nil || st.Status != saga.StatusCompensated || w.count("undo-charge") != 1 || w.count("undo-reserve") != 1 || len(dead) != 0 {
+		t.Fatalf("redelivery: status %s, effects %v, err %v, dead %d", st.Status, w.effects, err, len(dead))
+	}
+}

@@ -253,6 +253,7 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 		sctx := trace.Update(ctx, func(ids *trace.IDs) { ids.Step = name })
 		key := idempotency.Key(st.SagaID, name, "compensate", fmt.Sprint(attempt))
 		var lastErr error
+		cut := false // the deadline left no room for the remaining attempts
 		// Another worker compensating this step (ErrInProgress) holds it at
 		// most for the lease. Without a deadline (a worker) that wait does
 		// not use up attempts; under one (Lambda) the delivery is retried
@@ -278,14 +279,18 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 				continue
 			}
 			o.Logger.WarnContext(sctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
-			if try < policy.MaxAttempts && (!hasDeadline || time.Until(deadline) > policy.delay(try)+time.Second) {
-				_ = o.Sleep(sctx, policy.delay(try))
-			} else if hasDeadline {
+			if try == policy.MaxAttempts {
 				break
 			}
+			if hasDeadline && deadline.Sub(o.Now()) <= policy.delay(try)+time.Second {
+				cut = true
+				break
+			}
+			_ = o.Sleep(sctx, policy.delay(try))
 		}
-		if lastErr != nil && unknownOutcome(lastErr) {
-			// Not refused: unknown or not yet possible. The saga stays
+		if lastErr != nil && (unknownOutcome(lastErr) || cut) {
+			// Not refused for good: unknown, not yet possible, or out of
+			// time before its attempts were used up. The saga stays
 			// COMPENSATING (saved before compensation began) and the
 			// delivery is retried; a redelivery goes on from here.
 			o.Logger.WarnContext(sctx, "compensation of "+name+" not finished: retrying the delivery", "status", "retry", "error", lastErr.Error())
