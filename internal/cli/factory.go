@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 )
 
@@ -34,6 +35,42 @@ type Factory struct {
 	Now func() time.Time
 	// Env looks up environment variables (XDG directories and the like).
 	Env render.Env
+
+	// queueRegion is the region the command's queues name (UseQueueRegion).
+	queueRegion string
+}
+
+// UseQueueRegion makes every client the command builds use the region its
+// queue arguments name: an ARN, or an AWS queue URL, says where the queue
+// is, and a queue of the same name in another region is another queue.
+// Queues in different regions, or a region that conflicts with --region
+// (DLQ_REGION, the context's region), are usage errors. Arguments that do
+// not parse are left to the command's own validation. Call it before the
+// first client is built.
+func (f *Factory) UseQueueRegion(args ...string) error {
+	region, from := "", ""
+	for _, a := range args {
+		ref, err := queue.ParseRef(a)
+		if err != nil || ref.Region == "" {
+			continue
+		}
+		if region != "" && ref.Region != region {
+			return Usagef("%s is in %s and %s is in %s: one command works in one region", from, region, a, ref.Region)
+		}
+		region, from = ref.Region, a
+	}
+	if region == "" {
+		return nil
+	}
+	s, err := f.Settings()
+	if err != nil {
+		return err
+	}
+	if s.Region != "" && s.Region != region {
+		return Usagef("%s is in %s, not in --region %s: drop --region (or DLQ_REGION, or the context's region) or name the queue in %s", from, region, s.Region, s.Region)
+	}
+	f.queueRegion = region
+	return nil
 }
 
 // NewFactory wires a Factory to streams and a settings resolver.
@@ -52,6 +89,9 @@ func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraA
 			if err != nil {
 				cfgErr = err
 				return
+			}
+			if f.queueRegion != "" {
+				s.Region = f.queueRegion // UseQueueRegion refused a conflict
 			}
 			cfg, cfgErr = LoadAWSConfig(ctx, s, ios)
 			cfg.APIOptions = append(cfg.APIOptions, extraAPIOptions...)

@@ -30,6 +30,9 @@ type Ref struct {
 	URL     string
 	ARN     string
 	Account string
+	// Region is the region an ARN or an AWS queue URL names ("" for a
+	// bare name, or a URL of an emulator): the queue is only there.
+	Region string
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
@@ -49,13 +52,13 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{}, &InvalidRefError{Input: s, Reason: "empty"}
 	case strings.HasPrefix(s, "arn:"):
 		parts := strings.Split(s, ":")
-		if len(parts) != 6 || parts[2] != "sqs" {
+		if len(parts) != 6 || parts[2] != "sqs" || !regionRE.MatchString(parts[3]) {
 			return Ref{}, &InvalidRefError{Input: s, Reason: "want arn:aws:sqs:REGION:ACCOUNT:NAME"}
 		}
 		if err := checkName(parts[5]); err != nil {
 			return Ref{}, &InvalidRefError{Input: s, Reason: err.Error()}
 		}
-		return Ref{Name: parts[5], ARN: s, Account: parts[4]}, nil
+		return Ref{Name: parts[5], ARN: s, Account: parts[4], Region: parts[3]}, nil
 	case strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://"):
 		u, err := url.Parse(s)
 		if err != nil {
@@ -69,12 +72,32 @@ func ParseRef(s string) (Ref, error) {
 		if err := checkName(name); err != nil {
 			return Ref{}, &InvalidRefError{Input: s, Reason: err.Error()}
 		}
-		return Ref{Name: name, URL: s, Account: segs[len(segs)-2]}, nil
+		return Ref{Name: name, URL: s, Account: segs[len(segs)-2], Region: urlRegion(u.Hostname())}, nil
 	}
 	if err := checkName(s); err != nil {
 		return Ref{}, &InvalidRefError{Input: s, Reason: err.Error()}
 	}
 	return Ref{Name: s}, nil
+}
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	// AWS's SQS endpoints: sqs.REGION.amazonaws.com[.cn] and the legacy
+	// REGION.queue.amazonaws.com.
+	awsHostRE = regexp.MustCompile(`^(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?$`)
+)
+
+// urlRegion is the region in an AWS queue URL's host; "" for any other
+// host (an emulator, a VPC endpoint), whose region is the client's.
+func urlRegion(host string) string {
+	m := awsHostRE.FindStringSubmatch(strings.ToLower(host))
+	if m == nil {
+		return ""
+	}
+	if m[1] != "" {
+		return m[1]
+	}
+	return m[2]
 }
 
 func checkName(n string) error {

@@ -31,6 +31,7 @@ func main() {
 		SQS:          sqs.NewFromConfig(cfg),
 		DynamoDB:     dynamodb.NewFromConfig(cfg),
 		JournalTable: os.Getenv("JOURNAL_TABLE"),
+		Region:       cfg.Region,
 	})
 	lambda.Start(func(ctx context.Context, ev replaylambda.Event) (replay.Report, error) {
 		r, err := handler(ctx, ev)

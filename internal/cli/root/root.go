@@ -60,7 +60,16 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 			if s.NoColor {
 				f.IOStreams.SetColorEnabled(false)
 			}
-			return nil
+			// Queues named by ARN or AWS URL carry their region: every
+			// command that takes a queue (an argument, --to, --from-dlq)
+			// works there, or refuses a conflict with --region.
+			refs := append([]string(nil), args...)
+			for _, name := range []string{"to", "from-dlq"} {
+				if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed {
+					refs = append(refs, fl.Value.String())
+				}
+			}
+			return f.UseQueueRegion(refs...)
 		},
 	}
 	cmd.SetVersionTemplate(fmt.Sprintf("dlq %s\n", info.String()))

@@ -67,6 +67,9 @@ type Deps struct {
 	DynamoDB DynamoAPI
 	// JournalTable is the idempotency table that holds the journal.
 	JournalTable string
+	// Region is the function's: a queue named by an ARN or AWS URL of
+	// another region is refused, not looked up here by its name.
+	Region string
 	// Margin: no batch starts when less than this remains before the
 	// invocation's deadline. Default 10s.
 	Margin     time.Duration
@@ -86,6 +89,11 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		ref, err := queue.ParseRef(ev.DLQ)
 		if err != nil {
 			return replay.Report{}, err
+		}
+		for _, q := range []string{ev.DLQ, ev.To} {
+			if r, err := queue.ParseRef(q); err == nil && r.Region != "" && d.Region != "" && r.Region != d.Region {
+				return replay.Report{}, fmt.Errorf("replay: %s is in %s, this function in %s: invoke the replay function of that region", q, r.Region, d.Region)
+			}
 		}
 		now := time.Now
 		if d.Now != nil {

@@ -173,6 +173,22 @@ func TestEventIsCamelCaseWithRFC3339Times(t *testing.T) {
 	}
 }
 
+// A queue named by an ARN or AWS URL of another region is refused before
+// any call: looking it up by name here would replay another queue.
+func TestHandlerRefusesAQueueOfAnotherRegion(t *testing.T) {
+	t.Parallel()
+	deps := replaylambda.Deps{JournalTable: "t", Region: "us-east-1"} // no SQS client: a call would panic
+	for _, ev := range []replaylambda.Event{
+		{DLQ: "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"},
+		{DLQ: "orders-dlq", To: "https://sqs.ap-south-1.amazonaws.com/123456789012/orders"},
+	} {
+		_, err := replaylambda.Handler(deps)(context.Background(), ev)
+		if err == nil || !strings.Contains(err.Error(), "function in us-east-1") {
+			t.Errorf("%+v: err = %v, want a refusal naming the regions", ev, err)
+		}
+	}
+}
+
 // An invocation that crashed inside a send left the message's key
 // PROCESSING. The next one resends it and must still record it sent, so a
 // third does not send it again.
