@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
@@ -31,6 +34,7 @@ type Factory struct {
 	SQS        func(context.Context) (*sqs.Client, error)
 	CloudWatch func(context.Context) (*cloudwatch.Client, error)
 	Logs       func(context.Context) (*cloudwatchlogs.Client, error)
+	SNS        func(context.Context) (*sns.Client, error)
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 	// Env looks up environment variables (XDG directories and the like).
@@ -38,6 +42,31 @@ type Factory struct {
 
 	// queueRegion is the region the command's queues name (UseQueueRegion).
 	queueRegion string
+	// commandCtx is the command's context under --timeout (LimitCommand).
+	commandCtx context.Context
+	timeout    time.Duration
+}
+
+// LimitCommand puts the command under the --timeout of s: its context ends
+// then, and the command stops as it does on Ctrl-C (a replay gives back
+// what it holds).
+func (f *Factory) LimitCommand(ctx context.Context, s Settings) context.Context {
+	if s.Timeout <= 0 {
+		return ctx
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	context.AfterFunc(ctx, cancel) // the timer goes with the context
+	f.commandCtx, f.timeout = ctx, s.Timeout
+	return ctx
+}
+
+// TimedOut reports whether the command ran out of its --timeout, and what
+// that was.
+func (f *Factory) TimedOut() (time.Duration, bool) {
+	if f.commandCtx == nil || !errors.Is(f.commandCtx.Err(), context.DeadlineExceeded) {
+		return 0, false
+	}
+	return f.timeout, true
 }
 
 // UseQueueRegion makes every client the command builds use the region its
@@ -119,6 +148,13 @@ func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraA
 		}
 		return cloudwatchlogs.NewFromConfig(c), nil
 	}
+	f.SNS = func(ctx context.Context) (*sns.Client, error) {
+		c, err := f.AWSConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sns.NewFromConfig(c), nil
+	}
 	return f
 }
 
@@ -137,9 +173,10 @@ func LoadAWSConfig(ctx context.Context, s Settings, ios *render.IOStreams) (aws.
 	if s.EndpointURL != "" {
 		opts = append(opts, config.WithBaseEndpoint(s.EndpointURL))
 	}
+	opts = append(opts, config.WithHTTPClient(httpClient(s.ConnectTimeout)), config.WithAPIOptions([]func(*middleware.Stack) error{attemptTimeout(s.CallTimeout)}))
 	if s.Verbose {
 		opts = append(opts,
-			config.WithLogger(logging.NewStandardLogger(ios.ErrOut)),
+			config.WithLogger(logging.NewStandardLogger(redactingWriter{ios.ErrOut})),
 			config.WithClientLogMode(aws.LogRetries|aws.LogRequest|aws.LogResponse))
 	} else {
 		// The SDK's default logger writes warnings to stderr; without -v
@@ -147,6 +184,10 @@ func LoadAWSConfig(ctx context.Context, s Settings, ios *render.IOStreams) (aws.
 		opts = append(opts, config.WithLogger(logging.Nop{}))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return aws.Config{}, Usagef("AWS profile %q does not exist (looked in %s): `aws configure list-profiles` lists them", noProfile.Profile, strings.Join(noProfile.Filename, ", "))
+	}
 	if err != nil {
 		return aws.Config{}, &CredentialsError{Profile: s.Profile, Region: s.Region, Err: fmt.Errorf("load AWS config: %w", err)}
 	}

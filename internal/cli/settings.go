@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -29,6 +30,12 @@ type Settings struct {
 	NoColor     bool
 	Verbose     bool
 	ConfigFile  string
+	// ConnectTimeout bounds a connection's dial and TLS handshake;
+	// CallTimeout one attempt of one AWS call (plus a receive's long
+	// poll); Timeout the whole command (0: none).
+	ConnectTimeout time.Duration
+	CallTimeout    time.Duration
+	Timeout        time.Duration
 
 	// From the context only.
 	QueuePrefix    string
@@ -44,18 +51,35 @@ type ContextConfig struct {
 	QueuePrefix    string   `mapstructure:"queuePrefix"`
 	LogGroups      []string `mapstructure:"logGroups"`
 	LogGroupPrefix []string `mapstructure:"logGroupPrefix"`
+	ConnectTimeout string   `mapstructure:"connectTimeout"`
+	CallTimeout    string   `mapstructure:"callTimeout"`
+	Timeout        string   `mapstructure:"timeout"`
 }
+
+// contextKeys are the keys a context may have, as viper spells them
+// (lowercased): any other key is a typo that would be ignored.
+var contextKeys = []string{"profile", "region", "endpointurl", "queueprefix", "loggroups", "loggroupprefix", "connecttimeout", "calltimeout", "timeout"}
 
 // Global flag names, shared by the root command and settings resolution.
 const (
-	FlagProfile     = "profile"
-	FlagRegion      = "region"
-	FlagEndpointURL = "endpoint-url"
-	FlagContext     = "context"
-	FlagOutput      = "output"
-	FlagNoColor     = "no-color"
-	FlagVerbose     = "verbose"
-	FlagConfig      = "config"
+	FlagProfile        = "profile"
+	FlagRegion         = "region"
+	FlagEndpointURL    = "endpoint-url"
+	FlagContext        = "context"
+	FlagOutput         = "output"
+	FlagNoColor        = "no-color"
+	FlagVerbose        = "verbose"
+	FlagConfig         = "config"
+	FlagConnectTimeout = "connect-timeout"
+	FlagCallTimeout    = "call-timeout"
+	FlagTimeout        = "timeout"
+)
+
+// Default timeouts: a black-holed endpoint fails a call after
+// DefaultCallTimeout per attempt, three attempts (the SDK's retryer).
+const (
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultCallTimeout    = 10 * time.Second
 )
 
 // AddGlobalFlags declares the global flags on fs.
@@ -68,6 +92,9 @@ func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.Bool(FlagNoColor, false, "disable colour")
 	fs.BoolP(FlagVerbose, "v", false, "show full errors and log AWS requests to stderr")
 	fs.String(FlagConfig, "", "config file (default $XDG_CONFIG_HOME/dlq/config.yaml)")
+	fs.Duration(FlagConnectTimeout, DefaultConnectTimeout, "give up connecting to an endpoint after `DURATION`")
+	fs.Duration(FlagCallTimeout, DefaultCallTimeout, "give up one attempt of an AWS call after `DURATION` (a long poll adds its wait)")
+	fs.Duration(FlagTimeout, 0, "stop the whole command after `DURATION` (0: no limit)")
 }
 
 // DefaultConfigPath is $XDG_CONFIG_HOME/dlq/config.yaml, or
@@ -90,17 +117,20 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 	v := viper.New()
 	v.SetEnvPrefix("DLQ")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	for _, name := range []string{FlagProfile, FlagRegion, FlagEndpointURL, FlagContext, FlagOutput, FlagNoColor, FlagVerbose, FlagConfig} {
+	explicit := map[string]bool{}
+	for _, name := range []string{FlagProfile, FlagRegion, FlagEndpointURL, FlagContext, FlagOutput, FlagNoColor, FlagVerbose, FlagConfig, FlagConnectTimeout, FlagCallTimeout, FlagTimeout} {
 		if f := fs.Lookup(name); f != nil {
 			if err := v.BindPFlag(name, f); err != nil {
 				return Settings{}, fmt.Errorf("bind flag %s: %w", name, err)
 			}
+			explicit[name] = f.Changed
 		}
 		// Bound explicitly rather than AutomaticEnv so the lookup goes
 		// through env, which tests control.
 		envName := "DLQ_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		if val, ok := env(envName); ok {
 			v.SetDefault(name, val)
+			explicit[name] = explicit[name] || val != ""
 		}
 	}
 
@@ -109,9 +139,22 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 		Region:      v.GetString(FlagRegion),
 		EndpointURL: v.GetString(FlagEndpointURL),
 		Context:     v.GetString(FlagContext),
-		NoColor:     v.GetBool(FlagNoColor),
-		Verbose:     v.GetBool(FlagVerbose),
 		ConfigFile:  v.GetString(FlagConfig),
+	}
+	var err error
+	if s.NoColor, err = parseBool(v.GetString(FlagNoColor), "NO_COLOR"); err != nil {
+		return Settings{}, err
+	}
+	if s.Verbose, err = parseBool(v.GetString(FlagVerbose), "VERBOSE"); err != nil {
+		return Settings{}, err
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{FlagConnectTimeout, &s.ConnectTimeout}, {FlagCallTimeout, &s.CallTimeout}, {FlagTimeout, &s.Timeout}} {
+		if *d.to, err = parseDuration(v.GetString(d.name), "--"+d.name); err != nil {
+			return Settings{}, err
+		}
 	}
 	out, err := render.ParseFormat(v.GetString(FlagOutput))
 	if err != nil {
@@ -123,7 +166,7 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 	if !explicitConfig {
 		s.ConfigFile = DefaultConfigPath(env)
 	}
-	file, err := readConfigFile(s.ConfigFile, explicitConfig)
+	file, found, err := readConfigFile(s.ConfigFile, explicitConfig)
 	if err != nil {
 		return Settings{}, err
 	}
@@ -133,9 +176,23 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 	if s.Context == "" {
 		return s, nil
 	}
+	if !found {
+		return Settings{}, Usagef("context %q: there is no config file at %s (see docs/configuration.md)", s.Context, orDefault(s.ConfigFile, "$XDG_CONFIG_HOME/dlq/config.yaml"))
+	}
 	ctxCfg, ok := lookupContext(file.Contexts, s.Context)
 	if !ok {
 		return Settings{}, Usagef("unknown context %q in %s (known: %s)", s.Context, s.ConfigFile, strings.Join(contextNames(file.Contexts), ", "))
+	}
+	for _, d := range []struct {
+		name, value string
+		to          *time.Duration
+	}{{FlagConnectTimeout, ctxCfg.ConnectTimeout, &s.ConnectTimeout}, {FlagCallTimeout, ctxCfg.CallTimeout, &s.CallTimeout}, {FlagTimeout, ctxCfg.Timeout, &s.Timeout}} {
+		if d.value == "" || explicit[d.name] {
+			continue
+		}
+		if *d.to, err = parseDuration(d.value, fmt.Sprintf("%s of context %s in %s", d.name, s.Context, s.ConfigFile)); err != nil {
+			return Settings{}, err
+		}
 	}
 	s.Profile = firstNonEmpty(s.Profile, ctxCfg.Profile)
 	s.Region = firstNonEmpty(s.Region, ctxCfg.Region)
@@ -152,10 +209,11 @@ type configFile struct {
 	Contexts       map[string]ContextConfig `mapstructure:"contexts"`
 }
 
-func readConfigFile(path string, required bool) (configFile, error) {
-	var cf configFile
+// readConfigFile reads the config file; found is false when there is
+// none (an error only when the user named it).
+func readConfigFile(path string, required bool) (cf configFile, found bool, err error) {
 	if path == "" {
-		return cf, nil
+		return cf, false, nil
 	}
 	v := viper.New()
 	v.SetConfigFile(path)
@@ -164,17 +222,68 @@ func readConfigFile(path string, required bool) (configFile, error) {
 		// The default path may sit under a file rather than a directory
 		// (ENOTDIR): that is "no config file" too.
 		if !required && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-			return cf, nil
+			return cf, false, nil
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return cf, Usagef("read config %s: file does not exist", path)
+			return cf, false, Usagef("read config %s: file does not exist", path)
 		}
-		return cf, Usagef("read config %s: %v", path, err)
+		return cf, false, Usagef("read config %s: %v", path, err)
+	}
+	// A misspelt key (regoin:) would be ignored, and the command would run
+	// against the wrong region: refuse it.
+	for _, k := range v.AllKeys() {
+		if !knownConfigKey(k) {
+			return cf, true, Usagef("config %s: unknown key %q (a context has: %s)", path, k, strings.Join(contextKeys, ", "))
+		}
 	}
 	if err := v.Unmarshal(&cf); err != nil {
-		return cf, Usagef("parse config %s: %v", path, err)
+		return cf, true, Usagef("parse config %s: %v", path, err)
 	}
-	return cf, nil
+	return cf, true, nil
+}
+
+// knownConfigKey reports whether a (lowercased, dotted) key of the config
+// file is one dlq reads.
+func knownConfigKey(k string) bool {
+	if k == "currentcontext" {
+		return true
+	}
+	parts := strings.Split(k, ".")
+	if len(parts) != 3 || parts[0] != "contexts" {
+		return false
+	}
+	for _, c := range contextKeys {
+		if parts[2] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// parseBool reads a boolean setting the way people write them in the
+// environment: 1/0, true/false, yes/no, on/off; anything else is a usage
+// error rather than a silent false.
+func parseBool(v, name string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off", "f", "n":
+		return false, nil
+	case "1", "true", "yes", "on", "t", "y":
+		return true, nil
+	}
+	return false, Usagef("DLQ_%s=%q: want true or false (1/0, yes/no, on/off)", name, v)
+}
+
+// parseDuration reads a timeout; "0" or "" is none.
+func parseDuration(v, what string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, Usagef("%s: %q is not a duration such as 30s or 5m", what, v)
+	}
+	return d, nil
 }
 
 // lookupContext finds a context by name. Viper lowercases keys, so names

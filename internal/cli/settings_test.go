@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -139,5 +141,52 @@ func TestResolveSettingsErrors(t *testing.T) {
 				t.Fatalf("err = %v, want a UsageError", err)
 			}
 		})
+	}
+}
+
+func TestResolveSettingsRefusesWhatWouldBeIgnored(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("contexts:\n  prod:\n    regoin: eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"misspelt key", []string{"--config", typo, "--context", "prod"}, nil, `unknown key "contexts.prod.regoin"`},
+		{"context without a file", []string{"--context", "prod"}, map[string]string{"XDG_CONFIG_HOME": dir}, "no config file at " + filepath.Join(dir, "dlq", "config.yaml")},
+		{"verbose not a boolean", nil, map[string]string{"DLQ_VERBOSE": "maybe"}, `DLQ_VERBOSE="maybe"`},
+		{"bad timeout", []string{"--call-timeout", "0"}, map[string]string{"DLQ_TIMEOUT": "soon"}, `--timeout: "soon" is not a duration`},
+	}
+	for _, tt := range tests {
+		_, err := ResolveSettings(parse(t, tt.args...), mapEnv(tt.env))
+		var usage *UsageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want a usage error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestResolveSettingsBooleansAndTimeouts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("contexts:\n  slow:\n    region: eu-west-1\n    callTimeout: 40s\n    timeout: 10m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ResolveSettings(parse(t), mapEnv(map[string]string{"DLQ_VERBOSE": "yes", "DLQ_NO_COLOR": "1"}))
+	if err != nil || !s.Verbose || !s.NoColor {
+		t.Fatalf("DLQ_VERBOSE=yes DLQ_NO_COLOR=1: %+v, %v", s, err)
+	}
+	if s.ConnectTimeout != DefaultConnectTimeout || s.CallTimeout != DefaultCallTimeout || s.Timeout != 0 {
+		t.Errorf("default timeouts: %+v", s)
+	}
+	s, err = ResolveSettings(parse(t, "--config", cfg, "--context", "slow", "--timeout", "2m"), mapEnv(map[string]string{"DLQ_CONNECT_TIMEOUT": "2s"}))
+	if err != nil || s.CallTimeout != 40*time.Second || s.Timeout != 2*time.Minute || s.ConnectTimeout != 2*time.Second {
+		t.Fatalf("timeouts from context, flag and env: %+v, %v", s, err)
 	}
 }

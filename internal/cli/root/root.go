@@ -60,6 +60,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 			if s.NoColor {
 				f.IOStreams.SetColorEnabled(false)
 			}
+			cmd.SetContext(f.LimitCommand(cmd.Context(), s))
 			// Queues named by ARN or AWS URL carry their region: every
 			// command that takes a queue (an argument, --to, --from-dlq)
 			// works there, or refuses a conflict with --region.
@@ -124,6 +125,10 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 	code := cli.ExitCode(ctx, err)
 	s, _ := settings()
 	var cond *cli.ConditionError
+	if d, ok := f.TimedOut(); ok && code != cli.ExitUsage {
+		_, _ = fmt.Fprintf(ios.ErrOut, "dlq: timed out after %s (--timeout): %s\n", d, cli.Message(err, s.Verbose, s))
+		return cli.ExitError
+	}
 	switch {
 	case code == cli.ExitInterrupted:
 		_, _ = fmt.Fprintln(ios.ErrOut, "interrupted")
