@@ -331,9 +331,58 @@ func (f *Fetcher) runOne(ctx context.Context, groups []string, start, end time.T
 			}
 			continue
 		}
-		return nil, fmt.Errorf("start query: %w", err)
+		return nil, f.startError(ctx, groups, err)
 	}
 	return f.wait(ctx, id)
+}
+
+// maxNamed is how many log groups an error lists before "and N more".
+const maxNamed = 5
+
+// startError wraps a failed StartQuery. The service's "log group does not
+// exist" names no group, and one query covers up to 50: the groups that
+// are missing are looked up and named, or, failing that, all of the
+// query's groups.
+func (f *Fetcher) startError(ctx context.Context, groups []string, err error) error {
+	var notFound *types.ResourceNotFoundException
+	if len(groups) == 0 || !errors.As(err, &notFound) {
+		return fmt.Errorf("start query: %w", err)
+	}
+	named := groups
+	if missing, lerr := f.missingGroups(ctx, groups); lerr == nil && len(missing) > 0 {
+		named = missing
+	}
+	what := "log group "
+	if len(named) > 1 {
+		what = "log groups "
+	}
+	list := strings.Join(named[:min(len(named), maxNamed)], ", ")
+	if len(named) > maxNamed {
+		list += fmt.Sprintf(" and %d more", len(named)-maxNamed)
+	}
+	return fmt.Errorf("start query in %s%s: %w", what, list, err)
+}
+
+// missingGroups returns the groups DescribeLogGroups does not know.
+func (f *Fetcher) missingGroups(ctx context.Context, groups []string) ([]string, error) {
+	var missing []string
+	for _, g := range groups {
+		found := false
+		pg := cwl.NewDescribeLogGroupsPaginator(f.API, &cwl.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(g)})
+		for pg.HasMorePages() && !found {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, lg := range page.LogGroups {
+				found = found || aws.ToString(lg.LogGroupName) == g
+			}
+		}
+		if !found {
+			missing = append(missing, g)
+		}
+	}
+	return missing, nil
 }
 
 func (f *Fetcher) wait(ctx context.Context, id string) ([]map[string]string, error) {

@@ -2,6 +2,7 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -292,5 +293,62 @@ func TestFetchStopsQueryOnInterrupt(t *testing.T) {
 		}
 	default:
 		t.Error("StopQuery was not called")
+	}
+}
+
+// missingLogs knows some log groups; a query over any other fails as the
+// service fails it, without naming the group.
+type missingLogs struct {
+	fakeLogs
+	exist       map[string]bool
+	describeErr error
+}
+
+func (m *missingLogs) StartQuery(ctx context.Context, in *cwl.StartQueryInput, o ...func(*cwl.Options)) (*cwl.StartQueryOutput, error) {
+	for _, g := range in.LogGroupNames {
+		if !m.exist[g] {
+			return nil, &types.ResourceNotFoundException{Message: aws.String("The specified log group does not exist.")}
+		}
+	}
+	return m.fakeLogs.StartQuery(ctx, in, o...)
+}
+
+func (m *missingLogs) DescribeLogGroups(_ context.Context, in *cwl.DescribeLogGroupsInput, _ ...func(*cwl.Options)) (*cwl.DescribeLogGroupsOutput, error) {
+	if m.describeErr != nil {
+		return nil, m.describeErr
+	}
+	var out cwl.DescribeLogGroupsOutput
+	for g := range m.exist {
+		if strings.HasPrefix(g, aws.ToString(in.LogGroupNamePrefix)) {
+			out.LogGroups = append(out.LogGroups, types.LogGroup{LogGroupName: aws.String(g)})
+		}
+	}
+	return &out, nil
+}
+
+func TestFetchNamesMissingLogGroups(t *testing.T) {
+	t.Parallel()
+	many := []string{"/m/1", "/m/2", "/m/3", "/m/4", "/m/5", "/m/6", "/m/7"}
+	for _, tc := range []struct {
+		name        string
+		groups      []string
+		describeErr error
+		want        string
+	}{
+		{"one of three", []string{"/a", "/a-absent", "/b"}, nil, "start query in log group /a-absent: "},
+		{"two", []string{"/a", "/x", "/y"}, nil, "start query in log groups /x, /y: "},
+		{"many", append([]string{"/a"}, many...), nil, "start query in log groups /m/1, /m/2, /m/3, /m/4, /m/5 and 2 more: "},
+		{"lookup denied: all of the query's", []string{"/a", "/x"}, fmt.Errorf("access denied"), "start query in log groups /a, /x: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			api := &missingLogs{exist: map[string]bool{"/a": true, "/b": true, "/a-absent-not": true}, describeErr: tc.describeErr}
+			fe := &Fetcher{API: api, PollInterval: time.Millisecond}
+			_, err := fe.Fetch(context.Background(), Request{TraceIDs: []string{"t"}, Groups: tc.groups, Start: time.Unix(0, 0), End: time.Unix(60, 0)})
+			var nf *types.ResourceNotFoundException
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.As(err, &nf) {
+				t.Errorf("err = %v, want it to start %q and wrap the service's error", err, tc.want)
+			}
+		})
 	}
 }

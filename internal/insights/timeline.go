@@ -1,10 +1,16 @@
 package insights
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"time"
 )
+
+// TimeFormat is how timelines write instants: RFC3339 in UTC with exactly
+// three fractional digits. time.Time's own JSON drops trailing zeros
+// (".12Z"), so columns of times stop lining up and stop sorting as text.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Timeline is one trace's (or order's) events in time order; its JSON form
 // is the documented contract of `dlq timeline -o json`.
@@ -14,6 +20,30 @@ type Timeline struct {
 	Start   time.Time       `json:"start"`
 	End     time.Time       `json:"end"`
 	Events  []TimelineEvent `json:"events"`
+}
+
+// MarshalJSON writes times in TimeFormat; start and end are null when no
+// log line was found (events is then empty, never null).
+func (t Timeline) MarshalJSON() ([]byte, error) {
+	events := t.Events
+	if events == nil {
+		events = []TimelineEvent{}
+	}
+	return json.Marshal(struct {
+		TraceID string          `json:"traceId"`
+		OrderID string          `json:"orderId"`
+		Start   *string         `json:"start"`
+		End     *string         `json:"end"`
+		Events  []TimelineEvent `json:"events"`
+	}{t.TraceID, t.OrderID, instant(t.Start), instant(t.End), events})
+}
+
+func instant(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(TimeFormat)
+	return &s
 }
 
 // TimelineEvent is one line of a timeline.
@@ -30,6 +60,16 @@ type TimelineEvent struct {
 	Error      string    `json:"error,omitempty"`
 	TraceID    string    `json:"traceId,omitempty"`
 	Platform   bool      `json:"platform,omitempty"`
+}
+
+// MarshalJSON writes the timestamp in TimeFormat.
+func (e TimelineEvent) MarshalJSON() ([]byte, error) {
+	type fields TimelineEvent // without this method
+	return json.Marshal(struct {
+		// Shallower than the embedded Timestamp, so it wins.
+		Timestamp string `json:"timestamp"`
+		fields
+	}{e.Timestamp.UTC().Format(TimeFormat), fields(e)})
 }
 
 // Failed reports whether the event marks a failure.

@@ -58,8 +58,10 @@ func putLogs(t testing.TB, c *cwl.Client, lines []logLine) {
 }
 
 type timelineJSON struct {
-	TraceID string `json:"traceId"`
-	OrderID string `json:"orderId"`
+	TraceID string     `json:"traceId"`
+	OrderID string     `json:"orderId"`
+	Start   *time.Time `json:"start"`
+	End     *time.Time `json:"end"`
 	Events  []struct {
 		Timestamp time.Time `json:"timestamp"`
 		OffsetMs  int64     `json:"offsetMs"`
@@ -126,6 +128,18 @@ func TestTimelineAcrossGroups(t *testing.T) {
 		t.Errorf("summary = %q", r.stderr)
 	}
 
+	// --trace-id is TRACE_ID; day units in --since and a plain date in
+	// --start (midnight UTC) set the window.
+	for _, alt := range []string{
+		"timeline --trace-id t-A --log-group-prefix " + p + "- --since 2h -o json",
+		"timeline t-A --log-group-prefix " + p + "- --since 1d -o json",
+		"timeline t-A --log-group-prefix " + p + "- --start " + base.UTC().AddDate(0, 0, -1).Format(time.DateOnly) + " -o json",
+	} {
+		if a := dlq(t, "", alt); a.code != 0 || a.stdout != r.stdout {
+			t.Errorf("%s: exit %d %s\n%s", alt, a.code, a.stderr, a.stdout)
+		}
+	}
+
 	// The same by explicit groups, and by order: t-AA's lookalike line
 	// belongs to order o-1 too.
 	args := "timeline --order-id o-1 --since 2h -o json"
@@ -154,12 +168,14 @@ func TestTimelineFromDLQ(t *testing.T) {
 	g := "/aws/lambda/" + testenv.Name(t, "fromdlq")
 	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	putLogs(t, logs, []logLine{
+		{g, base.Add(-time.Second), `{"traceId":"t-1","orderId":"o-1","step":"charge","status":"started","msg":"zero"}`},
 		{g, base, `{"traceId":"t-1","orderId":"o-1","step":"charge","status":"error","msg":"one"}`},
 		{g, base.Add(time.Second), `{"traceId":"t-2","orderId":"o-2","step":"charge","status":"error","msg":"two"}`},
 		{g, base.Add(2 * time.Second), `{"traceId":"t-3","orderId":"o-3","step":"charge","status":"success","msg":"three"}`},
 	})
 	q := testenv.CreateQueue(t, c, testenv.Name(t, "fromdlq"), nil)
-	for _, id := range []string{"1", "2"} {
+	// t-9 logged nothing: it is counted, and its JSON timeline is empty.
+	for _, id := range []string{"1", "2", "9"} {
 		send(t, c, q.URL, `{"traceId":"t-`+id+`","orderId":"o-`+id+`"}`, map[string]sqstypes.MessageAttributeValue{})
 	}
 	r := dlq(t, "", "timeline --from-dlq "+q.Name+" --log-group "+g+" -o json")
@@ -172,30 +188,57 @@ func TestTimelineFromDLQ(t *testing.T) {
 	}
 	var traces []string
 	for _, tl := range tls {
-		traces = append(traces, tl.TraceID)
-		if len(tl.Events) != 1 {
-			t.Errorf("%s: %d events", tl.TraceID, len(tl.Events))
+		traces = append(traces, fmt.Sprintf("%s/%s:%d", tl.TraceID, tl.OrderID, len(tl.Events)))
+		if (len(tl.Events) == 0) != (tl.Start == nil || tl.End == nil) {
+			t.Errorf("%s: %d events from %v to %v", tl.TraceID, len(tl.Events), tl.Start, tl.End)
 		}
 	}
 	sort.Strings(traces)
-	if fmt.Sprint(traces) != "[t-1 t-2]" {
-		t.Errorf("traces = %v, want the DLQ's two", traces)
+	if fmt.Sprint(traces) != "[t-1/o-1:2 t-2/o-2:1 t-9/o-9:0]" {
+		t.Errorf("traces/orders:events = %v, want the DLQ's three", traces)
 	}
-	assertUntouched(t, c, q.URL, 2)
+	note := "1 of 3 traces have no log lines in the window: t-9\n"
+	if !strings.Contains(r.stderr, note) || !strings.Contains(r.stderr, "3 events in 2 timeline(s)") {
+		t.Errorf("stderr = %q, want the note %q", r.stderr, note)
+	}
+
+	// In a table the silent trace has no lines; the note names it.
+	r = dlq(t, "", "timeline --from-dlq "+q.Name+" --log-group "+g)
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 3 || strings.Contains(r.stdout, "t-9") || !strings.Contains(r.stderr, note) {
+		t.Errorf("table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	assertUntouched(t, c, q.URL, 3)
+}
+
+// CloudWatch Logs says only "log group does not exist": the error names it.
+func TestTimelineNamesMissingLogGroup(t *testing.T) {
+	t.Parallel()
+	logs := cwl.NewFromConfig(testenv.Config(t, ""))
+	p := "/aws/lambda/" + testenv.Name(t, "nogroup")
+	putLogs(t, logs, []logLine{{p + "-present", time.Now().Add(-time.Minute), `{"traceId":"t-1","msg":"one"}`}})
+	r := dlq(t, "", "timeline t-1 --log-group "+p+"-present --log-group "+p+"-absent")
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "log group "+p+"-absent: ResourceNotFoundException") ||
+		strings.Contains(r.stderr, p+"-present") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q: want exit 1 naming only the missing group", r.code, r.stderr)
+	}
 }
 
 func TestTimelineBadInput(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ args, want string }{
 		{"timeline t-1", "no log groups"},
-		{"timeline --log-group g", "exactly one of TRACE_ID, --order-id or --from-dlq"},
+		{"timeline --log-group g", "exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq"},
 		{"timeline t-1 --order-id o-1 --log-group g", "exactly one of"},
 		{"timeline t-1 --log-group g --start yesterday", "invalid --start"},
 		{"timeline t-1 --log-group g --where a=b", "message filters apply to --from-dlq"},
 		{"timeline --from-dlq bad/name --log-group g", "invalid queue"},
+		{"timeline a b --log-group g", "takes at most one TRACE_ID, got 2"},
+		{"timeline --from-dlq q --trace-id t-1 --log-group g", "exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq"},
+		{"timeline t-1 --log-group g --start 2026-11-28 --since 2h", "give --start or --since, not both"},
+		{"timeline t-1 --log-group g --since 7x", `invalid argument "7x" for "--since" flag: want a positive duration`},
 	} {
 		r := dlq(t, "", tc.args)
-		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.want) {
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("%s: exit %d, %q; want usage error with %q", tc.args, r.code, r.stderr, tc.want)
 		}
 	}

@@ -25,11 +25,20 @@ func writeTimelines(opts *TimelineOptions, tls []insights.Timeline) error {
 		return render.WriteData(opts.IO.Out, opts.Output, empty)
 	case opts.Output != render.FormatTable:
 		return render.WriteData(opts.IO.Out, opts.Output, tls)
-	case !opts.IO.IsStdoutTTY():
-		return writeTSV(opts.IO.Out, tls)
+	}
+	// A table has nothing to show for a trace without log lines; the
+	// note on stderr names it.
+	shown := make([]insights.Timeline, 0, len(tls))
+	for _, t := range tls {
+		if len(t.Events) > 0 {
+			shown = append(shown, t)
+		}
+	}
+	if !opts.IO.IsStdoutTTY() {
+		return writeTSV(opts.IO.Out, shown)
 	}
 	var b strings.Builder
-	for i, t := range tls {
+	for i, t := range shown {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
@@ -49,7 +58,7 @@ func writeTSV(w io.Writer, tls []insights.Timeline) error {
 			if e.TraceID != "" {
 				trace = e.TraceID
 			}
-			fields := []string{trace, e.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00"), strconv.FormatInt(e.OffsetMs, 10),
+			fields := []string{trace, e.Timestamp.UTC().Format(insights.TimeFormat), strconv.FormatInt(e.OffsetMs, 10),
 				e.LogGroup, e.Step, e.Status, durationMs(e.DurationMs), message(e)}
 			for i := range fields {
 				fields[i] = render.Sanitize(fields[i])
@@ -79,7 +88,7 @@ func renderTimeline(b *strings.Builder, st render.Styles, t insights.Timeline) {
 	if t.OrderID != "" {
 		head = append(head, "Order "+render.Sanitize(t.OrderID))
 	}
-	head = append(head, "span "+span(s.Span), plural(s.Steps, "step"), plural(s.Errors, "error"))
+	head = append(head, "span "+span(s.Span), render.Count(s.Steps, "step"), render.Count(s.Errors, "error"))
 	b.WriteString(st.Bold.Render(strings.Join(head, "  ·  ")))
 	b.WriteString("\n\n")
 
@@ -189,11 +198,4 @@ func pad(s string, w int) string {
 		return s + strings.Repeat(" ", w-n)
 	}
 	return s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

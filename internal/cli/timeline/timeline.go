@@ -6,6 +6,7 @@ package timeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ type TimelineOptions struct {
 	Groups   []string
 	Prefixes []string
 	Since    time.Duration
+	SinceSet bool // --since was given, not defaulted
 	Start    string
 	End      string
 	Output   render.Format
@@ -49,11 +51,17 @@ func NewCmdTimeline(f *cli.Factory, runF func(context.Context, *TimelineOptions)
 		SQS:  func(ctx context.Context) (peek.SQSAPI, error) { return f.SQS(ctx) },
 	}
 	cmd := &cobra.Command{
-		Use:   "timeline [TRACE_ID | --order-id ID | --from-dlq QUEUE]",
+		Use:   "timeline [TRACE_ID | --trace-id ID | --order-id ID | --from-dlq QUEUE]",
 		Short: "Show a trace's whole story from CloudWatch Logs Insights",
-		Long: `Reconstruct what happened to a trace, an order, or the messages in a DLQ
-from the pipeline's logs, in one command: the Logs Insights queries are
-built, run, polled, paged past the 10,000-row cap and merged for you.
+		Long: `Reconstruct what happened to a trace (TRACE_ID or --trace-id ID), an order
+(--order-id ID) or the messages in a DLQ (--from-dlq QUEUE) from the
+pipeline's logs, in one command: the Logs Insights queries are built, run,
+polled, paged past the 10,000-row cap and merged for you.
+
+The search covers the last --since (default a day; 30m, 6h, 7d and 1d12h
+all work), or --start to --end (default now). --start and --end take
+RFC3339 or a date, meaning midnight UTC: --start 2026-11-28 --end
+2026-11-29 is that whole day. Give --start or --since, not both.
 
 Log groups come from --log-group and --log-group-prefix (both repeatable) or
 the context's logGroups / logGroupPrefix. Each query takes 50 groups; more
@@ -67,16 +75,24 @@ through the request IDs of the trace's invocations.
 
 With --from-dlq, the traces of the DLQ's messages that match the peek
 filters are read without consuming anything, and all of them are queried
-at once, in a window around the messages' sent times.`,
+at once, in a window around the messages' sent times unless --since,
+--start or --end says otherwise. Traces with no log line in the window are
+counted on stderr and appear in JSON with "events": [].`,
 		Example: `  # One trace, last 24 hours
   dlq timeline 4bf92f3577b34da6 --log-group-prefix /aws/lambda/orders-
+
+  # The same trace over the last week (DLQs keep messages up to 14 days)
+  dlq timeline --trace-id 4bf92f3577b34da6 --since 7d
 
   # Everything logged about an order in a given hour
   dlq timeline --order-id order-1042 --start 2026-11-26T18:00:00Z --end 2026-11-26T19:00:00Z
 
+  # ... or on a given day (UTC)
+  dlq timeline --order-id order-1042 --start 2026-11-26 --end 2026-11-27
+
   # The stories of the first 5 messages in a DLQ, as JSON
   dlq timeline --from-dlq orders-payments-dlq --limit 5 -o json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOneTrace,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := f.Settings()
 			if err != nil {
@@ -84,11 +100,15 @@ at once, in a window around the messages' sent times.`,
 			}
 			opts.Output = s.Output
 			if len(args) == 1 {
+				if cmd.Flags().Changed("trace-id") {
+					return cli.Usagef("give the trace ID as TRACE_ID or --trace-id, not both")
+				}
 				opts.TraceID = args[0]
 			}
 			if n := countSet(opts.TraceID, opts.OrderID, opts.FromDLQ); n != 1 {
-				return cli.Usagef("give exactly one of TRACE_ID, --order-id or --from-dlq")
+				return cli.Usagef("give exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq")
 			}
+			opts.SinceSet = cmd.Flags().Changed("since")
 			for kind, id := range map[string]string{"trace ID": opts.TraceID, "order ID": opts.OrderID} {
 				if id != "" {
 					if err := insights.ValidateID(kind, id); err != nil {
@@ -122,17 +142,29 @@ at once, in a window around the messages' sent times.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.OrderID, "order-id", "", "the order's events instead of a trace's")
+	// Declared here, before the peek filters, so that --trace-id names the
+	// trace to show, as TRACE_ID does, rather than filtering DLQ messages.
+	fs.StringVar(&opts.TraceID, "trace-id", "", "the trace `ID` whose events to show (same as TRACE_ID)")
+	fs.StringVar(&opts.OrderID, "order-id", "", "the order `ID` whose events to show, instead of a trace's")
 	fs.StringVar(&opts.FromDLQ, "from-dlq", "", "the traces of the messages in this DLQ `QUEUE`")
 	fs.IntVar(&opts.Limit, "limit", 10, "with --from-dlq, at most `N` messages")
 	fs.BoolVar(&opts.Force, "force", false, "with --from-dlq, read a queue that has its own RedrivePolicy")
 	fs.StringArrayVar(&opts.Groups, "log-group", nil, "log group `NAME` to search; repeatable")
 	fs.StringArrayVar(&opts.Prefixes, "log-group-prefix", nil, "search log groups whose names start with `PREFIX`; repeatable")
-	fs.DurationVar(&opts.Since, "since", 24*time.Hour, "search the last `DURATION`")
-	fs.StringVar(&opts.Start, "start", "", "search from `TIME` (RFC3339)")
-	fs.StringVar(&opts.End, "end", "", "search until `TIME` (RFC3339; default now)")
+	opts.Since = day
+	fs.Var(sinceValue{&opts.Since}, "since", "search the last `DURATION`: 30m, 6h, 7d, 1d12h")
+	fs.StringVar(&opts.Start, "start", "", "search from `TIME` (RFC3339, or a date: 2026-11-28 is midnight UTC)")
+	fs.StringVar(&opts.End, "end", "", "search until `TIME` (RFC3339 or a date; default now)")
 	peek.AddFilterFlags(cmd, &opts.Filter)
 	return cmd
+}
+
+// atMostOneTrace is cobra.MaximumNArgs(1) as a UsageError (exit 2).
+func atMostOneTrace(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return cli.Usagef("%s takes at most one TRACE_ID, got %d", cmd.CommandPath(), len(args))
+	}
+	return nil
 }
 
 func countSet(s ...string) int {
@@ -146,60 +178,12 @@ func countSet(s ...string) int {
 }
 
 func filterSet(cmd *cobra.Command) bool {
-	for _, name := range []string{"trace-id", "where", "jq", "until", "min-receives", "error-code"} {
+	for _, name := range []string{"where", "jq", "until", "min-receives", "error-code"} {
 		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 			return true
 		}
 	}
 	return false
-}
-
-// window is the time range to search: --start/--end, else --since before
-// now; with messages from a DLQ and neither given, from ten minutes before
-// the oldest message was sent until six hours after the newest (or now).
-func window(opts *TimelineOptions, msgs []queue.Message) (time.Time, time.Time, error) {
-	now := opts.Now()
-	end := now
-	if opts.End != "" {
-		t, err := time.Parse(time.RFC3339, opts.End)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("invalid --end %q: want RFC3339, e.g. 2026-11-26T19:00:00Z", opts.End)
-		}
-		end = t
-	}
-	if opts.Start != "" {
-		t, err := time.Parse(time.RFC3339, opts.Start)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("invalid --start %q: want RFC3339, e.g. 2026-11-26T18:00:00Z", opts.Start)
-		}
-		if !t.Before(end) {
-			return time.Time{}, time.Time{}, fmt.Errorf("--start %s is not before --end %s", opts.Start, end.Format(time.RFC3339))
-		}
-		return t, end, nil
-	}
-	if opts.Since <= 0 {
-		return time.Time{}, time.Time{}, fmt.Errorf("--since must be positive")
-	}
-	if len(msgs) > 0 && opts.End == "" {
-		first, last := msgs[0].SentAt, msgs[0].SentAt
-		for _, m := range msgs {
-			if m.SentAt.Before(first) {
-				first = m.SentAt
-			}
-			if m.SentAt.After(last) {
-				last = m.SentAt
-			}
-		}
-		return first.Add(-10 * time.Minute), minTime(last.Add(6*time.Hour), now), nil
-	}
-	return end.Add(-opts.Since), end, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
 
 func timelineRun(ctx context.Context, opts *TimelineOptions) error {
@@ -235,16 +219,76 @@ func timelineRun(ctx context.Context, opts *TimelineOptions) error {
 		return fmt.Errorf("timeline: %w", err)
 	}
 	tls := insights.Build(res.Events, req)
+	var silent []string
+	if opts.FromDLQ != "" {
+		tls, silent = withSilentTraces(tls, req.TraceIDs, msgs)
+	}
 	if err := writeTimelines(opts, tls); err != nil {
 		return err
 	}
 	for _, t := range res.Truncated {
-		_, _ = fmt.Fprintf(opts.IO.ErrOut, "warning: more than %d events in the second at %s: some may be missing\n", insights.MaxRows, t.UTC().Format(time.RFC3339))
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "warning: more than %d events in the second at %s: some may be missing\n", insights.MaxRows, t.UTC().Format(insights.TimeFormat))
 	}
-	_, _ = fmt.Fprintf(opts.IO.ErrOut, "%d events in %d timeline(s) from %s, %s to %s; %d queries in %s\n",
-		len(res.Events), len(tls), groupsText(res.Groups, opts.Prefixes), start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339),
-		res.Queries, time.Since(began).Round(time.Millisecond))
+	switch {
+	case len(silent) > 0:
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "%d of %s have no log lines in the window: %s\n", len(silent), render.Count(len(req.TraceIDs), "trace"), idList(silent))
+	case len(res.Events) == 0 && opts.OrderID != "":
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "no log lines found for order %s\n", render.Sanitize(opts.OrderID))
+	case len(res.Events) == 0 && opts.TraceID != "":
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "no log lines found for trace %s\n", render.Sanitize(opts.TraceID))
+	}
+	_, _ = fmt.Fprintf(opts.IO.ErrOut, "%s in %s from %s, %s to %s; %s in %s\n",
+		render.Count(len(res.Events), "event"), render.Count(len(tls)-len(silent), "timeline"), groupsText(res.Groups, opts.Prefixes), start.UTC().Format(insights.TimeFormat), end.UTC().Format(insights.TimeFormat),
+		render.Count(res.Queries, "query"), time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// withSilentTraces gives every trace asked for a timeline, in the order
+// asked: a trace that logged nothing in the window gets an empty one
+// (with the order ID its DLQ message carried), so JSON readers see it
+// rather than infer it from its absence. It also returns those traces.
+func withSilentTraces(tls []insights.Timeline, traces []string, msgs []queue.Message) ([]insights.Timeline, []string) {
+	byTrace := make(map[string]insights.Timeline, len(tls))
+	for _, t := range tls {
+		byTrace[t.TraceID] = t
+	}
+	orderOf := map[string]string{}
+	for _, m := range msgs {
+		if _, ok := orderOf[m.TraceID]; !ok {
+			orderOf[m.TraceID] = m.OrderID
+		}
+	}
+	out := make([]insights.Timeline, 0, len(traces))
+	var silent []string
+	for _, id := range traces {
+		t, ok := byTrace[id]
+		if !ok {
+			t = insights.Timeline{TraceID: id, OrderID: orderOf[id], Events: []insights.TimelineEvent{}}
+			silent = append(silent, id)
+		}
+		delete(byTrace, id)
+		out = append(out, t)
+	}
+	for _, t := range tls { // none expected: Build keeps to the traces asked for
+		if _, ok := byTrace[t.TraceID]; ok {
+			out = append(out, t)
+		}
+	}
+	return out, silent
+}
+
+// idList writes IDs for a one-line note: the first few, then a count.
+func idList(ids []string) string {
+	const shown = 5
+	clean := make([]string, 0, shown)
+	for _, id := range ids[:min(len(ids), shown)] {
+		clean = append(clean, render.Sanitize(id))
+	}
+	s := strings.Join(clean, ", ")
+	if len(ids) > shown {
+		s += fmt.Sprintf(" and %d more", len(ids)-shown)
+	}
+	return s
 }
 
 func groupsText(n int, prefixes []string) string {
