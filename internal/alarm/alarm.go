@@ -38,9 +38,14 @@ type Alarm struct {
 	Threshold          float64
 	ComparisonOperator string
 	TreatMissingData   string
-	Actions            []string
-	ActionsEnabled     bool
-	Description        string
+	// Actions notify on entering ALARM; OKActions and
+	// InsufficientDataActions on the other transitions. PutMetricAlarm
+	// replaces all three, so an update must carry each one it keeps.
+	Actions                 []string
+	OKActions               []string
+	InsufficientDataActions []string
+	ActionsEnabled          bool
+	Description             string
 }
 
 // FiresOnFirstMessage reports whether the alarm goes off as soon as one
@@ -124,19 +129,21 @@ func queueDimension(ds []types.Dimension) string {
 
 func fromMetricAlarm(m types.MetricAlarm, queue string) Alarm {
 	return Alarm{
-		Name:               aws.ToString(m.AlarmName),
-		State:              string(m.StateValue),
-		QueueName:          queue,
-		Statistic:          string(m.Statistic),
-		Period:             aws.ToInt32(m.Period),
-		EvaluationPeriods:  aws.ToInt32(m.EvaluationPeriods),
-		DatapointsToAlarm:  aws.ToInt32(m.DatapointsToAlarm),
-		Threshold:          aws.ToFloat64(m.Threshold),
-		ComparisonOperator: string(m.ComparisonOperator),
-		TreatMissingData:   aws.ToString(m.TreatMissingData),
-		Actions:            m.AlarmActions,
-		ActionsEnabled:     aws.ToBool(m.ActionsEnabled),
-		Description:        aws.ToString(m.AlarmDescription),
+		Name:                    aws.ToString(m.AlarmName),
+		State:                   string(m.StateValue),
+		QueueName:               queue,
+		Statistic:               string(m.Statistic),
+		Period:                  aws.ToInt32(m.Period),
+		EvaluationPeriods:       aws.ToInt32(m.EvaluationPeriods),
+		DatapointsToAlarm:       aws.ToInt32(m.DatapointsToAlarm),
+		Threshold:               aws.ToFloat64(m.Threshold),
+		ComparisonOperator:      string(m.ComparisonOperator),
+		TreatMissingData:        aws.ToString(m.TreatMissingData),
+		Actions:                 m.AlarmActions,
+		OKActions:               m.OKActions,
+		InsufficientDataActions: m.InsufficientDataActions,
+		ActionsEnabled:          aws.ToBool(m.ActionsEnabled),
+		Description:             aws.ToString(m.AlarmDescription),
 	}
 }
 

@@ -5,8 +5,13 @@ package alarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/alarm"
@@ -31,11 +36,12 @@ breaching.`,
 	return cmd
 }
 
-// deps are the clients both subcommands use.
+// deps are the clients the subcommands use.
 type deps struct {
 	IO         *render.IOStreams
 	SQS        func(context.Context) (queue.SQSAPI, error)
 	CloudWatch func(context.Context) (alarm.CloudWatchAPI, error)
+	SNS        func(context.Context) (alarm.SNSAPI, error)
 }
 
 func newDeps(f *cli.Factory) deps {
@@ -43,15 +49,19 @@ func newDeps(f *cli.Factory) deps {
 		IO:         f.IOStreams,
 		SQS:        func(ctx context.Context) (queue.SQSAPI, error) { return f.SQS(ctx) },
 		CloudWatch: func(ctx context.Context) (alarm.CloudWatchAPI, error) { return f.CloudWatch(ctx) },
+		SNS:        func(ctx context.Context) (alarm.SNSAPI, error) { return f.SNS(ctx) },
 	}
 }
 
-// target is what both subcommands work on: the DLQs, the depth alarms of
+// target is what the subcommands work on: the DLQs, the depth alarms of
 // the account, and the CloudWatch client that read them.
 type target struct {
 	dlqs   []queue.DeadLetterQueue
 	alarms map[string][]alarm.Alarm
 	cw     alarm.CloudWatchAPI
+	// unchecked holds, by queue URL, why a named queue's sources could
+	// not be listed; its Sources are then unknown, not empty.
+	unchecked map[string]error
 }
 
 // target finds the named DLQs, or all under prefix, with the depth alarms.
@@ -64,7 +74,8 @@ func (d deps) target(ctx context.Context, args []string, prefix string) (target,
 	if err != nil {
 		return target{}, err
 	}
-	dlqs, err := queue.FindDeadLetterQueues(ctx, sqsAPI, refs, prefix, queue.DefaultConcurrency)
+	sc := &sourceCheck{SQSAPI: sqsAPI, refused: map[string]error{}}
+	dlqs, err := queue.FindDeadLetterQueues(ctx, sc, refs, prefix, queue.DefaultConcurrency)
 	if err != nil {
 		return target{}, fmt.Errorf("find dead-letter queues: %w", err)
 	}
@@ -76,5 +87,52 @@ func (d deps) target(ctx context.Context, args []string, prefix string) (target,
 	if err != nil {
 		return target{}, err
 	}
-	return target{dlqs: dlqs, alarms: alarms, cw: cw}, nil
+	return target{dlqs: dlqs, alarms: alarms, cw: cw, unchecked: sc.refused}, nil
+}
+
+// sourceCheck lets the reading of named queues go on when SQS refuses
+// ListDeadLetterSourceQueues (a role without the permission, an emulator
+// without the call): it answers "no sources" and keeps the refusal, so
+// that a command can say the queue could not be checked rather than fail,
+// or call a DLQ "not a dead-letter queue". Discovery (--all) never asks.
+type sourceCheck struct {
+	queue.SQSAPI
+
+	mu      sync.Mutex
+	refused map[string]error // by queue URL
+}
+
+func (s *sourceCheck) ListDeadLetterSourceQueues(ctx context.Context, in *sqs.ListDeadLetterSourceQueuesInput, optFns ...func(*sqs.Options)) (*sqs.ListDeadLetterSourceQueuesOutput, error) {
+	out, err := s.SQSAPI.ListDeadLetterSourceQueues(ctx, in, optFns...)
+	var apiErr smithy.APIError
+	if err == nil || !errors.As(err, &apiErr) || queue.IsNotExist(err) {
+		// Success, a network failure, or a queue deleted meanwhile: as before.
+		return out, err
+	}
+	s.mu.Lock()
+	s.refused[aws.ToString(in.QueueUrl)] = err
+	s.mu.Unlock()
+	return &sqs.ListDeadLetterSourceQueuesOutput{}, nil
+}
+
+// dlqWarnings are what to tell about alarming a queue that may not be a
+// dead-letter queue: its depth is then ordinary traffic, and an alarm on it
+// fires all day until people learn to ignore it.
+func (t target) dlqWarnings(d queue.DeadLetterQueue) []string {
+	if len(d.Sources) > 0 {
+		return nil
+	}
+	if err, ok := t.unchecked[d.URL]; ok {
+		return []string{fmt.Sprintf("could not check that it is a dead-letter queue: listing its source queues failed (%s)", errorCode(err))}
+	}
+	return []string{"no queue redrives to it: not a dead-letter queue, so a depth alarm fires on its ordinary traffic"}
+}
+
+// errorCode is the service's error code, or the error when there is none.
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return err.Error()
 }

@@ -23,7 +23,10 @@ func TestNewCmdEnsure(t *testing.T) {
 		{args: "a-dlq b-dlq", want: EnsureOptions{Queues: []string{"a-dlq", "b-dlq"}, Prefix: "ctx-"}},
 		{args: "", wantErr: true},
 		{args: "a-dlq --all", wantErr: true},
+		{args: "--all --sns-topic " + topic + " --replace-actions", want: EnsureOptions{All: true, Prefix: "ctx-", SNSTopic: topic, ReplaceActions: true}},
 		{args: "--all --sns-topic oncall", wantErr: true},
+		{args: "--all --sns-topic arn:aws:sqs:eu-west-1:123456789012:orders-dlq", wantErr: true},
+		{args: "--all --replace-actions", wantErr: true},
 		{args: "bad/name", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -45,7 +48,7 @@ func TestNewCmdEnsure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.All != tt.want.All || got.Prefix != tt.want.Prefix || got.DryRun != tt.want.DryRun || got.SNSTopic != tt.want.SNSTopic || len(got.Queues) != len(tt.want.Queues) {
+			if got.All != tt.want.All || got.Prefix != tt.want.Prefix || got.DryRun != tt.want.DryRun || got.SNSTopic != tt.want.SNSTopic || got.ReplaceActions != tt.want.ReplaceActions || len(got.Queues) != len(tt.want.Queues) {
 				t.Errorf("options = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -105,7 +105,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return err
 		}
 	}
-	_, _ = fmt.Fprintf(opts.IO.ErrOut, "%d DLQs, %d without an alarm\n", len(entries), missing)
+	_, _ = fmt.Fprintf(opts.IO.ErrOut, "%s, %d without an alarm\n", render.Count(len(entries), "DLQ"), missing)
 	return nil
 }
 

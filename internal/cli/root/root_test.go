@@ -126,7 +126,7 @@ func TestAlarmEnsureAndList(t *testing.T) {
 		t.Fatalf("after dry run, list = %s", r.stdout)
 	}
 
-	r = dlq(t, "", "alarm ensure --all --prefix "+p+" --sns-topic arn:aws:sns:us-east-1:123456789012:oncall")
+	r = dlq(t, "", "alarm ensure --all --prefix "+p+" --sns-topic "+snsTopic(t, "", "oncall"))
 	if r.code != 0 || !strings.Contains(r.stderr, "2 created, 0 updated, 0 unchanged") {
 		t.Fatalf("ensure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
