@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
@@ -94,6 +98,38 @@ func sampleReport() *Report {
 	return NewReport(dlqs, alarms, nil)
 }
 
+// pipelineReport is the order pipeline's DLQs as an on-call engineer sees
+// them: names long enough that a narrow terminal cannot show every column.
+func pipelineReport() *Report {
+	const acct = "123456789012:"
+	src := func(name string, mrc int) queue.Source {
+		return queue.Source{Queue: queue.Queue{Name: name, ARN: "arn:aws:sqs:eu-west-1:" + acct + name, RetentionSeconds: 345600}, MaxReceiveCount: mrc}
+	}
+	dlq := func(name string, vis, inflight, delayed, ret int64, sources ...queue.Source) queue.DeadLetterQueue {
+		return queue.DeadLetterQueue{Exists: true, Sources: sources, Queue: queue.Queue{
+			Name: name, ARN: "arn:aws:sqs:eu-west-1:" + acct + name, FIFO: strings.HasSuffix(name, ".fifo"),
+			Visible: vis, InFlight: inflight, Delayed: delayed, RetentionSeconds: ret}}
+	}
+	dlqs := []queue.DeadLetterQueue{
+		dlq("orders-payments-dlq", 1312, 10, 0, 1209600, src("orders-payments", 5)),
+		dlq("orders-notifications-dlq", 7, 0, 2, 1209600, src("orders-notifications", 3)),
+		dlq("orders-inventory-dlq", 0, 0, 0, 1209600, src("orders-inventory", 5), src("orders-inventory-retry", 3)),
+		dlq("orders-shipping-dlq.fifo", 0, 0, 0, 1209600, src("orders-shipping.fifo", 5)),
+		{Queue: queue.Queue{Name: "orders-legacy-dlq\u202e", ARN: "arn:aws:sqs:eu-west-1:" + acct + "orders-legacy-dlq"}, Sources: []queue.Source{src("orders-legacy", 3)}},
+	}
+	topic := []string{"arn:aws:sns:eu-west-1:" + acct + "oncall"}
+	firing := func(name, state string) []alarm.Alarm {
+		return []alarm.Alarm{{Name: name, State: state, Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, ComparisonOperator: "GreaterThanThreshold", Actions: topic, ActionsEnabled: true}}
+	}
+	alarms := map[string][]alarm.Alarm{
+		"orders-payments-dlq":      firing("dlq-depth-orders-payments-dlq", "ALARM"),
+		"orders-notifications-dlq": firing("dlq-depth-orders-notifications-dlq", "ALARM"),
+		"orders-inventory-dlq":     firing("dlq-depth-orders-inventory-dlq", "OK"),
+		"orders-shipping-dlq.fifo": firing("dlq-depth-orders-shipping-dlq-fifo", "OK"),
+	}
+	return NewReport(dlqs, alarms, nil)
+}
+
 func TestReportStatusAndWarnings(t *testing.T) {
 	t.Parallel()
 	r := sampleReport()
@@ -152,7 +188,6 @@ func TestWriteGolden(t *testing.T) {
 		format render.Format
 	}{
 		{"table-tty", true, false, 200, render.FormatTable},
-		{"table-tty-narrow", true, false, 100, render.FormatTable},
 		{"table-tty-color", true, true, 200, render.FormatTable},
 		{"table-piped", false, false, 40, render.FormatTable},
 		{"json", false, false, 200, render.FormatJSON},
@@ -167,6 +202,37 @@ func TestWriteGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+		})
+	}
+}
+
+// On terminals of 80, 100 and 160 columns every DLQ's name is whole, no
+// table line is wider than the terminal, and the columns that give way
+// are the ones of least use.
+func TestWriteTableFitsTheTerminal(t *testing.T) {
+	t.Parallel()
+	for _, width := range []int{80, 100, 160} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			t.Parallel()
+			ios, _, out, _ := render.Test()
+			ios.SetStdoutTTY(true)
+			ios.SetTerminalWidth(width)
+			r := pipelineReport()
+			if err := write(&InspectOptions{IO: ios, Output: render.FormatTable}, r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", fmt.Sprintf("table-tty-%d.golden", width)), out.Bytes())
+			table := strings.Split(strings.SplitN(out.String(), "\n\n", 2)[0], "\n")
+			for _, line := range table {
+				if w := lipgloss.Width(line); w > width {
+					t.Errorf("line is %d wide: %q", w, line)
+				}
+			}
+			for i, row := range r.Rows {
+				if name := render.Sanitize(row.Name); !strings.HasPrefix(table[i+1], name+" ") {
+					t.Errorf("row %d does not start with the whole name %s: %q", i, name, table[i+1])
+				}
+			}
 		})
 	}
 }

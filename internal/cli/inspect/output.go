@@ -12,37 +12,58 @@ func write(opts *InspectOptions, r *Report) error {
 	if opts.Output != render.FormatTable {
 		return render.WriteData(opts.IO.Out, opts.Output, r.Rows)
 	}
-	return writeTable(opts.IO, r)
+	return writeTable(opts.IO, r, opts.Watch > 0)
 }
 
-// writeTable prints aligned columns and a warnings list on a terminal, and
-// one tab-separated line per DLQ (warnings in the last field) when piped.
-func writeTable(ios *render.IOStreams, r *Report) error {
+// columns are inspect's table columns. On a narrow terminal the name stays
+// whole, depth and status stay longest, and the rest give way first: the
+// type (a FIFO DLQ's name ends in .fifo), then retention and the alarm
+// (their problems are listed as warnings), then delay and sources.
+func columns() []render.Column {
+	return []render.Column{
+		{Header: "DLQ", Key: true},
+		{Header: "TYPE", Priority: 1, Whole: true},
+		{Header: "VISIBLE", Priority: 9, Whole: true},
+		{Header: "IN FLIGHT", Priority: 7, Whole: true},
+		{Header: "DELAYED", Priority: 5, Whole: true},
+		{Header: "RETENTION", Priority: 2, Whole: true},
+		{Header: "SOURCES", Priority: 5},
+		{Header: "ALARM", Priority: 3},
+		{Header: "STATUS", Priority: 9, Whole: true},
+	}
+}
+
+// writeTable prints aligned columns and a warnings list on a terminal
+// (in a watch, as many warnings as leave its header on screen), and one
+// tab-separated line per DLQ (warnings in the last field) when piped.
+func writeTable(ios *render.IOStreams, r *Report, watch bool) error {
 	tty := ios.IsStdoutTTY()
 	st := ios.Styles()
-	header := []string{"DLQ", "TYPE", "VISIBLE", "IN FLIGHT", "DELAYED", "RETENTION", "SOURCES", "ALARM", "STATUS"}
+	cols := columns()
 	if !tty {
-		header = append(header, "WARNINGS")
+		cols = append(cols, render.Column{Header: "WARNINGS"})
 	}
-	t := render.NewTable(ios, header...)
+	t := render.NewTableColumns(ios, cols...)
 	for _, row := range r.Rows {
 		typ := "standard"
 		if row.FIFO {
 			typ = "fifo"
 		}
-		cells := []string{
-			row.Name, typ,
-			strconv.FormatInt(row.Visible, 10), strconv.FormatInt(row.InFlight, 10), strconv.FormatInt(row.Delayed, 10),
-			ios.Seconds(row.RetentionSeconds), sources(ios, row), alarmCell(row, r.AlarmsErr != nil), row.Status,
+		cells := []render.Cell{
+			{Text: row.Name}, {Text: typ},
+			{Text: strconv.FormatInt(row.Visible, 10)}, {Text: strconv.FormatInt(row.InFlight, 10)}, {Text: strconv.FormatInt(row.Delayed, 10)},
+			{Text: ios.Seconds(row.RetentionSeconds)}, sources(ios, row), alarmCell(row, r.AlarmsErr != nil), {Text: row.Status},
 		}
 		if !row.Exists {
-			typ, cells[2], cells[3], cells[4], cells[5] = "missing", "-", "-", "-", "-"
-			cells[1] = typ
+			for _, i := range []int{2, 3, 4, 5} {
+				cells[i].Text = "-"
+			}
+			cells[1].Text = "missing"
 		}
 		if !tty {
-			cells = append(cells, strings.Join(row.Warnings, "; "))
+			cells = append(cells, render.Cell{Text: strings.Join(row.Warnings, "; ")})
 		}
-		t.AddRow(cells...)
+		t.AddCells(cells...)
 	}
 	t.StyleColumn(8, func(s string) string { return statusStyle(st, s) })
 	if err := t.Render(ios.Out); err != nil {
@@ -51,42 +72,50 @@ func writeTable(ios *render.IOStreams, r *Report) error {
 	if !tty {
 		return nil
 	}
-	var b strings.Builder
+	var lines []string
 	for _, row := range r.Rows {
 		for _, w := range row.Warnings {
-			fmt.Fprintf(&b, "%s %s: %s\n", st.Warning.Render("!"), render.Sanitize(row.Name), render.Sanitize(w))
+			lines = append(lines, fmt.Sprintf("%s %s: %s", st.Warning.Render("!"), render.Sanitize(row.Name), render.Sanitize(w)))
 		}
 	}
-	if b.Len() > 0 {
-		_, err := fmt.Fprintf(ios.Out, "\n%s\n%s", st.Bold.Render("Warnings"), b.String())
+	if watch {
+		lines = watchWarnings(lines, r, ios.TerminalWidth())
+	}
+	if len(lines) > 0 {
+		_, err := fmt.Fprintf(ios.Out, "\n%s\n%s\n", st.Bold.Render("Warnings"), strings.Join(lines, "\n"))
 		return err
 	}
 	return nil
 }
 
-func sources(ios *render.IOStreams, row Row) string {
+// sources lists the queues redriving into the DLQ; on a terminal with
+// their maxReceiveCount and retention, and in a short form of names only.
+func sources(ios *render.IOStreams, row Row) render.Cell {
 	parts := make([]string, 0, len(row.Sources))
+	names := make([]string, 0, len(row.Sources))
 	for _, s := range row.Sources {
 		if ios.IsStdoutTTY() {
 			parts = append(parts, fmt.Sprintf("%s (max %d, %s)", s.Name, s.MaxReceiveCount, ios.Seconds(s.RetentionSeconds)))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s:%d:%d", s.Name, s.MaxReceiveCount, s.RetentionSeconds))
 		}
+		names = append(names, s.Name)
 	}
 	if len(parts) == 0 {
-		return "-"
+		return render.Cell{Text: "-"}
 	}
-	return strings.Join(parts, ", ")
+	return render.Cell{Text: strings.Join(parts, ", "), Short: strings.Join(names, ", ")}
 }
 
-func alarmCell(row Row, unknown bool) string {
+// alarmCell is the alarm's name and state; its short form the state alone.
+func alarmCell(row Row, unknown bool) render.Cell {
 	switch {
 	case unknown:
-		return "unknown"
+		return render.Cell{Text: "unknown"}
 	case row.Alarm == nil:
-		return "none"
+		return render.Cell{Text: "none"}
 	}
-	return row.Alarm.Name + " " + row.Alarm.State
+	return render.Cell{Text: row.Alarm.Name + " " + row.Alarm.State, Short: row.Alarm.State}
 }
 
 func statusStyle(st render.Styles, status string) string {

@@ -7,6 +7,7 @@ import (
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
 )
 
 // Row is one DLQ as inspect reports it; its JSON form is the documented
@@ -123,11 +124,11 @@ func (r *Report) Summary() string {
 		}
 		warnings += len(row.Warnings)
 	}
-	s := fmt.Sprintf("%d DLQ%s, %d with messages", len(r.Rows), plural(len(r.Rows)), len(withMsgs))
+	s := fmt.Sprintf("%s, %d with messages", render.Count(len(r.Rows), "DLQ"), len(withMsgs))
 	if len(withMsgs) > 0 {
 		s += " (" + strings.Join(firstN(withMsgs, 5), ", ") + ")"
 	}
-	s += fmt.Sprintf(", %d warning%s", warnings, plural(warnings))
+	s += ", " + render.Count(warnings, "warning")
 	if r.AlarmsErr != nil {
 		s += "; alarms unknown: " + cli.Message(r.AlarmsErr, false, cli.Settings{})
 	}
@@ -166,11 +167,4 @@ func firstN(s []string, n int) []string {
 		return s
 	}
 	return append(s[:n:n], fmt.Sprintf("and %d more", len(s)-n))
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -16,6 +16,10 @@ import (
 // previewLen is how much of a body the table shows.
 const previewLen = 120
 
+// bodyMin is the narrowest body preview worth a column: narrower, it
+// shows little more than an envelope's opening brace and first key.
+const bodyMin = 20
+
 func write(opts *PeekOptions, queueName string, msgs []queue.Message) error {
 	if opts.Output != render.FormatTable {
 		views := make([]queue.View, len(msgs))
@@ -29,7 +33,11 @@ func write(opts *PeekOptions, queueName string, msgs []queue.Message) error {
 	}
 	ios := opts.IO
 	now := opts.Now()
-	t := render.NewTable(ios, "MESSAGE ID", "SENT", "RECEIVES", "TRACE ID", "ORDER ID", "ERROR", "BODY")
+	grouped := false
+	for i := range msgs {
+		grouped = grouped || msgs[i].GroupID != ""
+	}
+	t := render.NewTableColumns(ios, columns(grouped)...)
 	for i := range msgs {
 		m := &msgs[i]
 		body := m.Body
@@ -37,9 +45,44 @@ func write(opts *PeekOptions, queueName string, msgs []queue.Message) error {
 			// The terminal shows a preview; piped output stays whole.
 			body = preview(body)
 		}
-		t.AddRow(m.MessageID, ios.Time(m.SentAt, now), strconv.Itoa(m.ReceiveCount), m.TraceID, m.OrderID, errText(m.Error), body)
+		cells := []render.Cell{{Text: m.MessageID}, {Text: ios.Time(m.SentAt, now)}, {Text: strconv.Itoa(m.ReceiveCount)}}
+		if grouped {
+			cells = append(cells, render.Cell{Text: m.GroupID})
+		}
+		cells = append(cells, render.Cell{Text: m.TraceID}, render.Cell{Text: m.OrderID}, errCell(m.Error), render.Cell{Text: body})
+		t.AddCells(cells...)
 	}
 	return t.Render(ios.Out)
+}
+
+// columns are peek's table columns; GROUP only for messages that have one
+// (FIFO), so a standard queue's piped lines keep their fields. On a narrow
+// terminal the message ID stays whole and the others give way: the body
+// preview first, then the trace ID (32 characters, and in --body), then
+// the error, to its code alone; the IDs are dropped, never cut.
+func columns(grouped bool) []render.Column {
+	cols := []render.Column{
+		{Header: "MESSAGE ID", Key: true},
+		{Header: "SENT", Priority: 8, Whole: true},
+		{Header: "RECEIVES", Priority: 9, Whole: true},
+	}
+	if grouped {
+		cols = append(cols, render.Column{Header: "GROUP", Priority: 6, Whole: true})
+	}
+	return append(cols,
+		render.Column{Header: "TRACE ID", Priority: 3, Whole: true},
+		render.Column{Header: "ORDER ID", Priority: 7, Whole: true},
+		render.Column{Header: "ERROR", Priority: 4},
+		render.Column{Header: "BODY", Priority: 1, Min: bodyMin},
+	)
+}
+
+// errCell is the recorded error; its short form the code alone.
+func errCell(e *queue.MessageError) render.Cell {
+	if e == nil || e.Code == "" {
+		return render.Cell{Text: errText(e)}
+	}
+	return render.Cell{Text: errText(e), Short: e.Code}
 }
 
 func errText(e *queue.MessageError) string {

@@ -1,0 +1,145 @@
+package peek
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var now = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+
+// sampleMessages are a payments DLQ's messages: two failed calls with
+// their traces and recorded errors, and one raw message with control
+// characters and backslashes and no IDs at all. group, when not empty,
+// makes them a FIFO queue's.
+func sampleMessages(group string) []queue.Message {
+	msgs := []queue.Message{
+		{MessageID: "3f31fded-ef1e-4550-b96a-080cdd68c058", SentAt: now.Add(-5 * time.Minute), ReceiveCount: 4,
+			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", OrderID: "order-1042",
+			Error: &queue.MessageError{Code: "500", Message: "Task timed out after 30.00 seconds", RequestID: "req-1"},
+			Body:  `{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","orderId":"order-1042","type":"PaymentRequested","attempt":3,"payload":{"amount":"129.90"}}`},
+		{MessageID: "8d7fa157-f8b0-4fa1-8ace-a556810dc517", SentAt: now.Add(-2 * time.Hour), ReceiveCount: 6,
+			TraceID: "0af7651916cd43dd8448eb211c80319c", OrderID: "order-1043",
+			Error: &queue.MessageError{Code: "PaymentDeclined", Message: "card_declined: insufficient funds"},
+			Body:  `{"traceId":"0af7651916cd43dd8448eb211c80319c","orderId":"order-1043","type":"PaymentRequested","attempt":1,"payload":{"amount":"12.00"}}`},
+		{MessageID: "e9ca340b-840e-416f-a491-0574fd7e90be", SentAt: now.Add(-74 * time.Hour), ReceiveCount: 5,
+			Body: "plain \x1b[31mred\x1b[0m and \u202eevil\x07 from C:\\orders\\in\tbox"},
+	}
+	for i := range msgs {
+		if group != "" {
+			msgs[i].GroupID = fmt.Sprintf("%s-%d", group, 7+i%2)
+		}
+	}
+	return msgs
+}
+
+// plainMessages carry neither traces, nor orders, nor errors.
+func plainMessages() []queue.Message {
+	msgs := sampleMessages("")
+	for i := range msgs {
+		msgs[i].TraceID, msgs[i].OrderID, msgs[i].Error = "", "", nil
+	}
+	return msgs
+}
+
+func TestWriteGolden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		tty   bool
+		width int
+		msgs  []queue.Message
+	}{
+		{"table-tty-80", true, 80, sampleMessages("")},
+		{"table-tty-100", true, 100, sampleMessages("")},
+		{"table-tty-160", true, 160, sampleMessages("")},
+		{"table-piped", false, 80, sampleMessages("")},
+		{"fifo-tty-80", true, 80, sampleMessages("customer")},
+		{"fifo-tty-100", true, 100, sampleMessages("customer")},
+		{"fifo-tty-160", true, 160, sampleMessages("customer")},
+		{"fifo-piped", false, 80, sampleMessages("customer")},
+		{"plain-tty-160", true, 160, plainMessages()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ios, _, out, _ := render.Test()
+			ios.SetStdoutTTY(tc.tty)
+			ios.SetTerminalWidth(tc.width)
+			opts := &PeekOptions{IO: ios, Now: func() time.Time { return now }, Output: render.FormatTable}
+			if err := write(opts, "orders-payments-dlq", tc.msgs); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+			if !tc.tty {
+				return
+			}
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			for _, line := range lines {
+				if w := lipgloss.Width(line); w > tc.width {
+					t.Errorf("line is %d wide: %q", w, line)
+				}
+			}
+			for i, m := range tc.msgs {
+				if !strings.HasPrefix(lines[i+1], m.MessageID+" ") {
+					t.Errorf("row %d does not start with the whole message ID: %q", i, lines[i+1])
+				}
+			}
+		})
+	}
+}
+
+// Piped lines keep their fields where scripts expect them: seven for a
+// standard queue, and the group after the receive count for a FIFO one.
+func TestWritePipedFields(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		group  string
+		fields int
+	}{{"", 7}, {"customer", 8}} {
+		ios, _, out, _ := render.Test()
+		opts := &PeekOptions{IO: ios, Now: func() time.Time { return now }, Output: render.FormatTable}
+		if err := write(opts, "q", sampleMessages(tc.group)); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+			f := strings.Split(line, "\t")
+			if len(f) != tc.fields {
+				t.Errorf("group %q: %d fields, want %d: %q", tc.group, len(f), tc.fields, line)
+			}
+			if tc.group != "" && !strings.HasPrefix(f[3], tc.group+"-") {
+				t.Errorf("group field = %q", f[3])
+			}
+		}
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("output differs from %s (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
