@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Exit codes, documented in docs/exit-codes.md. Nothing else in dlq picks a
@@ -138,7 +139,12 @@ func Message(err error, verbose bool, s Settings) string {
 	var reason string
 	var api smithy.APIError
 	var urlErr *url.Error
+	var decode *smithy.DeserializationError
 	switch {
+	case errors.As(err, &decode) || errors.As(err, &api) && api.ErrorCode() == "UnknownError":
+		// Not an AWS answer: a proxy's login page, a web server, the wrong
+		// port. The endpoint is what the user has to check.
+		reason = fmt.Sprintf("the endpoint %s did not answer like AWS (%s): check --endpoint-url, AWS_ENDPOINT_URL and any proxy", answeredBy(err, s), statusOf(err))
 	case errors.As(err, &api):
 		reason = fmt.Sprintf("%s: %s", shortCode(api.ErrorCode()), api.ErrorMessage())
 		if authErrorCodes[api.ErrorCode()] {
@@ -189,4 +195,23 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// answeredBy is the endpoint that sent the answer in err.
+func answeredBy(err error, s Settings) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Request != nil && re.Response.Request.URL != nil {
+		u := re.Response.Request.URL
+		return u.Scheme + "://" + u.Host
+	}
+	return orDefault(s.EndpointURL, "of the region")
+}
+
+// statusOf is the HTTP status of the answer in err.
+func statusOf(err error) string {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("HTTP %d", re.HTTPStatusCode())
+	}
+	return "no HTTP status"
 }

@@ -97,13 +97,17 @@ func Discover(ctx context.Context, api SQSAPI, opts DiscoverOptions) ([]DeadLett
 // sources through ListDeadLetterSourceQueues, and each source's attributes
 // once even when it feeds several of the named DLQs.
 func Inspect(ctx context.Context, api SQSAPI, refs []Ref, concurrency int) ([]DeadLetterQueue, error) {
-	urls := make([]string, len(refs))
-	for i, r := range refs {
+	urls := make([]string, 0, len(refs))
+	once := map[string]bool{} // a queue named twice (by name and ARN, say) is shown once
+	for _, r := range refs {
 		u, err := ResolveURL(ctx, api, r)
 		if err != nil {
 			return nil, err
 		}
-		urls[i] = u
+		if !once[u] {
+			once[u] = true
+			urls = append(urls, u)
+		}
 	}
 	named, err := readAll(ctx, api, urls, concurrency)
 	if err != nil {

@@ -129,7 +129,11 @@ func writeBodies(opts *PeekOptions, msgs []queue.Message) error {
 		}
 		fmt.Fprintf(&b, "  %s\n", strings.Join(fields, "  "))
 		if m.Error != nil {
-			fmt.Fprintf(&b, "  %s %s (request %s)\n", st.Error.Render("error"), render.Sanitize(errText(m.Error)), render.Sanitize(m.Error.RequestID))
+			req := ""
+			if m.Error.RequestID != "" {
+				req = " (request " + render.Sanitize(m.Error.RequestID) + ")"
+			}
+			fmt.Fprintf(&b, "  %s %s%s\n", st.Error.Render("error"), render.Sanitize(errText(m.Error)), req)
 		}
 		names := make([]string, 0, len(m.Attributes))
 		for k := range m.Attributes {

@@ -4,9 +4,11 @@
 package root
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -89,6 +91,18 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 		alarmcmd.NewCmdAlarm(f),
 		version.NewCmdVersion(f, info),
 	)
+	// cobra's completion command shows its help and exits 0 for a shell it
+	// does not know: a usage error instead.
+	cmd.InitDefaultCompletionCmd()
+	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return cli.Usagef("no completion for shell %q: bash, zsh, fish or powershell", args[0])
+		}
+	}
 	return cmd
 }
 
@@ -108,6 +122,11 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 	settings := sync.OnceValues(func() (cli.Settings, error) {
 		return cli.ResolveSettings(root.PersistentFlags(), env)
 	})
+	if len(args) > 0 && strings.HasPrefix(args[0], "__complete") {
+		// Completion descriptions are flag usages, where pflag marks the
+		// placeholder name with backticks: shells would show them.
+		ios.Out = noBackticks{ios.Out}
+	}
 	f := cli.NewFactory(ios, settings, extraAPIOptions...)
 	f.Env = env
 	root = NewCmdRoot(f, info)
@@ -141,4 +160,14 @@ func Run(ctx context.Context, ios *render.IOStreams, env render.Env, args []stri
 		_, _ = fmt.Fprintf(ios.ErrOut, "dlq: %s\n", cli.Message(err, s.Verbose, s))
 	}
 	return code
+}
+
+// noBackticks drops backticks from what it writes.
+type noBackticks struct{ w io.Writer }
+
+func (n noBackticks) Write(p []byte) (int, error) {
+	if _, err := n.w.Write(bytes.ReplaceAll(p, []byte("`"), nil)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

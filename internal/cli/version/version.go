@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/render"
 )
 
 // Info is what the release build stamps into the binary.
@@ -40,15 +41,40 @@ func (i Info) String() string {
 	return v
 }
 
+func orDev(v string) string {
+	if v == "" {
+		return "dev"
+	}
+	return v
+}
+
 // NewCmdVersion builds `dlq version`.
 func NewCmdVersion(f *cli.Factory, info Info) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
 		Short:   "Print the dlq version",
 		Args:    cli.NoArgs,
-		Example: "  dlq version",
+		Example: "  dlq version\n\n  # For a bug report or a script\n  dlq version -o json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(f.IOStreams.Out, "dlq %s %s/%s\n", info.String(), runtime.GOOS, runtime.GOARCH)
+			s, err := f.Settings()
+			if err != nil {
+				return err
+			}
+			v := struct {
+				Version string `json:"version"`
+				Commit  string `json:"commit"`
+				Date    string `json:"date"`
+				OS      string `json:"os"`
+				Arch    string `json:"arch"`
+				Go      string `json:"go"`
+			}{orDev(info.Version), info.Commit, info.Date, runtime.GOOS, runtime.GOARCH, runtime.Version()}
+			switch s.Output {
+			case render.FormatJSON:
+				return render.WriteJSON(f.IOStreams.Out, v)
+			case render.FormatNDJSON:
+				return render.WriteNDJSON(f.IOStreams.Out, []any{v})
+			}
+			_, err = fmt.Fprintf(f.IOStreams.Out, "dlq %s %s/%s\n", info.String(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}
