@@ -111,7 +111,10 @@ func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int, chaos
 	defer func() { _ = os.RemoveAll(dir) }()
 	env := append(os.Environ(), "AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+region,
 		"AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo", "AWS_EC2_METADATA_DISABLED=true",
-		"XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir)
+		"XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir,
+		// Render what a person at a terminal sees (tables, not the
+		// tab-separated lines of a pipe), whatever the demo's output is.
+		"DLQ_FORCE_TTY=1")
 	runStep := func(ctx context.Context, s devstack.Step) (int, error) {
 		step(s.Why)
 		fmt.Printf("$ dlq %s\n", strings.Join(s.Args, " "))

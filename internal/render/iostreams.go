@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/mattn/go-isatty"
@@ -33,21 +35,38 @@ type Env func(string) (string, bool)
 // System returns the process's streams, detecting terminals and colour
 // support from the environment.
 func System() *IOStreams {
-	outTTY := isTerminal(os.Stdout)
-	ios := &IOStreams{
-		In:        os.Stdin,
-		Out:       os.Stdout,
-		ErrOut:    os.Stderr,
-		stdoutTTY: outTTY,
-		stderrTTY: isTerminal(os.Stderr),
-		width:     80,
-	}
-	ios.color = ColorEnabled(outTTY, os.LookupEnv)
+	ios := systemWith(os.LookupEnv, isTerminal(os.Stdout), isTerminal(os.Stderr), func() int {
+		w, _, err := term.GetSize(int(os.Stdout.Fd()))
+		if err != nil {
+			return 0
+		}
+		return w
+	})
+	ios.In, ios.Out, ios.ErrOut = os.Stdin, os.Stdout, os.Stderr
+	return ios
+}
+
+// systemWith decides what System detects. DLQ_FORCE_TTY (any value but
+// "", "0" or "false") renders stdout for a terminal even when it is piped,
+// as gh's GH_FORCE_TTY does: a number is the width, else COLUMNS, else 80.
+func systemWith(env Env, outTTY, errTTY bool, termWidth func() int) *IOStreams {
+	ios := &IOStreams{stdoutTTY: outTTY, stderrTTY: errTTY, width: 80}
 	if outTTY {
-		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+		if w := termWidth(); w > 0 {
 			ios.width = w
 		}
 	}
+	if v, ok := env("DLQ_FORCE_TTY"); ok && v != "" && v != "0" && !strings.EqualFold(v, "false") {
+		ios.stdoutTTY = true
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			ios.width = n
+		} else if c, ok := env("COLUMNS"); ok {
+			if n, err := strconv.Atoi(c); err == nil && n > 0 {
+				ios.width = n
+			}
+		}
+	}
+	ios.color = ColorEnabled(ios.stdoutTTY, env)
 	return ios
 }
 

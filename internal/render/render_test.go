@@ -132,3 +132,29 @@ func TestHumanSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestForceTTYRendersForATerminalWhenPiped(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) Env {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	noTerm := func() int { return 0 }
+	for _, tt := range []struct {
+		env   map[string]string
+		tty   bool
+		width int
+		color bool
+	}{
+		{nil, false, 80, false},
+		{map[string]string{"DLQ_FORCE_TTY": "1"}, true, 80, true},
+		{map[string]string{"DLQ_FORCE_TTY": "1", "COLUMNS": "132"}, true, 132, true},
+		{map[string]string{"DLQ_FORCE_TTY": "100", "NO_COLOR": "1"}, true, 100, false},
+		{map[string]string{"DLQ_FORCE_TTY": "0"}, false, 80, false},
+		{map[string]string{"DLQ_FORCE_TTY": "false"}, false, 80, false},
+	} {
+		ios := systemWith(env(tt.env), false, false, noTerm)
+		if ios.IsStdoutTTY() != tt.tty || ios.TerminalWidth() != tt.width || ios.ColorEnabled() != tt.color {
+			t.Errorf("%v: tty %v width %d color %v, want %v %d %v", tt.env, ios.IsStdoutTTY(), ios.TerminalWidth(), ios.ColorEnabled(), tt.tty, tt.width, tt.color)
+		}
+	}
+}
