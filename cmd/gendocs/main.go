@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,8 +24,9 @@ func main() {
 	md := flag.String("markdown", "docs/cli", "directory for Markdown pages (empty: none)")
 	man := flag.String("man", "", "directory for man pages (empty: none)")
 	deploy := flag.String("deploy", "docs/deploy/order-saga.yaml", "template whose state machine definition to regenerate (empty: none)")
+	completions := flag.String("completions", "", "directory for shell completion scripts (empty: none)")
 	flag.Parse()
-	if err := run(*md, *man); err != nil {
+	if err := run(*md, *man, *completions); err != nil {
 		fmt.Fprintf(os.Stderr, "gendocs: %v\n", err)
 		os.Exit(1)
 	}
@@ -34,7 +36,7 @@ func main() {
 	}
 }
 
-func run(mdDir, manDir string) error {
+func run(mdDir, manDir, compDir string) error {
 	ios, _, _, _ := render.Test()
 	f := cli.NewFactory(ios, func() (cli.Settings, error) { return cli.Settings{}, nil })
 	cmd := root.NewCmdRoot(f, root.BuildInfo{})
@@ -62,6 +64,21 @@ func run(mdDir, manDir string) error {
 		header := &doc.GenManHeader{Title: "DLQ", Section: "1", Source: "dlq", Manual: "dlq manual", Date: &date}
 		if err := doc.GenManTree(cmd, header, manDir); err != nil {
 			return fmt.Errorf("generate man pages: %w", err)
+		}
+	}
+	if compDir != "" {
+		// For the Homebrew cask, which installs them from the archive.
+		if err := os.MkdirAll(compDir, 0o755); err != nil {
+			return err
+		}
+		for name, gen := range map[string]func(string) error{
+			"dlq.bash": func(p string) error { return cmd.GenBashCompletionFileV2(p, true) },
+			"_dlq":     cmd.GenZshCompletionFile,
+			"dlq.fish": func(p string) error { return cmd.GenFishCompletionFile(p, true) },
+		} {
+			if err := gen(filepath.Join(compDir, name)); err != nil {
+				return fmt.Errorf("generate completions: %w", err)
+			}
 		}
 	}
 	return nil
