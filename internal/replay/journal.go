@@ -112,35 +112,33 @@ func DefaultJournalPath(env func(string) (string, bool), dlqName string) string 
 	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s.jsonl", dlqName))
 }
 
-// Lookup reads the journal and returns the states of ids.
+// Lookup reads the journal and returns the states of ids. It keeps only
+// theirs: a DLQ's journal holds every run's history, and memory must not
+// grow with it.
 func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string, error) {
-	all, _, err := j.read()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(ids))
+	want := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
-		if st, ok := all[id]; ok {
-			out[id] = st
-		}
+		want[id] = struct{}{}
 	}
-	return out, nil
+	states, _, err := j.read(func(id string) bool { _, ok := want[id]; return ok })
+	return states, err
 }
 
 // Load returns the last state of every message in the journal.
 func (j *FileJournal) Load() (map[string]string, error) {
-	states, _, err := j.read()
+	states, _, err := j.read(func(string) bool { return true })
 	return states, err
 }
 
 // Holds lists the last hold of every run that did not record Released.
 func (j *FileJournal) Holds(context.Context) ([]Hold, error) {
-	_, holds, err := j.read()
+	_, holds, err := j.read(func(string) bool { return false })
 	return holds, err
 }
 
-// read reads every line; a torn last line (a crash mid-write) is ignored.
-func (j *FileJournal) read() (map[string]string, []Hold, error) {
+// read reads every line, keeping the states of the messages keep wants; a
+// torn last line (a crash mid-write) is ignored.
+func (j *FileJournal) read(keep func(id string) bool) (map[string]string, []Hold, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := os.Open(j.path)
@@ -164,7 +162,7 @@ func (j *FileJournal) read() (map[string]string, []Hold, error) {
 		}
 		switch {
 		case l.ID != "":
-			if rank(l.State) >= rank(states[l.ID]) {
+			if keep(l.ID) && rank(l.State) >= rank(states[l.ID]) {
 				states[l.ID] = l.State
 			}
 		case l.Run != "" && l.Released:

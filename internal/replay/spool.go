@@ -23,6 +23,11 @@ type spool struct {
 	w    *bufio.Writer
 	off  int64
 	refs map[string]spoolRef
+	// shared are read-only system attribute maps that held messages with
+	// the same source and no deduplication ID share: on a DLQ that SQS
+	// fills, every message has its DeadLetterQueueSourceArn, and a map of
+	// one entry each would cost more than the rest of a held message.
+	shared map[string]map[string]string
 }
 
 type spoolRef struct {
@@ -39,10 +44,6 @@ type spooled struct {
 	System     map[string]string          `json:"s,omitempty"`
 }
 
-// keptSystem are the system attributes that stay in memory: routing and
-// the FIFO dedup hold-back read them before any send.
-var keptSystem = []string{SourceARNAttribute, "MessageDeduplicationId"}
-
 func openSpool(dir string) (*spool, error) {
 	if dir == "" {
 		dir = os.TempDir()
@@ -55,7 +56,7 @@ func openSpool(dir string) (*spool, error) {
 		return nil, fmt.Errorf("open replay spool: %w", err)
 	}
 	_ = os.Remove(f.Name())
-	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10), refs: map[string]spoolRef{}}, nil
+	return &spool{f: f, w: bufio.NewWriterSize(f, 64<<10), refs: map[string]spoolRef{}, shared: map[string]map[string]string{}}, nil
 }
 
 // keep writes m's body and attributes to the file and leaves in m only
@@ -78,14 +79,21 @@ func (s *spool) keep(m *queue.Message) error {
 	ref.off = s.off
 	s.off += int64(len(b))
 	s.refs[m.MessageID] = ref
-	s.mu.Unlock()
-
-	small := map[string]string{}
-	for _, k := range keptSystem {
-		if v := m.System[k]; v != "" {
-			small[k] = strings.Clone(v)
+	var small map[string]string
+	switch src := m.System[SourceARNAttribute]; {
+	case m.System["MessageDeduplicationId"] != "":
+		small = map[string]string{"MessageDeduplicationId": strings.Clone(m.System["MessageDeduplicationId"])}
+		if src != "" {
+			small[SourceARNAttribute] = strings.Clone(src)
+		}
+	case src != "":
+		if small = s.shared[src]; small == nil {
+			small = map[string]string{SourceARNAttribute: strings.Clone(src)}
+			s.shared[small[SourceARNAttribute]] = small
 		}
 	}
+	s.mu.Unlock()
+	// What stays is read, never written: a shared map is safe.
 	m.Body, m.Attributes, m.System = "", nil, small
 	return nil
 }

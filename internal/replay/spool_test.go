@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,37 @@ func TestSpoolKeepsBodiesOnDiskAndReadsThemBackExactly(t *testing.T) {
 	other := queue.Message{MessageID: "id-2", Body: "b"}
 	if got, err := s.load(&other); err != nil || got.Body != "b" {
 		t.Fatalf("load of an unspooled message: %+v %v", got, err)
+	}
+}
+
+// Messages dead-lettered from the same source share one read-only map of
+// what stays in memory; a FIFO message's deduplication ID stays its own.
+func TestSpoolSharesTheSourceOfHeldMessages(t *testing.T) {
+	t.Parallel()
+	s, err := openSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.close() }()
+	src := "arn:aws:sqs:us-east-1:1:orders"
+	msgs := []queue.Message{
+		{MessageID: "a", Body: "1", System: map[string]string{SourceARNAttribute: src, "SentTimestamp": "1"}},
+		{MessageID: "b", Body: "2", System: map[string]string{SourceARNAttribute: src}},
+		{MessageID: "c", Body: "3", System: map[string]string{SourceARNAttribute: src, "MessageDeduplicationId": "d-3"}},
+		{MessageID: "d", Body: "4", System: map[string]string{"SentTimestamp": "1"}},
+	}
+	for i := range msgs {
+		if err := s.keep(&msgs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprintf("%p", msgs[0].System) != fmt.Sprintf("%p", msgs[1].System) || msgs[0].System[SourceARNAttribute] != src || len(msgs[0].System) != 1 {
+		t.Errorf("same source, not one shared map: %p %v, %p %v", msgs[0].System, msgs[0].System, msgs[1].System, msgs[1].System)
+	}
+	if msgs[2].System["MessageDeduplicationId"] != "d-3" || msgs[2].System[SourceARNAttribute] != src {
+		t.Errorf("FIFO message kept %v", msgs[2].System)
+	}
+	if msgs[3].System != nil {
+		t.Errorf("nothing to keep, yet a map: %v", msgs[3].System)
 	}
 }
