@@ -61,6 +61,11 @@ type ScanOptions struct {
 	// keeps it: replay moves its body and attributes to disk. An error
 	// from it ends the scan.
 	Keep func(*Message) error
+	// Progress, when set, is called after each batch a receiver offered,
+	// with the distinct messages scanned and the matches kept so far: peek
+	// draws its progress line from it. Receivers call it concurrently, so
+	// the counts may arrive out of order.
+	Progress func(scanned, matched int)
 }
 
 func (o *ScanOptions) defaults() {
@@ -249,6 +254,12 @@ func (s *scan) receive(ctx context.Context) error {
 			if s.offer(raw) {
 				s.stopped.Store(true)
 			}
+		}
+		if s.opts.Progress != nil {
+			s.mu.Lock()
+			scanned, matched := s.scanned, len(s.matched)
+			s.mu.Unlock()
+			s.opts.Progress(scanned, matched)
 		}
 	}
 	return nil

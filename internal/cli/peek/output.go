@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
@@ -20,6 +25,154 @@ const previewLen = 120
 // shows little more than an envelope's opening brace and first key.
 const bodyMin = 20
 
+// printer prints what a scan finds. NDJSON lines and piped table rows
+// are streamed, one as each match is found, in scan order: a long scan
+// shows its first results at once, and Ctrl-C loses none of them. JSON,
+// the terminal's table and --body need every match first (one document,
+// columns fitted to the widest cell, sent order) and are printed by rest.
+// On a terminal's stderr a progress line runs meanwhile.
+type printer struct {
+	opts *PeekOptions
+	q    queue.Queue
+	now  time.Time
+	// streams: matches are printed as the scan finds them.
+	streams bool
+	// live is the progress line; nil unless stderr is a terminal.
+	live *progressLine
+
+	// The stream: found queues each match's line and one goroutine writes
+	// them out, so a reader that stops reading (| less) holds up neither
+	// the scan nor the release of what it holds.
+	mu     sync.Mutex
+	more   *sync.Cond // lines were queued, or the stream closed
+	queued [][]byte
+	closed bool
+	err    error // the first failed write; the scan ends on it
+	done   chan struct{}
+}
+
+func newPrinter(opts *PeekOptions, q queue.Queue) *printer {
+	ios := opts.IO
+	p := &printer{opts: opts, q: q, now: opts.Now(),
+		streams: opts.Output == render.FormatNDJSON || opts.Output == render.FormatTable && !opts.Body && !ios.IsStdoutTTY()}
+	if ios.IsStderrTTY() {
+		total := int(q.Visible)
+		if opts.MaxScan > 0 && opts.MaxScan < total {
+			total = opts.MaxScan
+		}
+		p.live = &progressLine{w: ios.ErrOut, width: ios.TerminalWidth(), now: opts.Now, total: total}
+	}
+	if p.streams {
+		p.more = sync.NewCond(&p.mu)
+		p.done = make(chan struct{})
+		go p.writeStream()
+	}
+	return p
+}
+
+// found queues one match's NDJSON line or piped table row. The scan's
+// receivers call it at once; the order they get here is the output's.
+func (p *printer) found(m *queue.Message) error {
+	var b bytes.Buffer
+	if p.opts.Output == render.FormatNDJSON {
+		if err := render.WriteNDJSON(&b, m.View(p.q.Name)); err != nil {
+			return err
+		}
+	} else {
+		// A FIFO queue's rows have GROUP from the first row on: the
+		// columns of a stream cannot wait for the messages.
+		t := render.NewTableColumns(p.opts.IO, columns(p.q.FIFO)...)
+		t.AddCells(cells(p.opts.IO, m, p.q.FIFO, p.now)...)
+		if err := t.Render(&b); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.queued = append(p.queued, b.Bytes())
+	p.more.Signal()
+	return nil
+}
+
+// writeStream writes queued lines to stdout until the stream is closed
+// and empty, or a write fails. When the progress line shares the terminal
+// with stdout, it steps aside.
+func (p *printer) writeStream() {
+	defer close(p.done)
+	for {
+		p.mu.Lock()
+		for len(p.queued) == 0 && !p.closed {
+			p.more.Wait()
+		}
+		lines := p.queued
+		p.queued = nil
+		p.mu.Unlock()
+		if len(lines) == 0 {
+			return // closed, and everything written
+		}
+		emit := func() error {
+			_, err := p.opts.IO.Out.Write(bytes.Join(lines, nil))
+			return err
+		}
+		var err error
+		if p.live != nil && p.opts.IO.IsStdoutTTY() {
+			err = p.live.aside(emit)
+		} else {
+			err = emit()
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.err = fmt.Errorf("write output: %w", err)
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// finish waits until every streamed line is written, takes the progress
+// line away, and returns the first failed write.
+func (p *printer) finish() error {
+	var err error
+	if p.streams {
+		p.mu.Lock()
+		p.closed = true
+		p.more.Signal()
+		p.mu.Unlock()
+		<-p.done
+		p.mu.Lock()
+		err = p.err
+		p.mu.Unlock()
+	}
+	if p.live != nil {
+		p.live.clear()
+	}
+	return err
+}
+
+// rest prints the matches that were not streamed, all at once.
+func (p *printer) rest(msgs []queue.Message) error {
+	if p.streams {
+		return nil
+	}
+	return write(p.opts, p.q.Name, msgs)
+}
+
+// keepPipeErrors makes a write to a closed pipe (stdout piped to head,
+// say) fail with EPIPE instead of killing the process, until the returned
+// function is called. Go kills a program that writes to a broken stdout
+// unless it asks for SIGPIPE itself: harmless once the scan is over, but a
+// stream writes while the scan holds messages, and they would stay hidden
+// for the whole visibility timeout.
+func keepPipeErrors() (stop func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGPIPE)
+	return func() { signal.Stop(c) }
+}
+
+// write prints msgs in one go: JSON, NDJSON, the table or --body blocks.
 func write(opts *PeekOptions, queueName string, msgs []queue.Message) error {
 	if opts.Output != render.FormatTable {
 		views := make([]queue.View, len(msgs))
@@ -39,20 +192,23 @@ func write(opts *PeekOptions, queueName string, msgs []queue.Message) error {
 	}
 	t := render.NewTableColumns(ios, columns(grouped)...)
 	for i := range msgs {
-		m := &msgs[i]
-		body := m.Body
-		if ios.IsStdoutTTY() {
-			// The terminal shows a preview; piped output stays whole.
-			body = preview(body)
-		}
-		cells := []render.Cell{{Text: m.MessageID}, {Text: ios.Time(m.SentAt, now)}, {Text: strconv.Itoa(m.ReceiveCount)}}
-		if grouped {
-			cells = append(cells, render.Cell{Text: m.GroupID})
-		}
-		cells = append(cells, render.Cell{Text: m.TraceID}, render.Cell{Text: m.OrderID}, errCell(m.Error), render.Cell{Text: body})
-		t.AddCells(cells...)
+		t.AddCells(cells(ios, &msgs[i], grouped, now)...)
 	}
 	return t.Render(ios.Out)
+}
+
+// cells are a message's table row.
+func cells(ios *render.IOStreams, m *queue.Message, grouped bool, now time.Time) []render.Cell {
+	body := m.Body
+	if ios.IsStdoutTTY() {
+		// The terminal shows a preview; piped output stays whole.
+		body = preview(body)
+	}
+	cs := []render.Cell{{Text: m.MessageID}, {Text: ios.Time(m.SentAt, now)}, {Text: strconv.Itoa(m.ReceiveCount)}}
+	if grouped {
+		cs = append(cs, render.Cell{Text: m.GroupID})
+	}
+	return append(cs, render.Cell{Text: m.TraceID}, render.Cell{Text: m.OrderID}, errCell(m.Error), render.Cell{Text: body})
 }
 
 // columns are peek's table columns; GROUP only for messages that have one

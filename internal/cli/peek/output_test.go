@@ -124,6 +124,34 @@ func TestWritePipedFields(t *testing.T) {
 	}
 }
 
+// Piped rows streamed one at a time, as the scan finds them, are the
+// lines the piped table has always had: a FIFO queue's carry GROUP from
+// the first row on.
+func TestStreamedRowsAreThePipedTable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, group string }{{"table-piped", ""}, {"fifo-piped", "customer"}} {
+		ios, _, out, _ := render.Test()
+		opts := &PeekOptions{IO: ios, Now: func() time.Time { return now }, Output: render.FormatTable}
+		p := newPrinter(opts, queue.Queue{Name: "orders-payments-dlq", FIFO: tc.group != ""})
+		if !p.streams {
+			t.Fatalf("%s: a piped table is not streamed", tc.name)
+		}
+		msgs := sampleMessages(tc.group)
+		for i := range msgs {
+			if err := p.found(&msgs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.rest(msgs); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+	}
+}
+
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if *update {

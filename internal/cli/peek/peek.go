@@ -6,6 +6,7 @@ package peek
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -57,7 +58,13 @@ message can be received again at once.
 
 The scan receives batches of 10 with a few parallel receivers until it has
 seen the queue's approximate depth, --max-scan messages, --limit matches, or
-several empty long polls in a row.
+several empty long polls in a row. While it runs, a terminal's stderr shows
+a progress line: messages scanned of the approximate depth, and matches.
+
+-o ndjson, and table rows when stdout is piped, are printed as the scan finds
+each match, in scan order. -o json, the table on a terminal and --body wait
+for the scan to end and are sorted by sent time. Ctrl-C stops the scan,
+releases every message, prints what was found so far and exits 130.
 
 traceId and orderId come from message attributes, then the body's top level,
 then an EventBridge event's detail, then an SNS envelope's Message. The error
@@ -155,15 +162,44 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	if err != nil {
 		return err
 	}
-	q, res, err := Collect(ctx, api, ref, flt, CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut})
+	o := CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut}
+	q, err := open(ctx, api, ref, o)
 	if err != nil {
 		return err
 	}
-	if err := write(opts, q.Name, res.Matched); err != nil {
+	p := newPrinter(opts, q)
+	if p.streams {
+		o.Found = p.found
+		// A reader that goes away (| head) must not kill dlq mid-scan with
+		// messages hidden: the write fails instead, and the scan releases
+		// everything before it returns the error.
+		defer keepPipeErrors()()
+	}
+	if p.live != nil {
+		o.Progress = p.live.update
+		p.live.draw()
+	}
+	res, err := scan(ctx, api, q, flt, o)
+	werr := p.finish()
+	// Ctrl-C or --timeout: what the scan found is still shown (streamed
+	// output already is), then the error makes the exit code. A failed
+	// write that ended the scan is its error already.
+	if err != nil && !stoppedEarly(ctx, err) {
 		return err
 	}
+	if werr == nil {
+		werr = p.rest(res.Matched)
+	}
+	if werr != nil {
+		return errors.Join(err, werr)
+	}
 	_, _ = fmt.Fprintln(opts.IO.ErrOut, summary(q, res, opts.Limit))
-	return nil
+	return err
+}
+
+// stoppedEarly reports whether err is the scan ending because ctx did.
+func stoppedEarly(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, ctx.Err())
 }
 
 // CollectOptions bound a Collect.
@@ -174,6 +210,11 @@ type CollectOptions struct {
 	Force bool
 	// Warn receives warnings and notes (stderr).
 	Warn io.Writer
+	// Found, when set, sees each match as the scan finds it (peek streams
+	// it); an error from it ends the scan.
+	Found func(*queue.Message) error
+	// Progress, when set, is told how far the scan got after each batch.
+	Progress func(scanned, matched int)
 }
 
 // Collect is peek without the printing, for every command that reads a
@@ -181,27 +222,44 @@ type CollectOptions struct {
 // resolves the queue, refuses one with its own RedrivePolicy unless
 // forced, and scans it with the filter, releasing everything it received.
 func Collect(ctx context.Context, api SQSAPI, ref queue.Ref, flt *filter.Filter, o CollectOptions) (queue.Queue, queue.ScanResult, error) {
+	q, err := open(ctx, api, ref, o)
+	if err != nil {
+		return q, queue.ScanResult{}, err
+	}
+	res, err := scan(ctx, api, q, flt, o)
+	return q, res, err
+}
+
+// open resolves the queue and reads its attributes, refusing one with its
+// own RedrivePolicy unless forced.
+func open(ctx context.Context, api SQSAPI, ref queue.Ref, o CollectOptions) (queue.Queue, error) {
 	url, err := queue.ResolveURL(ctx, api, ref)
 	if err != nil {
-		return queue.Queue{}, queue.ScanResult{}, fmt.Errorf("peek: %w", err)
+		return queue.Queue{}, fmt.Errorf("peek: %w", err)
 	}
 	q, err := queue.Attributes(ctx, api, url)
 	if err != nil {
-		return queue.Queue{}, queue.ScanResult{}, fmt.Errorf("peek: %w", err)
+		return queue.Queue{}, fmt.Errorf("peek: %w", err)
 	}
 	if q.Redrive != nil {
 		msg := fmt.Sprintf("%s has a RedrivePolicy (maxReceiveCount %d, to %s): each peek raises ApproximateReceiveCount and can move messages there",
 			q.Name, q.Redrive.MaxReceiveCount, queue.NameFromARN(q.Redrive.DeadLetterTargetARN))
 		if !o.Force {
-			return q, queue.ScanResult{}, cli.Usagef("%s; pass --force to peek anyway", msg)
+			return q, cli.Usagef("%s; pass --force to peek anyway", msg)
 		}
 		_, _ = fmt.Fprintf(o.Warn, "warning: %s\n", msg)
 	}
 	if q.FIFO {
 		_, _ = fmt.Fprintln(o.Warn, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
 	}
-	res, err := queue.Scan(ctx, api, url, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit}, flt.ForQueue(q.Name).Match)
-	return q, res, err
+	return q, nil
+}
+
+// scan scans an opened queue with the filter, releasing everything it
+// received.
+func scan(ctx context.Context, api SQSAPI, q queue.Queue, flt *filter.Filter, o CollectOptions) (queue.ScanResult, error) {
+	return queue.Scan(ctx, api, q.URL, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit, Keep: o.Found, Progress: o.Progress},
+		flt.ForQueue(q.Name).Match)
 }
 
 func summary(q queue.Queue, res queue.ScanResult, limit int) string {

@@ -1,12 +1,17 @@
 package root
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -250,4 +255,177 @@ func TestPeekInterruptedReleasesAndExits130(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 130", code, stderr.String())
 	}
 	assertUntouched(t, c, q.URL, 25)
+}
+
+// receivedIDs is a middleware that records the message IDs every receive
+// returns and calls onReceive with how many it has seen in all.
+type receivedIDs struct {
+	mu        sync.Mutex
+	ids       map[string]bool
+	onReceive func(total int)
+}
+
+func (r *receivedIDs) middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("received-ids",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if o, ok := out.Result.(*sqs.ReceiveMessageOutput); ok && err == nil {
+				r.mu.Lock()
+				if r.ids == nil {
+					r.ids = map[string]bool{}
+				}
+				for _, m := range o.Messages {
+					r.ids[aws.ToString(m.MessageId)] = true
+				}
+				total := len(r.ids)
+				r.mu.Unlock()
+				if r.onReceive != nil {
+					r.onReceive(total)
+				}
+			}
+			return out, md, err
+		}), middleware.After)
+}
+
+func (r *receivedIDs) sorted() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id := range r.ids {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// firstLineOut is stdout that closes first once a whole line is written.
+type firstLineOut struct {
+	testenv.SyncBuffer
+	first chan struct{}
+	once  sync.Once
+}
+
+func (f *firstLineOut) Write(p []byte) (int, error) {
+	n, err := f.SyncBuffer.Write(p)
+	if bytes.IndexByte(p, '\n') >= 0 {
+		f.once.Do(func() { close(f.first) })
+	}
+	return n, err
+}
+
+// -o ndjson end to end: the first line is out while the scan still runs
+// (every receive but the first waits for it), then one JSON object a
+// line, each message once, and the queue as it was.
+func TestPeekNDJSONStreamsEveryMessageOnce(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	q := testenv.CreateQueue(t, c, testenv.Name(t, "stream"), nil)
+	testenv.SendBatch(t, c, q.URL, 35, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
+
+	out := &firstLineOut{first: make(chan struct{})}
+	var started atomic.Int32
+	waitForFirstLine := func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("wait-for-first-line",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if middleware.GetOperationName(ctx) == "ReceiveMessage" && started.Add(1) > 1 {
+					select {
+					case <-out.first:
+					case <-time.After(10 * time.Second): // only if the test fails: no line comes
+						t.Error("a receive waited 10s for the first line: nothing was printed while the scan ran")
+					}
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.Before)
+	}
+	rec := &receivedIDs{}
+	ios, _, _, stderr := render.Test()
+	ios.Out = out
+	argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0", "-o", "ndjson"}
+	if code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, waitForFirstLine, rec.middleware); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var ids []string
+	orders := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		var m peekedMessage
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if m.Queue != q.Name || m.SentAt == "" {
+			t.Errorf("line %q", line)
+		}
+		ids = append(ids, m.MessageID)
+		orders[m.OrderID] = true
+	}
+	sort.Strings(ids)
+	if len(orders) != 35 || fmt.Sprint(ids) != fmt.Sprint(rec.sorted()) {
+		t.Errorf("%d lines with %d orders; want each of the 35 messages once", len(ids), len(orders))
+	}
+	if !strings.Contains(stderr.String(), "scanned 35 of ~35 visible messages in "+q.Name+", 35 matched; 35 released") {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+	assertUntouched(t, c, q.URL, 35)
+}
+
+// Ctrl-C once the scan has found some messages: exit 130, what was found
+// is printed (for -o json one valid document), and the queue is as it was.
+func TestPeekInterruptedPrintsWhatItFound(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	q := testenv.CreateQueue(t, c, testenv.Name(t, "sigint-found"), nil)
+	const total, found = 80, 10
+	testenv.SendBatch(t, c, q.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
+
+	for _, output := range []string{"json", "ndjson", "table"} {
+		t.Run(output, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rec := &receivedIDs{onReceive: func(n int) {
+				if n >= found {
+					cancel()
+				}
+			}}
+			ios, _, stdout, stderr := render.Test()
+			argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0", "-o", output}
+			code := Run(ctx, ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, rec.middleware)
+			if code != cli.ExitInterrupted || !strings.HasSuffix(stderr.String(), "interrupted\n") {
+				t.Fatalf("exit %d, stderr %q; want 130", code, stderr.String())
+			}
+			var got []string
+			switch output {
+			case "json":
+				var msgs []peekedMessage
+				if err := json.Unmarshal(stdout.Bytes(), &msgs); err != nil {
+					t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+				}
+				for _, m := range msgs {
+					got = append(got, m.MessageID)
+				}
+			case "ndjson":
+				for _, line := range strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n") {
+					var m peekedMessage
+					if err := json.Unmarshal([]byte(line), &m); err != nil {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					got = append(got, m.MessageID)
+				}
+			default:
+				for _, line := range strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n") {
+					got = append(got, strings.Split(line, "\t")[0])
+				}
+			}
+			sort.Strings(got)
+			want := rec.sorted()
+			if len(want) < found || len(want) >= total {
+				t.Fatalf("%d messages received: the interrupt did not stop the scan midway", len(want))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("printed %d messages, received %d:\n%v\n%v", len(got), len(want), got, want)
+			}
+			if !strings.HasSuffix(stderr.String(), fmt.Sprintf("%d matched; %d released\ninterrupted\n", len(want), len(want))) {
+				t.Errorf("stderr = %q: want the summary of what was found, then interrupted", stderr.String())
+			}
+			assertUntouched(t, c, q.URL, total)
+		})
+	}
 }
