@@ -124,7 +124,7 @@ func TestTimelineAcrossGroups(t *testing.T) {
 	if tl.TraceID != "t-A" || tl.OrderID != "o-1" || tl.Events[0].OffsetMs != 0 || tl.Events[7].OffsetMs != 4000 || tl.Events[2].LogGroup != groups[1] {
 		t.Errorf("timeline = %+v", tl)
 	}
-	if !strings.Contains(r.stderr, "8 events in 1 timeline(s) from 5 log group(s)") {
+	if !strings.Contains(r.stderr, "8 events in 1 timeline from 5 log groups") {
 		t.Errorf("summary = %q", r.stderr)
 	}
 
@@ -198,7 +198,7 @@ func TestTimelineFromDLQ(t *testing.T) {
 		t.Errorf("traces/orders:events = %v, want the DLQ's three", traces)
 	}
 	note := "1 of 3 traces have no log lines in the window: t-9\n"
-	if !strings.Contains(r.stderr, note) || !strings.Contains(r.stderr, "3 events in 2 timeline(s)") {
+	if !strings.Contains(r.stderr, note) || !strings.Contains(r.stderr, "3 events in 2 timelines") {
 		t.Errorf("stderr = %q, want the note %q", r.stderr, note)
 	}
 

@@ -174,7 +174,7 @@ func TestTimelineRunFindsNothing(t *testing.T) {
 			if out.String() != tc.stdout {
 				t.Errorf("stdout = %q, want %q", out.String(), tc.stdout)
 			}
-			want := tc.stderr + "0 events in 0 timeline(s) from 1 log group(s), 2026-11-29T12:00:00.000Z to 2026-11-30T12:00:00.000Z; 1 queries in "
+			want := tc.stderr + "0 events in 0 timelines from 1 log group, 2026-11-29T12:00:00.000Z to 2026-11-30T12:00:00.000Z; 1 query in "
 			if !strings.HasPrefix(errOut.String(), want) || strings.Count(errOut.String(), "\n") != 2 {
 				t.Errorf("stderr = %q, want it to start %q", errOut.String(), want)
 			}

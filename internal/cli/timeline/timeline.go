@@ -292,7 +292,7 @@ func idList(ids []string) string {
 }
 
 func groupsText(n int, prefixes []string) string {
-	s := fmt.Sprintf("%d log group(s)", n)
+	s := render.Count(n, "log group")
 	if len(prefixes) > 0 && n == 0 {
 		s = "log groups by prefix"
 	} else if len(prefixes) > 0 {
