@@ -24,6 +24,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli/peek"
 	replaycmd "github.com/dlqops/dlq/internal/cli/replay"
 	"github.com/dlqops/dlq/internal/cli/timeline"
+	triagecmd "github.com/dlqops/dlq/internal/cli/triage"
 	"github.com/dlqops/dlq/internal/cli/version"
 	"github.com/dlqops/dlq/internal/render"
 )
@@ -87,6 +88,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 		inspect.NewCmdInspect(f, nil),
 		peek.NewCmdPeek(f, nil),
 		timeline.NewCmdTimeline(f, nil),
+		triagecmd.NewCmdTriage(f, nil),
 		replaycmd.NewCmdReplay(f, nil),
 		alarmcmd.NewCmdAlarm(f),
 		version.NewCmdVersion(f, info),
