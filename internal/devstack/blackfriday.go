@@ -116,15 +116,40 @@ type Scenario struct {
 	// The shipping provider rejects orders in [ShipFrom, ShipTo): those
 	// sagas compensate (release, refund).
 	ShipFrom, ShipTo float64
+	// PoisonEvery: every Nth order (offset by 7, so never a duplicate)
+	// has a currency the provider does not take (100 = 1 %): the pipeline
+	// rejects it as a permanent error and it ends in the DLQ, where no
+	// replay can help it.
+	PoisonEvery int
 	// Chaos, when set, injects faults into the pipeline's DynamoDB and
 	// provider calls (CHAOS=P make demo).
 	Chaos *Chaos
 }
 
+// PoisonCurrency is the currency of poison orders.
+const PoisonCurrency = "XYZ"
+
+// IsPoison reports whether order id is a poison order.
+func (sc Scenario) IsPoison(id string) bool {
+	i, err := strconv.Atoi(strings.TrimPrefix(id, "order-"))
+	return err == nil && sc.PoisonEvery > 0 && i%sc.PoisonEvery == 7%sc.PoisonEvery
+}
+
+// Poisoned counts the scenario's poison orders.
+func (sc Scenario) Poisoned() int {
+	n := 0
+	for i := 0; i < sc.Orders; i++ {
+		if sc.IsPoison(OrderID(i)) {
+			n++
+		}
+	}
+	return n
+}
+
 // DefaultScenario is sized for a demo that finishes well within two
 // minutes on moto.
 func DefaultScenario(orders int) Scenario {
-	return Scenario{Orders: orders, DuplicateEvery: 50, PaymentFrom: 0.20, PaymentTo: 0.30, ShipFrom: 0.60, ShipTo: 0.65}
+	return Scenario{Orders: orders, DuplicateEvery: 50, PaymentFrom: 0.20, PaymentTo: 0.30, ShipFrom: 0.60, ShipTo: 0.65, PoisonEvery: 100}
 }
 
 // frac is where order id falls in the burst (0 to 1).
@@ -214,6 +239,9 @@ func PlaceOrders(ctx context.Context, c *sqs.Client, s Stack, sc Scenario) error
 		id := OrderID(i)
 		octx := trace.With(ctx, trace.IDs{TraceID: trace.NewTraceID(), OrderID: id, Attempt: 1})
 		o := orders.Order{OrderID: id, CustomerID: fmt.Sprintf("c-%d", i%97), Amount: 1000 + i%5000, Currency: "EUR", Items: []orders.Item{{SKU: "SKU-" + strconv.Itoa(i%13), Quantity: 1 + i%3}}}
+		if sc.IsPoison(id) {
+			o.Currency = PoisonCurrency
+		}
 		times := 1
 		if sc.DuplicateEvery > 0 && i%sc.DuplicateEvery == 0 {
 			times = 2 // at-least-once delivery

@@ -52,10 +52,10 @@ func TestBlackFridayEndToEnd(t *testing.T) {
 	if v := inv.Violations(); len(v) > 0 {
 		t.Errorf("invariants violated: %v\n%s", v, inv)
 	}
-	if inv.Completed == 0 || inv.Compensated == 0 || inv.StillQueued != 0 || inv.LogLines == 0 {
+	if inv.Completed == 0 || inv.Compensated == 0 || inv.StillQueued != 0 || inv.LogLines == 0 || inv.PoisonPlaced == 0 || inv.Poison != inv.PoisonPlaced {
 		t.Errorf("the scenario did not exercise the pipeline: %s", inv)
 	}
-	for _, want := range []string{"Dry run (nothing changes)", "holds", "payment provider unavailable"} {
+	for _, want := range []string{"Dry run (nothing changes)", "holds", "payment provider unavailable", "invalid currency", "$ dlq triage", "--cause"} {
 		if !strings.Contains(transcript.String(), want) {
 			t.Errorf("transcript lacks %q\n%s", want, transcript.String())
 		}

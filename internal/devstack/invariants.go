@@ -18,9 +18,13 @@ import (
 // Invariants are computed from the tables, queues and logs — never from
 // counters the demo kept itself.
 type Invariants struct {
-	Placed            int `json:"ordersPlaced"`
-	Completed         int `json:"completed"`
-	Compensated       int `json:"compensated"`
+	Placed      int `json:"ordersPlaced"`
+	Completed   int `json:"completed"`
+	Compensated int `json:"compensated"`
+	// Poison: poison orders waiting in the DLQ, never started, as they
+	// should be; PoisonPlaced is how many the burst had.
+	Poison            int `json:"poisonInDlq"`
+	PoisonPlaced      int `json:"poisonPlaced"`
 	DuplicateCharges  int `json:"duplicateCharges"`
 	HalfProcessed     int `json:"halfProcessed"`
 	Lost              int `json:"messagesLost"`
@@ -43,23 +47,28 @@ func (v Invariants) Violations() []string {
 			out = append(out, fmt.Sprintf("%d %s (must be 0)", c.n, c.what))
 		}
 	}
-	if v.Completed+v.Compensated+v.HalfProcessed+v.StillQueued+v.Lost != v.Placed {
-		out = append(out, fmt.Sprintf("orders do not add up: %d placed, %d completed + %d compensated + %d half-processed + %d still queued + %d lost",
-			v.Placed, v.Completed, v.Compensated, v.HalfProcessed, v.StillQueued, v.Lost))
+	if v.Poison != v.PoisonPlaced {
+		out = append(out, fmt.Sprintf("%d poison orders in the DLQ, %d placed (each must wait there)", v.Poison, v.PoisonPlaced))
+	}
+	if v.Completed+v.Compensated+v.Poison+v.HalfProcessed+v.StillQueued+v.Lost != v.Placed {
+		out = append(out, fmt.Sprintf("orders do not add up: %d placed, %d completed + %d compensated + %d poison in the DLQ + %d half-processed + %d still queued + %d lost",
+			v.Placed, v.Completed, v.Compensated, v.Poison, v.HalfProcessed, v.StillQueued, v.Lost))
 	}
 	return out
 }
 
 // String is the invariant report.
 func (v Invariants) String() string {
-	return fmt.Sprintf("orders placed %d, completed %d, compensated %d, still queued %d\n"+
+	return fmt.Sprintf("orders placed %d, completed %d, compensated %d, poison in the DLQ %d of %d, still queued %d\n"+
 		"duplicate charges %d (must be 0), orders half-processed %d (must be 0), messages lost %d (must be 0), log lines without traceId %d of %d (must be 0)",
-		v.Placed, v.Completed, v.Compensated, v.StillQueued, v.DuplicateCharges, v.HalfProcessed, v.Lost, v.LogLinesNoTraceID, v.LogLines)
+		v.Placed, v.Completed, v.Compensated, v.Poison, v.PoisonPlaced, v.StillQueued, v.DuplicateCharges, v.HalfProcessed, v.Lost, v.LogLinesNoTraceID, v.LogLines)
 }
 
-// Check computes the invariants of the stack after a run of placed orders.
-func Check(ctx context.Context, c Clients, s Stack, placed int) (Invariants, error) {
-	v := Invariants{Placed: placed}
+// Check computes the invariants of the stack after a run of the
+// scenario's orders.
+func Check(ctx context.Context, c Clients, s Stack, sc Scenario) (Invariants, error) {
+	placed := sc.Orders
+	v := Invariants{Placed: placed, PoisonPlaced: sc.Poisoned()}
 	sagas, err := scan(ctx, c.DB, s.Tables.Sagas, "sagaId")
 	if err != nil {
 		return v, err
@@ -89,7 +98,7 @@ func Check(ctx context.Context, c Clients, s Stack, placed int) (Invariants, err
 			v.DuplicateCharges += n - 1
 		}
 	}
-	queued := map[string]bool{}
+	queued, inDLQ := map[string]bool{}, map[string]bool{}
 	for _, url := range []string{s.OrdersURL, s.OrdersDLQURL} {
 		ids, err := allOrderIDs(ctx, c, url)
 		if err != nil {
@@ -97,12 +106,17 @@ func Check(ctx context.Context, c Clients, s Stack, placed int) (Invariants, err
 		}
 		for _, id := range ids {
 			queued[id] = true
+			inDLQ[id] = inDLQ[id] || url == s.OrdersDLQURL
 		}
 	}
 	for i := 0; i < placed; i++ {
 		id := OrderID(i)
 		st, ok := sagas["saga-"+id]
 		switch {
+		case sc.IsPoison(id) && !ok && inDLQ[id]:
+			v.Poison++ // never started, waiting for a person: right
+		case sc.IsPoison(id):
+			v.HalfProcessed++ // a poison order started, or left the DLQ
 		case !ok && queued[id]:
 			v.StillQueued++
 		case !ok:

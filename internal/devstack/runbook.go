@@ -3,7 +3,11 @@ package devstack
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/triage"
 )
 
 // Step is one command of the incident runbook: why, the dlq arguments,
@@ -84,15 +88,27 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 	}
 	if err := steps([]Step{
 		{"Which DLQs hold messages? (exit 3: the CI smoke check fails)", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}, 3},
+		{"Why are they failing? One cause or many", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
 		{"Which orders, and why? " + order + ", without consuming anything", []string{"peek", stack.OrdersDLQ, "--order-id", order, "--body"}, 0},
 		{"What happened to " + order + "?", []string{"timeline", "--order-id", order, "--log-group", stack.LogGroup, "--since", "1h"}, 0},
-		{"What would a replay do?", []string{"replay", stack.OrdersDLQ, "--dry-run"}, 0},
+	}); err != nil {
+		return out, err
+	}
+	// The operator reads the outage's cause ID off the triage table; the
+	// runbook finds it the same way the command does.
+	outage, err := OutageCause(ctx, c, stack)
+	if err != nil {
+		return out, err
+	}
+	note(fmt.Sprintf("the payment outage is cause %s (%d orders); the poison orders are another cause", outage.ID, outage.Count))
+	if err := steps([]Step{
+		{"What would replaying the outage's orders do?", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--dry-run"}, 0},
 	}); err != nil {
 		return out, err
 	}
 	note("fixing the outage: the payment provider is back")
 	p.FixPaymentOutage()
-	if err := steps([]Step{{"Replay the DLQ to the orders queue", []string{"replay", stack.OrdersDLQ, "--yes"}, 0}}); err != nil {
+	if err := steps([]Step{{"Replay the outage's orders, only those", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--yes"}, 0}}); err != nil {
 		return out, err
 	}
 	if err := WaitIdle(ctx, c.SQS, stack.OrdersURL); err != nil {
@@ -107,11 +123,17 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 		if err != nil {
 			return out, err
 		}
-		if len(left) == 0 {
+		var back []string
+		for _, id := range left {
+			if !sc.IsPoison(id) {
+				back = append(back, id)
+			}
+		}
+		if len(back) == 0 {
 			break
 		}
-		note(fmt.Sprintf("chaos sent %d order(s) back to the DLQ: replay again", len(left)))
-		if err := steps([]Step{{"Replay what chaos sent back", []string{"replay", stack.OrdersDLQ, "--yes"}, 0}}); err != nil {
+		note(fmt.Sprintf("chaos sent %d order(s) back to the DLQ: replay them again, not the poison ones", len(back)))
+		if err := steps([]Step{{"Replay what chaos sent back", []string{"replay", stack.OrdersDLQ, "--where", "payload.currency=EUR", "--yes"}, 0}}); err != nil {
 			return out, err
 		}
 		if err := WaitIdle(ctx, c.SQS, stack.OrdersURL); err != nil {
@@ -121,11 +143,50 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 	if sc.Chaos != nil {
 		note(sc.Chaos.String())
 	}
-	if err := steps([]Step{{"Every DLQ at zero", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}, 0}}); err != nil {
+	want := 0
+	if sc.Poisoned() > 0 {
+		want = 3 // the poison orders wait for a person: the alarm rightly stays
+	}
+	if err := steps([]Step{
+		{"What is left: only the poison orders", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
+		{"The DLQ holds the poison orders, so the check rightly fails (exit 3)", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}, want},
+	}); err != nil {
 		return out, err
 	}
+	if left, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL); err != nil {
+		return out, err
+	} else {
+		for _, id := range left {
+			if !sc.IsPoison(id) {
+				out.Failures = append(out.Failures, fmt.Sprintf("order %s is still in the DLQ and is not a poison order", id))
+			}
+		}
+	}
 	p.Stop()
-	inv, err := Check(ctx, c, stack, sc.Orders)
+	inv, err := Check(ctx, c, stack, sc)
 	out.Invariants, out.Duration = inv, time.Since(start)
 	return out, err
+}
+
+// OutageCause is the triage group of the payment outage in the orders
+// DLQ: its first failure is the payment provider's error.
+func OutageCause(ctx context.Context, c Clients, stack Stack) (triage.Group, error) {
+	q, err := queue.Attributes(ctx, c.SQS, stack.OrdersDLQURL)
+	if err != nil {
+		return triage.Group{}, err
+	}
+	res, err := queue.Scan(ctx, c.SQS, stack.OrdersDLQURL, queue.ScanOptions{Depth: q.Visible}, nil)
+	if err != nil {
+		return triage.Group{}, err
+	}
+	rep, err := triage.Classify(ctx, triage.Options{Logs: &triage.LogSource{API: c.Logs, Groups: []string{stack.LogGroup}}}, res.Matched)
+	if err != nil {
+		return triage.Group{}, err
+	}
+	for _, g := range rep.Groups {
+		if strings.Contains(g.Error, "payment provider unavailable") {
+			return g, nil
+		}
+	}
+	return triage.Group{}, fmt.Errorf("triage found no payment-outage cause in %s: %d group(s)", stack.OrdersDLQ, len(rep.Groups))
 }

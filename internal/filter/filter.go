@@ -39,6 +39,14 @@ type Filter struct {
 	until  time.Time
 	active bool
 	queue  string
+	also   []func(*queue.Message) bool
+}
+
+// Also adds a condition computed elsewhere (a triage cause's messages).
+func (f *Filter) Also(match func(*queue.Message) bool) *Filter {
+	f.also = append(f.also, match)
+	f.active = true
+	return f
 }
 
 // ForQueue names the queue the messages come from, so that --jq sees the
@@ -121,6 +129,11 @@ func (f *Filter) Match(m *queue.Message) bool {
 	}
 	for _, w := range f.where {
 		if !w.match(m) {
+			return false
+		}
+	}
+	for _, also := range f.also {
+		if !also(m) {
 			return false
 		}
 	}

@@ -97,6 +97,17 @@ func (d *intercepted) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o 
 // nil means everything works.
 type Faults func(ctx context.Context, step string, o Order) error
 
+// Currencies the payment provider accepts.
+var Currencies = map[string]bool{"EUR": true, "USD": true, "GBP": true, "CHF": true, "SEK": true, "PLN": true}
+
+// Validate rejects an order no step could process: a permanent error.
+func Validate(o Order) error {
+	if !Currencies[o.Currency] {
+		return fmt.Errorf("invalid currency '%s' in order %s", o.Currency, o.OrderID)
+	}
+	return nil
+}
+
 // Pipeline wires the services, the saga and the idempotency store.
 type Pipeline struct {
 	DB         DynamoAPI
@@ -219,6 +230,13 @@ func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env 
 	}
 	attempt := max(env.Attempt, 1)
 	ctx = trace.Update(ctx, func(i *trace.IDs) { i.OrderID = o.OrderID })
+	if err := Validate(o); err != nil {
+		// A poison order: no retry can fix it, so nothing is started and
+		// nothing needs undoing. Its receives run out and it waits in the
+		// DLQ for a person, with this line saying why.
+		p.logger().ErrorContext(ctx, "order rejected", "step", "validate", "status", "error", "error", err.Error())
+		return err
+	}
 	orch := &saga.Orchestrator{
 		Def: p.Definition(o, attempt),
 		Log: &saga.DynamoLog{API: p.DB, Table: p.Tables.Sagas},

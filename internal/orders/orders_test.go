@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/orders"
 	"github.com/dlqops/dlq/internal/pipeline/sqsbatch"
+	"github.com/dlqops/dlq/internal/pipeline/trace"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -100,5 +103,29 @@ func TestOrderSagaHappyFailedDuplicateAndPoison(t *testing.T) {
 		if got := status(t, c, ck.table, ck.keyName, ck.key); got != ck.want {
 			t.Errorf("%s %s = %q, want %q", ck.table, ck.key, got, ck.want)
 		}
+	}
+}
+
+// A poison order (a currency the provider does not take) fails before any
+// step: nothing to undo, and the line that says why names the step.
+func TestPoisonOrderIsRejectedBeforeAnyStep(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	p := &orders.Pipeline{Logger: trace.NewLogger(&logs, slog.LevelInfo)} // no DB: a write would panic
+	body, _ := json.Marshal(map[string]any{"traceId": "t-poison", "orderId": "order-7", "type": orders.EventOrderPlaced, "attempt": 1,
+		"payload": orders.Order{OrderID: "order-7", Amount: 100, Currency: "XYZ"}})
+	rec := events.SQSMessage{MessageId: "m-7", Body: string(body)}
+	ids, env, _ := trace.FromRecord(rec)
+	err := p.HandleRecord(trace.With(context.Background(), ids), rec, env)
+	if err == nil || !strings.Contains(err.Error(), "invalid currency 'XYZ' in order order-7") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{`"step":"validate"`, `"status":"error"`, `"orderId":"order-7"`, `"level":"ERROR"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s: %s", want, logs.String())
+		}
+	}
+	if orders.Validate(orders.Order{OrderID: "o", Currency: "EUR"}) != nil {
+		t.Error("EUR rejected")
 	}
 }

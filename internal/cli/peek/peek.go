@@ -15,6 +15,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 )
@@ -27,12 +28,14 @@ type SQSAPI interface {
 
 // PeekOptions are the flags and dependencies of `dlq peek`.
 type PeekOptions struct {
-	IO  *render.IOStreams
-	SQS func(context.Context) (SQSAPI, error)
-	Now func() time.Time
+	IO   *render.IOStreams
+	SQS  func(context.Context) (SQSAPI, error)
+	Logs func(context.Context) (insights.LogsAPI, error)
+	Now  func() time.Time
 
 	Queue   string
 	Filter  filter.Options
+	Cause   CauseOptions
 	Limit   int
 	MaxScan int
 	Body    bool
@@ -43,9 +46,10 @@ type PeekOptions struct {
 // NewCmdPeek builds `dlq peek`. runF replaces the run function in tests.
 func NewCmdPeek(f *cli.Factory, runF func(context.Context, *PeekOptions) error) *cobra.Command {
 	opts := &PeekOptions{
-		IO:  f.IOStreams,
-		Now: f.Now,
-		SQS: func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
+		IO:   f.IOStreams,
+		Now:  f.Now,
+		SQS:  func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
+		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) },
 	}
 	cmd := &cobra.Command{
 		Use:   "peek QUEUE",
@@ -89,6 +93,9 @@ each message group can be received without consuming them.`,
   # Gold customers' messages that failed at least 3 times in the last hour
   dlq peek orders-payments-dlq --where customer.tier=gold --min-receives 3 --since 1h
 
+  # The messages of one cause dlq triage showed
+  dlq peek orders-payments-dlq --cause 3f9a2c
+
   # Lambda async failures with a timeout, as NDJSON for jq
   dlq peek orders-notify-dlq --jq '.error.message | test("timed out")' -o ndjson`,
 		Args: cli.ExactArgs(1, "the queue to peek"),
@@ -98,6 +105,7 @@ each message group can be received without consuming them.`,
 				return err
 			}
 			opts.Queue, opts.Output = args[0], s.Output
+			opts.Cause.Defaults(s)
 			if _, err := queue.ParseRef(opts.Queue); err != nil {
 				return &cli.UsageError{Err: err}
 			}
@@ -114,6 +122,7 @@ each message group can be received without consuming them.`,
 		},
 	}
 	AddFilterFlags(cmd, &opts.Filter)
+	AddCauseFlags(cmd, &opts.Cause)
 	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "stop after `N` matching messages (0: no limit)")
 	cmd.Flags().IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	cmd.Flags().BoolVar(&opts.Body, "body", false, "print full bodies (pretty JSON when the body is JSON)")
@@ -165,6 +174,11 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	o := CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut}
 	q, err := open(ctx, api, ref, o)
 	if err != nil {
+		return err
+	}
+	// --cause: the queue is classified first (a scan that gives every
+	// message back), then scanned for that cause's messages.
+	if _, err := SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.IO.ErrOut); err != nil {
 		return err
 	}
 	p := newPrinter(opts, q)

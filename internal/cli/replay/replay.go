@@ -18,6 +18,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	engine "github.com/dlqops/dlq/internal/replay"
@@ -28,14 +29,16 @@ type SQSAPI = engine.SQSAPI
 
 // ReplayOptions are the flags and dependencies of `dlq replay`.
 type ReplayOptions struct {
-	IO  *render.IOStreams
-	SQS func(context.Context) (SQSAPI, error)
-	Now func() time.Time
-	Env render.Env
+	IO   *render.IOStreams
+	SQS  func(context.Context) (SQSAPI, error)
+	Logs func(context.Context) (insights.LogsAPI, error)
+	Now  func() time.Time
+	Env  render.Env
 
 	DLQ          string
 	To           string
 	Filter       filter.Options
+	Cause        peek.CauseOptions
 	Order        string
 	OrderKey     string
 	orderKey     *filter.Path
@@ -57,7 +60,8 @@ type ReplayOptions struct {
 // NewCmdReplay builds `dlq replay`.
 func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
 	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: f.Env,
-		SQS: func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) }}
+		SQS:  func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
+		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) }}
 	cmd := &cobra.Command{
 		Use:   "replay DLQ",
 		Short: "Move a DLQ's messages back to their source queue, never losing one",
@@ -102,6 +106,11 @@ first); 2 usage; 1 error.`,
 		Example: `  # See what would happen
   dlq replay orders-payments-dlq --dry-run
 
+  # Replay only the cause you fixed (an ID from dlq triage); poison stays
+  dlq triage orders-dlq
+  dlq replay orders-dlq --cause 3f9a2c --dry-run
+  dlq replay orders-dlq --cause 3f9a2c --yes
+
   # Replay one order's messages, no questions
   dlq replay orders-payments-dlq --order-id order-1042 --yes
 
@@ -126,6 +135,7 @@ first); 2 usage; 1 error.`,
 				return err
 			}
 			opts.DLQ, opts.Output = args[0], s.Output
+			opts.Cause.Defaults(s)
 			if _, err := queue.ParseRef(opts.DLQ); err != nil {
 				return &cli.UsageError{Err: err}
 			}
@@ -170,6 +180,7 @@ first); 2 usage; 1 error.`,
 	fs := cmd.Flags()
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: the DLQ's single source queue)")
 	peek.AddFilterFlags(cmd, &opts.Filter)
+	peek.AddCauseFlags(cmd, &opts.Cause)
 	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
 	fs.StringVar(&opts.OrderKey, "order-key", "", "the entity key of --order key, a `PATH` as in --where (default orderId, else traceId, else the message group)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "at most `N` messages per second (0: no limit)")
@@ -193,6 +204,15 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	flt, _ := filter.New(opts.Filter, opts.Now())
+	// --cause: the DLQ is classified first (a scan that gives every message
+	// back); the replay then takes exactly that cause's messages, by ID,
+	// and its final check looks for those.
+	if opts.Cause.ID != "" {
+		ref, _ := queue.ParseRef(opts.DLQ)
+		if _, err := peek.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.IO.ErrOut); err != nil {
+			return err
+		}
+	}
 	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
 		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now}

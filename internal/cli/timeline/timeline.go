@@ -5,6 +5,7 @@ package timeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/triage"
 )
 
 // TimelineOptions are the flags and dependencies of `dlq timeline`.
@@ -34,6 +36,8 @@ type TimelineOptions struct {
 	Force    bool
 	Groups   []string
 	Prefixes []string
+	// Cause: with --from-dlq, only the messages of this triage cause.
+	Cause    peek.CauseOptions
 	Since    time.Duration
 	SinceSet bool // --since was given, not defaulted
 	Start    string
@@ -156,6 +160,7 @@ counted on stderr and appear in JSON with "events": [].`,
 	fs.StringVar(&opts.Start, "start", "", "search from `TIME` (RFC3339, or a date: 2026-11-28 is midnight UTC)")
 	fs.StringVar(&opts.End, "end", "", "search until `TIME` (RFC3339 or a date; default now)")
 	peek.AddFilterFlags(cmd, &opts.Filter)
+	peek.AddCauseFlags(cmd, &opts.Cause)
 	return cmd
 }
 
@@ -178,7 +183,7 @@ func countSet(s ...string) int {
 }
 
 func filterSet(cmd *cobra.Command) bool {
-	for _, name := range []string{"where", "jq", "until", "min-receives", "error-code"} {
+	for _, name := range []string{"where", "jq", "until", "min-receives", "error-code", "cause"} {
 		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 			return true
 		}
@@ -317,6 +322,30 @@ func tracesFromDLQ(ctx context.Context, opts *TimelineOptions) ([]string, []queu
 	_, res, err := peek.Collect(ctx, api, ref, flt, peek.CollectOptions{Limit: opts.Limit, Force: opts.Force, Warn: opts.IO.ErrOut})
 	if err != nil {
 		return nil, nil, err
+	}
+	if opts.Cause.ID != "" {
+		// The messages already read are classified, as dlq triage does,
+		// with the log groups this timeline searches.
+		logs, err := opts.Logs(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		sel, err := triage.SelectCause(ctx, triage.Options{Logs: &triage.LogSource{API: logs, Groups: opts.Groups, Prefixes: opts.Prefixes}}, res.Matched, opts.Cause.ID)
+		var ce *triage.CauseError
+		if errors.As(err, &ce) {
+			return nil, nil, &cli.UsageError{Err: err}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("select cause %s: %w", opts.Cause.ID, err)
+		}
+		kept := res.Matched[:0]
+		for i := range res.Matched {
+			if sel.Match(&res.Matched[i]) {
+				kept = append(kept, res.Matched[i])
+			}
+		}
+		res.Matched = kept
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "cause %s: %s at step %s (%s)\n", sel.Group.ID, render.Sanitize(sel.Group.Error), render.Sanitize(sel.Group.Step), render.Count(len(kept), "message"))
 	}
 	seen := map[string]bool{}
 	var traces []string
