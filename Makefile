@@ -69,9 +69,9 @@ demo: build
 		python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]==5.2.1'; fi
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(GO) run ./cmd/dlq-demo -dlq bin/dlq
 
-## bench: inspect over 300 queues, a 1,000-event timeline, idempotent records on moto (wall time, AWS calls)
+## bench: inspect over 300 queues, a 1,000-event timeline, triage of 1,000 messages over 5 log groups, idempotent records on moto (wall time, AWS calls)
 bench:
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline' -benchtime 3x ./internal/cli/root/
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline|BenchmarkTriage' -benchtime 3x ./internal/cli/root/
 	$(GO) test -run '^$$' -bench 'BenchmarkRecord' -benchtime 200x ./internal/pipeline/idempotency/
 
 ## bench-peek: peek's scan vs a plain receive loop on fauxqs (10,000 messages)

@@ -55,7 +55,7 @@ func TestBlackFridayEndToEnd(t *testing.T) {
 	if inv.Completed == 0 || inv.Compensated == 0 || inv.StillQueued != 0 || inv.LogLines == 0 || inv.PoisonPlaced == 0 || inv.Poison != inv.PoisonPlaced {
 		t.Errorf("the scenario did not exercise the pipeline: %s", inv)
 	}
-	for _, want := range []string{"Dry run (nothing changes)", "holds", "payment provider unavailable", "invalid currency", "$ dlq triage", "--cause"} {
+	for _, want := range []string{"Plan:", "holds", "payment provider unavailable", "invalid currency", "$ dlq triage", "--cause", "order rejected"} {
 		if !strings.Contains(transcript.String(), want) {
 			t.Errorf("transcript lacks %q\n%s", want, transcript.String())
 		}
