@@ -93,7 +93,7 @@ func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.BoolP(FlagVerbose, "v", false, "show full errors and log AWS requests to stderr")
 	fs.String(FlagConfig, "", "config file (default $XDG_CONFIG_HOME/dlq/config.yaml)")
 	fs.Duration(FlagConnectTimeout, DefaultConnectTimeout, "give up connecting to an endpoint after `DURATION`")
-	fs.Duration(FlagCallTimeout, DefaultCallTimeout, "give up one attempt of an AWS call after `DURATION` (a long poll adds its wait)")
+	fs.Duration(FlagCallTimeout, DefaultCallTimeout, "give up one attempt of an AWS call after `DURATION` (receives: the scan's own bound)")
 	fs.Duration(FlagTimeout, 0, "stop the whole command after `DURATION` (0: no limit)")
 }
 

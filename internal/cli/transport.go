@@ -59,10 +59,13 @@ func attemptTimeout(call time.Duration) func(*middleware.Stack) error {
 		}
 		mw := middleware.FinalizeMiddlewareFunc("dlqAttemptTimeout",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				d := call
-				if wait, ok := middleware.GetStackValue(ctx, longPollKey{}).(time.Duration); ok {
-					d += wait
+				// Receives are bounded by the scan itself, which knows that a
+				// receive cut mid-flight may have hidden messages it holds no
+				// handle for: cutting them here would hide messages more often.
+				if _, ok := middleware.GetStackValue(ctx, longPollKey{}).(time.Duration); ok {
+					return next.HandleFinalize(ctx, in)
 				}
+				d := call
 				timeout := &AttemptTimeoutError{After: d}
 				actx, cancel := context.WithTimeoutCause(ctx, d, timeout)
 				defer cancel()
@@ -88,11 +91,11 @@ func attemptTimeout(call time.Duration) func(*middleware.Stack) error {
 // longPollKey carries a receive's wait to attemptClient.
 type longPollKey struct{}
 
-// longPollWait adds a ReceiveMessage's WaitTimeSeconds to its attempts'
-// deadline: a 20-second long poll is an answer on its way.
+// longPollWait marks a ReceiveMessage (with its long poll's wait), which
+// attemptTimeout leaves to the scan that made it.
 var longPollWait = middleware.InitializeMiddlewareFunc("dlqLongPollWait",
 	func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-		if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok && r.WaitTimeSeconds > 0 {
+		if r, ok := in.Parameters.(*sqs.ReceiveMessageInput); ok {
 			ctx = middleware.WithStackValue(ctx, longPollKey{}, time.Duration(r.WaitTimeSeconds)*time.Second)
 		}
 		return next.HandleInitialize(ctx, in)

@@ -82,8 +82,8 @@ func TestAnEndpointThatNeverAnswersFailsAfterTheRetriersAttempts(t *testing.T) {
 	}
 }
 
-// A long poll's wait is part of the answer's time: a receive that waits
-// longer than the call timeout is not cut.
+// A receive is not cut by the call timeout (the scan bounds it): a long
+// poll that waits longer than the call timeout is an answer on its way.
 func TestALongPollOutlastsTheCallTimeout(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})

@@ -287,5 +287,11 @@ func summary(q queue.Queue, res queue.ScanResult, limit int) string {
 	if q.InFlight > 0 {
 		s += fmt.Sprintf("; %d in flight were not visible to peek", q.InFlight)
 	}
-	return s + fmt.Sprintf("; %d released", res.Released)
+	s += fmt.Sprintf("; %d released", res.Released)
+	if !res.HiddenUntil.IsZero() {
+		// A receive whose answer was lost may have hidden up to ten
+		// messages that no handle can release.
+		s += fmt.Sprintf("; a receive's answer was lost: up to %d messages may stay hidden until %s", queue.MaxBatch, res.HiddenUntil.UTC().Format("15:04:05Z"))
+	}
+	return s
 }

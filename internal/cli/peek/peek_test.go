@@ -72,3 +72,15 @@ func TestSummarySaysTheScanStoppedAtTheInFlightLimit(t *testing.T) {
 		t.Errorf("summary = %q: no limit was hit", got)
 	}
 }
+
+func TestSummarySaysALostReceiveMayHideMessages(t *testing.T) {
+	t.Parallel()
+	q := queue.Queue{Name: "orders-dlq", Visible: 30}
+	until := time.Date(2026, 11, 28, 2, 14, 5, 0, time.UTC)
+	if got := summary(q, queue.ScanResult{Scanned: 30, HiddenUntil: until}, 0); !strings.Contains(got, "up to 10 messages may stay hidden until 02:14:05Z") {
+		t.Errorf("summary = %q", got)
+	}
+	if got := summary(q, queue.ScanResult{Scanned: 30}, 0); strings.Contains(got, "hidden") {
+		t.Errorf("summary = %q", got)
+	}
+}

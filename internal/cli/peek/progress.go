@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dlqops/dlq/internal/render"
@@ -30,36 +31,67 @@ type progressLine struct {
 	now   func() time.Time
 	// total is what the scan expects to see: the approximate depth, or
 	// --max-scan when smaller; 0 when unknown.
-	total            int
-	scanned, matched int
+	total int
+	// scanned and matched are stored by the scan's receivers, which never
+	// wait for the terminal: a stalled terminal (Ctrl-S, a slow link) must
+	// not hold a receiver, or Ctrl-C could not end the scan and release.
+	// One drawer goroutine draws.
+	scanned, matched atomic.Int64
+	kick             chan struct{}
+	stop             chan struct{}
+	stopOnce         sync.Once
 	drawn            time.Time
 	on               bool
-	ended            bool // cleared for good: nothing draws it again
+	ended            atomic.Bool // cleared for good: nothing draws it again
 }
 
-// update records how far the scan got and redraws the line, at most every
-// redrawEvery.
+// update records how far the scan got; the drawer redraws the line, at
+// most every redrawEvery. It never blocks.
 func (l *progressLine) update(scanned, matched int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	// Receivers report concurrently: a late report must not move the line
 	// back.
-	l.scanned, l.matched = max(l.scanned, scanned), max(l.matched, matched)
-	if l.ended {
-		return
-	}
-	if now := l.now(); !l.on || now.Sub(l.drawn) >= redrawEvery {
-		l.drawn = now
-		l.drawLocked()
+	storeMax(&l.scanned, int64(scanned))
+	storeMax(&l.matched, int64(matched))
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
-// draw shows the line as it stands: at the start, before the first batch.
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// draw shows the line as it stands, at the start, and starts the drawer.
 func (l *progressLine) draw() {
+	l.kick, l.stop = make(chan struct{}, 1), make(chan struct{})
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.drawn = l.now()
 	l.drawLocked()
+	l.mu.Unlock()
+	go func() {
+		t := time.NewTicker(redrawEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-l.kick:
+			case <-t.C:
+			}
+			l.mu.Lock()
+			if now := l.now(); !l.ended.Load() && (!l.on || now.Sub(l.drawn) >= redrawEvery) {
+				l.drawn = now
+				l.drawLocked()
+			}
+			l.mu.Unlock()
+		}
+	}()
 }
 
 // aside takes the line off the terminal while write prints there, then
@@ -70,7 +102,7 @@ func (l *progressLine) aside(write func() error) error {
 	on := l.on
 	l.clearLocked()
 	err := write()
-	if on && !l.ended {
+	if on && !l.ended.Load() {
 		l.drawLocked()
 	}
 	return err
@@ -78,10 +110,21 @@ func (l *progressLine) aside(write func() error) error {
 
 // clear takes the line off the terminal for good.
 func (l *progressLine) clear() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.clearLocked()
-	l.ended = true
+	l.ended.Store(true)
+	if l.stop != nil {
+		l.stopOnce.Do(func() { close(l.stop) })
+	}
+	// A drawer stuck on a stalled terminal holds the lock: after half a
+	// second the command goes on without clearing the line rather than
+	// wait for the terminal.
+	for range 250 {
+		if l.mu.TryLock() {
+			l.clearLocked()
+			l.mu.Unlock()
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (l *progressLine) drawLocked() {
@@ -97,10 +140,11 @@ func (l *progressLine) clearLocked() {
 }
 
 func (l *progressLine) text() string {
+	scanned, matched := int(l.scanned.Load()), int(l.matched.Load())
 	if l.total <= 0 {
-		return fmt.Sprintf("scanned %d, %d matched", l.scanned, l.matched)
+		return fmt.Sprintf("scanned %d, %d matched", scanned, matched)
 	}
-	filled := min(progressBarWidth*l.scanned/l.total, progressBarWidth)
+	filled := min(progressBarWidth*scanned/l.total, progressBarWidth)
 	return fmt.Sprintf("[%s%s] scanned %d of ~%d, %d matched", strings.Repeat("█", filled), strings.Repeat("░", progressBarWidth-filled),
-		l.scanned, l.total, l.matched)
+		scanned, l.total, matched)
 }

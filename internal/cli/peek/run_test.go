@@ -423,3 +423,62 @@ func (w *stalledWriter) Write(p []byte) (int, error) {
 	}
 	return w.SyncBuffer.Write(p)
 }
+
+// haltingTTY is a terminal that takes its first write, then stalls
+// (Ctrl-S, a dead SSH link) until released.
+type haltingTTY struct {
+	mu      sync.Mutex
+	writes  int
+	stalled chan struct{} // closed when a write stalls
+	once    sync.Once
+	release chan struct{}
+}
+
+func (h *haltingTTY) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	h.writes++
+	n := h.writes
+	h.mu.Unlock()
+	if n > 1 {
+		h.once.Do(func() { close(h.stalled) })
+		<-h.release
+	}
+	return len(p), nil
+}
+
+// A stalled terminal must not hold the scan: the progress line is drawn
+// apart from the receivers, so Ctrl-C still ends the scan and every
+// message is given back while the terminal is stuck.
+func TestPeekStalledTerminalDoesNotHoldTheScan(t *testing.T) {
+	t.Parallel()
+	tty := &haltingTTY{stalled: make(chan struct{}), release: make(chan struct{})}
+	defer close(tty.release)
+	ios, _, _, _ := render.Test()
+	ios.ErrOut = tty
+	ios.SetStderrTTY(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeDLQ{n: 40}
+	f.beforeReceive = func(k int) {
+		if k == 5 {
+			<-tty.stalled // the drawer is stuck on the terminal now
+			cancel()
+		}
+	}
+	released := make(chan struct{})
+	var once sync.Once
+	f.onRelease = func(bool) { // called with f.mu held
+		if ctx.Err() != nil && len(f.released) == len(f.given) {
+			once.Do(func() { close(released) })
+		}
+	}
+	// The summary still waits for the terminal, as any program's output
+	// does: what matters is that nothing stays hidden meanwhile.
+	go func() { _ = peekRun(ctx, peekOptions(ios, f, render.FormatNDJSON)) }()
+	select {
+	case <-released:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the scan is held by a stalled terminal: messages stay hidden")
+	}
+	f.assertReleased(t)
+}

@@ -111,7 +111,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 // Main runs dlq with the process's arguments, streams and environment and
 // returns the exit code.
 func Main(info BuildInfo) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	return Run(ctx, render.System(), cli.OSEnv, os.Args[1:], info)
 }
