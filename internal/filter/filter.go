@@ -132,13 +132,14 @@ func (f *Filter) Match(m *queue.Message) bool {
 			return false
 		}
 	}
+	if f.jq != nil && !f.matchJQ(m) {
+		return false
+	}
+	// Last: a condition computed elsewhere may count what it is asked about.
 	for _, also := range f.also {
 		if !also(m) {
 			return false
 		}
-	}
-	if f.jq != nil {
-		return f.matchJQ(m)
 	}
 	return true
 }

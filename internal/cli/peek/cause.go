@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,15 +46,57 @@ func (o *CauseOptions) Defaults(s cli.Settings) {
 	}
 }
 
+// Cause is the cause --cause selected, as a condition on messages.
+type Cause struct {
+	Group triage.Group
+	sel   *triage.Selection
+	// classified are the messages the classification saw; at is when it
+	// started.
+	classified map[string]bool
+	at         time.Time
+
+	mu     sync.Mutex
+	missed map[string]bool
+}
+
+// match is the condition: a message of the cause. A message the
+// classification did not see although it was in the DLQ by then (hidden
+// by a killed run's hold or another reader, or beyond a scan cut short) is
+// not of the cause as far as anyone knows, and is counted: a run must not
+// say it moved every message of the cause while such messages are there.
+func (c *Cause) match(m *queue.Message) bool {
+	if c.sel.Match(m) {
+		return true
+	}
+	if !c.classified[m.MessageID] && m.SentAt.Before(c.at) {
+		c.mu.Lock()
+		c.missed[m.MessageID] = true
+		c.mu.Unlock()
+	}
+	return false
+}
+
+// Missed counts the messages that passed the other filters and that the
+// classification could not see.
+func (c *Cause) Missed() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.missed)
+}
+
 // SelectCause classifies the messages of the queue that flt selects (a
 // scan that gives every message back) the way `dlq triage` does, and adds
-// to flt the condition that a message belongs to cause o.ID. It returns
-// the selected group; a cause that names no group, or several, is a usage
-// error. Without o.ID it does nothing.
-func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, o CauseOptions, warn io.Writer) (*triage.Group, error) {
+// to flt the condition that a message belongs to cause o.ID. A cause that
+// names no group, or several, is a usage error. Without o.ID it does
+// nothing and returns nil.
+func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, o CauseOptions, now func() time.Time, warn io.Writer) (*Cause, error) {
 	if o.ID == "" {
 		return nil, nil
 	}
+	at := now()
 	_, res, err := Collect(ctx, api, ref, flt, CollectOptions{Warn: warn})
 	if err != nil {
 		return nil, err
@@ -65,7 +109,11 @@ func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (in
 		}
 		src = &triage.LogSource{API: l, Groups: o.Groups, Prefixes: o.Prefixes}
 	}
-	sel, err := triage.SelectCause(ctx, triage.Options{Logs: src}, res.Matched, o.ID)
+	rep, err := triage.Classify(ctx, triage.Options{Logs: src, Now: now}, res.Matched)
+	if err != nil {
+		return nil, fmt.Errorf("select cause %s: %w", o.ID, err)
+	}
+	sel, err := rep.Select(o.ID)
 	if err != nil {
 		var ce *triage.CauseError
 		if errors.As(err, &ce) {
@@ -73,8 +121,15 @@ func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (in
 		}
 		return nil, fmt.Errorf("select cause %s: %w", o.ID, err)
 	}
-	flt.Also(sel.Match)
+	c := &Cause{Group: sel.Group, sel: sel, classified: make(map[string]bool, len(res.Matched)), at: at, missed: map[string]bool{}}
+	for i := range res.Matched {
+		c.classified[res.Matched[i].MessageID] = true
+	}
+	flt.Also(c.match)
 	g := sel.Group
 	_, _ = fmt.Fprintf(warn, "cause %s: %s at step %s (%s)\n", g.ID, render.Sanitize(g.Error), render.Sanitize(g.Step), render.Count(g.Count, "message"))
-	return &g, nil
+	if len(rep.Truncated) > 0 {
+		_, _ = fmt.Fprintf(warn, "warning: more than %d log lines in a second at %s: some first failures may be missed, and their messages classified by what they record\n", insights.MaxRows, rep.Truncated[0].UTC().Format(insights.TimeFormat))
+	}
+	return c, nil
 }

@@ -207,9 +207,10 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	// --cause: the DLQ is classified first (a scan that gives every message
 	// back); the replay then takes exactly that cause's messages, by ID,
 	// and its final check looks for those.
+	var cause *peek.Cause
 	if opts.Cause.ID != "" {
 		ref, _ := queue.ParseRef(opts.DLQ)
-		if _, err := peek.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.IO.ErrOut); err != nil {
+		if cause, err = peek.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
 			return err
 		}
 	}
@@ -264,6 +265,20 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return nil
 	case err != nil && report.DLQ == "":
 		return fmt.Errorf("replay: %w", err)
+	}
+	if n := cause.Missed(); n > 0 {
+		// Messages that were in the DLQ when --cause classified it, but
+		// hidden (a killed run's hold, another reader): nobody knows their
+		// cause, so the run cannot say it moved every message of it.
+		why := fmt.Sprintf("%d message(s) in %s were hidden when --cause classified it (a killed run's hold, or another reader): run the same command again to classify and move them", n, report.DLQ)
+		if opts.DryRun {
+			report.Warnings = append(report.Warnings, why)
+		} else {
+			report.Verified = false
+			report.Left.Unchecked += n
+			report.LeftInDLQ += n
+			report.NextStep = strings.TrimPrefix(report.NextStep+"; "+why, "; ")
+		}
 	}
 	if opts.DryRun || report.Plan == nil || report.Plan.Messages == 0 {
 		writePlan(opts.IO.ErrOut, report)
