@@ -77,9 +77,12 @@ func (f *Factory) TimedOut() (time.Duration, bool) {
 // not parse are left to the command's own validation. Call it before the
 // first client is built.
 func (f *Factory) UseQueueRegion(args ...string) error {
-	region, from := "", ""
+	region, from, bare := "", "", ""
 	for _, a := range args {
 		ref, err := queue.ParseRef(a)
+		if err == nil && ref.Region == "" && ref.URL == "" && ref.ARN == "" && bare == "" {
+			bare = a
+		}
 		if err != nil || ref.Region == "" {
 			continue
 		}
@@ -98,8 +101,30 @@ func (f *Factory) UseQueueRegion(args ...string) error {
 	if s.Region != "" && s.Region != region {
 		return Usagef("%s is in %s, not in --region %s: drop --region (or DLQ_REGION, or the context's region) or name the queue in %s", from, region, s.Region, s.Region)
 	}
+	// A bare name beside it would be looked up in the ARN's region, not in
+	// the one AWS_REGION or the profile names, where the user may have
+	// looked at it: another queue of the same name.
+	if bare != "" && s.Region == "" {
+		if def := f.defaultRegion(s); def != "" && def != region {
+			return Usagef("%s is in %s, but %s would be looked up there, not in %s (AWS_REGION or the profile): name it by ARN or URL too, or pass --region", from, region, bare, def)
+		}
+	}
 	f.queueRegion = region
 	return nil
+}
+
+// defaultRegion is the region the AWS SDK would use without dlq's
+// settings: AWS_REGION, AWS_DEFAULT_REGION or the profile's ("" if none).
+func (f *Factory) defaultRegion(s Settings) string {
+	var opts []func(*config.LoadOptions) error
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		return ""
+	}
+	return cfg.Region
 }
 
 // NewFactory wires a Factory to streams and a settings resolver.

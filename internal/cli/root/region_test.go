@@ -82,3 +82,18 @@ func TestQueueARNsKeepTheirRegion(t *testing.T) {
 		t.Fatalf("inspect across regions: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// A bare name beside an ARN of another region than AWS_REGION's would be
+// looked up in the ARN's region: another queue than the one the user
+// looked at. Refused.
+func TestABareNameBesideAnARNOfAnotherRegionIsRefused(t *testing.T) { // not parallel: it sets AWS_REGION
+	t.Setenv("AWS_REGION", "us-east-1")
+	r := dlqArgs(t, "replay", "orders-dlq", "--to", "arn:aws:sqs:eu-west-1:123456789012:orders", "--dry-run")
+	if r.code != 2 || !strings.Contains(r.stderr, "orders-dlq would be looked up there, not in us-east-1") {
+		t.Fatalf("exit %d, stderr %q; want usage error 2", r.code, r.stderr)
+	}
+	t.Setenv("AWS_REGION", "eu-west-1")
+	if r := dlqArgs(t, "replay", "orders-dlq", "--to", "arn:aws:sqs:eu-west-1:123456789012:orders", "--dry-run"); r.code == 2 {
+		t.Fatalf("same region refused: %s", r.stderr)
+	}
+}
