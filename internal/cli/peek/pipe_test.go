@@ -26,7 +26,7 @@ import (
 func TestPeekStreamIntoAClosedPipeReleasesEverything(t *testing.T) {
 	t.Parallel()
 	ep := testenv.Endpoint(t)
-	bin := buildDLQ(t)
+	bin := testenv.BuildDLQ(t)
 	c := sqs.NewFromConfig(testenv.Config(t, ""))
 	q := testenv.CreateQueue(t, c, testenv.Name(t, "pipe"), nil)
 	const n = 300 // a line each of about 1 KB: several times a pipe's 64 KB

@@ -3,9 +3,6 @@ package peek
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,7 +21,7 @@ import (
 func TestPeekInATerminalShowsWholeMessageIDs(t *testing.T) {
 	t.Parallel()
 	ep := testenv.Endpoint(t)
-	bin := buildDLQ(t)
+	bin := testenv.BuildDLQ(t)
 	c := sqs.NewFromConfig(testenv.Config(t, ""))
 	p := testenv.Name(t, "tty")
 	std := testenv.CreateQueue(t, c, p+"-payments-dlq", nil)
@@ -56,8 +53,8 @@ func TestPeekInATerminalShowsWholeMessageIDs(t *testing.T) {
 	for _, cols := range []int{80, 100} {
 		for _, q := range []testenv.Queue{std, fifo} {
 			t.Run(fmt.Sprintf("%d/%s", cols, q.Name), func(t *testing.T) {
-				screen := runInTerminal(t, bin, cols, "--endpoint-url", ep, "--region", testenv.Region, "peek", q.Name)
-				table := tableLines(screen, "MESSAGE ID")
+				screen := testenv.RunInTerminal(t, bin, cols, "--endpoint-url", ep, "--region", testenv.Region, "peek", q.Name)
+				table := testenv.TableLines(screen, "MESSAGE ID")
 				first := map[string]bool{}
 				for _, line := range table {
 					if w := lipgloss.Width(line); w > cols {
@@ -82,69 +79,4 @@ func TestPeekInATerminalShowsWholeMessageIDs(t *testing.T) {
 
 func str(v string) types.MessageAttributeValue {
 	return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-}
-
-// buildDLQ builds cmd/dlq once for the test.
-func buildDLQ(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dlq")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/dlq").CombinedOutput(); err != nil {
-		t.Fatalf("build dlq: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// runInTerminal runs bin under script(1), so that stdout is a
-// pseudo-terminal sized cols×24 by stty, and returns what the terminal
-// received with its CRLFs made newlines. Stderr goes to a file, shown only
-// when the run fails. Colour is off for readable failures.
-func runInTerminal(t *testing.T, bin string, cols int, args ...string) string {
-	t.Helper()
-	script, err := exec.LookPath("script")
-	if err != nil {
-		t.Skip("script (util-linux) is not installed")
-	}
-	words := []string{shellQuote(bin)}
-	for _, a := range args {
-		words = append(words, shellQuote(a))
-	}
-	stderr := filepath.Join(t.TempDir(), "stderr")
-	line := fmt.Sprintf("stty cols %d rows 24 && exec %s 2>%s", cols, strings.Join(words, " "), shellQuote(stderr))
-	cmd := exec.Command(script, "-qec", line, "/dev/null")
-	// The emulator speaks plain HTTP: a CA bundle from the environment has
-	// nothing to verify and only makes the run depend on the machine.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "NO_COLOR=1", fmt.Sprintf("COLUMNS=%d", cols), "LINES=24", "XDG_CONFIG_HOME="+t.TempDir())
-	out, err := cmd.Output()
-	screen := strings.ReplaceAll(string(out), "\r\n", "\n")
-	if err != nil {
-		errOut, _ := os.ReadFile(stderr)
-		t.Fatalf("script %s: %v\n%s%s", line, err, screen, errOut)
-	}
-	return screen
-}
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// tableLines returns the table on a screen: from the line starting with
-// the first header to the next blank line.
-func tableLines(screen, firstHeader string) []string {
-	var table []string
-	in := false
-	for _, line := range strings.Split(screen, "\n") {
-		switch {
-		case !in && strings.HasPrefix(line, firstHeader+" "):
-			in = true
-		case in && strings.TrimSpace(line) == "":
-			return table
-		case in:
-			table = append(table, line)
-		}
-	}
-	return table
 }
