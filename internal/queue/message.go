@@ -122,3 +122,109 @@ func (m *Message) View(queueName string) View {
 // MaxBatch is the most entries SQS takes in one batch call (send, delete,
 // change visibility) and the most messages one receive returns.
 const MaxBatch = 10
+
+// UUIDBytes returns the 16 bytes of id when id is a UUID in the form SQS
+// gives message IDs (lowercase hex, 8-4-4-4-12), so that UUIDString gives
+// id back exactly; ok is false for any other ID, which must then be kept
+// as text.
+func UUIDBytes(id string) (b [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return b, false
+	}
+	for j := range b {
+		i := uuidOffset(j)
+		hi, ok1 := hexDigit(id[i])
+		lo, ok2 := hexDigit(id[i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, false
+		}
+		b[j] = hi<<4 | lo
+	}
+	return b, true
+}
+
+// uuidOffset is where the j-th byte of a UUID is in its text: two hex
+// digits, after the hyphens before it.
+func uuidOffset(j int) int {
+	i := 2 * j
+	for _, h := range [...]int{4, 6, 8, 10} {
+		if j >= h {
+			i++
+		}
+	}
+	return i
+}
+
+// hexDigit decodes a lowercase hex digit: an uppercase one would not come
+// back as it was.
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// UUIDString is the message ID whose bytes UUIDBytes returned.
+func UUIDString(b [16]byte) string {
+	const digits = "0123456789abcdef"
+	var s [36]byte
+	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
+	for j, v := range b {
+		i := uuidOffset(j)
+		s[i], s[i+1] = digits[v>>4], digits[v&0xf]
+	}
+	return string(s[:])
+}
+
+// IDIndex numbers distinct message IDs 0, 1, 2, ... in the order they are
+// added: a UUID (what SQS gives) is kept as its 16 bytes, any other ID as
+// a copy of its text. Its keys are whole IDs, never a digest of them: two
+// messages never share a number, so bookkeeping by number cannot delete a
+// message that was never sent. The zero value is ready; it is not safe for
+// concurrent use.
+type IDIndex struct {
+	uuids map[[16]byte]int32
+	text  map[string]int32
+	n     int32
+}
+
+// Add numbers id, and reports whether it was new.
+func (x *IDIndex) Add(id string) (n int32, added bool) {
+	if b, ok := UUIDBytes(id); ok {
+		if n, ok := x.uuids[b]; ok {
+			return n, false
+		}
+		if x.uuids == nil {
+			x.uuids = map[[16]byte]int32{}
+		}
+		x.uuids[b] = x.n
+	} else {
+		if n, ok := x.text[id]; ok {
+			return n, false
+		}
+		if x.text == nil {
+			x.text = map[string]int32{}
+		}
+		// A copy: id may point into a response buffer holding every body
+		// of the response.
+		x.text[strings.Clone(id)] = x.n
+	}
+	x.n++
+	return x.n - 1, true
+}
+
+// Find returns id's number.
+func (x *IDIndex) Find(id string) (int32, bool) {
+	if b, ok := UUIDBytes(id); ok {
+		n, ok := x.uuids[b]
+		return n, ok
+	}
+	n, ok := x.text[id]
+	return n, ok
+}
+
+// Len is how many IDs were added.
+func (x *IDIndex) Len() int { return int(x.n) }

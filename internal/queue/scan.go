@@ -58,9 +58,13 @@ type ScanOptions struct {
 	// expiry first); an error from it ends the scan.
 	KeepAlive func(held int) error
 	// Keep, when set, is called with each matched message before the scan
-	// keeps it: replay moves its body and attributes to disk. An error
-	// from it ends the scan.
+	// keeps it: peek streams it. An error from it ends the scan.
 	Keep func(*Message) error
+	// Holder, when set with KeepMatched, takes each matched message in
+	// place of Matched, which stays empty, and keeps its receipt handle:
+	// replay keeps both on disk, so that its memory does not grow with
+	// the messages it holds. Keep is not called.
+	Holder Holder
 	// Progress, when set, is called after each batch a receiver offered,
 	// with the distinct messages scanned and the matches kept so far: peek
 	// draws its progress line from it. Receivers call it concurrently, so
@@ -84,10 +88,31 @@ func (o *ScanOptions) defaults() {
 	}
 }
 
+// Holder keeps the messages a KeepMatched scan holds (ScanOptions.Holder).
+type Holder interface {
+	// Hold keeps matched message m as held message i: 0, 1, 2, ... in the
+	// order the scan took them, though calls come concurrently and out of
+	// order. handle is its newest receipt handle. m is the scan's (still
+	// parsed): Hold copies what it keeps. An error ends the scan.
+	Hold(i int, m *Message, handle string) error
+	// Rehandle replaces the receipt handle of held message i: it was
+	// received again, and only the newest handle deletes it. Calls for one
+	// message come one at a time, after its Hold, newest last.
+	Rehandle(i int, handle string) error
+	// Handles calls each with the receipt handles of every message held so
+	// far, a chunk at a time: the scan renews their hold, and gives them
+	// back when it fails.
+	Handles(each func([]string)) error
+}
+
 // ScanResult is what a scan saw.
 type ScanResult struct {
 	Scanned int
 	Matched []Message
+	// Held is how many matched messages the scan leaves hidden for the
+	// caller (KeepMatched): those in Matched, or given to the Holder. 0
+	// when the scan failed: it gave everything back.
+	Held int
 	// Released counts the messages made visible again at the end.
 	Released int
 	// HiddenUntil is set when a receive's answer was lost: messages it may
@@ -100,12 +125,14 @@ type ScanResult struct {
 
 // Scan receives messages from the queue without consuming them, offers each
 // distinct message once to match, and keeps those it accepts, sorted by
-// sent time. Every message it received is released (visibility 0) before
-// Scan returns, whether the scan finished, failed or ctx was cancelled;
-// only the receipt handles of non-matching messages are kept until then.
+// sent time (with a Holder, the Holder keeps them). Every message it
+// received is released (visibility 0) before Scan returns, whether the
+// scan finished, failed or ctx was cancelled, except with KeepMatched the
+// messages it kept when it did not fail; only the receipt handles of
+// non-matching messages are kept until then.
 func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, match func(*Message) bool) (ScanResult, error) {
 	opts.defaults()
-	s := &scan{api: api, url: url, opts: opts, match: match, held: map[string]heldHandle{}}
+	s := &scan{api: api, url: url, opts: opts, match: match}
 	target := opts.MaxScan
 	if target <= 0 {
 		target = int(opts.Depth)
@@ -140,11 +167,17 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	// whole visibility timeout is exactly what peek promises not to do.
 	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	released, relErr := Release(relCtx, api, url, s.handles(scanErr != nil))
+	released, relErr := s.release(relCtx, scanErr != nil)
 
 	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load()}
+	if s.opts.KeepMatched {
+		res.Held = len(s.matched)
+		if s.opts.Holder != nil {
+			res.Held = s.taken
+		}
+	}
 	if scanErr != nil && s.opts.KeepMatched {
-		res.Matched = nil // everything was released: nothing is held
+		res.Matched, res.Held = nil, 0 // everything was released: nothing is held
 	}
 	sort.SliceStable(res.Matched, func(i, j int) bool { return res.Matched[i].SentAt.Before(res.Matched[j].SentAt) })
 	if scanErr != nil && relErr != nil {
@@ -163,8 +196,11 @@ type scan struct {
 	match  func(*Message) bool
 	target int
 
-	mu      sync.Mutex
-	held    map[string]heldHandle // message ID → latest receipt handle
+	mu sync.Mutex
+	// ids numbers every message received; slots (by that number) keep
+	// its newest receipt handle, unless the Holder has it.
+	ids     IDIndex
+	slots   []slot
 	scanned int
 	// hiddenUntil: a receive's answer was lost, so messages may be hidden
 	// without a handle until then.
@@ -258,6 +294,9 @@ func (s *scan) receive(ctx context.Context) error {
 		if s.opts.Progress != nil {
 			s.mu.Lock()
 			scanned, matched := s.scanned, len(s.matched)
+			if s.holder() != nil {
+				matched = s.taken
+			}
 			s.mu.Unlock()
 			s.opts.Progress(scanned, matched)
 		}
@@ -265,11 +304,17 @@ func (s *scan) receive(ctx context.Context) error {
 	return nil
 }
 
-// heldHandle is a message's newest receipt handle and the receive count
-// it came with.
-type heldHandle struct {
+// slot is what the scan keeps of a message it received: 32 bytes, and
+// the receipt handle while the scan holds it itself.
+type slot struct {
+	// handle is the newest receipt handle, while the scan has it: for a
+	// message given to the Holder, one the Holder does not have yet.
 	handle string
-	count  int
+	count  int32 // the receive count handle came with
+	place  int32 // index in matched, or the Holder's; -1: not kept
+	// busy: a receiver is giving this message's handle to the Holder;
+	// fresh: handle is newer than the one the Holder has.
+	busy, fresh bool
 }
 
 // keepAlive extends every hold every Visibility/3 until the returned
@@ -291,18 +336,25 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 			case <-t.C:
 			}
 			s.mu.Lock()
-			handles := make([]string, 0, len(s.held))
-			for _, h := range s.held {
-				handles = append(handles, h.handle)
+			handles := make([]string, 0, len(s.slots))
+			for _, sl := range s.slots {
+				if sl.handle != "" {
+					handles = append(handles, sl.handle)
+				}
 			}
+			held := len(s.slots)
 			s.mu.Unlock()
-			if err := s.opts.KeepAlive(len(handles)); err != nil {
+			if err := s.opts.KeepAlive(held); err != nil {
 				s.stopped.Store(true)
 				<-stop
 				done <- err
 				return
 			}
-			_, _ = ChangeVisibility(context.WithoutCancel(ctx), s.api, s.url, handles, s.opts.Visibility)
+			dctx := context.WithoutCancel(ctx)
+			_, _ = ChangeVisibility(dctx, s.api, s.url, handles, s.opts.Visibility)
+			if s.holder() != nil {
+				_ = s.holder().Handles(func(hs []string) { _, _ = ChangeVisibility(dctx, s.api, s.url, hs, s.opts.Visibility) })
+			}
 		}
 	}()
 	return func() error { close(stop); return <-done }
@@ -362,52 +414,118 @@ func retryable(err error) bool {
 func (s *scan) offer(raw types.Message) bool {
 	// Copies: the SDK decodes every string of a response into one buffer,
 	// and a string kept from it keeps the whole buffer (every body of the
-	// response) alive.
-	id, handle := strings.Clone(aws.ToString(raw.MessageId)), strings.Clone(aws.ToString(raw.ReceiptHandle))
+	// response) alive. (The index copies the IDs it keeps as text.)
+	id, handle := aws.ToString(raw.MessageId), strings.Clone(aws.ToString(raw.ReceiptHandle))
 	count, _ := strconv.Atoi(raw.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	holder := s.holder()
 	s.mu.Lock()
-	prev, seen := s.held[id]
-	// A message received twice (its hold lapsed) has a new receipt handle,
-	// and only the newest one deletes it: two receivers may offer the two
-	// handles in either order, the receive count says which is newer.
-	if !seen || count >= prev.count {
-		s.held[id] = heldHandle{handle: handle, count: count}
-	}
-	if !seen {
+	n, added := s.ids.Add(id)
+	give := false
+	if added {
+		s.slots = append(s.slots, slot{handle: handle, count: int32(count), place: -1})
 		s.scanned++
+	} else if sl := &s.slots[n]; int32(count) >= sl.count {
+		// A message received twice (its hold lapsed) has a new receipt
+		// handle, and only the newest one deletes it: two receivers may
+		// offer the two handles in either order, the receive count says
+		// which is newer. A message the Holder has gets it from the
+		// receiver that finds the slot idle.
+		sl.handle, sl.count, sl.fresh = handle, int32(count), true
+		if holder != nil && sl.place >= 0 && !sl.busy {
+			sl.busy, give = true, true
+		}
 	}
 	full := s.opts.Limit > 0 && s.taken >= s.opts.Limit
 	s.mu.Unlock()
-	if seen || full {
+	if give {
+		if err := s.give(n, nil); err != nil {
+			s.fail(err)
+			return true
+		}
+	}
+	if !added || full {
 		return s.done()
 	}
 	m := FromSQS(raw)
 	matched := s.match == nil || s.match(&m)
+	if !matched {
+		return s.done()
+	}
+	// The place is taken under the lock, before Keep runs: receivers
+	// offering at the same time cannot pass the limit between them.
+	s.mu.Lock()
+	keep := s.opts.Limit <= 0 || s.taken < s.opts.Limit
+	if keep {
+		if holder != nil {
+			s.slots[n].place, s.slots[n].busy = int32(s.taken), true
+		}
+		s.taken++
+	}
+	s.mu.Unlock()
+	if !keep {
+		return s.done()
+	}
+	if holder != nil {
+		if err := s.give(n, &m); err != nil {
+			s.fail(err)
+			return true
+		}
+		return s.done()
+	}
 	// The parsed body served the filter; keeping it for every held message
 	// would multiply memory several times over the bodies themselves.
 	m.Parsed, m.Unwrapped = nil, nil
-	if matched {
-		// The place is taken under the lock, before Keep runs: receivers
-		// offering at the same time cannot pass the limit between them.
-		s.mu.Lock()
-		keep := s.opts.Limit <= 0 || s.taken < s.opts.Limit
-		if keep {
-			s.taken++
-		}
-		s.mu.Unlock()
-		if keep && s.opts.Keep != nil {
-			if err := s.opts.Keep(&m); err != nil {
-				s.fail(err)
-				return true
-			}
-		}
-		if keep {
-			s.mu.Lock()
-			s.matched = append(s.matched, m)
-			s.mu.Unlock()
+	if s.opts.Keep != nil {
+		if err := s.opts.Keep(&m); err != nil {
+			s.fail(err)
+			return true
 		}
 	}
+	s.mu.Lock()
+	s.slots[n].place = int32(len(s.matched))
+	s.matched = append(s.matched, m)
+	s.mu.Unlock()
 	return s.done()
+}
+
+// holder is the Holder that takes the matched messages, if any.
+func (s *scan) holder() Holder {
+	if s.opts.KeepMatched {
+		return s.opts.Holder
+	}
+	return nil
+}
+
+// give hands message n's newest receipt handle to the Holder (with m, the
+// first time), then any newer one that receivers left in its slot
+// meanwhile, until the Holder has the newest: the slot then keeps no
+// handle. After an error the slot keeps the handle the Holder may lack,
+// and the scan (which fails) releases it with the rest.
+func (s *scan) give(n int32, m *Message) error {
+	for first := m != nil; ; first = false {
+		s.mu.Lock()
+		sl := &s.slots[n]
+		if !first && !sl.fresh {
+			sl.handle, sl.busy = "", false
+			s.mu.Unlock()
+			return nil
+		}
+		handle, place := sl.handle, int(sl.place)
+		sl.fresh = false
+		s.mu.Unlock()
+		var err error
+		if first {
+			err = s.opts.Holder.Hold(place, m, handle)
+		} else {
+			err = s.opts.Holder.Rehandle(place, handle)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.slots[n].busy = false
+			s.mu.Unlock()
+			return err
+		}
+	}
 }
 
 func (s *scan) done() bool {
@@ -416,25 +534,39 @@ func (s *scan) done() bool {
 	return (s.target > 0 && s.scanned >= s.target) || (s.opts.Limit > 0 && s.taken >= s.opts.Limit)
 }
 
-// handles lists the receipt handles to release: all of them, or with
-// KeepMatched (and no failure) those of the messages not kept.
-func (s *scan) handles(failed bool) []string {
+// release gives back every message received, or with KeepMatched (and no
+// failure) those not kept, whose newest receipt handles it sets on the
+// kept messages in matched. When a scan with a Holder fails, the
+// Holder's messages go back too.
+func (s *scan) release(ctx context.Context, failed bool) (int, error) {
+	keep := s.opts.KeepMatched && !failed
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	kept := map[string]bool{}
-	if s.opts.KeepMatched && !failed {
-		for i := range s.matched {
-			kept[s.matched[i].MessageID] = true
-			s.matched[i].ReceiptHandle = s.held[s.matched[i].MessageID].handle
+	out := make([]string, 0, len(s.slots)-s.taken)
+	for _, sl := range s.slots {
+		switch {
+		case sl.handle == "":
+			// The Holder has it (and the newest handle).
+		case keep && sl.place >= 0 && s.holder() == nil:
+			s.matched[sl.place].ReceiptHandle = sl.handle
+		default:
+			out = append(out, sl.handle)
 		}
 	}
-	out := make([]string, 0, len(s.held))
-	for id, h := range s.held {
-		if !kept[id] {
-			out = append(out, h.handle)
-		}
+	s.mu.Unlock()
+	released, err := Release(ctx, s.api, s.url, out)
+	if h := s.holder(); h != nil && failed {
+		var mu sync.Mutex
+		errs := []error{err}
+		herr := h.Handles(func(hs []string) {
+			n, err := Release(ctx, s.api, s.url, hs)
+			mu.Lock()
+			released += n
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+		err = errors.Join(append(errs, herr)...)
 	}
-	return out
+	return released, err
 }
 
 // Release makes messages visible again at once (visibility 0).

@@ -29,43 +29,33 @@ const sendAttempts = 5
 func (h *held) execute(ctx context.Context) error {
 	r := h.r
 	cfg := r.cfg
-	states := map[string]string{}
+	// What the destination already has is deleted, never sent again.
+	var alreadySent []int32
 	if cfg.Journal != nil {
-		ids := make([]string, len(h.messages))
-		for i, m := range h.messages {
-			ids[i] = m.MessageID
-		}
-		var err error
-		if states, err = cfg.Journal.Lookup(ctx, ids); err != nil {
+		ids := h.t.ids(h.order)
+		states, err := cfg.Journal.Lookup(ctx, ids)
+		if err != nil {
 			return errors.Join(err, h.releaseRest(ctx))
 		}
-	}
-	// What the destination already has is deleted, never sent again.
-	var alreadySent []*queue.Message
-	isSent := func(m *queue.Message) bool { s := states[m.MessageID]; return s == StateSent || s == StateDeleted }
-	for i := range h.messages {
-		if m := &h.messages[i]; isSent(m) {
-			alreadySent = append(alreadySent, m)
+		for k, i := range h.order {
+			switch states[ids[k]] {
+			case StateSent, StateDeleted:
+				alreadySent = append(alreadySent, i)
+			case StateSending:
+				// "sending" without "sent": an earlier run never learnt
+				// whether its send arrived. Sending again is the only way
+				// to a known outcome, and it is counted as uncertain.
+				h.t.set(stUnknown, i)
+			}
 		}
 	}
-	for _, m := range alreadySent {
-		r.c.markSent(m.MessageID)
-	}
-	if err := h.delete(ctx, alreadySent); err != nil {
+	h.t.set(stSent, alreadySent...)
+	if err := h.delete(ctx, alreadySent, nil); err != nil {
 		return errors.Join(err, h.releaseRest(ctx))
 	}
 	r.mu.Lock()
 	r.skipped += len(alreadySent)
 	r.mu.Unlock()
-	// "sending" without "sent": an earlier run never learnt whether its
-	// send arrived. Sending again is the only way to a known outcome, and
-	// it is counted as uncertain.
-	h.unknown = map[string]bool{}
-	for id, st := range states {
-		if st == StateSending {
-			h.unknown[id] = true
-		}
-	}
 
 	storm := h.watchReturns(ctx)
 	var limiter *rate.Limiter
@@ -75,10 +65,13 @@ func (h *held) execute(ctx context.Context) error {
 	}
 	var err error
 	for _, rt := range h.routes {
-		var fresh []*queue.Message
-		for _, m := range rt.msgs {
-			if !isSent(m) {
-				fresh = append(fresh, m)
+		fresh := rt.rows
+		if len(alreadySent) > 0 {
+			fresh = nil
+			for _, i := range rt.rows {
+				if !h.t.has(i, stSent) {
+					fresh = append(fresh, i)
+				}
 			}
 		}
 		s := &sender{h: h, dest: rt.dest, limiter: limiter, start: cfg.Now()}
@@ -118,19 +111,20 @@ type sender struct {
 // within the destination's size limit. A message that alone exceeds the
 // limit fails at once and stays in the DLQ; with strict (a FIFO group)
 // nothing after it is batched, and stoppedAt is its index (else -1).
-func (s *sender) batches(msgs []*queue.Message, strict bool) (out [][]entry, stoppedAt int) {
+func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt int) {
 	var cur []entry
 	size := 0
 	limit := int(s.dest.MaxMessageSize)
 	if limit <= 0 {
 		limit = 1 << 20
 	}
-	now := s.h.r.cfg.Now()
-	c := s.h.r.c
-	for i, m := range msgs {
-		full, err := s.h.r.spool.load(m)
+	h := s.h
+	now := h.r.cfg.Now()
+	c := h.r.c
+	for i, row := range rows {
+		full, err := h.t.load(row)
 		if err != nil {
-			c.fail(m.MessageID, err.Error())
+			h.fail(row, err.Error())
 			if strict {
 				if len(cur) > 0 {
 					out = append(out, cur)
@@ -139,14 +133,14 @@ func (s *sender) batches(msgs []*queue.Message, strict bool) (out [][]entry, sto
 			}
 			continue
 		}
-		e, marked := s.h.entry(m, &full, s.dest, now)
+		e, marked := h.entry(row, &full, s.dest, now)
 		if !marked {
 			c.mu.Lock()
-			c.unmarked = append(c.unmarked, m.MessageID)
+			c.unmarked = append(c.unmarked, full.MessageID)
 			c.mu.Unlock()
 		}
 		if e.size > limit {
-			c.fail(m.MessageID, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, s.dest.Name, limit))
+			h.fail(row, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, s.dest.Name, limit))
 			if strict {
 				if len(cur) > 0 {
 					out = append(out, cur)
@@ -182,10 +176,12 @@ func noSDKRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 // blocked): only the entries before it count as sent. The calls run
 // detached from ctx: an interrupt lets the batch in flight finish, so its
 // outcome is known and journaled.
-func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Message, err error) {
-	r := s.h.r
+func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err error) {
+	h := s.h
+	r := h.r
 	cfg := r.cfg
 	c := r.c
+	blocked = noRow
 	if s.limiter != nil {
 		if err := s.limiter.WaitN(ctx, len(batch)); err != nil {
 			// Interrupted, or the wait would pass ctx's deadline: nothing
@@ -195,13 +191,13 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			} else {
 				r.stop("deadline")
 			}
-			return nil, nil
+			return noRow, nil
 		}
 	}
 	// Batches wait for room and for the rate: the run may have stopped
 	// meanwhile, and a batch that has not gone yet does not go.
 	if r.halted(ctx) {
-		return nil, nil
+		return noRow, nil
 	}
 	dctx := context.WithoutCancel(ctx)
 	pending := batch
@@ -210,26 +206,26 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 		ids := make([]string, len(pending))
 		entries := make([]types.SendMessageBatchRequestEntry, len(pending))
 		for i, e := range pending {
-			ids[i] = e.msg.MessageID
+			ids[i] = h.t.id(e.row)
 			e.in.Id = aws.String(fmt.Sprint(i))
 			entries[i] = e.in
 		}
 		if cfg.Journal != nil {
 			if err := cfg.Journal.Record(dctx, ids, StateSending); err != nil {
-				return nil, err
+				return noRow, err
 			}
 		}
 		if unknown {
 			c.uncertain.Add(int64(len(pending)))
 		} else if attempt == 1 {
 			for _, e := range pending {
-				if s.h.unknown[e.msg.MessageID] {
+				if h.t.has(e.row, stUnknown) {
 					c.uncertain.Add(1)
 				}
 			}
 		}
 		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, noSDKRetry)
-		var sent []*queue.Message
+		var sent []entry
 		var retry []entry
 		unknown = false
 		if callErr != nil || throttled(out) {
@@ -263,24 +259,24 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 			for i := cut + 1; i < len(pending); i++ {
 				overtaken = overtaken || ok[i]
 			}
-			var stopAt *queue.Message // this attempt's FIFO stop
+			stopAt := noRow // this attempt's FIFO stop
 			for i, e := range pending {
 				switch f := failed[i]; {
 				case ok[i]:
-					sent = append(sent, e.msg)
-				case stopAt != nil:
+					sent = append(sent, e)
+				case stopAt != noRow:
 					// Behind the message its FIFO group stopped at: left in
 					// the DLQ, not attempted again.
 				case f != nil && f.SenderFault:
-					c.fail(e.msg.MessageID, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+					h.fail(e.row, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
 					if s.dest.FIFO {
-						stopAt = e.msg
+						stopAt = e.row
 					}
 				case overtaken && i >= cut:
 					// Later messages of the group are in already: sending this
 					// one now would deliver it out of order.
-					c.fail(e.msg.MessageID, "not accepted while later messages of its FIFO group were: left in the DLQ")
-					stopAt = e.msg
+					h.fail(e.row, "not accepted while later messages of its FIFO group were: left in the DLQ")
+					stopAt = e.row
 				default:
 					// Failed for a transient reason, or missing from the answer.
 					// On FIFO, entries before the stop are retried: in order,
@@ -289,28 +285,31 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 					unknown = unknown || f == nil
 				}
 			}
-			if stopAt != nil {
+			if stopAt != noRow {
 				blocked = stopAt
 			}
 			if overtaken {
-				r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", pending[cut].msg.GroupID, len(sent)-cut, pending[cut].msg.MessageID)
+				cutRow := pending[cut].row
+				r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", r.groups.str(h.t.row(cutRow).group), len(sent)-cut, h.t.id(cutRow))
 			}
 		}
 		if len(sent) > 0 {
 			c.sent.Add(int64(len(sent)))
+			rows := make([]int32, len(sent))
 			sentIDs := make([]string, len(sent))
-			for i, m := range sent {
-				sentIDs[i] = m.MessageID
+			handles := make([]string, len(sent))
+			for i, e := range sent {
+				rows[i], sentIDs[i], handles[i] = e.row, h.t.id(e.row), e.handle
 			}
-			c.markSent(sentIDs...)
+			h.t.set(stSent, rows...)
 			if cfg.Journal != nil {
 				if err := cfg.Journal.Record(dctx, sentIDs, StateSent); err != nil {
 					return blocked, err
 				}
 			}
 			if s.deletes != nil {
-				s.deletes.Go(func() error { return s.h.delete(dctx, sent) })
-			} else if err := s.h.delete(dctx, sent); err != nil {
+				s.deletes.Go(func() error { return h.delete(dctx, rows, handles) })
+			} else if err := h.delete(dctx, rows, handles); err != nil {
 				return blocked, err
 			}
 		}
@@ -327,10 +326,10 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked *queue.Messag
 				why += " (the last answer was lost: the destination may have it)"
 			}
 			for _, e := range retry {
-				c.fail(e.msg.MessageID, why)
+				h.fail(e.row, why)
 			}
 			if s.dest.FIFO {
-				blocked = retry[0].msg
+				blocked = retry[0].row
 			}
 			return blocked, nil
 		}
@@ -361,48 +360,69 @@ func index(id *string, n int) int {
 	return i
 }
 
-// delete removes sent messages from the DLQ, ten at a time, and journals
-// them. A delete that fails leaves a message the destination already has:
-// it is reported, and the journal makes the next run delete it without
-// sending it again.
-func (h *held) delete(ctx context.Context, msgs []*queue.Message) error {
-	return h.r.deleteFromDLQ(ctx, msgs, true)
+// delete removes sent messages (rows) from the DLQ, ten at a time, and
+// journals them. handles are their receipt handles, nil: read from the
+// spool. A delete that fails leaves a message the destination already
+// has: it is reported, and the journal makes the next run delete it
+// without sending it again.
+func (h *held) delete(ctx context.Context, rows []int32, handles []string) error {
+	for start := 0; start < len(rows); start += queue.MaxBatch {
+		batch := rows[start:min(start+queue.MaxBatch, len(rows))]
+		var hs []string
+		if handles != nil {
+			hs = handles[start : start+len(batch)]
+		} else {
+			hs = make([]string, len(batch))
+			for k, i := range batch {
+				var err error
+				if hs[k], err = h.t.handle(i); err != nil {
+					return fmt.Errorf("delete from %s: %w (the journal records these as sent: the next run deletes them without sending them again)", h.r.dlq.Name, err)
+				}
+			}
+		}
+		if err := h.r.deleteFromDLQ(ctx, h.t.ids(batch), hs, func(k int) { h.t.set(stDone, batch[k]) }, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// deleteFromDLQ deletes and journals; count adds the deletes to the
-// report (not when the final check deletes again what it already counted).
-func (r *runner) deleteFromDLQ(ctx context.Context, msgs []*queue.Message, count bool) error {
+// deleteFromDLQ deletes messages (ids, with their receipt handles) and
+// journals them; done is told each one deleted, by index. count adds the
+// deletes to the report (not when the final check deletes again what it
+// already counted).
+func (r *runner) deleteFromDLQ(ctx context.Context, ids, handles []string, done func(int), count bool) error {
 	c := r.c
-	for start := 0; start < len(msgs); start += queue.MaxBatch {
-		batch := msgs[start:min(start+queue.MaxBatch, len(msgs))]
-		entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
-		for i, m := range batch {
-			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(m.ReceiptHandle)}
+	for start := 0; start < len(ids); start += queue.MaxBatch {
+		end := min(start+queue.MaxBatch, len(ids))
+		entries := make([]types.DeleteMessageBatchRequestEntry, end-start)
+		for i := range entries {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(handles[start+i])}
 		}
 		out, err := r.cfg.API.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.dlq.URL), Entries: entries})
 		if err != nil {
 			return fmt.Errorf("delete from %s: %w (the journal records these as sent: the next run deletes them without sending them again)", r.dlq.Name, err)
 		}
-		var ids []string
-		c.mu.Lock()
+		var deleted []string
 		for _, ok := range out.Successful {
-			if i := index(ok.Id, len(batch)); i >= 0 {
-				c.done[batch[i].MessageID] = true
-				ids = append(ids, batch[i].MessageID)
+			if i := index(ok.Id, len(entries)); i >= 0 {
+				done(start + i)
+				deleted = append(deleted, ids[start+i])
 			}
 		}
+		c.mu.Lock()
 		for _, f := range out.Failed {
-			if i := index(f.Id, len(batch)); i >= 0 {
-				c.failures = append(c.failures, Failure{MessageID: batch[i].MessageID,
+			if i := index(f.Id, len(entries)); i >= 0 {
+				c.failures = append(c.failures, Failure{MessageID: ids[start+i],
 					Error: "sent, but not deleted from the DLQ: " + aws.ToString(f.Code) + " (the journal makes the next run delete it without sending it again)"})
 			}
 		}
 		c.mu.Unlock()
 		if count {
-			c.deleted.Add(int64(len(ids)))
+			c.deleted.Add(int64(len(deleted)))
 		}
-		if r.cfg.Journal != nil && len(ids) > 0 {
-			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), ids, StateDeleted); err != nil {
+		if r.cfg.Journal != nil && len(deleted) > 0 {
+			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), deleted, StateDeleted); err != nil {
 				return err
 			}
 		}

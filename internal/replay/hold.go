@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/dlqops/dlq/internal/queue"
 )
 
 // journalHold records, before a hold is taken or renewed, until when this
@@ -61,7 +59,7 @@ func (h *held) heartbeat(ctx context.Context) func() {
 			if r.journalHold(ctx, len(pending)) != nil {
 				continue // not renewed unless journaled: a next run must not wait too little
 			}
-			_, _ = queue.ChangeVisibility(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, pending, d)
+			_, _ = h.t.changeVisibility(context.WithoutCancel(ctx), pending, d)
 		}
 	}()
 	var once bool
@@ -74,12 +72,12 @@ func (h *held) heartbeat(ctx context.Context) func() {
 	}
 }
 
-// pending lists the receipt handles of held messages not yet deleted.
-func (h *held) pending() []string {
-	var out []string
-	for _, m := range h.messages {
-		if !h.r.c.isDone(m.MessageID) {
-			out = append(out, m.ReceiptHandle)
+// pending lists the held rows not yet deleted.
+func (h *held) pending() []int32 {
+	var out []int32
+	for _, i := range h.order {
+		if !h.t.has(i, stDone) {
+			out = append(out, i)
 		}
 	}
 	return out
@@ -88,7 +86,12 @@ func (h *held) pending() []string {
 // releaseRest makes every held message that was not deleted visible again.
 func (h *held) releaseRest(ctx context.Context) error {
 	h.stopBeat()
-	_, err := queue.Release(context.WithoutCancel(ctx), h.r.cfg.API, h.r.dlq.URL, h.pending())
+	return h.giveBack(ctx, h.pending())
+}
+
+// giveBack makes the messages of rows visible again at once.
+func (h *held) giveBack(ctx context.Context, rows []int32) error {
+	_, err := h.t.changeVisibility(context.WithoutCancel(ctx), rows, 0)
 	return err
 }
 

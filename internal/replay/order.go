@@ -15,11 +15,11 @@ import (
 
 // sequential sends one batch at a time in SentTimestamp order (--order
 // sent); deletes run beside it.
-func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
+func (s *sender) sequential(ctx context.Context, rows []int32) error {
 	s.deletes = &errgroup.Group{}
 	s.deletes.SetLimit(s.h.r.parallel())
 	var err error
-	s.eachBatch(msgs, func(b []entry) bool {
+	s.eachBatch(rows, func(b []entry) bool {
 		if s.h.r.halted(ctx) {
 			return false
 		}
@@ -29,12 +29,12 @@ func (s *sender) sequential(ctx context.Context, msgs []*queue.Message) error {
 	return errors.Join(err, s.deletes.Wait())
 }
 
-// eachBatch cuts msgs into batches as it goes, ten messages at a time, so
-// that a round's send entries (attributes, marker) never all exist at once;
-// it stops when do returns false.
-func (s *sender) eachBatch(msgs []*queue.Message, do func([]entry) bool) {
-	for start := 0; start < len(msgs); start += queue.MaxBatch {
-		bs, _ := s.batches(msgs[start:min(start+queue.MaxBatch, len(msgs))], false)
+// eachBatch cuts rows into batches as it goes, ten messages at a time, so
+// that a round's send entries (bodies, attributes, marker) never all exist
+// at once; it stops when do returns false.
+func (s *sender) eachBatch(rows []int32, do func([]entry) bool) {
+	for start := 0; start < len(rows); start += queue.MaxBatch {
+		bs, _ := s.batches(rows[start:min(start+queue.MaxBatch, len(rows))], false)
 		for _, b := range bs {
 			if !do(b) {
 				return
@@ -46,11 +46,11 @@ func (s *sender) eachBatch(msgs []*queue.Message, do func([]entry) bool) {
 // concurrent sends batches in no order, as many at once as inFlight
 // allows (--order none); deletes run beside the sends, so a batch's room
 // in flight is free once the destination has it.
-func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
+func (s *sender) concurrent(ctx context.Context, rows []int32) error {
 	s.deletes = &errgroup.Group{}
 	s.deletes.SetLimit(maxInFlight)
 	var g errgroup.Group
-	s.eachBatch(msgs, func(b []entry) bool {
+	s.eachBatch(rows, func(b []entry) bool {
 		if s.h.r.halted(ctx) {
 			return false
 		}
@@ -76,25 +76,35 @@ func (s *sender) concurrent(ctx context.Context, msgs []*queue.Message) error {
 // many keys, so with many keys it runs as fast as unordered. A message
 // that fails stops its key (nothing of that key overtakes it); messages
 // without a key are independent.
-func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
-	r := s.h.r
-	type keyQueue struct {
-		msgs []*queue.Message
+func (s *sender) keyed(ctx context.Context, rows []int32) error {
+	h := s.h
+	r := h.r
+	// Each key's messages are a list through next, in send order: no
+	// allocation per key or message.
+	next := make([]int32, len(rows)) // position of the key's next message; -1: none
+	last := map[int32]int32{}        // key → position of its last message so far
+	var ready []int32                // positions whose message may go: heads of keys, oldest first
+	for p, i := range rows {
+		next[p] = -1
+		k := h.t.row(i).key
+		if k < 0 {
+			ready = append(ready, int32(p)) // independent
+			continue
+		}
+		if q, ok := last[k]; ok {
+			next[q] = int32(p)
+		} else {
+			ready = append(ready, int32(p))
+		}
+		last[k] = int32(p)
 	}
-	keys := map[string]*keyQueue{}
-	var ready []string // keys whose head may go, oldest first
-	for _, m := range msgs {
-		k := r.keyOf(m)
-		if k == "" {
-			k = "\x00" + m.MessageID // independent
+	// behind counts the messages after position p in its key's list.
+	behind := func(p int32) int {
+		n := 0
+		for q := next[p]; q >= 0; q = next[q] {
+			n++
 		}
-		q, ok := keys[k]
-		if !ok {
-			q = &keyQueue{}
-			keys[k] = q
-			ready = append(ready, k)
-		}
-		q.msgs = append(q.msgs, m)
+		return n
 	}
 	s.deletes = &errgroup.Group{}
 	s.deletes.SetLimit(maxInFlight)
@@ -122,26 +132,27 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 			return errors.Join(err, s.deletes.Wait())
 		}
 		// One batch of heads of distinct keys, within the size limit.
-		var heads []*queue.Message
-		var batchKeys []string
+		var heads []int32 // positions
 		size := 0
 		for len(ready) > 0 && len(heads) < queue.MaxBatch {
-			k := ready[0]
-			m := keys[k].msgs[0]
-			sz, _ := r.spool.sizes(m)
-			sz += markerSize
+			p := ready[0]
+			sz := int(h.t.row(rows[p]).size) + markerSize
 			if len(heads) > 0 && size+sz > limit {
 				break
 			}
 			ready = ready[1:]
-			heads, batchKeys, size = append(heads, m), append(batchKeys, k), size+sz
+			heads, size = append(heads, p), size+sz
 		}
 		busy++
 		mu.Unlock()
 
 		tok := r.inFlight.acquire()
 		go func() {
-			bs, _ := s.batches(heads, false)
+			batch := make([]int32, len(heads))
+			for k, p := range heads {
+				batch[k] = rows[p]
+			}
+			bs, _ := s.batches(batch, false)
 			moved := 0
 			var err error
 			for _, b := range bs {
@@ -157,28 +168,20 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-			for i, k := range batchKeys {
-				q := keys[k]
-				switch m := heads[i]; {
-				case r.c.wasSent(m.MessageID):
-					if !strings.HasPrefix(k, "\x00") {
-						r.mu.Lock()
-						r.sentKeys[k] = true
-						r.mu.Unlock()
+			for _, p := range heads {
+				i := rows[p]
+				k := h.t.row(i).key
+				switch {
+				case h.t.has(i, stSent):
+					r.keys.mark(k, keySent)
+					if next[p] >= 0 {
+						ready = append(ready, next[p])
 					}
-					q.msgs = q.msgs[1:]
-					if len(q.msgs) > 0 {
-						ready = append(ready, k)
-					}
-				case r.c.isFailed(m.MessageID):
-					if !strings.HasPrefix(k, "\x00") {
-						r.mu.Lock()
-						r.stoppedKeys[k] = true
-						r.mu.Unlock()
-					}
-					if len(q.msgs) > 1 {
-						r.blockedBehind(len(q.msgs) - 1)
-						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", k, m.MessageID, len(q.msgs)-1)
+				case h.t.has(i, stFailed):
+					r.keys.mark(k, keyStopped)
+					if n := behind(p); n > 0 {
+						r.blockedBehind(n)
+						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", r.keys.str(k), h.t.id(i), n)
 					}
 				}
 				// Neither: not attempted (the run is stopping); it stays.
@@ -193,7 +196,7 @@ func (s *sender) keyed(ctx context.Context, msgs []*queue.Message) error {
 func (s *sender) sentOf(b []entry) int {
 	n := 0
 	for _, e := range b {
-		if s.h.r.c.wasSent(e.msg.MessageID) {
+		if s.h.t.has(e.row, stSent) {
 			n++
 		}
 	}
@@ -216,22 +219,24 @@ func throttled(out *sqs.SendMessageBatchOutput) bool {
 // fifo sends each message group in order, groups in parallel. A group
 // stops at its first message that fails, is too large, or is skipped:
 // nothing of that group is sent after it, in this round or a later one.
-func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
-	var order []string
-	groups := map[string][]*queue.Message{}
-	for _, m := range msgs {
-		if _, ok := groups[m.GroupID]; !ok {
-			order = append(order, m.GroupID)
+func (s *sender) fifo(ctx context.Context, rows []int32) error {
+	h := s.h
+	var order []int32
+	groups := map[int32][]int32{}
+	for _, i := range rows {
+		g := h.t.row(i).group
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
 		}
-		groups[m.GroupID] = append(groups[m.GroupID], m)
+		groups[g] = append(groups[g], i)
 	}
-	r := s.h.r
-	var g errgroup.Group
-	g.SetLimit(r.parallel())
-	for _, id := range order {
-		g.Go(func() error {
-			msgs := groups[id]
-			bs, stoppedAt := s.batches(msgs, true)
+	r := h.r
+	var eg errgroup.Group
+	eg.SetLimit(r.parallel())
+	for _, g := range order {
+		eg.Go(func() error {
+			rows := groups[g]
+			bs, stoppedAt := s.batches(rows, true)
 			for _, b := range bs {
 				if r.halted(ctx) {
 					return nil
@@ -240,32 +245,34 @@ func (s *sender) fifo(ctx context.Context, msgs []*queue.Message) error {
 				if err != nil {
 					return err
 				}
-				if blocked != nil {
-					s.stopGroup(id, blocked, msgs)
+				if blocked != noRow {
+					s.stopGroup(g, blocked, rows)
 					return nil
 				}
 			}
 			if stoppedAt >= 0 {
-				s.stopGroup(id, msgs[stoppedAt], msgs)
+				s.stopGroup(g, rows[stoppedAt], rows)
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	return eg.Wait()
 }
 
-// stopGroup records that a FIFO group must not go on past at.
-func (s *sender) stopGroup(id string, at *queue.Message, msgs []*queue.Message) {
-	r := s.h.r
+// stopGroup records that FIFO group g must not go on past row at.
+func (s *sender) stopGroup(g, at int32, rows []int32) {
+	h := s.h
+	r := h.r
 	behind := 0
-	for _, m := range msgs {
-		if !r.c.isDone(m.MessageID) && !r.c.isFailed(m.MessageID) {
+	for _, i := range rows {
+		if !h.t.has(i, stDone|stFailed) {
 			behind++
 		}
 	}
+	id := r.groups.str(g)
 	r.mu.Lock()
-	r.stopped[id] = at.MessageID
+	r.stopped[id] = h.t.id(at)
 	r.mu.Unlock()
 	r.blockedBehind(behind)
-	r.warn("FIFO group %s stopped at message %s: %d later message(s) of the group stay in the DLQ so that none overtakes it", id, at.MessageID, behind)
+	r.warn("FIFO group %s stopped at message %s: %d later message(s) of the group stay in the DLQ so that none overtakes it", id, h.t.id(at), behind)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,67 +33,37 @@ type counters struct {
 	mu                               sync.Mutex
 	failures                         []Failure
 	unmarked                         []string
-	done                             map[string]bool // deleted from the DLQ
-	failedIDs                        map[string]bool
-	sentIDs                          map[string]bool // the destination has them (journaled sent)
 }
 
-func newCounters() *counters {
-	return &counters{done: map[string]bool{}, failedIDs: map[string]bool{}, sentIDs: map[string]bool{}}
-}
-
-func (c *counters) markSent(ids ...string) {
-	c.mu.Lock()
-	for _, id := range ids {
-		c.sentIDs[id] = true
-	}
-	c.mu.Unlock()
-}
-
-func (c *counters) wasSent(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sentIDs[id]
-}
-
-func (c *counters) fail(id, why string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failedIDs[id] {
-		return
-	}
-	c.failedIDs[id] = true
-	c.failed.Add(1)
-	c.failures = append(c.failures, Failure{MessageID: id, Error: why})
-}
-
-func (c *counters) isFailed(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.failedIDs[id]
-}
-
-func (c *counters) isDone(id string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.done[id]
-}
+func newCounters() *counters { return &counters{} }
 
 // held is one round's scanned messages, hidden in the DLQ (a heartbeat
 // renews the hold) until execute or release decides their fate.
 type held struct {
-	r        *runner
-	messages []queue.Message
-	routes   []route
-	scanned  int
+	r *runner
+	t *table
+	// order is the rows to move, by sent time (and messages held back
+	// whose release failed: given back with the rest).
+	order   []int32
+	routes  []route
+	scanned int
 	// cut: the round's scan stopped at the window or at SQS's in-flight
 	// limit, so the DLQ may hold more: another round follows.
 	cut      bool
 	cutWhy   string
 	stopBeat func()
-	// unknown: messages an earlier run journaled "sending" and never
-	// "sent" (set by execute before any send; read-only after).
-	unknown map[string]bool
+}
+
+// fail reports row i's message as failed (once).
+func (h *held) fail(i int32, why string) {
+	if !h.t.setOnce(i, stFailed) {
+		return
+	}
+	c := h.r.c
+	c.failed.Add(1)
+	c.mu.Lock()
+	c.failures = append(c.failures, Failure{MessageID: h.t.id(i), Error: why})
+	c.mu.Unlock()
 }
 
 // prepare scans the DLQ, holds the messages of the run's selection (up to
@@ -110,11 +79,9 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	r.dlq.Visible, r.dlq.InFlight, r.dlq.Delayed = dlq.Visible, dlq.InFlight, dlq.Delayed
 	limit := 0
 	if cfg.Limit > 0 {
-		r.mu.Lock()
-		limit = cfg.Limit - len(r.selected)
-		r.mu.Unlock()
+		limit = cfg.Limit - r.taken()
 		if limit <= 0 {
-			return &held{r: r}, nil
+			return &held{r: r, t: r.newTable(0)}, nil
 		}
 	}
 	window := cfg.Window
@@ -133,24 +100,25 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	if err := r.journalHold(ctx, -1); err != nil {
 		return nil, err
 	}
+	t := r.newTable(int(min(int64(limit), dlq.Visible+dlq.Visible/8+16)))
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
-		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Keep: r.spool.keep,
+		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
+	h := &held{r: r, t: t, scanned: res.Scanned, cut: res.OverLimit || windowed && res.Held >= window}
 	if err != nil {
 		// The scan gives everything back on failure, except when only its
 		// release failed: then the matched messages are still held.
-		if len(res.Matched) > 0 {
-			_, _ = queue.Release(context.WithoutCancel(ctx), cfg.API, r.dlq.URL, handles(res.Matched))
+		if res.Held > 0 {
+			_ = h.giveBack(ctx, t.sorted())
 		}
 		return nil, err
 	}
-	h := &held{r: r, messages: res.Matched, scanned: res.Scanned, cut: res.OverLimit || windowed && len(res.Matched) >= window}
 	if h.cut {
 		why := fmt.Sprintf("more matching messages than one round holds (%d)", window)
 		if res.OverLimit {
-			why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, len(res.Matched))
+			why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, res.Held)
 		}
 		h.cutWhy = fmt.Sprintf("%s: the DLQ (~%d visible) is replayed in rounds, this plan shows the first", why, dlq.Visible)
 		if cfg.Order != OrderNone || r.dlq.FIFO {
@@ -164,33 +132,30 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		}
 		r.cutSeen = true
 	}
-	h.sort()
+	h.order = t.sorted()
+	r.mem.adjust()
 	r.mu.Lock()
 	r.scanned += res.Scanned
 	r.mu.Unlock()
 
-	var back []queue.Message
-	h.messages, back = r.holdBack(h.messages)
-	routes, unroutable, err := r.router.split(ctx, h.messages)
-	if err == nil && len(unroutable) > 0 {
-		err = r.router.unroutableError(len(unroutable))
+	var back []int32
+	h.order, back = h.holdBack(h.order)
+	routes, unroutable, err := r.router.split(ctx, h)
+	if err == nil && unroutable > 0 {
+		err = r.router.unroutableError(unroutable)
 	}
 	if err != nil {
-		_, relErr := queue.Release(context.WithoutCancel(ctx), cfg.API, r.dlq.URL, handles(res.Matched))
-		if relErr != nil {
+		if relErr := h.giveBack(ctx, t.sorted()); relErr != nil {
 			return nil, fmt.Errorf("%w (and giving messages back: %v)", err, relErr)
 		}
 		return nil, err
 	}
-	if _, err := queue.Release(context.WithoutCancel(ctx), cfg.API, r.dlq.URL, handles(back)); err != nil {
-		h.messages = append(h.messages, back...) // still held: released with the rest
+	if err := h.giveBack(ctx, back); err != nil {
+		h.order = append(h.order, back...) // still held: released with the rest
 	}
 	h.routes = routes
 	r.mu.Lock()
-	r.matched += len(h.messages)
-	for _, m := range h.messages {
-		r.selected[m.MessageID] = true
-	}
+	r.matched += len(h.order)
 	r.mu.Unlock()
 	h.stopBeat = h.heartbeat(ctx)
 	return h, nil
@@ -200,7 +165,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 // --force takes only messages from that source), and nothing this run
 // already failed or whose FIFO group stopped.
 func (r *runner) takes(m *queue.Message) bool {
-	if r.c.isFailed(m.MessageID) {
+	if st, ok := r.ledger.state(m.MessageID); ok && st&stFailed != 0 {
 		return false
 	}
 	if m.GroupID != "" {
@@ -220,23 +185,17 @@ func (r *runner) takes(m *queue.Message) bool {
 	if r.sweeping && !m.SentAt.Before(r.started) {
 		return false
 	}
-	if r.cfg.OrderKey != nil {
-		// Now, while the body is parsed: the scan drops it after this.
-		k, _ := r.cfg.OrderKey.Value(m)
-		r.mu.Lock()
-		r.keys[m.MessageID] = k
-		r.mu.Unlock()
-	}
 	// A key stopped at a failed message in an earlier round: nothing of
 	// that key overtakes it. In a round the final check added, a key this
 	// run already sent a message of is left alone: the message found late
 	// is older than that one.
 	if r.cfg.Order == OrderKey {
-		if k := r.keyOf(m); k != "" {
-			r.mu.Lock()
-			skip := r.stoppedKeys[k] || r.sweeping && r.sentKeys[k]
-			r.mu.Unlock()
-			if skip {
+		if k := r.keyFor(m); k != "" {
+			marks := keyStopped
+			if r.sweeping {
+				marks |= keySent
+			}
+			if r.keys.marked(k, marks) {
 				return false
 			}
 		}
@@ -244,12 +203,12 @@ func (r *runner) takes(m *queue.Message) bool {
 	return true
 }
 
-// keyOf is a message's entity key for OrderKey ("" : independent).
-func (r *runner) keyOf(m *queue.Message) string {
+// keyFor is a message's entity key for OrderKey ("" : independent),
+// while its body is parsed (the scan drops it after the Holder took it).
+func (r *runner) keyFor(m *queue.Message) string {
 	if r.cfg.OrderKey != nil {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.keys[m.MessageID]
+		k, _ := r.cfg.OrderKey.Value(m)
+		return k
 	}
 	return fieldKey(m)
 }
@@ -298,63 +257,45 @@ func (r *runner) matches(m *queue.Message) bool {
 // holdBack takes out, with --dedup original on a FIFO destination,
 // messages first sent less than DedupWindow ago: SQS would accept them and
 // silently drop them as duplicates of their first send.
-func (r *runner) holdBack(msgs []queue.Message) (keep, back []queue.Message) {
+func (h *held) holdBack(rows []int32) (keep, back []int32) {
+	r := h.r
 	if r.cfg.Dedup != DedupOriginal || !r.dlq.FIFO {
-		return msgs, nil
+		return rows, nil
 	}
 	now := r.cfg.Now()
-	for _, m := range msgs {
+	for _, i := range rows {
 		// A minute beyond the window: SentTimestamp is SQS's clock, now ours.
-		if m.System["MessageDeduplicationId"] != "" && now.Sub(m.SentAt) < DedupWindow+time.Minute {
-			back = append(back, m)
+		if rw := h.t.row(i); rw.kind&kDedup != 0 && now.Sub(time.UnixMilli(rw.sent)) < DedupWindow+time.Minute {
+			back = append(back, i)
 			r.mu.Lock()
-			r.heldBack[m.MessageID] = true
-			r.selected[m.MessageID] = true // still the run's: the final check looks for it
+			r.heldBack[h.t.id(i)] = true // still the run's: the final check looks for it
 			r.mu.Unlock()
 			continue
 		}
-		keep = append(keep, m)
+		keep = append(keep, i)
 	}
 	return keep, back
 }
 
-func handles(msgs []queue.Message) []string {
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.ReceiptHandle
-	}
-	return out
-}
-
-// sort orders messages by sent time, stably: messages sent in the same
-// millisecond keep the order they were received in, which within a FIFO
-// group is the group's order (SQS hands out a group's messages in order,
-// and no more of the group until those are gone). Sequence numbers are not
-// compared: moto makes them up at random.
-func (h *held) sort() {
-	m := h.messages
-	sort.SliceStable(m, func(i, j int) bool { return m[i].SentAt.Before(m[j].SentAt) })
-}
-
 func (h *held) plan() Plan {
 	r := h.r
-	p := Plan{Messages: len(h.messages), Samples: []string{}, Warnings: []string{}, Routes: []RoutePlan{}}
-	groups := map[string]bool{}
-	for i, m := range h.messages {
-		_, body := r.spool.sizes(&h.messages[i])
-		p.Bytes += int64(body)
-		if m.GroupID != "" {
-			groups[m.GroupID] = true
+	p := Plan{Messages: len(h.order), Samples: []string{}, Warnings: []string{}, Routes: []RoutePlan{}}
+	groups := map[int32]bool{}
+	for k, i := range h.order {
+		rw := h.t.row(i)
+		p.Bytes += int64(rw.body)
+		if rw.group >= 0 {
+			groups[rw.group] = true
 		}
-		if i < 3 {
-			p.Samples = append(p.Samples, sample(m))
+		if k < 3 {
+			p.Samples = append(p.Samples, h.sample(i))
 		}
 	}
 	p.Groups = len(groups)
 	if r.cfg.Order == OrderKey && !r.dlq.FIFO {
-		keys := map[string]bool{}
-		for i := range h.messages {
-			if k := r.keyOf(&h.messages[i]); k != "" {
+		keys := map[int32]bool{}
+		for _, i := range h.order {
+			if k := h.t.row(i).key; k >= 0 {
 				keys[k] = true
 			} else {
 				p.Unkeyed++
@@ -364,22 +305,22 @@ func (h *held) plan() Plan {
 		if r.cfg.Limit > 0 || r.cfg.MaxScan > 0 {
 			p.Warnings = append(p.Warnings, "with a limit, the messages taken are the first received, not always the oldest of each key: a later run may send an older message of a key after a newer one")
 		}
-		if p.Keys > 0 && len(h.messages)-p.Unkeyed > 20*p.Keys {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%d messages share %d key(s): each key sends one message at a time, so this is slow; --order none if order does not matter", len(h.messages)-p.Unkeyed, p.Keys))
+		if p.Keys > 0 && len(h.order)-p.Unkeyed > 20*p.Keys {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%d messages share %d key(s): each key sends one message at a time, so this is slow; --order none if order does not matter", len(h.order)-p.Unkeyed, p.Keys))
 		}
 		if p.Unkeyed > 0 {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) have no order key: they are sent as independent messages", p.Unkeyed))
 		}
 	}
-	if n := len(h.messages); n > 0 {
-		p.Oldest = h.messages[0].SentAt.UTC().Format(time.RFC3339)
-		p.Newest = h.messages[n-1].SentAt.UTC().Format(time.RFC3339)
+	if n := len(h.order); n > 0 {
+		p.Oldest = time.UnixMilli(h.t.row(h.order[0]).sent).UTC().Format(time.RFC3339)
+		p.Newest = time.UnixMilli(h.t.row(h.order[n-1]).sent).UTC().Format(time.RFC3339)
 	}
 	for _, rt := range h.routes {
-		p.Routes = append(p.Routes, RoutePlan{Destination: rt.dest.Name, Messages: len(rt.msgs), Via: rt.via})
-		for _, m := range rt.msgs {
-			if size, _ := r.spool.sizes(m); int64(size)+markerSize > rt.dest.MaxMessageSize {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("message %s is larger than %s's maximum message size: it will stay in the DLQ", m.MessageID, rt.dest.Name))
+		p.Routes = append(p.Routes, RoutePlan{Destination: rt.dest.Name, Messages: len(rt.rows), Via: rt.via})
+		for _, i := range rt.rows {
+			if int64(h.t.row(i).size)+markerSize > rt.dest.MaxMessageSize {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("message %s is larger than %s's maximum message size: it will stay in the DLQ", h.t.id(i), rt.dest.Name))
 			}
 		}
 	}
@@ -400,9 +341,9 @@ func (h *held) plan() Plan {
 		p.Warnings = append(p.Warnings, "FIFO: SQS shows the first messages of each group at a time; later messages are replayed in further rounds")
 	}
 	if cfg := r.cfg; cfg.Rate > 0 {
-		if need := time.Duration(float64(len(h.messages)) / cfg.Rate * float64(time.Second)); need > MaxHold-cfg.Visibility {
+		if need := time.Duration(float64(len(h.order)) / cfg.Rate * float64(time.Second)); need > MaxHold-cfg.Visibility {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("at %g messages a second, %d messages take %s: SQS holds a received message at most %s, so the run stops before then; run it again to go on",
-				cfg.Rate, len(h.messages), need.Round(time.Minute), MaxHold))
+				cfg.Rate, len(h.order), need.Round(time.Minute), MaxHold))
 		}
 	}
 	return p
@@ -415,8 +356,13 @@ func countOrSome(n int) string {
 	return fmt.Sprintf("%d message(s)", n)
 }
 
-func sample(m queue.Message) string {
-	s := m.MessageID
+// sample names row i's message in the plan: its ID, order and trace.
+func (h *held) sample(i int32) string {
+	s := h.t.id(i)
+	m, err := h.t.load(i)
+	if err != nil {
+		return s
+	}
 	if m.OrderID != "" {
 		s += " order " + m.OrderID
 	}
@@ -432,13 +378,12 @@ func (h *held) release(ctx context.Context) error {
 	if h.stopBeat != nil {
 		h.stopBeat()
 	}
-	_, err := queue.Release(context.WithoutCancel(ctx), h.r.cfg.API, h.r.dlq.URL, handles(h.messages))
-	return err
+	return h.giveBack(ctx, h.order)
 }
 
 // messageSize is what SQS counts against the maximum: body plus each
 // attribute's name, type and value.
-func messageSize(m queue.Message) int {
+func messageSize(m *queue.Message) int {
 	n := len(m.Body)
 	for k, a := range m.Attributes {
 		n += len(k) + len(a.Type) + len(a.String) + len(a.Binary)
@@ -449,16 +394,17 @@ func messageSize(m queue.Message) int {
 // markerSize bounds the marker attribute's share of a message's size.
 const markerSize = 512
 
-// entry is one message ready to send.
+// entry is one message ready to send: row i of the round's table, with
+// its receipt handle (deleted with it once sent).
 type entry struct {
-	msg  *queue.Message
-	in   types.SendMessageBatchRequestEntry
-	size int
+	row    int32
+	handle string
+	in     types.SendMessageBatchRequestEntry
+	size   int
 }
 
-// entry builds the send of m (as held: msg) from full, m with its body and
-// attributes.
-func (h *held) entry(msg, m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
+// entry builds the send of row i from m, its message read back whole.
+func (h *held) entry(i int32, m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
 	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+1)
 	for k, a := range m.Attributes {
 		v := types.MessageAttributeValue{DataType: aws.String(a.Type)}
@@ -507,5 +453,5 @@ func (h *held) entry(msg, m *queue.Message, dest queue.Queue, now time.Time) (en
 	for k, v := range attrs {
 		size += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
 	}
-	return entry{msg: msg, in: in, size: size}, marked
+	return entry{row: i, handle: m.ReceiptHandle, in: in, size: size}, marked
 }

@@ -107,9 +107,9 @@ type Config struct {
 	// they are reported as held and the run is not verified.
 	NoWait  bool
 	Journal Journal
-	// SpoolDir is where held messages' bodies and attributes are kept
-	// while the run holds them (a file unlinked at once); "" : the system's
-	// temporary directory.
+	// SpoolDir is where held messages' bodies, attributes and receipt
+	// handles are kept while the run holds them (a file unlinked at
+	// once); "" : the system's temporary directory.
 	SpoolDir string
 	// StopOnReturn stops the replay when this many replayed messages
 	// (marker present, replayed by this run) are back in the DLQ.
@@ -258,15 +258,19 @@ type runner struct {
 	runID  string
 	// inFlight bounds batches in flight across rounds.
 	inFlight *inFlight
-	// spool keeps held messages' bodies and attributes on disk.
+	// spool keeps held messages' bodies, attributes and receipt handles
+	// on disk.
 	spool *spool
-	// keys are the --order-key values of held messages.
-	keys    map[string]string
+	// keys (--order key), groups and sources number the strings held
+	// messages share; keys are marked sent or stopped.
+	keys, groups, sources strtab
+	// ledger is every message this run took, and what happened to it.
+	ledger  ledger
 	started time.Time // the first receive: SQS's 12-hour hold counts from it
 	c       *counters
+	mem     *memoryLimit
 
 	mu       sync.Mutex
-	selected map[string]bool   // message IDs this run took
 	stopped  map[string]string // FIFO groups that must not go on
 	heldBack map[string]bool
 	reason   string
@@ -282,15 +286,12 @@ type runner struct {
 	// blockedLate: messages the last final check found behind a key
 	// stopped in an earlier round.
 	blockedLate int
-	// sentKeys: order keys this run sent a message of: a sweep does not
-	// send an older message of them after a newer one.
-	sentKeys map[string]bool
-	// sweeping: the rounds the final check added take only such messages.
+	// sweeping: the rounds the final check added take only such messages
+	// (and no message of an order key this run sent a message of: it
+	// would go after a newer one).
 	sweeping bool
 	// cutSeen: a round was cut at the window or the in-flight limit.
 	cutSeen bool
-	// stoppedKeys: order keys stopped at a failed message.
-	stoppedKeys map[string]bool
 }
 
 func (r *runner) blockedBehind(n int) {
@@ -324,12 +325,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now), keys: map[string]string{},
-		selected: map[string]bool{}, stopped: map[string]string{}, heldBack: map[string]bool{}, stoppedKeys: map[string]bool{}, sentKeys: map[string]bool{}}
+	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now),
+		stopped: map[string]string{}, heldBack: map[string]bool{}}
 	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
 		return rep, err
 	}
 	defer func() { _ = r.spool.close() }()
+	r.mem = limitMemory()
+	defer r.mem.restore()
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {
 		return r.finish(rep, start), err
@@ -389,12 +392,9 @@ const DefaultWindow = 100_000
 // maxSweeps bounds the rounds the final check may add.
 const maxSweeps = 2
 
-// taken is how many messages the run has taken so far.
-func (r *runner) taken() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.selected)
-}
+// taken is how many messages the run has taken so far (in rounds that
+// ended).
+func (r *runner) taken() int { return r.ledger.len() }
 
 // rounds scans, confirms (first round only) and moves messages, in rounds
 // on a FIFO DLQ. A declined or dry run returns its outcome as an error
@@ -413,7 +413,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 			plan := h.plan()
 			rep.Plan = &plan
 			rep.Destination = r.router.destinations()
-			if cfg.DryRun || cfg.Confirm != nil && len(h.messages) > 0 {
+			if cfg.DryRun || cfg.Confirm != nil && len(h.order) > 0 {
 				ok := cfg.DryRun
 				if !cfg.DryRun {
 					ok, err = cfg.Confirm(r.finish(*rep, start))
@@ -431,11 +431,15 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 				}
 			}
 		}
-		if len(h.messages) == 0 {
+		if len(h.order) == 0 {
+			r.ledger.add(h.t)
 			return h.release(ctx)
 		}
 		before := r.progressMark()
-		if err := h.execute(ctx); err != nil {
+		err = h.execute(ctx)
+		r.ledger.add(h.t) // the round took its messages, whatever happened next
+		r.mem.adjust()
+		if err != nil {
 			return err
 		}
 		// A round that moved, skipped and failed nothing would repeat.

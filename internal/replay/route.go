@@ -134,48 +134,62 @@ func (rt *router) selects(m *queue.Message) bool {
 	return src == "" || src == rt.to.ARN
 }
 
-// route is the messages going to one destination, in send order.
+// route is the messages going to one destination (rows of the round's
+// table), in send order.
 type route struct {
 	dest queue.Queue
 	via  string
-	msgs []*queue.Message
+	rows []int32
 }
 
-// split routes messages; those whose destination cannot be known are
-// returned apart.
-func (rt *router) split(ctx context.Context, msgs []queue.Message) ([]route, []*queue.Message, error) {
+// split routes the round's messages, in order; it counts apart those
+// whose destination cannot be known. When they all go to one destination
+// (the usual case), its route shares h.order.
+func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
 	idx := map[string]int{}
 	var routes []route
-	var unroutable []*queue.Message
-	for i := range msgs {
-		m := &msgs[i]
-		dest, via, err := rt.destination(ctx, m)
+	of := make([]int32, len(h.order)) // each row's route; -1: none
+	unroutable := 0
+	for k, i := range h.order {
+		dest, via, err := rt.destination(ctx, h.r.sources.str(h.t.row(i).src))
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, err
 		}
 		if dest == nil {
-			unroutable = append(unroutable, m)
+			of[k] = -1
+			unroutable++
 			continue
 		}
-		k, ok := idx[dest.URL]
+		n, ok := idx[dest.URL]
 		if !ok {
-			k = len(routes)
-			idx[dest.URL] = k
+			n = len(routes)
+			idx[dest.URL] = n
 			routes = append(routes, route{dest: *dest, via: via})
 			rt.mu.Lock()
 			rt.used[dest.Name] = true
 			rt.mu.Unlock()
 		}
-		routes[k].msgs = append(routes[k].msgs, m)
+		of[k] = int32(n)
+	}
+	if len(routes) == 1 && unroutable == 0 {
+		routes[0].rows = h.order
+		return routes, 0, nil
+	}
+	for k, i := range h.order {
+		if n := of[k]; n >= 0 {
+			routes[n].rows = append(routes[n].rows, i)
+		}
 	}
 	return routes, unroutable, nil
 }
 
-func (rt *router) destination(ctx context.Context, m *queue.Message) (*queue.Queue, string, error) {
+// destination is where a message from the source src goes ("": it does
+// not say).
+func (rt *router) destination(ctx context.Context, src string) (*queue.Queue, string, error) {
 	if rt.to != nil {
 		return rt.to, "to", nil
 	}
-	if src := m.System[SourceARNAttribute]; src != "" {
+	if src != "" {
 		q, err := rt.lookup(ctx, src)
 		return q, "sourceArn", err
 	}

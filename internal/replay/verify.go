@@ -2,7 +2,7 @@ package replay
 
 import (
 	"context"
-	"sync"
+	"time"
 
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
@@ -69,112 +69,102 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 		return left, 0, err
 	}
 	limited := r.cfg.Limit > 0
-	// The run's own messages not deleted (SQS confirmed each delete).
-	missing := map[string]bool{}
-	r.mu.Lock()
-	for id := range r.selected {
-		if !r.c.isDone(id) {
-			missing[id] = true
-		}
-	}
-	r.mu.Unlock()
-	if q.Depth() == 0 && len(missing) == 0 {
+	// The run's own messages not deleted (SQS confirmed each delete) are
+	// marked missing in the ledger until the scan sees them.
+	missing := r.ledger.markMissing()
+	if q.Depth() == 0 && missing == 0 {
 		return left, 0, nil
 	}
-	if limited && len(missing) == 0 {
+	if limited && missing == 0 {
 		return left, 0, nil
 	}
 	scanned := 0
 	overLimit := false
-	if q.Visible > 0 || len(missing) > 0 {
+	if q.Visible > 0 || missing > 0 {
 		// This scan holds what it receives too: journaled, so a run killed
 		// here tells the next one how long to wait.
 		if err := r.journalHold(ctx, -1); err != nil {
 			return left, 0, err
 		}
-		var keysMu sync.Mutex
-		lookKeys := map[string]string{} // order keys of matching messages not taken
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(len(missing))), Receivers: r.scanReceivers(),
-			Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }},
+		// What the scan holds waits in the spool, as a round's messages do:
+		// their receipt handles, not their bodies.
+		t := r.newTable(0)
+		t.light = true
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(),
+			Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t},
 			func(m *queue.Message) bool {
-				if missing[m.MessageID] || r.c.wasSent(m.MessageID) {
+				if st, ok := r.ledger.state(m.MessageID); ok && st&(stMissing|stSent) != 0 {
 					return true
 				}
-				if limited || !r.matches(m) {
-					return false
-				}
-				if r.cfg.Order == OrderKey {
-					k := fieldKey(m)
-					if r.cfg.OrderKey != nil {
-						k, _ = r.cfg.OrderKey.Value(m) // while the body is parsed
-					}
-					keysMu.Lock()
-					lookKeys[m.MessageID] = k
-					keysMu.Unlock()
-				}
-				return true
+				return !limited && r.matches(m)
 			})
 		r.hiddenByLostReceive(ctx, res.HiddenUntil)
 		if err != nil {
 			return left, 0, err
 		}
+		r.mem.adjust()
 		scanned, overLimit = res.Scanned, res.OverLimit
+		found := t.sorted()
 		// Messages this run sent that are still here: SQS reported their
 		// delete done, but it did not take (SQS accepts a stale receipt
 		// handle without deleting, after a hold lapsed). The destination
 		// has them: delete them now, with the handle just received.
-		var again []*queue.Message
-		for i := range res.Matched {
-			if m := &res.Matched[i]; r.c.wasSent(m.MessageID) {
-				again = append(again, m)
+		var again []int32
+		for _, i := range found {
+			if st, _ := r.ledger.state(t.id(i)); st&stSent != 0 {
+				again = append(again, i)
 			}
 		}
 		if len(again) > 0 {
-			r.c.mu.Lock()
-			for _, m := range again {
-				delete(r.c.done, m.MessageID)
+			ids := t.ids(again)
+			hs, err := t.handles(again)
+			if err == nil {
+				for _, id := range ids {
+					r.ledger.update(id, 0, stDone)
+				}
+				err = r.deleteFromDLQ(ctx, ids, hs, func(k int) { r.ledger.update(ids[k], stDone, 0) }, false)
 			}
-			r.c.mu.Unlock()
-			if err := r.deleteFromDLQ(ctx, again, false); err != nil {
-				_, _ = queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, handles(res.Matched))
+			if err != nil {
+				_, _ = t.changeVisibility(context.WithoutCancel(ctx), found, 0)
 				return left, 0, err
 			}
 			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
 		}
-		var giveBack []string
-		for _, m := range res.Matched {
-			if r.c.isDone(m.MessageID) {
-				delete(missing, m.MessageID)
+		var giveBack []int32
+		for _, i := range found {
+			id, rw := t.id(i), t.row(i)
+			st, taken := r.ledger.state(id)
+			r.ledger.update(id, 0, stMissing)
+			if st&stDone != 0 {
 				continue
 			}
-			giveBack = append(giveBack, m.ReceiptHandle)
-			delete(missing, m.MessageID)
-			if r.c.isFailed(m.MessageID) {
+			giveBack = append(giveBack, i)
+			if st&stFailed != 0 {
 				left.Failed++
-			} else {
-				left.NotReached++
-				r.mu.Lock()
-				_, stopped := r.stopped[m.GroupID]
-				k := lookKeys[m.MessageID]
-				keyStopped := k != "" && r.stoppedKeys[k]
-				switch {
-				case r.selected[m.MessageID] || stopped:
-				case keyStopped:
-					r.blockedLate++ // behind a failed message of its key, from a later round
-				case k != "" && r.sentKeys[k]:
-					// Older than a message of its key this run already sent:
-					// sending it now would reverse them; the user decides.
-				case m.SentAt.Before(r.started):
-					r.missed++
-				}
-				r.mu.Unlock()
+				continue
+			}
+			left.NotReached++
+			r.mu.Lock()
+			_, stopped := r.stopped[r.groups.str(rw.group)]
+			r.mu.Unlock()
+			k := r.keys.str(rw.key) // the order key (--order key) of a matching message not taken
+			switch {
+			case taken || stopped:
+			case k != "" && r.keys.marked(k, keyStopped):
+				r.blockedLate++ // behind a failed message of its key, from a later round
+			case k != "" && r.keys.marked(k, keySent):
+				// Older than a message of its key this run already sent:
+				// sending it now would reverse them; the user decides.
+			case time.UnixMilli(rw.sent).Before(r.started):
+				r.missed++
 			}
 		}
-		if _, err := queue.Release(context.WithoutCancel(ctx), r.cfg.API, r.dlq.URL, giveBack); err != nil {
+		if _, err := t.changeVisibility(context.WithoutCancel(ctx), giveBack, 0); err != nil {
 			return left, 0, err
 		}
+		missing = r.ledger.missing()
 	}
-	left.Unchecked = len(missing) // the run's own, not seen: hidden, or behind others in a FIFO group
+	left.Unchecked = missing // the run's own, not seen: hidden, or behind others in a FIFO group
 	if limited {
 		return left, 0, nil
 	}
@@ -188,6 +178,6 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	if q.FIFO && int64(scanned) < q.Visible {
 		left.Unchecked = max(left.Unchecked, int(q.Visible)-scanned)
 	}
-	hidden := q.InFlight + q.Delayed - int64(len(missing))
+	hidden := q.InFlight + q.Delayed - int64(missing)
 	return left, max(hidden, 0), nil
 }

@@ -1,0 +1,330 @@
+package replay
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// row is one held message in 64 bytes and no pointer (the collector never
+// scans a table): what ordering, routing, holding and deleting need. Its
+// body, attributes and receipt handle wait in the spool. A row does not
+// change once Hold wrote it; what happens to its message is in table.st.
+type row struct {
+	id    [16]byte // a UUID's bytes; with kTextID, the ID's index in texts
+	sent  int64    // SentTimestamp, in ms
+	off   int64    // spool: the record, then the receipt handle it came with
+	n     uint32   // the record's length
+	hlen  uint32   // that handle's length
+	size  int32    // messageSize: body and attributes
+	body  int32    // the body's length
+	key   int32    // --order key: the order key (runner.keys); -1: none
+	group int32    // the FIFO group (runner.groups); -1: none
+	src   int32    // DeadLetterQueueSourceArn (runner.sources); -1: none
+	kind  uint8
+}
+
+// Kinds of row.
+const (
+	kHeld   uint8 = 1 << iota // written: Hold returned
+	kTextID                   // the message ID is not a UUID
+	kDedup                    // the message has a MessageDeduplicationId
+)
+
+// What happened to a held message (table.st, ledger).
+const (
+	stUnknown uint8 = 1 << iota // journaled "sending" by an earlier run, never "sent"
+	stSent                      // the destination has it (journaled "sent")
+	stDone                      // deleted from the DLQ
+	stFailed                    // this run could not move it (reported)
+	stMissing                   // the final check has not seen it yet (ledger only)
+)
+
+// noRow is no row.
+const noRow int32 = -1
+
+// spooled is one message's record in the spool.
+type spooled struct {
+	Body       string                     `json:"b"`
+	Attributes map[string]queue.Attribute `json:"a,omitempty"`
+	System     map[string]string          `json:"s,omitempty"`
+	OrderID    string                     `json:"o,omitempty"`
+	TraceID    string                     `json:"t,omitempty"`
+}
+
+// table is one round's held messages, a row each, numbered in the order
+// the scan took them: it is the scan's queue.Holder. What stays in memory
+// is about 70 bytes a message, whatever the size of its body and of its
+// receipt handle (400 to 600 bytes on AWS).
+type table struct {
+	r *runner
+	// light tables (the final check's) spool receipt handles only: their
+	// messages are given back or deleted, never sent.
+	light bool
+	mu    sync.Mutex
+	rows  []row
+	st    []uint8            // by row: what happened to its message
+	texts []string           // message IDs that are not UUIDs
+	moved map[int32]handleAt // newer receipt handles (received again)
+}
+
+// handleAt is where a receipt handle is in the spool.
+type handleAt struct {
+	off int64
+	n   uint32
+}
+
+// newTable makes room for capacity rows at once: a table that outgrows its
+// room is copied, and the old and the new copy live side by side.
+func (r *runner) newTable(capacity int) *table {
+	return &table{r: r, rows: make([]row, 0, capacity), st: make([]uint8, 0, capacity)}
+}
+
+// Hold spools m (its body, attributes and receipt handle) and keeps its
+// row as row i.
+func (t *table) Hold(i int, m *queue.Message, handle string) error {
+	r := t.r
+	rw := row{sent: m.SentAt.UnixMilli(), size: int32(messageSize(m)), body: int32(len(m.Body)), key: -1,
+		group: r.groups.intern(m.GroupID), src: r.sources.intern(m.System[SourceARNAttribute]), kind: kHeld}
+	if r.cfg.Order == OrderKey {
+		rw.key = r.keys.intern(r.keyFor(m)) // now, while the body is parsed
+	}
+	if m.System["MessageDeduplicationId"] != "" {
+		rw.kind |= kDedup
+	}
+	var rec []byte
+	var err error
+	if !t.light {
+		if rec, err = json.Marshal(spooled{Body: m.Body, Attributes: m.Attributes, System: m.System, OrderID: m.OrderID, TraceID: m.TraceID}); err != nil {
+			return fmt.Errorf("write replay spool: %w", err)
+		}
+	}
+	if rw.off, err = r.spool.write(rec, handle); err != nil {
+		return err
+	}
+	rw.n, rw.hlen = uint32(len(rec)), uint32(len(handle))
+	id, isUUID := queue.UUIDBytes(m.MessageID)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !isUUID {
+		binary.LittleEndian.PutUint32(id[:], uint32(len(t.texts)))
+		t.texts = append(t.texts, strings.Clone(m.MessageID))
+		rw.kind |= kTextID
+	}
+	rw.id = id
+	if i >= len(t.rows) {
+		t.rows = slices.Grow(t.rows, i+1-len(t.rows))[:i+1]
+		t.st = slices.Grow(t.st, i+1-len(t.st))[:i+1]
+	}
+	t.rows[i] = rw
+	return nil
+}
+
+// Rehandle spools row i's newer receipt handle: the one deletes and
+// renewals use from now on.
+func (t *table) Rehandle(i int, handle string) error {
+	off, err := t.r.spool.write(nil, handle)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.moved == nil {
+		t.moved = map[int32]handleAt{}
+	}
+	t.moved[int32(i)] = handleAt{off: off, n: uint32(len(handle))}
+	t.mu.Unlock()
+	return nil
+}
+
+// Handles reads the receipt handles of every row held so far, handleChunk
+// at a time. A handle that cannot be read is skipped (its message is back
+// when its hold lapses), and the errors are joined.
+func (t *table) Handles(each func([]string)) error {
+	var errs []error
+	for start := 0; ; start += handleChunk {
+		t.mu.Lock()
+		end := min(start+handleChunk, len(t.rows))
+		rows := make([]int32, 0, max(end-start, 0))
+		for i := start; i < end; i++ {
+			if t.rows[i].kind&kHeld != 0 {
+				rows = append(rows, int32(i))
+			}
+		}
+		t.mu.Unlock()
+		hs, err := t.handles(rows)
+		errs = append(errs, err)
+		if len(hs) > 0 {
+			each(hs)
+		}
+		if end >= t.len() {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// handleChunk is how many receipt handles are read at a time for a
+// renewal or a release: about half a megabyte on AWS.
+const handleChunk = 1000
+
+// handles reads the receipt handles of rows; those that cannot be read
+// are left out, and the errors joined.
+func (t *table) handles(rows []int32) ([]string, error) {
+	out := make([]string, 0, len(rows))
+	var errs []error
+	for _, i := range rows {
+		h, err := t.handle(i)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, h)
+	}
+	return out, errors.Join(errs...)
+}
+
+// changeVisibility sets the visibility timeout of the messages of rows
+// (0 gives them back), reading their receipt handles handleChunk at a
+// time. A chunk that fails does not stop the others; the errors are
+// joined.
+func (t *table) changeVisibility(ctx context.Context, rows []int32, d time.Duration) (int, error) {
+	changed := 0
+	var errs []error
+	for start := 0; start < len(rows); start += handleChunk {
+		hs, err := t.handles(rows[start:min(start+handleChunk, len(rows))])
+		n, cerr := queue.ChangeVisibility(ctx, t.r.cfg.API, t.r.dlq.URL, hs, d)
+		changed += n
+		errs = append(errs, err, cerr)
+	}
+	return changed, errors.Join(errs...)
+}
+
+// handle reads row i's newest receipt handle.
+func (t *table) handle(i int32) (string, error) {
+	at := t.handleAt(i)
+	b, err := t.r.spool.read(at.off, int(at.n))
+	return string(b), err
+}
+
+func (t *table) handleAt(i int32) handleAt {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at, ok := t.moved[i]; ok {
+		return at
+	}
+	rw := &t.rows[i]
+	return handleAt{off: rw.off + int64(rw.n), n: rw.hlen}
+}
+
+// load reads row i's message back whole: body, attributes, system
+// attributes, and its newest receipt handle.
+func (t *table) load(i int32) (queue.Message, error) {
+	rw := t.row(i)
+	at := t.handleAt(i)
+	n := int(rw.n)
+	adjacent := at.off == rw.off+int64(rw.n)
+	if adjacent {
+		n += int(at.n) // one read for both
+	}
+	buf, err := t.r.spool.read(rw.off, n)
+	if err != nil {
+		return queue.Message{}, err
+	}
+	var rec spooled
+	if err := json.Unmarshal(buf[:rw.n], &rec); err != nil {
+		return queue.Message{}, fmt.Errorf("read replay spool: %w", err)
+	}
+	m := queue.Message{MessageID: t.id(i), Body: rec.Body, Attributes: rec.Attributes, System: rec.System,
+		SentAt: time.UnixMilli(rw.sent).UTC(), GroupID: t.r.groups.str(rw.group), OrderID: rec.OrderID, TraceID: rec.TraceID}
+	if adjacent {
+		m.ReceiptHandle = string(buf[rw.n:])
+	} else if m.ReceiptHandle, err = t.handle(i); err != nil {
+		return queue.Message{}, err
+	}
+	return m, nil
+}
+
+// row is a copy of row i.
+func (t *table) row(i int32) row {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rows[i]
+}
+
+// id is row i's message ID.
+func (t *table) id(i int32) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rw := &t.rows[i]
+	if rw.kind&kTextID != 0 {
+		return t.texts[binary.LittleEndian.Uint32(rw.id[:])]
+	}
+	return queue.UUIDString(rw.id)
+}
+
+// ids are the message IDs of rows.
+func (t *table) ids(rows []int32) []string {
+	out := make([]string, len(rows))
+	for k, i := range rows {
+		out[k] = t.id(i)
+	}
+	return out
+}
+
+func (t *table) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.rows)
+}
+
+// has reports whether any of st happened to row i's message.
+func (t *table) has(i int32, st uint8) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.st[i]&st != 0
+}
+
+// set records st for rows.
+func (t *table) set(st uint8, rows ...int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, i := range rows {
+		t.st[i] |= st
+	}
+}
+
+// setOnce records st for row i, and reports whether it was new.
+func (t *table) setOnce(i int32, st uint8) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.st[i]&st != 0 {
+		return false
+	}
+	t.st[i] |= st
+	return true
+}
+
+// sorted lists the rows held by sent time; rows sent in the same
+// millisecond keep the order the scan took them in.
+func (t *table) sorted() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]int32, 0, len(t.rows))
+	for i := range t.rows {
+		if t.rows[i].kind&kHeld != 0 {
+			out = append(out, int32(i))
+		}
+	}
+	slices.SortFunc(out, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(t.rows[a].sent, t.rows[b].sent), cmp.Compare(a, b))
+	})
+	return out
+}
