@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // What a run holds in memory is small (a 64-byte row for each message of
@@ -28,7 +29,14 @@ type memoryLimit struct {
 	mu   sync.Mutex
 	set  bool
 	prev int64
+	stop chan struct{}
 }
+
+// watchEvery is how often a run looks at its live heap while a phase runs:
+// a filtered scan keeps every other message's receipt handle, and large
+// bodies in flight add more, and near the limit the collector would run
+// without pause until the phase ended.
+const watchEvery = 250 * time.Millisecond
 
 // limitMemory sets defaultMemoryLimit, unless GOMEMLIMIT or the program
 // set a limit.
@@ -42,6 +50,19 @@ func limitMemory() *memoryLimit {
 	}
 	m.set = true
 	debug.SetMemoryLimit(defaultMemoryLimit)
+	m.stop = make(chan struct{})
+	go func() {
+		t := time.NewTicker(watchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				m.adjust()
+			}
+		}
+	}()
 	return m
 }
 
@@ -69,6 +90,7 @@ func (m *memoryLimit) restore() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.set {
+		close(m.stop)
 		debug.SetMemoryLimit(m.prev)
 		m.set = false
 	}
