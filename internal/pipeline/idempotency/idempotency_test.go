@@ -88,14 +88,16 @@ func TestStaleLeaseTakeoverAndFence(t *testing.T) {
 	store := newStore(t, c)
 	key := "orders#order-7-payment-attempt-1"
 	hash, _ := idempotency.Hash("p")
-	now := time.Now()
+	// The lease runs out on an injected clock, not on moto's speed.
+	clock := testenv.NewClock(time.Now())
+	now := clock.Now()
 
 	// Worker A acquires and dies before completing.
 	stale, existing, err := store.Acquire(ctx, key, hash, 300*time.Millisecond, time.Hour, now)
 	if err != nil || existing != nil {
 		t.Fatalf("acquire: %v %v", err, existing)
 	}
-	cfg := idempotency.Config{Store: store, MaxProcessing: time.Minute}
+	cfg := idempotency.Config{Store: store, MaxProcessing: time.Minute, Now: clock.Now}
 	var runs atomic.Int32
 	op := func(context.Context) (string, error) { runs.Add(1); return "done-by-B", nil }
 
@@ -104,13 +106,13 @@ func TestStaleLeaseTakeoverAndFence(t *testing.T) {
 		t.Fatalf("before expiry: err = %v, want ErrInProgress", err)
 	}
 	// After: B takes over and completes.
-	time.Sleep(400 * time.Millisecond)
+	_ = clock.Sleep(ctx, 400*time.Millisecond)
 	res, outcome, err := idempotency.Do(ctx, cfg, "orders#order-7-payment-attempt-1", "p", op)
 	if err != nil || outcome != idempotency.Executed || res != "done-by-B" || runs.Load() != 1 {
 		t.Fatalf("takeover: %q %v %v runs=%d", res, outcome, err, runs.Load())
 	}
 	// A wakes up: its completion and its release are both fenced off.
-	if err := store.Complete(ctx, stale, []byte(`"done-by-A"`), time.Hour, time.Now()); !errors.Is(err, idempotency.ErrLeaseLost) {
+	if err := store.Complete(ctx, stale, []byte(`"done-by-A"`), time.Hour, clock.Now()); !errors.Is(err, idempotency.ErrLeaseLost) {
 		t.Errorf("stale complete: err = %v, want ErrLeaseLost", err)
 	}
 	if err := store.Release(ctx, stale); !errors.Is(err, idempotency.ErrLeaseLost) {
