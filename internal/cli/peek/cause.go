@@ -101,25 +101,9 @@ func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (in
 	if err != nil {
 		return nil, err
 	}
-	var src *triage.LogSource
-	if len(o.Groups) > 0 || len(o.Prefixes) > 0 {
-		l, err := logs(ctx)
-		if err != nil {
-			return nil, err
-		}
-		src = &triage.LogSource{API: l, Groups: o.Groups, Prefixes: o.Prefixes}
-	}
-	rep, err := triage.Classify(ctx, triage.Options{Logs: src, Now: now}, res.Matched)
+	sel, rep, err := ClassifyCause(ctx, logs, o, res.Matched, now)
 	if err != nil {
-		return nil, fmt.Errorf("select cause %s: %w", o.ID, err)
-	}
-	sel, err := rep.Select(o.ID)
-	if err != nil {
-		var ce *triage.CauseError
-		if errors.As(err, &ce) {
-			return nil, &cli.UsageError{Err: err}
-		}
-		return nil, fmt.Errorf("select cause %s: %w", o.ID, err)
+		return nil, err
 	}
 	c := &Cause{Group: sel.Group, sel: sel, classified: make(map[string]bool, len(res.Matched)), at: at, missed: map[string]bool{}}
 	for i := range res.Matched {
@@ -132,4 +116,39 @@ func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (in
 		_, _ = fmt.Fprintf(warn, "warning: more than %d log lines in a second at %s: some first failures may be missed, and their messages classified by what they record\n", insights.MaxRows, rep.Truncated[0].UTC().Format(insights.TimeFormat))
 	}
 	return c, nil
+}
+
+// LogSource is where the pipeline's logs are for a classification: nil,
+// without log groups (causes then come from the messages alone).
+func LogSource(ctx context.Context, logs func(context.Context) (insights.LogsAPI, error), groups, prefixes []string) (*triage.LogSource, error) {
+	if len(groups) == 0 && len(prefixes) == 0 {
+		return nil, nil
+	}
+	l, err := logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &triage.LogSource{API: l, Groups: groups, Prefixes: prefixes}, nil
+}
+
+// ClassifyCause classifies msgs as dlq triage does and selects cause o.ID;
+// a cause that names no group, or several, is a usage error.
+func ClassifyCause(ctx context.Context, logs func(context.Context) (insights.LogsAPI, error), o CauseOptions, msgs []queue.Message, now func() time.Time) (*triage.Selection, triage.Report, error) {
+	src, err := LogSource(ctx, logs, o.Groups, o.Prefixes)
+	if err != nil {
+		return nil, triage.Report{}, err
+	}
+	rep, err := triage.Classify(ctx, triage.Options{Logs: src, Now: now}, msgs)
+	if err != nil {
+		return nil, rep, fmt.Errorf("select cause %s: %w", o.ID, err)
+	}
+	sel, err := rep.Select(o.ID)
+	var ce *triage.CauseError
+	switch {
+	case errors.As(err, &ce):
+		return nil, rep, &cli.UsageError{Err: err}
+	case err != nil:
+		return nil, rep, fmt.Errorf("select cause %s: %w", o.ID, err)
+	}
+	return sel, rep, nil
 }

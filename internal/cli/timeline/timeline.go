@@ -5,7 +5,6 @@ package timeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
-	"github.com/dlqops/dlq/internal/triage"
 )
 
 // TimelineOptions are the flags and dependencies of `dlq timeline`.
@@ -326,17 +324,10 @@ func tracesFromDLQ(ctx context.Context, opts *TimelineOptions) ([]string, []queu
 	if opts.Cause.ID != "" {
 		// The messages already read are classified, as dlq triage does,
 		// with the log groups this timeline searches.
-		logs, err := opts.Logs(ctx)
+		c := peek.CauseOptions{ID: opts.Cause.ID, Groups: opts.Groups, Prefixes: opts.Prefixes}
+		sel, _, err := peek.ClassifyCause(ctx, opts.Logs, c, res.Matched, opts.Now)
 		if err != nil {
 			return nil, nil, err
-		}
-		sel, err := triage.SelectCause(ctx, triage.Options{Logs: &triage.LogSource{API: logs, Groups: opts.Groups, Prefixes: opts.Prefixes}}, res.Matched, opts.Cause.ID)
-		var ce *triage.CauseError
-		if errors.As(err, &ce) {
-			return nil, nil, &cli.UsageError{Err: err}
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("select cause %s: %w", opts.Cause.ID, err)
 		}
 		kept := res.Matched[:0]
 		for i := range res.Matched {

@@ -144,14 +144,11 @@ func triageRun(ctx context.Context, opts *TriageOptions) error {
 	if err != nil {
 		return err
 	}
-	var src *triage.LogSource
-	if len(opts.Groups) > 0 || len(opts.Prefixes) > 0 {
-		logs, err := opts.Logs(ctx)
-		if err != nil {
-			return err
-		}
-		src = &triage.LogSource{API: logs, Groups: opts.Groups, Prefixes: opts.Prefixes}
-	} else {
+	src, err := peek.LogSource(ctx, opts.Logs, opts.Groups, opts.Prefixes)
+	if err != nil {
+		return err
+	}
+	if src == nil {
 		_, _ = fmt.Fprintln(opts.IO.ErrOut, "note: no log groups (--log-group, --log-group-prefix, or the context's logGroups): causes come from the messages alone")
 	}
 	rep, err := triage.Classify(ctx, triage.Options{Logs: src, Now: opts.Now}, res.Matched)
