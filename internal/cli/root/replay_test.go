@@ -54,23 +54,31 @@ func killMidRun(t *testing.T, bin string, args, env []string, journal string, at
 	_ = cmd.Wait()
 }
 
-// inWindow lists the messages journaled "sending" and never "sent": the
-// documented window where a kill can duplicate a message.
+// inWindow lists the messages a kill may have sent twice: those journaled
+// "sending" more often than "sent". A kill inside a send leaves a "sending"
+// with no "sent"; the next run journals "sending" and "sent" again for the
+// same message, so the last state alone hides the first kill's window.
 func inWindow(path string) map[string]bool {
 	window := map[string]bool{}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return window
 	}
-	states := map[string]string{}
+	pending := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var l struct{ ID, State string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.ID != "" && states[l.ID] != "sent" && states[l.ID] != "deleted" {
-			states[l.ID] = l.State
+		if json.Unmarshal([]byte(line), &l) != nil || l.ID == "" {
+			continue
+		}
+		switch l.State {
+		case "sending":
+			pending[l.ID]++
+		case "sent":
+			pending[l.ID]--
 		}
 	}
-	for id, st := range states {
-		if st == "sending" {
+	for id, n := range pending {
+		if n > 0 {
 			window[id] = true
 		}
 	}
