@@ -682,3 +682,44 @@ func TestReplayWithoutASpoolMovesNothing(t *testing.T) {
 		t.Errorf("%d messages visible in the DLQ, want 3", n)
 	}
 }
+
+// A receive whose answer was lost hid messages no handle can release: the
+// final check waits for that hold to lapse, and the run moves them and
+// verifies, instead of leaving them "unchecked" for another run. (The
+// hold, 8s, outlasts the final check's own looks, about 5s at most.)
+func TestReplayWaitsForWhatALostReceiveHid(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 25, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	var lost atomic.Int32
+	var hid atomic.Int32
+	api := client(t, fault{op: "ReceiveMessage", after: func(_, out any) error {
+		if n := len(out.(*sqs.ReceiveMessageOutput).Messages); n > 0 && lost.CompareAndSwap(0, 1) {
+			hid.Store(int32(n))
+			return errors.New("read tcp 127.0.0.1: use of closed network connection")
+		}
+		return nil
+	}})
+	var statuses []string
+	var mu sync.Mutex
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Visibility: 8 * time.Second, Status: func(s string) {
+		mu.Lock()
+		statuses = append(statuses, s)
+		mu.Unlock()
+	}})
+	if lost.Load() != 1 || hid.Load() == 0 {
+		t.Fatalf("no receive answer was lost")
+	}
+	if !r.Verified || r.Deleted != 25 || len(r.Warnings) == 0 || !strings.Contains(strings.Join(r.Warnings, "\n"), "lost") {
+		t.Fatalf("report = %+v (a lost receive hid %d): want everything moved and verified, with a warning", r, hid.Load())
+	}
+	mu.Lock()
+	waited := strings.Contains(strings.Join(statuses, "\n"), "a lost receive hid")
+	mu.Unlock()
+	if !waited {
+		t.Errorf("no status line while waiting: %q", statuses)
+	}
+	if got := testenv.DrainCounts(t, p.c, p.src.URL); len(got) != 25 {
+		t.Errorf("%d distinct in the destination, want 25", len(got))
+	}
+}

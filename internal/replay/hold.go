@@ -24,9 +24,56 @@ func (r *runner) journalHold(ctx context.Context, n int) error {
 // them, so this hold is never recorded released, and the next run waits
 // for it to expire.
 func (r *runner) hiddenByLostReceive(ctx context.Context, until time.Time) {
-	if !until.IsZero() && r.cfg.Journal != nil {
+	if until.IsZero() {
+		return
+	}
+	r.mu.Lock()
+	if until.After(r.lostUntil) {
+		r.lostUntil = until
+	}
+	r.mu.Unlock()
+	if r.cfg.Journal != nil {
 		_ = r.cfg.Journal.Hold(context.WithoutCancel(ctx), r.runID+"-lost", -1, until.Add(holdSlack))
 	}
+}
+
+// waitForLostReceive waits, once, until the messages a lost receive of
+// this run hid are visible again, when the final check could not see
+// everything: the lost answer's outcome becomes known when its hold
+// lapses, and the messages are then moved like the others. It does not
+// wait with NoWait or past the deadline, nor more than maxSweeps times in
+// a run, and reports whether it waited.
+// The receive's time is the scan's clock (the wall clock): the wait is
+// counted down in Sleep's steps, not read from cfg.Now.
+func (r *runner) waitForLostReceive(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	until := r.lostUntil
+	r.lostUntil = time.Time{}
+	r.mu.Unlock()
+	left := time.Until(until)
+	if until.IsZero() || left <= 0 || r.lostWaits >= maxSweeps {
+		return false, nil
+	}
+	r.lostWaits++
+	left += holdSlack
+	if r.cfg.NoWait || (!r.cfg.Deadline.IsZero() && r.cfg.Now().Add(left+r.cfg.Margin).After(r.cfg.Deadline)) {
+		return false, nil
+	}
+	r.warn("a receive's answer was lost: the messages it hid were waited for (%s) and checked", left.Round(time.Second))
+	status := r.cfg.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	defer status("")
+	for left > 0 {
+		status(fmt.Sprintf("waiting %s for messages a lost receive hid", left.Round(time.Second)))
+		step := min(left, time.Second)
+		if err := r.cfg.Sleep(ctx, step); err != nil {
+			return true, err
+		}
+		left -= step
+	}
+	return true, nil
 }
 
 // heartbeat renews the hold on the held messages not yet deleted, every

@@ -292,6 +292,10 @@ type runner struct {
 	sweeping bool
 	// cutSeen: a round was cut at the window or the in-flight limit.
 	cutSeen bool
+	// lostUntil: a receive of this run lost its answer, and the messages
+	// it may have hidden stay hidden until then (wall clock).
+	lostUntil time.Time
+	lostWaits int // how often the final check waited for such messages
 }
 
 func (r *runner) blockedBehind(n int) {

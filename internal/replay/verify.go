@@ -34,6 +34,16 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 		// included, once they may be visible, unless an earlier run's
 		// known hold explains them.
 		explained := r.earlier.Messages != 0 && (r.earlier.Messages < 0 || int64(r.earlier.Messages) >= hidden)
+		if hidden > 0 || left.Unchecked > 0 {
+			waited, err := r.waitForLostReceive(ctx)
+			if err != nil {
+				return left, err
+			}
+			if waited {
+				n-- // this look did not count: what it could not see is visible now
+				continue
+			}
+		}
 		if (hidden == 0 && left.Unchecked == 0) || n >= verifyLooks || (explained && left.Unchecked == 0) {
 			r.account(&left, hidden)
 			return left, nil
