@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -23,6 +24,9 @@ type DeadLetterQueue struct {
 	Queue
 	Exists  bool
 	Sources []Source
+	// SourcesUnlisted is the error code SQS answered instead of listing
+	// the sources (Inspect goes on without them); empty when listed.
+	SourcesUnlisted string
 }
 
 // Source is a queue that redrives into a DLQ after MaxReceiveCount receives.
@@ -117,11 +121,14 @@ func Inspect(ctx context.Context, api SQSAPI, refs []Ref, concurrency int) ([]De
 		return nil, &NotFoundError{Name: missingName(urls, named)}
 	}
 	sourceURLs := make([][]string, len(named))
+	unlisted := make([]string, len(named))
 	var all []string
 	seen := map[string]bool{}
 	for i, q := range named {
-		su, err := listSourceURLs(ctx, api, q.URL)
-		if err != nil {
+		su, err := ListSources(ctx, api, q.URL)
+		if code, ok := SourcesUnlisted(err); ok {
+			unlisted[i] = code
+		} else if err != nil {
 			return nil, err
 		}
 		sourceURLs[i] = su
@@ -142,7 +149,7 @@ func Inspect(ctx context.Context, api SQSAPI, refs []Ref, concurrency int) ([]De
 	}
 	dlqs := make([]DeadLetterQueue, 0, len(named))
 	for i, q := range named {
-		d := DeadLetterQueue{Queue: q, Exists: true}
+		d := DeadLetterQueue{Queue: q, Exists: true, SourcesUnlisted: unlisted[i]}
 		for _, u := range sourceURLs[i] {
 			s, ok := byURL[u]
 			if !ok {
@@ -189,7 +196,9 @@ func ListURLs(ctx context.Context, api SQSAPI, prefix string) ([]string, error) 
 	return urls, nil
 }
 
-func listSourceURLs(ctx context.Context, api SQSAPI, dlqURL string) ([]string, error) {
+// ListSources lists the URLs of the queues whose redrive policy names
+// dlqURL, every page. SQS may refuse it (see SourcesUnlisted).
+func ListSources(ctx context.Context, api sqs.ListDeadLetterSourceQueuesAPIClient, dlqURL string) ([]string, error) {
 	var urls []string
 	p := sqs.NewListDeadLetterSourceQueuesPaginator(api, &sqs.ListDeadLetterSourceQueuesInput{
 		QueueUrl: aws.String(dlqURL), MaxResults: aws.Int32(1000),
@@ -202,6 +211,19 @@ func listSourceURLs(ctx context.Context, api SQSAPI, dlqURL string) ([]string, e
 		urls = append(urls, page.QueueUrls...)
 	}
 	return urls, nil
+}
+
+// SourcesUnlisted reports whether err (from ListSources) is the service
+// answering that it will not list sources (a role without
+// sqs:ListDeadLetterSourceQueues, or an emulator without the action), and
+// its error code: a caller can go on without the sources. A connection
+// error is not one.
+func SourcesUnlisted(err error) (code string, ok bool) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode(), true
+	}
+	return "", false
 }
 
 // readAll reads attributes of every URL with bounded concurrency, in input

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/testenv"
@@ -242,5 +244,54 @@ func TestInspectReadsSharedSourceOnce(t *testing.T) {
 	want := map[string]int{"GetQueueAttributes": 5, "ListDeadLetterSourceQueues": 2}
 	if got := counter.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("calls = %v, want %v", got, want)
+	}
+}
+
+// refuseSourceListing answers ListDeadLetterSourceQueues with an API
+// error, as a role without the permission (AccessDenied) or fauxqs
+// (InvalidAction) does.
+func refuseSourceListing(code string) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("refuse", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if middleware.GetOperationName(ctx) == "ListDeadLetterSourceQueues" {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{Code: code, Message: "refused"}
+			}
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	}
+}
+
+// A DLQ whose sources SQS will not list is still inspected: depth and
+// retention, with a warning in place of the source checks. A connection
+// error is still an error.
+func TestInspectWhenSourcesCannotBeListed(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "unlisted")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(dlq.ARN, 4))
+	testenv.Send(t, c, dlq.URL, 3, "x")
+	ref, _ := queue.ParseRef(dlq.Name)
+	for _, code := range []string{"AccessDenied", "InvalidAction"} {
+		denied := sqs.NewFromConfig(testenv.Config(t, "", refuseSourceListing(code)))
+		dlqs, err := queue.Inspect(context.Background(), denied, []queue.Ref{ref}, 4)
+		if err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		want := []string{"holds 3 messages", "its sources could not be listed (" + code + "): their redrive settings were not checked"}
+		if len(dlqs) != 1 || dlqs[0].Visible != 3 || dlqs[0].SourcesUnlisted != code || fmt.Sprint(dlqs[0].Warnings()) != fmt.Sprint(want) {
+			t.Errorf("%s: got %+v, warnings %q; want %q", code, dlqs, dlqs[0].Warnings(), want)
+		}
+	}
+	broken := sqs.NewFromConfig(testenv.Config(t, "", func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("reset", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if middleware.GetOperationName(ctx) == "ListDeadLetterSourceQueues" {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("connection reset by peer")
+			}
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	}))
+	if _, err := queue.Inspect(context.Background(), broken, []queue.Ref{ref}, 4); err == nil {
+		t.Error("a connection error listing sources was not an error")
 	}
 }

@@ -17,7 +17,10 @@ func (d DeadLetterQueue) Warnings() []string {
 	if n := d.Depth(); n > 0 {
 		w = append(w, fmt.Sprintf("holds %d message%s", n, pluralS(n)))
 	}
-	if len(d.Sources) == 0 {
+	switch {
+	case d.SourcesUnlisted != "":
+		w = append(w, fmt.Sprintf("its sources could not be listed (%s): their redrive settings were not checked", d.SourcesUnlisted))
+	case len(d.Sources) == 0:
 		w = append(w, "no queue redrives to it: not a dead-letter queue")
 	}
 	for _, s := range d.Sources {

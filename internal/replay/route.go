@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
 	"github.com/dlqops/dlq/internal/queue"
@@ -45,14 +43,12 @@ type router struct {
 // newRouter lists the DLQ's sources and resolves to.
 func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, force bool) (*router, error) {
 	rt := &router{api: api, dlq: dlq, force: force, byARN: map[string]*queue.Queue{}, used: map[string]bool{}}
-	urls, err := listSources(ctx, api, dlq.URL)
-	var apiErr smithy.APIError
-	switch {
-	case errors.As(err, &apiErr):
+	urls, err := queue.ListSources(ctx, api, dlq.URL)
+	if _, denied := queue.SourcesUnlisted(err); denied {
 		// The service answered: the call is denied, or not supported.
 		rt.sourcesErr = err
-	case err != nil:
-		return nil, fmt.Errorf("list sources of %s: %w", dlq.Name, err)
+	} else if err != nil {
+		return nil, err
 	}
 	for _, u := range urls {
 		q, err := queue.Attributes(ctx, api, u)
@@ -89,19 +85,6 @@ func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, forc
 		}
 	}
 	return rt, nil
-}
-
-func listSources(ctx context.Context, api SQSAPI, url string) ([]string, error) {
-	var out []string
-	p := sqs.NewListDeadLetterSourceQueuesPaginator(api, &sqs.ListDeadLetterSourceQueuesInput{QueueUrl: aws.String(url), MaxResults: aws.Int32(1000)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.QueueUrls...)
-	}
-	return out, nil
 }
 
 func errorCode(err error) string {
