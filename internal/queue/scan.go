@@ -60,6 +60,10 @@ type ScanOptions struct {
 	// Keep, when set, is called with each matched message before the scan
 	// keeps it: peek streams it. An error from it ends the scan.
 	Keep func(*Message) error
+	// Forget, with Keep, leaves Matched empty: Keep had each message, and
+	// a scan that streams them does not grow with the queue (Found counts
+	// them).
+	Forget bool
 	// Holder, when set with KeepMatched, takes each matched message in
 	// place of Matched, which stays empty, and keeps its receipt handle:
 	// replay keeps both on disk, so that its memory does not grow with
@@ -121,6 +125,9 @@ type ScanResult struct {
 	// OverLimit: SQS refused a receive because the queue has as many
 	// messages in flight as it allows; the scan ended there.
 	OverLimit bool
+	// Found is how many messages matched (and were kept, within Limit):
+	// len(Matched), unless Forget or a Holder took them.
+	Found int
 }
 
 // Scan receives messages from the queue without consuming them, offers each
@@ -169,7 +176,7 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	defer cancel()
 	released, relErr := s.release(relCtx, scanErr != nil)
 
-	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load()}
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
 	if s.opts.KeepMatched {
 		res.Held = len(s.matched)
 		if s.opts.Holder != nil {
@@ -293,10 +300,7 @@ func (s *scan) receive(ctx context.Context) error {
 		}
 		if s.opts.Progress != nil {
 			s.mu.Lock()
-			scanned, matched := s.scanned, len(s.matched)
-			if s.holder() != nil {
-				matched = s.taken
-			}
+			scanned, matched := s.scanned, s.taken
 			s.mu.Unlock()
 			s.opts.Progress(scanned, matched)
 		}
@@ -479,6 +483,9 @@ func (s *scan) offer(raw types.Message) bool {
 		if err := s.opts.Keep(&m); err != nil {
 			s.fail(err)
 			return true
+		}
+		if s.opts.Forget {
+			return s.done()
 		}
 	}
 	s.mu.Lock()

@@ -150,3 +150,27 @@ func TestScanEmptyQueueEnds(t *testing.T) {
 		t.Fatalf("scan of empty queue: %+v, %v", res, err)
 	}
 }
+
+// A streaming scan (Keep with Forget) hands every match to Keep and keeps
+// none of them itself: its memory does not grow with the queue. Found
+// counts the matches, and every message is given back.
+func TestScanForgetKeepsNothing(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	q := testenv.CreateQueue(t, c, testenv.Name(t, "forget"), nil)
+	sendN(t, c, q.URL, 35)
+	var kept atomic.Int32
+	res, err := queue.Scan(context.Background(), c, q.URL, queue.ScanOptions{Depth: 35, Forget: true, Keep: func(*queue.Message) error {
+		kept.Add(1)
+		return nil
+	}}, func(m *queue.Message) bool { return m.OrderID != "order-3" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.Load() != 34 || res.Found != 34 || len(res.Matched) != 0 || res.Released != 35 {
+		t.Fatalf("kept %d, found %d, matched %d, released %d; want 34, 34, 0 and 35", kept.Load(), res.Found, len(res.Matched), res.Released)
+	}
+	if v, f := visibleNow(t, c, q.URL); v != 35 || f != 0 {
+		t.Errorf("after scan: %d visible, %d in flight", v, f)
+	}
+}

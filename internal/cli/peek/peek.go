@@ -225,7 +225,8 @@ type CollectOptions struct {
 	// Warn receives warnings and notes (stderr).
 	Warn io.Writer
 	// Found, when set, sees each match as the scan finds it (peek streams
-	// it); an error from it ends the scan.
+	// it), and the result's Matched stays empty; an error from it ends the
+	// scan.
 	Found func(*queue.Message) error
 	// Progress, when set, is told how far the scan got after each batch.
 	Progress func(scanned, matched int)
@@ -272,13 +273,13 @@ func open(ctx context.Context, api SQSAPI, ref queue.Ref, o CollectOptions) (que
 // scan scans an opened queue with the filter, releasing everything it
 // received.
 func scan(ctx context.Context, api SQSAPI, q queue.Queue, flt *filter.Filter, o CollectOptions) (queue.ScanResult, error) {
-	return queue.Scan(ctx, api, q.URL, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit, Keep: o.Found, Progress: o.Progress},
+	return queue.Scan(ctx, api, q.URL, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit, Keep: o.Found, Forget: o.Found != nil, Progress: o.Progress},
 		flt.ForQueue(q.Name).Match)
 }
 
 func summary(q queue.Queue, res queue.ScanResult, limit int) string {
-	s := fmt.Sprintf("scanned %d of ~%d visible messages in %s, %d matched", res.Scanned, q.Visible, q.Name, len(res.Matched))
-	if limit > 0 && len(res.Matched) >= limit {
+	s := fmt.Sprintf("scanned %d of ~%d visible messages in %s, %d matched", res.Scanned, q.Visible, q.Name, res.Found)
+	if limit > 0 && res.Found >= limit {
 		s += fmt.Sprintf(" (stopped at --limit %d)", limit)
 	}
 	if res.OverLimit {
