@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/render"
 )
 
 // NoArgs is cobra.NoArgs returning a UsageError (exit 2).
@@ -20,7 +21,7 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 func ExactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return Usagef("%s takes %d argument%s (%s), got %d", cmd.CommandPath(), n, map[bool]string{true: "", false: "s"}[n == 1], what, len(args))
+			return Usagef("%s takes %s (%s), got %d", cmd.CommandPath(), render.Count(n, "argument"), what, len(args))
 		}
 		return nil
 	}

@@ -115,8 +115,6 @@ func DefaultConfigPath(env render.Env) string {
 // --output are usage errors.
 func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 	v := viper.New()
-	v.SetEnvPrefix("DLQ")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	explicit := map[string]bool{}
 	for _, name := range []string{FlagProfile, FlagRegion, FlagEndpointURL, FlagContext, FlagOutput, FlagNoColor, FlagVerbose, FlagConfig, FlagConnectTimeout, FlagCallTimeout, FlagTimeout} {
 		if f := fs.Lookup(name); f != nil {

@@ -32,20 +32,18 @@ type Options struct {
 
 // Filter is a compiled set of conditions; the zero conditions match all.
 type Filter struct {
-	opts   Options
-	where  []where
-	jq     *gojq.Code
-	since  time.Time
-	until  time.Time
-	active bool
-	queue  string
-	also   []func(*queue.Message) bool
+	opts  Options
+	where []where
+	jq    *gojq.Code
+	since time.Time
+	until time.Time
+	queue string
+	also  []func(*queue.Message) bool
 }
 
 // Also adds a condition computed elsewhere (a triage cause's messages).
 func (f *Filter) Also(match func(*queue.Message) bool) *Filter {
 	f.also = append(f.also, match)
-	f.active = true
 	return f
 }
 
@@ -63,35 +61,29 @@ type where struct {
 	raw   string
 }
 
-// Error is a malformed filter: a usage error for the caller.
-type Error struct{ Err error }
-
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
-
 // New validates and compiles the options against the clock now.
 func New(opts Options, now time.Time) (*Filter, error) {
 	f := &Filter{opts: opts}
 	for _, w := range opts.Where {
 		parsed, err := parseWhere(w)
 		if err != nil {
-			return nil, &Error{Err: err}
+			return nil, err
 		}
 		f.where = append(f.where, parsed)
 	}
 	if strings.TrimSpace(opts.JQ) != "" {
 		q, err := gojq.Parse(opts.JQ)
 		if err != nil {
-			return nil, &Error{Err: fmt.Errorf("invalid --jq %q: %w", opts.JQ, err)}
+			return nil, fmt.Errorf("invalid --jq %q: %w", opts.JQ, err)
 		}
 		code, err := gojq.Compile(q)
 		if err != nil {
-			return nil, &Error{Err: fmt.Errorf("invalid --jq %q: %w", opts.JQ, err)}
+			return nil, fmt.Errorf("invalid --jq %q: %w", opts.JQ, err)
 		}
 		f.jq = code
 	}
 	if opts.Since < 0 {
-		return nil, &Error{Err: fmt.Errorf("--since must be positive, got %s", opts.Since)}
+		return nil, fmt.Errorf("--since must be positive, got %s", opts.Since)
 	}
 	if opts.Since > 0 {
 		f.since = now.Add(-opts.Since)
@@ -99,20 +91,15 @@ func New(opts Options, now time.Time) (*Filter, error) {
 	if opts.Until != "" {
 		t, err := parseTime(opts.Until, now)
 		if err != nil {
-			return nil, &Error{Err: err}
+			return nil, err
 		}
 		f.until = t
 	}
 	if opts.MinReceives < 0 {
-		return nil, &Error{Err: fmt.Errorf("--min-receives must be 0 or more, got %d", opts.MinReceives)}
+		return nil, fmt.Errorf("--min-receives must be 0 or more, got %d", opts.MinReceives)
 	}
-	f.active = opts.TraceID != "" || opts.OrderID != "" || len(f.where) > 0 || f.jq != nil ||
-		!f.since.IsZero() || !f.until.IsZero() || opts.MinReceives > 0 || opts.ErrorCode != ""
 	return f, nil
 }
-
-// Active reports whether any condition is set.
-func (f *Filter) Active() bool { return f.active }
 
 // Match reports whether the message meets every condition. A condition on
 // JSON fields does not match a body that is not JSON.
@@ -260,7 +247,7 @@ type Path struct{ w where }
 func ParsePath(s string) (Path, error) {
 	w, err := parseWhere(s + "=")
 	if err != nil || strings.Contains(s, "=") {
-		return Path{}, &Error{Err: fmt.Errorf("invalid path %q: want a.b.c or attr.NAME", s)}
+		return Path{}, fmt.Errorf("invalid path %q: want a.b.c or attr.NAME", s)
 	}
 	return Path{w: w}, nil
 }

@@ -2,7 +2,8 @@ package queue
 
 import (
 	"fmt"
-	"time"
+
+	"github.com/dlqops/dlq/internal/render"
 )
 
 // Warnings are what an experienced operator would point out about this DLQ
@@ -10,12 +11,15 @@ import (
 func (d DeadLetterQueue) Warnings() []string {
 	var w []string
 	if !d.Exists {
-		w = append(w, fmt.Sprintf("does not exist, but %s redrive%s to it: failed messages have nowhere to go",
-			plural(len(d.Sources), "source", "sources"), verbS(len(d.Sources))))
+		verb := "redrive"
+		if len(d.Sources) == 1 {
+			verb = "redrives"
+		}
+		w = append(w, fmt.Sprintf("does not exist, but %s %s to it: failed messages have nowhere to go", render.Count(len(d.Sources), "source"), verb))
 		return w
 	}
 	if n := d.Depth(); n > 0 {
-		w = append(w, fmt.Sprintf("holds %d message%s", n, pluralS(n)))
+		w = append(w, "holds "+render.Count(int(n), "message"))
 	}
 	switch {
 	case d.SourcesUnlisted != "":
@@ -26,45 +30,11 @@ func (d DeadLetterQueue) Warnings() []string {
 	for _, s := range d.Sources {
 		if d.RetentionSeconds <= s.RetentionSeconds {
 			w = append(w, fmt.Sprintf("retention %s is not longer than source %s's %s: SQS keeps each message's original enqueue time, so dead-lettered messages can expire before anyone looks",
-				shortDuration(d.RetentionSeconds), s.Name, shortDuration(s.RetentionSeconds)))
+				render.HumanSeconds(d.RetentionSeconds), s.Name, render.HumanSeconds(s.RetentionSeconds)))
 		}
 		if s.MaxReceiveCount == 1 {
 			w = append(w, fmt.Sprintf("source %s has maxReceiveCount 1: a single failed or timed-out receive dead-letters a message", s.Name))
 		}
 	}
 	return w
-}
-
-func shortDuration(sec int64) string {
-	d := time.Duration(sec) * time.Second
-	switch {
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return fmt.Sprintf("%ds", sec)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func verbS(n int) string {
-	if n == 1 {
-		return "s"
-	}
-	return ""
-}
-
-func pluralS(n int64) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -108,9 +108,6 @@ func (t *Table) StyleColumn(i int, style func(string) string) {
 	}
 }
 
-// Len is the number of rows added.
-func (t *Table) Len() int { return len(t.rows) }
-
 // Render writes the table to w.
 func (t *Table) Render(w io.Writer) error {
 	if !t.ios.IsStdoutTTY() {

@@ -35,11 +35,14 @@ func main() {
 	})
 	lambda.Start(func(ctx context.Context, ev replaylambda.Event) (replay.Report, error) {
 		r, err := handler(ctx, ev)
-		level := slog.LevelInfo
+		level, status := slog.LevelInfo, "success"
+		if r.LeftBehind() {
+			status = "retry"
+		}
 		if err != nil || r.LeftBehind() {
 			level = slog.LevelWarn
 		}
-		logger.Log(ctx, level, "replay finished", "status", map[bool]string{true: "retry", false: "success"}[r.LeftBehind()],
+		logger.Log(ctx, level, "replay finished", "status", status,
 			"dlq", r.DLQ, "destination", r.Destination, "sent", r.Sent, "deleted", r.Deleted, "failed", r.Failed, "uncertain", r.Uncertain,
 			"verified", r.Verified, "leftInDlq", r.LeftInDLQ)
 		return r, err
