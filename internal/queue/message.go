@@ -11,7 +11,7 @@ import (
 )
 
 // Message is one SQS message as received, with what dlq derives from it:
-// correlation IDs, the error a Lambda async-invocation DLQ records, and
+// correlation IDs (the X-Ray trace among them), the error a Lambda async-invocation DLQ records, and
 // the body parsed and unwrapped from SNS and EventBridge envelopes.
 type Message struct {
 	MessageID     string
@@ -25,7 +25,10 @@ type Message struct {
 
 	TraceID string
 	OrderID string
-	Error   *MessageError
+	// XRayTraceID is the AWS X-Ray trace the message carries: the Root of
+	// its AWSTraceHeader, else the trace-id of a traceparent (xray.Resolve).
+	XRayTraceID string
+	Error       *MessageError
 
 	// Parsed is the body as JSON (nil when it is not JSON); Unwrapped is
 	// the innermost payload after SNS and EventBridge envelopes.
@@ -89,6 +92,7 @@ type View struct {
 	SentAt           string               `json:"sentAt"`
 	ReceiveCount     int                  `json:"receiveCount"`
 	TraceID          string               `json:"traceId"`
+	XRayTraceID      string               `json:"xrayTraceId"`
 	OrderID          string               `json:"orderId"`
 	GroupID          string               `json:"groupId"`
 	Body             string               `json:"body"`
@@ -107,7 +111,7 @@ type ViewValue struct {
 func (m *Message) View(queueName string) View {
 	v := View{
 		MessageID: m.MessageID, Queue: queueName, ReceiveCount: m.ReceiveCount,
-		TraceID: m.TraceID, OrderID: m.OrderID, GroupID: m.GroupID, Body: m.Body,
+		TraceID: m.TraceID, XRayTraceID: m.XRayTraceID, OrderID: m.OrderID, GroupID: m.GroupID, Body: m.Body,
 		Attributes: make(map[string]ViewValue, len(m.Attributes)), SystemAttributes: m.System, Error: m.Error,
 	}
 	if !m.SentAt.IsZero() {
@@ -122,6 +126,17 @@ func (m *Message) View(queueName string) View {
 // MaxBatch is the most entries SQS takes in one batch call (send, delete,
 // change visibility) and the most messages one receive returns.
 const MaxBatch = 10
+
+// EntryIndex is the position a batch entry's Id names, for batches whose
+// entries are numbered by position ("0", "1", …), or -1 when id is not
+// one of 0..n-1.
+func EntryIndex(id *string, n int) int {
+	i, err := strconv.Atoi(aws.ToString(id))
+	if err != nil || i < 0 || i >= n {
+		return -1
+	}
+	return i
+}
 
 // UUIDBytes returns the 16 bytes of id when id is a UUID in the form SQS
 // gives message IDs (lowercase hex, 8-4-4-4-12), so that UUIDString gives

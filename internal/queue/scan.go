@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/dlqops/dlq/internal/backoff"
 )
 
 // ReceiveAPI is the part of the SQS client that scanning calls.
@@ -241,7 +243,7 @@ func (s *scan) receive(ctx context.Context) error {
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
 		out, err := s.api.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(s.url),
-			MaxNumberOfMessages:         10,
+			MaxNumberOfMessages:         MaxBatch,
 			VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
 			WaitTimeSeconds:             int32(wait / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
@@ -264,7 +266,7 @@ func (s *scan) receive(ctx context.Context) error {
 				s.lostReceive()
 			}
 			if failures++; failures < receiveAttempts && retryable(err) {
-				time.Sleep(time.Duration(100<<failures) * time.Millisecond)
+				_ = backoff.Sleep(ctx, backoff.Delay(failures))
 				continue
 			}
 			s.stopped.Store(true)
@@ -280,7 +282,7 @@ func (s *scan) receive(ctx context.Context) error {
 				// reaches its target would hold the scan up for its whole
 				// wait.
 				if shortEmpties++; shortEmpties < shortPolls {
-					time.Sleep(time.Duration(20<<shortEmpties) * time.Millisecond)
+					_ = backoff.Sleep(ctx, time.Duration(20<<shortEmpties)*time.Millisecond)
 					continue
 				}
 				wait = s.opts.WaitTime
@@ -632,8 +634,7 @@ func changeBatch(ctx context.Context, api ReceiveAPI, url string, handles []stri
 			if code == "ReceiptHandleIsInvalid" || code == "AWS.SimpleQueueService.ReceiptHandleIsInvalid" || code == "MessageNotInflight" || code == "AWS.SimpleQueueService.MessageNotInflight" {
 				continue
 			}
-			var i int
-			if _, err := fmt.Sscan(aws.ToString(f.Id), &i); err == nil && i < len(pending) {
+			if i := EntryIndex(f.Id, len(pending)); i >= 0 {
 				retry = append(retry, pending[i])
 				lastErr = code + ": " + aws.ToString(f.Message)
 			}
@@ -642,10 +643,8 @@ func changeBatch(ctx context.Context, api ReceiveAPI, url string, handles []stri
 			return released, fmt.Errorf("release: %d messages still hidden after retries (%s); they reappear when their visibility timeout ends", len(retry), lastErr)
 		}
 		if len(retry) > 0 {
-			select {
-			case <-ctx.Done():
-				return released, ctx.Err()
-			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			if err := backoff.Sleep(ctx, backoff.Delay(attempt)); err != nil {
+				return released, err
 			}
 		}
 		pending = retry

@@ -237,12 +237,12 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 			ok := make([]bool, len(pending))
 			failed := make([]*types.BatchResultErrorEntry, len(pending))
 			for _, e := range out.Successful {
-				if i := index(e.Id, len(pending)); i >= 0 {
+				if i := queue.EntryIndex(e.Id, len(pending)); i >= 0 {
 					ok[i] = true
 				}
 			}
 			for k := range out.Failed {
-				if i := index(out.Failed[k].Id, len(pending)); i >= 0 {
+				if i := queue.EntryIndex(out.Failed[k].Id, len(pending)); i >= 0 {
 					failed[i] = &out.Failed[k]
 				}
 			}
@@ -352,14 +352,6 @@ func (s *sender) progress() {
 		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n})
 }
 
-func index(id *string, n int) int {
-	var i int
-	if _, err := fmt.Sscan(aws.ToString(id), &i); err != nil || i < 0 || i >= n {
-		return -1
-	}
-	return i
-}
-
 // delete removes sent messages (rows) from the DLQ, ten at a time, and
 // journals them. handles are their receipt handles, nil: read from the
 // spool. A delete that fails leaves a message the destination already
@@ -405,14 +397,14 @@ func (r *runner) deleteFromDLQ(ctx context.Context, ids, handles []string, done 
 		}
 		var deleted []string
 		for _, ok := range out.Successful {
-			if i := index(ok.Id, len(entries)); i >= 0 {
+			if i := queue.EntryIndex(ok.Id, len(entries)); i >= 0 {
 				done(start + i)
 				deleted = append(deleted, ids[start+i])
 			}
 		}
 		c.mu.Lock()
 		for _, f := range out.Failed {
-			if i := index(f.Id, len(entries)); i >= 0 {
+			if i := queue.EntryIndex(f.Id, len(entries)); i >= 0 {
 				c.failures = append(c.failures, Failure{MessageID: ids[start+i],
 					Error: "sent, but not deleted from the DLQ: " + aws.ToString(f.Code) + " (the journal makes the next run delete it without sending it again)"})
 			}

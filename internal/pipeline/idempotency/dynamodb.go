@@ -327,7 +327,9 @@ func (s *DynamoStore) Lookup(ctx context.Context, api BatchGetAPI, keys []string
 				return nil, fmt.Errorf("idempotency: lookup: unprocessed keys after retries")
 			}
 			if len(pending) > 0 {
-				time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+				if err := backoff.Sleep(ctx, backoff.Delay(attempt)); err != nil {
+					return nil, fmt.Errorf("idempotency: lookup: %w", err)
+				}
 			}
 		}
 	}
