@@ -225,8 +225,11 @@ func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env 
 		return fmt.Errorf("unexpected event type %q", env.Type)
 	}
 	var o Order
-	if err := json.Unmarshal(env.Payload, &o); err != nil || o.OrderID == "" {
-		return fmt.Errorf("decode order: %v", err)
+	if err := json.Unmarshal(env.Payload, &o); err != nil {
+		return fmt.Errorf("decode order: %w", err)
+	}
+	if o.OrderID == "" {
+		return errors.New("decode order: no orderId in the payload")
 	}
 	attempt := max(env.Attempt, 1)
 	ctx = trace.Update(ctx, func(i *trace.IDs) { i.OrderID = o.OrderID })
