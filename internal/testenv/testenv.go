@@ -2,13 +2,15 @@
 // it starts moto_server on a free loopback port once per test binary (from
 // TestMain), waits until it answers, and stops it when the tests end. With
 // DLQ_TEST_ENDPOINT set it uses that endpoint instead. Under CI=true a
-// missing emulator fails the run; elsewhere integration tests skip.
+// missing emulator fails the run; elsewhere integration tests skip. With
+// -short (make unit) no emulator starts and integration tests skip.
 package testenv
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +46,12 @@ var state env // set once by Main before any test runs
 // TestMain: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
 	isolateCredentials()
+	flag.Parse()
+	if testing.Short() {
+		// make unit: only the tests that need no emulator run.
+		state.skipWhy = "integration test (-short: make test runs it against the emulator)"
+		return m.Run()
+	}
 	if ep := os.Getenv("DLQ_TEST_ENDPOINT"); ep != "" {
 		state.endpoint = ep
 		return m.Run()
