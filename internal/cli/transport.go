@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -72,7 +73,7 @@ func attemptTimeout(call time.Duration) func(*middleware.Stack) error {
 				out, md, err := next.HandleFinalize(actx, in)
 				// Our deadline, not the caller's context: an answer that
 				// did not come, which the retryer may try again.
-				if err != nil && ctx.Err() == nil && context.Cause(actx) == timeout {
+				if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), timeout) {
 					u := ""
 					if req, ok := in.Request.(*smithyhttp.Request); ok {
 						u = req.URL.String()

@@ -220,7 +220,7 @@ func (p *Pipeline) now() time.Time {
 // completed, or failed and was compensated, succeeds; a saga whose
 // compensation failed was dead-lettered with its trace and succeeds too,
 // so it is not retried forever.
-func (p *Pipeline) HandleRecord(ctx context.Context, rec events.SQSMessage, env trace.Envelope) error {
+func (p *Pipeline) HandleRecord(ctx context.Context, _ events.SQSMessage, env trace.Envelope) error {
 	if env.Type != EventOrderPlaced {
 		return fmt.Errorf("unexpected event type %q", env.Type)
 	}

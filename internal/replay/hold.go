@@ -106,7 +106,7 @@ func (h *held) heartbeat(ctx context.Context) func() {
 			if r.journalHold(ctx, len(pending)) != nil {
 				continue // not renewed unless journaled: a next run must not wait too little
 			}
-			_, _ = h.t.changeVisibility(context.WithoutCancel(ctx), pending, d)
+			_ = h.t.changeVisibility(context.WithoutCancel(ctx), pending, d)
 		}
 	}()
 	var once bool
@@ -138,7 +138,7 @@ func (h *held) releaseRest(ctx context.Context) error {
 
 // giveBack makes the messages of rows visible again at once.
 func (h *held) giveBack(ctx context.Context, rows []int32) error {
-	_, err := h.t.changeVisibility(context.WithoutCancel(ctx), rows, 0)
+	err := h.t.changeVisibility(context.WithoutCancel(ctx), rows, 0)
 	return err
 }
 

@@ -146,7 +146,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	if err != nil {
 		if relErr := h.giveBack(ctx, t.sorted()); relErr != nil {
-			return nil, fmt.Errorf("%w (and giving messages back: %v)", err, relErr)
+			return nil, fmt.Errorf("%w (and giving messages back: %w)", err, relErr)
 		}
 		return nil, err
 	}

@@ -346,7 +346,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var left Left
 	for sweep := 0; ; sweep++ {
 		runErr = r.rounds(ctx, &rep, start)
-		if early, ok := runErr.(*endedEarly); ok {
+		var early *endedEarly
+		if errors.As(runErr, &early) {
 			rep = r.finish(rep, start)
 			rep.Remaining = 0
 			return rep, early.err

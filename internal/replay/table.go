@@ -195,16 +195,14 @@ func (t *table) handles(rows []int32) ([]string, error) {
 // (0 gives them back), reading their receipt handles handleChunk at a
 // time. A chunk that fails does not stop the others; the errors are
 // joined.
-func (t *table) changeVisibility(ctx context.Context, rows []int32, d time.Duration) (int, error) {
-	changed := 0
+func (t *table) changeVisibility(ctx context.Context, rows []int32, d time.Duration) error {
 	var errs []error
 	for start := 0; start < len(rows); start += handleChunk {
 		hs, err := t.handles(rows[start:min(start+handleChunk, len(rows))])
-		n, cerr := queue.ChangeVisibility(ctx, t.r.cfg.API, t.r.dlq.URL, hs, d)
-		changed += n
+		_, cerr := queue.ChangeVisibility(ctx, t.r.cfg.API, t.r.dlq.URL, hs, d)
 		errs = append(errs, err, cerr)
 	}
-	return changed, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // handle reads row i's newest receipt handle.

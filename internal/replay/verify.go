@@ -135,7 +135,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 				err = r.deleteFromDLQ(ctx, ids, hs, func(k int) { r.ledger.update(ids[k], stDone, 0) }, false)
 			}
 			if err != nil {
-				_, _ = t.changeVisibility(context.WithoutCancel(ctx), found, 0)
+				_ = t.changeVisibility(context.WithoutCancel(ctx), found, 0)
 				return left, 0, err
 			}
 			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
@@ -169,7 +169,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 				r.missed++
 			}
 		}
-		if _, err := t.changeVisibility(context.WithoutCancel(ctx), giveBack, 0); err != nil {
+		if err := t.changeVisibility(context.WithoutCancel(ctx), giveBack, 0); err != nil {
 			return left, 0, err
 		}
 		missing = r.ledger.missing()

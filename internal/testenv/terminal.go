@@ -44,7 +44,8 @@ func RunInTerminal(t testing.TB, bin string, cols int, args ...string) string {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "NO_COLOR=1", fmt.Sprintf("COLUMNS=%d", cols), "LINES=24", "XDG_CONFIG_HOME="+t.TempDir())
+	env = append(env, "NO_COLOR=1", fmt.Sprintf("COLUMNS=%d", cols), "LINES=24", "XDG_CONFIG_HOME="+t.TempDir())
+	cmd.Env = env
 	out, err := cmd.Output()
 	screen := strings.ReplaceAll(string(out), "\r\n", "\n")
 	if err != nil {

@@ -46,7 +46,7 @@ var state env // set once by Main before any test runs
 // TestMain: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
 	isolateCredentials()
-	flag.Parse()
+	flag.Parse() //nolint:revive // TestMain parses the flags itself to read -short before any test runs
 	if testing.Short() {
 		// make unit: only the tests that need no emulator run.
 		state.skipWhy = "integration test (-short: make test runs it against the emulator)"

@@ -80,7 +80,7 @@ func ensureRows(t *testing.T, r result) []ensureRow {
 // --replace-actions removes, and both say what they did.
 func TestAlarmEnsureAddsTopicAndReplacesOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
-	p := pipeline(t, "")
+	p := pipeline(t)
 	pager, slack := snsTopic(t, "", "pager"), snsTopic(t, "", "slack")
 	orders := p + "-orders-dlq"
 
@@ -122,7 +122,7 @@ func TestAlarmEnsureAddsTopicAndReplacesOnlyWhenAsked(t *testing.T) {
 // failure.
 func TestAlarmEnsureWarnsOnQueueThatIsNotADLQ(t *testing.T) {
 	t.Parallel()
-	p := pipeline(t, "")
+	p := pipeline(t)
 	audit := p + "-audit"
 	t.Cleanup(func() {
 		cw := cloudwatch.NewFromConfig(testenv.Config(t, ""))
@@ -161,7 +161,7 @@ func TestAlarmEnsureWarnsOnQueueThatIsNotADLQ(t *testing.T) {
 // written; one that may not be read is used with a warning.
 func TestAlarmEnsureChecksTheTopic(t *testing.T) {
 	t.Parallel()
-	p := pipeline(t, "")
+	p := pipeline(t)
 	missing := "arn:aws:sns:us-east-1:123456789012:" + testenv.Name(t, "gone")
 
 	r := dlq(t, "", "alarm ensure --all --prefix "+p+" --sns-topic "+missing)

@@ -45,9 +45,9 @@ func dlq(t *testing.T, region string, args string, opts ...func(*middleware.Stac
 // pipeline creates an order pipeline under a unique prefix: orders and
 // payments redrive into their DLQs, payments-dlq holds two messages, and
 // an unrelated queue stands beside them.
-func pipeline(t *testing.T, region string) string {
+func pipeline(t *testing.T) string {
 	t.Helper()
-	c := sqs.NewFromConfig(testenv.Config(t, region))
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
 	p := testenv.Name(t, "e2e")
 	ordersDLQ := testenv.CreateQueue(t, c, p+"-orders-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
 	payDLQ := testenv.CreateQueue(t, c, p+"-payments-dlq", map[string]string{"MessageRetentionPeriod": "1209600"})
@@ -56,7 +56,7 @@ func pipeline(t *testing.T, region string) string {
 	testenv.CreateQueue(t, c, p+"-audit", nil)
 	testenv.Send(t, c, payDLQ.URL, 2, `{"orderId":"order-1"}`)
 	t.Cleanup(func() {
-		cw := cloudwatch.NewFromConfig(testenv.Config(t, region))
+		cw := cloudwatch.NewFromConfig(testenv.Config(t, ""))
 		_, _ = cw.DeleteAlarms(context.Background(), &cloudwatch.DeleteAlarmsInput{AlarmNames: []string{"dlq-depth-" + p + "-orders-dlq", "dlq-depth-" + p + "-payments-dlq"}})
 	})
 	return p
@@ -64,7 +64,7 @@ func pipeline(t *testing.T, region string) string {
 
 func TestInspectJSONAndExitCodes(t *testing.T) {
 	t.Parallel()
-	p := pipeline(t, "")
+	p := pipeline(t)
 
 	r := dlq(t, "", "inspect --prefix "+p+" -o json")
 	if r.code != 0 {
@@ -116,7 +116,7 @@ func TestInspectJSONAndExitCodes(t *testing.T) {
 
 func TestAlarmEnsureAndList(t *testing.T) {
 	t.Parallel()
-	p := pipeline(t, "")
+	p := pipeline(t)
 	r := dlq(t, "", "alarm ensure --all --prefix "+p+" --dry-run")
 	if r.code != 0 || !strings.Contains(r.stdout, "would be created") || !strings.Contains(r.stderr, "dry run: nothing was changed") {
 		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -163,7 +163,7 @@ func TestInspectCallsPerQueue(t *testing.T) {
 	t.Parallel()
 	// Its own region, so the account holds exactly these queues and alarms.
 	const region = "eu-north-1"
-	c := sqs.NewFromConfig(testenv.Config(t, region))
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
 	p := testenv.Name(t, "calls")
 	const pairs = 20
 	for i := 0; i < pairs; i++ {
