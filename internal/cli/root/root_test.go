@@ -163,7 +163,7 @@ func TestInspectCallsPerQueue(t *testing.T) {
 	t.Parallel()
 	// Its own region, so the account holds exactly these queues and alarms.
 	const region = "eu-north-1"
-	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	c := sqs.NewFromConfig(testenv.Config(t, region))
 	p := testenv.Name(t, "calls")
 	const pairs = 20
 	for i := 0; i < pairs; i++ {
@@ -204,6 +204,7 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 		{"unknown command", []string{"inspekt"}, cli.ExitUsage, `unknown command "inspekt" for "dlq"; did you mean: inspect`},
 		{"bad queue name", []string{"inspect", "a b"}, cli.ExitUsage, `invalid queue "a b"`},
 		{"ensure without target", []string{"alarm", "ensure"}, cli.ExitUsage, "name the DLQs to alarm, or pass --all"},
+		{"unknown alarm subcommand", []string{"alarm", "ensrue", "orders-dlq"}, cli.ExitUsage, `dlq: unexpected argument "ensrue" for "dlq alarm"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
