@@ -3,7 +3,8 @@
 // groups in batches of 50 (or by prefix where the endpoint supports
 // SOURCE), polls with backoff, splits windows that hit the 10,000-row cap,
 // parses rows as dlq's log schema or Lambda platform lines, and keeps only
-// the events that provably belong to the requested trace or order.
+// the events that provably belong to the requested trace, X-Ray trace or
+// order.
 package insights
 
 import (
@@ -32,6 +33,9 @@ type Event struct {
 	Platform bool
 	// Raw is @message as stored.
 	Raw string
+	// XRayTraceID is the line's xrayTraceId: the AWS X-Ray trace of the
+	// record it was written for.
+	XRayTraceID string
 }
 
 // Record is one line of dlq's log schema (docs/log-schema.md).
@@ -49,6 +53,8 @@ type Record struct {
 	Attempt    int      `json:"attempt"`
 	MessageID  string   `json:"messageId"`
 	RequestID  string   `json:"requestId"`
+	// XRayTraceID is there when the record came with an X-Ray trace.
+	XRayTraceID string `json:"xrayTraceId"`
 }
 
 var (
@@ -147,7 +153,7 @@ func parseMessage(e *Event) {
 		e.Message = msg
 		return
 	}
-	e.TraceID, e.OrderID, e.Step, e.Status = r.TraceID, r.OrderID, r.Step, r.Status
+	e.TraceID, e.XRayTraceID, e.OrderID, e.Step, e.Status = r.TraceID, r.XRayTraceID, r.OrderID, r.Step, r.Status
 	e.Level, e.Message, e.Error, e.DurationMs = r.Level, r.Msg, r.Error, r.DurationMs
 	if r.RequestID != "" {
 		e.RequestID = r.RequestID

@@ -33,6 +33,9 @@ type Request struct {
 	Prefixes []string
 	Start    time.Time
 	End      time.Time
+	// XRayTraceID, or: events of this AWS X-Ray trace, which may span
+	// several of the pipeline's traces.
+	XRayTraceID string
 }
 
 // Result is what Fetch found and what it cost.
@@ -62,15 +65,18 @@ type Fetcher struct {
 // Fetch finds the events of the request, checked client-side, in time
 // order, with Lambda platform lines of the same invocations.
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
-	if len(req.TraceIDs) == 0 && req.OrderID == "" {
+	if len(req.TraceIDs) == 0 && req.OrderID == "" && req.XRayTraceID == "" {
 		return Result{}, errors.New("fetch: no trace or order ID")
 	}
 	if len(req.Groups) == 0 && len(req.Prefixes) == 0 {
 		return Result{}, errors.New("fetch: no log groups")
 	}
 	needles := req.TraceIDs
-	if req.OrderID != "" {
+	switch {
+	case req.OrderID != "":
 		needles = []string{req.OrderID}
+	case req.XRayTraceID != "":
+		needles = []string{req.XRayTraceID}
 	}
 	query, err := Query(needles)
 	if err != nil {
@@ -123,14 +129,19 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 }
 
 // belongs is the client-side check: a row is shown only when its own
-// fields name the requested trace or order. Servers that ignore or loosen
-// the filter (moto ignores it) never leak someone else's events.
+// fields name the requested trace, X-Ray trace or order. Servers that
+// ignore or loosen the filter (moto ignores it) never leak someone else's
+// events. An X-Ray trace ID matches a line's xrayTraceId, or its traceId
+// for a producer that uses X-Ray IDs as its trace IDs: the same trace.
 func belongs(e Event, req Request) bool {
 	if e.Platform {
 		return false // joined later through request IDs
 	}
 	if req.OrderID != "" {
 		return e.OrderID == req.OrderID
+	}
+	if req.XRayTraceID != "" {
+		return e.XRayTraceID == req.XRayTraceID || e.TraceID == req.XRayTraceID
 	}
 	for _, t := range req.TraceIDs {
 		if e.TraceID == t {

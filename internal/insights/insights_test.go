@@ -2,6 +2,7 @@ package insights
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -81,6 +82,8 @@ func TestParseRow(t *testing.T) {
 			Event{Platform: true, RequestID: "8f5c-11", Step: "report", Status: "error", Message: "REPORT status timeout", DurationMs: ms(3000)}},
 		{"task timed out", map[string]string{"@message": "2026-11-26T18:34:01.123Z 8f5c1111-aaaa-bbbb Task timed out after 3.00 seconds"},
 			Event{Platform: true, RequestID: "8f5c1111-aaaa-bbbb", Step: "invoke", Status: "error", Level: "ERROR", Message: "Task timed out after 3.00 seconds", DurationMs: ms(3000)}},
+		{"X-Ray traced line", map[string]string{"@message": `{"msg":"charged","traceId":"t-4","xrayTraceId":"1-5759e988-bd862e3fe1be46a994272793","orderId":"o-4"}`},
+			Event{TraceID: "t-4", XRayTraceID: "1-5759e988-bd862e3fe1be46a994272793", OrderID: "o-4", Message: "charged"}},
 		{"malformed JSON", map[string]string{"@message": `{"traceId": "t-1", oops`}, Event{Message: `{"traceId": "t-1", oops`}},
 		{"plain text", map[string]string{"@message": "hello t-1"}, Event{Message: "hello t-1"}},
 	}
@@ -350,5 +353,90 @@ func TestFetchNamesMissingLogGroups(t *testing.T) {
 				t.Errorf("err = %v, want it to start %q and wrap the service's error", err, tc.want)
 			}
 		})
+	}
+}
+
+// queryLog records the query strings a Fetcher starts.
+type queryLog struct {
+	*fakeLogs
+	mu      sync.Mutex
+	strings []string
+}
+
+func (q *queryLog) StartQuery(ctx context.Context, in *cwl.StartQueryInput, opts ...func(*cwl.Options)) (*cwl.StartQueryOutput, error) {
+	q.mu.Lock()
+	q.strings = append(q.strings, aws.ToString(in.QueryString))
+	q.mu.Unlock()
+	return q.fakeLogs.StartQuery(ctx, in, opts...)
+}
+
+// An X-Ray trace's lookup asks the server for the X-Ray ID, keeps the rows
+// whose xrayTraceId (or traceId) is that ID, whatever pipeline trace they
+// belong to, joins their invocations' platform lines, and builds one
+// timeline whose events name their own traces.
+func TestFetchAndBuildByXRayTrace(t *testing.T) {
+	t.Parallel()
+	const xrayID = "1-5759e988-bd862e3fe1be46a994272793"
+	start := time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)
+	row := func(sec int, msg string) map[string]string {
+		return map[string]string{"@timestamp": fmt.Sprint(start.Add(time.Duration(sec) * time.Second).UnixMilli()), "@log": "/aws/lambda/orders", "@logStream": "s", "@message": msg}
+	}
+	f := &queryLog{fakeLogs: &fakeLogs{rows: []map[string]string{
+		row(1, `{"msg":"a","traceId":"t-1","orderId":"o-1","xrayTraceId":"`+xrayID+`","requestId":"r-1"}`),
+		row(2, `{"msg":"b","traceId":"t-2","orderId":"o-2","xrayTraceId":"`+xrayID+`","status":"error"}`),
+		row(3, `{"msg":"c","traceId":"`+xrayID+`"}`),
+		row(4, "REPORT RequestId: r-1\tDuration: 10.00 ms"),
+		// Not this X-Ray trace: another one, a lookalike, a mention in
+		// plain text, a line without one, another invocation's REPORT.
+		row(5, `{"msg":"x","traceId":"t-3","xrayTraceId":"1-5759e988-bd862e3fe1be46a994272794"}`),
+		row(6, `{"msg":"x","traceId":"t-4","xrayTraceId":"`+xrayID+`0"}`),
+		row(7, "saw "+xrayID+" go by"),
+		row(8, `{"msg":"x","traceId":"t-1","requestId":"r-9"}`),
+		row(9, "REPORT RequestId: r-9\tDuration: 10.00 ms"),
+	}}}
+	req := Request{XRayTraceID: xrayID, Groups: []string{"/aws/lambda/orders"}, Start: start, End: start.Add(time.Minute)}
+	res, err := (&Fetcher{API: f, PollInterval: time.Millisecond}).Fetch(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.strings) == 0 || !strings.Contains(f.strings[0], `@message like "`+xrayID+`"`) {
+		t.Errorf("first query = %q, want it to filter on the X-Ray ID", f.strings)
+	}
+	tls := Build(res.Events, req)
+	if len(tls) != 1 {
+		t.Fatalf("timelines = %+v", tls)
+	}
+	tl := tls[0]
+	var got []string
+	for _, e := range tl.Events {
+		got = append(got, e.TraceID+":"+e.Message)
+	}
+	if fmt.Sprint(got) != "[t-1:a t-2:b "+xrayID+":c :REPORT]" {
+		t.Errorf("events = %q", got)
+	}
+	if tl.XRayTraceID != xrayID || tl.TraceID != "t-1" || tl.OrderID != "o-1" || tl.Stats().Errors != 1 {
+		t.Errorf("timeline = %+v", tl)
+	}
+	b, err := json.Marshal(tl)
+	if err != nil || !strings.Contains(string(b), `"xrayTraceId":"`+xrayID+`"`) {
+		t.Errorf("JSON = %s, %v", b, err)
+	}
+}
+
+// A trace's timeline names the X-Ray trace its lines carry.
+func TestBuildNamesTheXRayTraceOfATrace(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)
+	tls := Build([]Event{
+		{Timestamp: t0, TraceID: "t-1"},
+		{Timestamp: t0.Add(time.Second), TraceID: "t-1", XRayTraceID: "1-5759e988-bd862e3fe1be46a994272793"},
+		{Timestamp: t0, TraceID: "t-2"},
+	}, Request{TraceIDs: []string{"t-1", "t-2"}})
+	if len(tls) != 2 || tls[0].XRayTraceID != "1-5759e988-bd862e3fe1be46a994272793" || tls[1].XRayTraceID != "" || tls[0].Events[1].TraceID != "" {
+		t.Errorf("timelines = %+v", tls)
+	}
+	b, _ := json.Marshal(tls[1])
+	if !strings.Contains(string(b), `"xrayTraceId":""`) {
+		t.Errorf("xrayTraceId missing from %s", b)
 	}
 }

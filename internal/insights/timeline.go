@@ -20,6 +20,10 @@ type Timeline struct {
 	Start   time.Time       `json:"start"`
 	End     time.Time       `json:"end"`
 	Events  []TimelineEvent `json:"events"`
+	// XRayTraceID is the AWS X-Ray trace asked for, or the one the
+	// timeline's lines carry; empty when they carry none. JSON writes it
+	// after orderId (MarshalJSON).
+	XRayTraceID string `json:"xrayTraceId"`
 }
 
 // MarshalJSON writes times in TimeFormat; start and end are null when no
@@ -30,12 +34,13 @@ func (t Timeline) MarshalJSON() ([]byte, error) {
 		events = []TimelineEvent{}
 	}
 	return json.Marshal(struct {
-		TraceID string          `json:"traceId"`
-		OrderID string          `json:"orderId"`
-		Start   *string         `json:"start"`
-		End     *string         `json:"end"`
-		Events  []TimelineEvent `json:"events"`
-	}{t.TraceID, t.OrderID, instant(t.Start), instant(t.End), events})
+		TraceID     string          `json:"traceId"`
+		OrderID     string          `json:"orderId"`
+		XRayTraceID string          `json:"xrayTraceId"`
+		Start       *string         `json:"start"`
+		End         *string         `json:"end"`
+		Events      []TimelineEvent `json:"events"`
+	}{t.TraceID, t.OrderID, t.XRayTraceID, instant(t.Start), instant(t.End), events})
 }
 
 func instant(t time.Time) *string {
@@ -87,8 +92,8 @@ func (e TimelineEvent) Function() string {
 }
 
 // Build groups events (sorted by time) into timelines: one per trace, or
-// one for the order. Platform lines join the trace of the invocation
-// (request ID) they belong to.
+// one for the order or the X-Ray trace. Platform lines join the trace of
+// the invocation (request ID) they belong to.
 func Build(events []Event, req Request) []Timeline {
 	traceOfRequest := map[string]string{}
 	for _, e := range events {
@@ -99,6 +104,9 @@ func Build(events []Event, req Request) []Timeline {
 	key := func(e Event) string {
 		if req.OrderID != "" {
 			return req.OrderID
+		}
+		if req.XRayTraceID != "" {
+			return req.XRayTraceID
 		}
 		if e.Platform {
 			return traceOfRequest[e.RequestID]
@@ -114,10 +122,13 @@ func Build(events []Event, req Request) []Timeline {
 		}
 		t, ok := byKey[k]
 		if !ok {
-			t = &Timeline{Start: e.Timestamp}
-			if req.OrderID != "" {
+			t = &Timeline{Start: e.Timestamp, XRayTraceID: req.XRayTraceID}
+			switch {
+			case req.OrderID != "":
 				t.OrderID = req.OrderID
-			} else {
+			case req.XRayTraceID != "":
+				// Its traceId is its first line's, as an order's is.
+			default:
 				t.TraceID = k
 			}
 			byKey[k] = t
@@ -128,6 +139,9 @@ func Build(events []Event, req Request) []Timeline {
 		}
 		if t.OrderID == "" && e.OrderID != "" {
 			t.OrderID = e.OrderID
+		}
+		if t.XRayTraceID == "" && e.XRayTraceID != "" {
+			t.XRayTraceID = e.XRayTraceID
 		}
 		t.End = e.Timestamp
 		t.Events = append(t.Events, TimelineEvent{
@@ -150,8 +164,10 @@ func Build(events []Event, req Request) []Timeline {
 	return out
 }
 
+// traceIfOrder is the event's own trace where a timeline may span several:
+// an order's, or an X-Ray trace's.
 func traceIfOrder(req Request, e Event) string {
-	if req.OrderID != "" {
+	if req.OrderID != "" || req.XRayTraceID != "" {
 		return e.TraceID
 	}
 	return ""

@@ -4,13 +4,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/dlqops/dlq/internal/xray"
 )
 
-// correlate fills TraceID, OrderID, Error, Parsed and Unwrapped. IDs come
-// from the first place that has them: message attributes, then the body's
-// top level, then an EventBridge event's detail, then an SNS envelope's
-// Message (a JSON string) and its message attributes.
+// correlate fills TraceID, OrderID, XRayTraceID, Error, Parsed and
+// Unwrapped. IDs come from the first place that has them: message
+// attributes, then the body's top level, then an EventBridge event's
+// detail, then an SNS envelope's Message (a JSON string) and its message
+// attributes. The X-Ray trace is read as the pipeline reads it
+// (trace.FromRecord), so that peek shows the ID its log lines carry: the
+// AWSTraceHeader, else a traceparent attribute, else the body's top-level
+// traceparent.
 func correlate(m *Message) {
+	correlateBody(m)
+	m.XRayTraceID = xray.Resolve(m.System[xray.HeaderAttribute], attrString(m.Attributes, xray.TraceparentName), bodyTraceparent(m.Parsed))
+}
+
+// correlateBody fills all but XRayTraceID.
+func correlateBody(m *Message) {
 	m.TraceID = attrString(m.Attributes, "traceId")
 	m.OrderID = attrString(m.Attributes, "orderId")
 	if code := attrString(m.Attributes, "ErrorCode"); code != "" || attrString(m.Attributes, "RequestID") != "" {
@@ -41,6 +53,18 @@ func correlate(m *Message) {
 		}
 		m.Unwrapped = layer.value
 	}
+}
+
+// bodyTraceparent is the traceparent at the body's top level, where the
+// pipeline's envelope would hold it.
+func bodyTraceparent(parsed any) string {
+	obj, ok := parsed.(map[string]any)
+	if !ok {
+		return ""
+	}
+	var tp string
+	fill(&tp, obj, xray.TraceparentName)
+	return tp
 }
 
 type layer struct {

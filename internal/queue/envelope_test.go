@@ -66,3 +66,40 @@ func TestViewEncodesBinaryAsBase64(t *testing.T) {
 		t.Errorf("view = %+v", v)
 	}
 }
+
+// A message's X-Ray trace is read as the pipeline reads a record's
+// (trace.FromRecord): AWSTraceHeader, else a traceparent attribute, else
+// the body's top-level traceparent; its JSON form names it xrayTraceId.
+func TestXRayTraceExtraction(t *testing.T) {
+	t.Parallel()
+	const (
+		header = "Parent=53995c3f42cd8ad8;Sampled=1;Root=1-5759e988-bd862e3fe1be46a994272793"
+		tp     = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	)
+	str := func(v string) types.MessageAttributeValue {
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	for _, tc := range []struct {
+		name   string
+		header string
+		attrs  map[string]types.MessageAttributeValue
+		body   string
+		want   string
+	}{
+		{"trace header", header, nil, `{"traceId":"t-1"}`, "1-5759e988-bd862e3fe1be46a994272793"},
+		{"header beats traceparent", header, map[string]types.MessageAttributeValue{"traceparent": str(tp)}, `{"traceparent":"` + tp + `"}`, "1-5759e988-bd862e3fe1be46a994272793"},
+		{"traceparent attribute", "", map[string]types.MessageAttributeValue{"traceparent": str(tp)}, "not JSON", "1-4bf92f35-77b34da6a3ce929d0e0e4736"},
+		{"body traceparent", "", nil, `{"traceId":"t-1","traceparent":"` + tp + `"}`, "1-4bf92f35-77b34da6a3ce929d0e0e4736"},
+		{"malformed header ignored", "Root=1-5759e988;Sampled=1", nil, `{"traceparent":"` + tp + `"}`, "1-4bf92f35-77b34da6a3ce929d0e0e4736"},
+		{"none", "", nil, `{"traceId":"1-5759e988-bd862e3fe1be46a994272793"}`, ""},
+	} {
+		raw := types.Message{MessageId: aws.String("id"), Body: aws.String(tc.body), MessageAttributes: tc.attrs, Attributes: map[string]string{}}
+		if tc.header != "" {
+			raw.Attributes["AWSTraceHeader"] = tc.header
+		}
+		m := FromSQS(raw)
+		if m.XRayTraceID != tc.want || m.View("q").XRayTraceID != tc.want {
+			t.Errorf("%s: XRayTraceID = %q, want %q", tc.name, m.XRayTraceID, tc.want)
+		}
+	}
+}

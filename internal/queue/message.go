@@ -11,8 +11,9 @@ import (
 )
 
 // Message is one SQS message as received, with what dlq derives from it:
-// correlation IDs (the X-Ray trace among them), the error a Lambda async-invocation DLQ records, and
-// the body parsed and unwrapped from SNS and EventBridge envelopes.
+// correlation IDs (the X-Ray trace among them), the error a Lambda
+// async-invocation DLQ records, and the body parsed and unwrapped from SNS
+// and EventBridge envelopes.
 type Message struct {
 	MessageID     string
 	ReceiptHandle string

@@ -208,14 +208,17 @@ func cells(ios *render.IOStreams, m *queue.Message, grouped bool, now time.Time)
 	if grouped {
 		cs = append(cs, render.Cell{Text: m.GroupID})
 	}
-	return append(cs, render.Cell{Text: m.TraceID}, render.Cell{Text: m.OrderID}, errCell(m.Error), render.Cell{Text: body})
+	return append(cs, render.Cell{Text: m.TraceID}, render.Cell{Text: m.OrderID}, errCell(m.Error), render.Cell{Text: body}, render.Cell{Text: m.XRayTraceID})
 }
 
 // columns are peek's table columns; GROUP only for messages that have one
-// (FIFO), so a standard queue's piped lines keep their fields. On a narrow
-// terminal the message ID stays whole and the others give way: the body
-// preview first, then the trace ID (32 characters, and in --body), then
-// the error, to its code alone; the IDs are dropped, never cut.
+// (FIFO), so a standard queue's piped lines keep their fields. X-RAY
+// TRACE ID comes last, after BODY, for the same reason: it was added after
+// scripts learnt the fields before it. On a narrow terminal the message ID
+// stays whole and the others give way: the X-Ray trace ID first (35
+// characters that matter only to whoever opens X-Ray; -o json has it),
+// then the body preview, then the trace ID (32 characters, and in --body),
+// then the error, to its code alone; the IDs are dropped, never cut.
 func columns(grouped bool) []render.Column {
 	cols := []render.Column{
 		{Header: "MESSAGE ID", Key: true},
@@ -230,6 +233,7 @@ func columns(grouped bool) []render.Column {
 		render.Column{Header: "ORDER ID", Priority: 7, Whole: true},
 		render.Column{Header: "ERROR", Priority: 4},
 		render.Column{Header: "BODY", Priority: 1, Min: bodyMin},
+		render.Column{Header: "X-RAY TRACE ID", Priority: 0, Whole: true},
 	)
 }
 
@@ -278,7 +282,7 @@ func writeBodies(opts *PeekOptions, msgs []queue.Message) error {
 		}
 		fmt.Fprintf(&b, "%s %s\n", st.Bold.Render("message"), render.Sanitize(m.MessageID))
 		fields := []string{"sent " + opts.IO.Time(m.SentAt, now), "receives " + strconv.Itoa(m.ReceiveCount)}
-		for _, kv := range [][2]string{{"trace", m.TraceID}, {"order", m.OrderID}, {"group", m.GroupID}} {
+		for _, kv := range [][2]string{{"trace", m.TraceID}, {"xray", m.XRayTraceID}, {"order", m.OrderID}, {"group", m.GroupID}} {
 			if kv[1] != "" {
 				fields = append(fields, kv[0]+" "+render.Sanitize(kv[1]))
 			}

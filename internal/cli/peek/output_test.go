@@ -26,7 +26,7 @@ var now = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 func sampleMessages(group string) []queue.Message {
 	msgs := []queue.Message{
 		{MessageID: "3f31fded-ef1e-4550-b96a-080cdd68c058", SentAt: now.Add(-5 * time.Minute), ReceiveCount: 4,
-			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", OrderID: "order-1042",
+			TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", OrderID: "order-1042", XRayTraceID: "1-5759e988-bd862e3fe1be46a994272793",
 			Error: &queue.MessageError{Code: "500", Message: "Task timed out after 30.00 seconds", RequestID: "req-1"},
 			Body:  `{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","orderId":"order-1042","type":"PaymentRequested","attempt":3,"payload":{"amount":"129.90"}}`},
 		{MessageID: "8d7fa157-f8b0-4fa1-8ace-a556810dc517", SentAt: now.Add(-2 * time.Hour), ReceiveCount: 6,
@@ -48,7 +48,7 @@ func sampleMessages(group string) []queue.Message {
 func plainMessages() []queue.Message {
 	msgs := sampleMessages("")
 	for i := range msgs {
-		msgs[i].TraceID, msgs[i].OrderID, msgs[i].Error = "", "", nil
+		msgs[i].TraceID, msgs[i].XRayTraceID, msgs[i].OrderID, msgs[i].Error = "", "", "", nil
 	}
 	return msgs
 }
@@ -64,6 +64,9 @@ func TestWriteGolden(t *testing.T) {
 		{"table-tty-80", true, 80, sampleMessages("")},
 		{"table-tty-100", true, 100, sampleMessages("")},
 		{"table-tty-160", true, 160, sampleMessages("")},
+		// Wide enough for every column: the X-Ray trace ID, which gives
+		// way first, shows too.
+		{"table-tty-320", true, 320, sampleMessages("")},
 		{"table-piped", false, 80, sampleMessages("")},
 		{"fifo-tty-80", true, 80, sampleMessages("customer")},
 		{"fifo-tty-100", true, 100, sampleMessages("customer")},
@@ -100,13 +103,14 @@ func TestWriteGolden(t *testing.T) {
 }
 
 // Piped lines keep their fields where scripts expect them: seven for a
-// standard queue, and the group after the receive count for a FIFO one.
+// standard queue, and the group after the receive count for a FIFO one;
+// the X-Ray trace ID, added later, comes after them all.
 func TestWritePipedFields(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		group  string
 		fields int
-	}{{"", 7}, {"customer", 8}} {
+	}{{"", 8}, {"customer", 9}} {
 		ios, _, out, _ := render.Test()
 		opts := &PeekOptions{IO: ios, Now: func() time.Time { return now }, Output: render.FormatTable}
 		if err := write(opts, "q", sampleMessages(tc.group)); err != nil {
@@ -119,6 +123,9 @@ func TestWritePipedFields(t *testing.T) {
 			}
 			if tc.group != "" && !strings.HasPrefix(f[3], tc.group+"-") {
 				t.Errorf("group field = %q", f[3])
+			}
+			if body := f[len(f)-2]; !strings.HasPrefix(body, "{") && !strings.HasPrefix(body, "plain") {
+				t.Errorf("body is not the field before the X-Ray trace ID: %q", line)
 			}
 		}
 	}

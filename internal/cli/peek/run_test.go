@@ -189,8 +189,8 @@ func TestPeekStreamsMatchesAsTheScanFindsThem(t *testing.T) {
 				if err := json.Unmarshal([]byte(first), &v); err != nil || v.MessageID != "m-1" || v.Queue != "orders-dlq" {
 					t.Errorf("first line %q (%v): want m-1's JSON", first, err)
 				}
-			} else if f := strings.Split(first, "\t"); len(f) != 7 || f[0] != "m-1" {
-				t.Errorf("first row %q: want m-1's seven fields", first)
+			} else if f := strings.Split(first, "\t"); len(f) != 8 || f[0] != "m-1" {
+				t.Errorf("first row %q: want m-1's eight fields", first)
 			}
 			if want := "scanned 3 of ~3 visible messages in orders-dlq, 3 matched; 3 released\n"; stderr.String() != want {
 				t.Errorf("stderr = %q, want only the summary %q", stderr.String(), want)

@@ -227,13 +227,13 @@ func TestTimelineBadInput(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ args, want string }{
 		{"timeline t-1", "no log groups"},
-		{"timeline --log-group g", "exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq"},
+		{"timeline --log-group g", "exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq"},
 		{"timeline t-1 --order-id o-1 --log-group g", "exactly one of"},
 		{"timeline t-1 --log-group g --start yesterday", "invalid --start"},
 		{"timeline t-1 --log-group g --where a=b", "message filters apply to --from-dlq"},
 		{"timeline --from-dlq bad/name --log-group g", "invalid queue"},
 		{"timeline a b --log-group g", "takes at most one TRACE_ID, got 2"},
-		{"timeline --from-dlq q --trace-id t-1 --log-group g", "exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq"},
+		{"timeline --from-dlq q --trace-id t-1 --log-group g", "exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq"},
 		{"timeline t-1 --log-group g --start 2026-11-28 --since 2h", "give --start or --since, not both"},
 		{"timeline t-1 --log-group g --since 7x", `invalid argument "7x" for "--since" flag: want a positive duration`},
 	} {

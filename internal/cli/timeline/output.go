@@ -21,7 +21,7 @@ func writeTimelines(opts *TimelineOptions, tls []insights.Timeline) error {
 	case opts.Output != render.FormatTable && opts.FromDLQ == "" && len(tls) == 1:
 		return render.WriteData(opts.IO.Out, opts.Output, tls[0])
 	case opts.Output != render.FormatTable && opts.FromDLQ == "" && len(tls) == 0:
-		empty := insights.Timeline{TraceID: opts.TraceID, OrderID: opts.OrderID, Events: []insights.TimelineEvent{}}
+		empty := insights.Timeline{TraceID: opts.TraceID, OrderID: opts.OrderID, XRayTraceID: opts.XRayTraceID, Events: []insights.TimelineEvent{}}
 		return render.WriteData(opts.IO.Out, opts.Output, empty)
 	case opts.Output != render.FormatTable:
 		return render.WriteData(opts.IO.Out, opts.Output, tls)
@@ -87,6 +87,9 @@ func renderTimeline(b *strings.Builder, st render.Styles, t insights.Timeline) {
 	}
 	if t.OrderID != "" {
 		head = append(head, "Order "+render.Sanitize(t.OrderID))
+	}
+	if t.XRayTraceID != "" {
+		head = append(head, "X-Ray "+render.Sanitize(t.XRayTraceID))
 	}
 	head = append(head, "span "+span(s.Span), render.Count(s.Steps, "step"), render.Count(s.Errors, "error"))
 	b.WriteString(st.Bold.Render(strings.Join(head, "  ·  ")))

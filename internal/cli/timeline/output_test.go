@@ -110,11 +110,11 @@ func TestEmptyTimelines(t *testing.T) {
 	}{
 		{"json, one trace", TimelineOptions{TraceID: "t-1"}, nil, false, render.FormatNDJSON,
 			func(s string) bool {
-				return s == `{"traceId":"t-1","orderId":"","start":null,"end":null,"events":[]}`+"\n"
+				return s == `{"traceId":"t-1","orderId":"","xrayTraceId":"","start":null,"end":null,"events":[]}`+"\n"
 			}},
 		{"json, from a DLQ", TimelineOptions{FromDLQ: "q"}, []insights.Timeline{silent}, false, render.FormatNDJSON,
 			func(s string) bool {
-				return s == `{"traceId":"t-9","orderId":"o-9","start":null,"end":null,"events":[]}`+"\n"
+				return s == `{"traceId":"t-9","orderId":"o-9","xrayTraceId":"","start":null,"end":null,"events":[]}`+"\n"
 			}},
 		{"tty, from a DLQ", TimelineOptions{FromDLQ: "q"}, append([]insights.Timeline{silent}, sample()...), true, render.FormatTable,
 			func(s string) bool {
@@ -134,6 +134,33 @@ func TestEmptyTimelines(t *testing.T) {
 				t.Errorf("output = %q", out.String())
 			}
 		})
+	}
+}
+
+// An X-Ray trace's timeline names it in its header, and each event's own
+// trace leads its piped line, as an order's does.
+func TestXRayTimelineNamesItsTraces(t *testing.T) {
+	t.Parallel()
+	tl := sample()[0]
+	tl.XRayTraceID = xrayID
+	for i := range tl.Events {
+		tl.Events[i].TraceID = "t-" + string(rune('a'+i%2))
+	}
+	ios, _, out, _ := render.Test()
+	ios.SetStdoutTTY(true)
+	if err := writeTimelines(&TimelineOptions{IO: ios, Output: render.FormatTable, XRayTraceID: xrayID}, []insights.Timeline{tl}); err != nil {
+		t.Fatal(err)
+	}
+	if head := strings.SplitN(out.String(), "\n", 2)[0]; !strings.HasPrefix(head, "Trace 4bf92f35  ·  Order order-1042  ·  X-Ray "+xrayID+"  ·  span") {
+		t.Errorf("header = %q", head)
+	}
+	ios, _, out, _ = render.Test()
+	if err := writeTimelines(&TimelineOptions{IO: ios, Output: render.FormatTable, XRayTraceID: xrayID}, []insights.Timeline{tl}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(tl.Events) || !strings.HasPrefix(lines[0], "t-a\t") || !strings.HasPrefix(lines[1], "t-b\t") {
+		t.Errorf("piped = %q", lines)
 	}
 }
 
@@ -159,7 +186,9 @@ func TestTimelineRunFindsNothing(t *testing.T) {
 	}{
 		{"trace, table", TimelineOptions{TraceID: "t-1", Output: render.FormatTable}, "", "no log lines found for trace t-1\n"},
 		{"order, json", TimelineOptions{OrderID: "o-1", Output: render.FormatNDJSON},
-			`{"traceId":"","orderId":"o-1","start":null,"end":null,"events":[]}` + "\n", "no log lines found for order o-1\n"},
+			`{"traceId":"","orderId":"o-1","xrayTraceId":"","start":null,"end":null,"events":[]}` + "\n", "no log lines found for order o-1\n"},
+		{"X-Ray trace, json", TimelineOptions{XRayTraceID: xrayID, Output: render.FormatNDJSON},
+			`{"traceId":"","orderId":"","xrayTraceId":"` + xrayID + `","start":null,"end":null,"events":[]}` + "\n", "no log lines found for X-Ray trace " + xrayID + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,6 +1,6 @@
 // Package timeline implements `dlq timeline`: a trace's (or an order's)
-// whole story from CloudWatch Logs Insights in one command, and the stories
-// of the traces whose messages sit in a DLQ.
+// whole story from CloudWatch Logs Insights in one command, or an AWS X-Ray
+// trace's, and the stories of the traces whose messages sit in a DLQ.
 package timeline
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/xray"
 )
 
 // TimelineOptions are the flags and dependencies of `dlq timeline`.
@@ -41,6 +42,10 @@ type TimelineOptions struct {
 	Start    string
 	End      string
 	Output   render.Format
+
+	// XRayTraceID is the AWS X-Ray trace to show, in canonical form
+	// (1-5759e988-bd862e3fe1be46a994272793).
+	XRayTraceID string
 }
 
 // NewCmdTimeline builds `dlq timeline`. runF replaces the run function in
@@ -53,12 +58,20 @@ func NewCmdTimeline(f *cli.Factory, runF func(context.Context, *TimelineOptions)
 		SQS:  func(ctx context.Context) (peek.SQSAPI, error) { return f.SQS(ctx) },
 	}
 	cmd := &cobra.Command{
-		Use:   "timeline [TRACE_ID | --trace-id ID | --order-id ID | --from-dlq QUEUE]",
+		Use:   "timeline [TRACE_ID | --trace-id ID | --xray-trace-id ID | --order-id ID | --from-dlq QUEUE]",
 		Short: "Show a trace's whole story from CloudWatch Logs Insights",
-		Long: `Reconstruct what happened to a trace (TRACE_ID or --trace-id ID), an order
-(--order-id ID) or the messages in a DLQ (--from-dlq QUEUE) from the
-pipeline's logs, in one command: the Logs Insights queries are built, run,
-polled, paged past the 10,000-row cap and merged for you.
+		Long: `Reconstruct what happened to a trace (TRACE_ID or --trace-id ID), an AWS
+X-Ray trace (--xray-trace-id ID), an order (--order-id ID) or the messages
+in a DLQ (--from-dlq QUEUE) from the pipeline's logs, in one command: the
+Logs Insights queries are built, run, polled, paged past the 10,000-row cap
+and merged for you.
+
+A TRACE_ID shaped like an X-Ray trace ID (1-5759e988-bd862e3fe1be46a994272793),
+or a whole X-Ray trace header pasted from a message's AWSTraceHeader or an
+X-Amzn-Trace-Id ("Root=1-…;Parent=…;Sampled=1", quoted for the shell), is
+looked up as an X-Ray trace: the lines of every record that came with that
+trace (their xrayTraceId), whichever of the pipeline's traces they belong
+to, in one timeline. --trace-id always means the pipeline's traceId.
 
 The search covers the last --since (default a day; 30m, 6h, 7d and 1d12h
 all work), or --start to --end (default now). --start and --end take
@@ -71,7 +84,8 @@ run as several queries. Prefixes use the SOURCE command where the endpoint
 supports it and are listed with DescribeLogGroups where it does not.
 
 Every row is checked on this side to carry the requested traceId (or
-orderId) in dlq's log schema (docs/log-schema.md) before it is shown.
+xrayTraceId, or orderId) in dlq's log schema (docs/log-schema.md) before it
+is shown.
 Lambda's own START, END, REPORT and "Task timed out" lines are joined
 through the request IDs of the trace's invocations.
 
@@ -85,6 +99,10 @@ counted on stderr and appear in JSON with "events": [].`,
 
   # The same trace over the last week (DLQs keep messages up to 14 days)
   dlq timeline --trace-id 4bf92f3577b34da6 --since 7d
+
+  # An X-Ray trace, by its ID or by the trace header peek shows
+  dlq timeline 1-5759e988-bd862e3fe1be46a994272793
+  dlq timeline --xray-trace-id 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1'
 
   # Everything logged about an order in a given hour
   dlq timeline --order-id order-1042 --start 2026-11-26T18:00:00Z --end 2026-11-26T19:00:00Z
@@ -101,14 +119,29 @@ counted on stderr and appear in JSON with "events": [].`,
 				return err
 			}
 			opts.Output = s.Output
-			if len(args) == 1 {
-				if cmd.Flags().Changed("trace-id") {
-					return cli.Usagef("give the trace ID as TRACE_ID or --trace-id, not both")
+			if opts.XRayTraceID != "" {
+				id, ok := xray.Parse(opts.XRayTraceID)
+				if !ok {
+					return cli.Usagef("invalid --xray-trace-id %q: want an X-Ray trace ID (1-5759e988-bd862e3fe1be46a994272793) or a trace header (Root=1-…)", opts.XRayTraceID)
 				}
-				opts.TraceID = args[0]
+				opts.XRayTraceID = id
 			}
-			if n := countSet(opts.TraceID, opts.OrderID, opts.FromDLQ); n != 1 {
-				return cli.Usagef("give exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq")
+			if len(args) == 1 {
+				for _, flag := range []string{"trace-id", "xray-trace-id"} {
+					if cmd.Flags().Changed(flag) {
+						return cli.Usagef("give the trace ID as TRACE_ID or --%s, not both", flag)
+					}
+				}
+				// A dlq traceId is whatever its producer chose; one shaped
+				// like an X-Ray ID is matched as either (insights.belongs).
+				if id, ok := xray.Parse(args[0]); ok {
+					opts.XRayTraceID = id
+				} else {
+					opts.TraceID = args[0]
+				}
+			}
+			if n := countSet(opts.TraceID, opts.XRayTraceID, opts.OrderID, opts.FromDLQ); n != 1 {
+				return cli.Usagef("give exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq")
 			}
 			opts.SinceSet = cmd.Flags().Changed("since")
 			for kind, id := range map[string]string{"trace ID": opts.TraceID, "order ID": opts.OrderID} {
@@ -147,6 +180,7 @@ counted on stderr and appear in JSON with "events": [].`,
 	// Declared here, before the peek filters, so that --trace-id names the
 	// trace to show, as TRACE_ID does, rather than filtering DLQ messages.
 	fs.StringVar(&opts.TraceID, "trace-id", "", "the trace `ID` whose events to show (same as TRACE_ID)")
+	fs.StringVar(&opts.XRayTraceID, "xray-trace-id", "", "the AWS X-Ray trace `ID` (or Root=… header) whose events to show")
 	fs.StringVar(&opts.OrderID, "order-id", "", "the order `ID` whose events to show, instead of a trace's")
 	fs.StringVar(&opts.FromDLQ, "from-dlq", "", "the traces of the messages in this DLQ `QUEUE`")
 	fs.IntVar(&opts.Limit, "limit", 10, "with --from-dlq, at most `N` messages")
@@ -191,7 +225,7 @@ func filterSet(cmd *cobra.Command) bool {
 
 func timelineRun(ctx context.Context, opts *TimelineOptions) error {
 	began := time.Now()
-	req := insights.Request{Groups: opts.Groups, Prefixes: opts.Prefixes, OrderID: opts.OrderID}
+	req := insights.Request{Groups: opts.Groups, Prefixes: opts.Prefixes, OrderID: opts.OrderID, XRayTraceID: opts.XRayTraceID}
 	if opts.TraceID != "" {
 		req.TraceIDs = []string{opts.TraceID}
 	}
@@ -237,6 +271,8 @@ func timelineRun(ctx context.Context, opts *TimelineOptions) error {
 		_, _ = fmt.Fprintf(opts.IO.ErrOut, "%d of %s have no log lines in the window: %s\n", len(silent), render.Count(len(req.TraceIDs), "trace"), idList(silent))
 	case len(res.Events) == 0 && opts.OrderID != "":
 		_, _ = fmt.Fprintf(opts.IO.ErrOut, "no log lines found for order %s\n", render.Sanitize(opts.OrderID))
+	case len(res.Events) == 0 && opts.XRayTraceID != "":
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "no log lines found for X-Ray trace %s\n", opts.XRayTraceID)
 	case len(res.Events) == 0 && opts.TraceID != "":
 		_, _ = fmt.Fprintf(opts.IO.ErrOut, "no log lines found for trace %s\n", render.Sanitize(opts.TraceID))
 	}

@@ -15,6 +15,8 @@ import (
 
 var now = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
+const xrayID = "1-5759e988-bd862e3fe1be46a994272793"
+
 func TestNewCmdTimeline(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -29,10 +31,25 @@ func TestNewCmdTimeline(t *testing.T) {
 		{args: "t-1 --log-group g --start 2026-11-28", want: TimelineOptions{TraceID: "t-1", Since: day, Start: "2026-11-28"}},
 		{args: "t-1 --log-group g --start 2026-11-28 --end 2026-11-29", want: TimelineOptions{TraceID: "t-1", Since: day, Start: "2026-11-28", End: "2026-11-29"}},
 		{args: "--from-dlq orders-dlq --log-group g --where a=b", want: TimelineOptions{FromDLQ: "orders-dlq", Since: day}},
+		// An X-Ray trace: by its shape, as a pasted header, or by flag;
+		// --trace-id means the pipeline's traceId whatever its shape.
+		{args: "1-5759e988-bd862e3fe1be46a994272793 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "1-5759E988-BD862E3FE1BE46A994272793 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "Sampled=1;Root=1-5759e988-bd862e3fe1be46a994272793 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "--xray-trace-id 1-5759e988-bd862e3fe1be46a994272793 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "--xray-trace-id Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
+		{args: "--trace-id 1-5759e988-bd862e3fe1be46a994272793 --log-group g", want: TimelineOptions{TraceID: xrayID, Since: day}},
+		{args: "1-5759e988-bd862e3fe1be46a99427279 --log-group g", want: TimelineOptions{TraceID: "1-5759e988-bd862e3fe1be46a99427279", Since: day}},
+		{args: "Root=nope;Sampled=1 --log-group g", want: TimelineOptions{TraceID: "Root=nope;Sampled=1", Since: day}},
 
 		{args: "a b --log-group g", wantErr: "at most one TRACE_ID, got 2"},
 		{args: "t-1 --trace-id t-2 --log-group g", wantErr: "TRACE_ID or --trace-id, not both"},
-		{args: "--from-dlq orders-dlq --trace-id t-1 --log-group g", wantErr: "exactly one of TRACE_ID (or --trace-id), --order-id or --from-dlq"},
+		{args: "--from-dlq orders-dlq --trace-id t-1 --log-group g", wantErr: "exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq"},
+		{args: "--xray-trace-id 1-5759e988-bd862e3fe1be46a994272793 --trace-id t-1 --log-group g", wantErr: "exactly one of TRACE_ID"},
+		{args: "--xray-trace-id 1-5759e988-bd862e3fe1be46a994272793 --order-id o-1 --log-group g", wantErr: "exactly one of TRACE_ID"},
+		{args: "1-5759e988-bd862e3fe1be46a994272793 --xray-trace-id 1-5759e988-bd862e3fe1be46a994272793 --log-group g", wantErr: "TRACE_ID or --xray-trace-id, not both"},
+		{args: "--xray-trace-id 4bf92f3577b34da6 --log-group g", wantErr: `invalid --xray-trace-id "4bf92f3577b34da6"`},
 		{args: "t-1 --log-group g --start 2026-11-28T00:00:00Z --since 2h", wantErr: "give --start or --since, not both"},
 		{args: "t-1 --log-group g --start 2026-11-28 --since 1d", wantErr: "give --start or --since, not both"},
 		{args: "t-1 --log-group g --since 0", wantErr: "want a positive duration"},
@@ -61,10 +78,10 @@ func TestNewCmdTimeline(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := tt.want
-			if got.TraceID != w.TraceID || got.OrderID != w.OrderID || got.FromDLQ != w.FromDLQ || got.Since != w.Since ||
+			if got.TraceID != w.TraceID || got.XRayTraceID != w.XRayTraceID || got.OrderID != w.OrderID || got.FromDLQ != w.FromDLQ || got.Since != w.Since ||
 				got.SinceSet != w.SinceSet || got.Start != w.Start || got.End != w.End {
-				t.Errorf("options: trace %q order %q dlq %q since %v (set %v) start %q end %q\nwant %+v",
-					got.TraceID, got.OrderID, got.FromDLQ, got.Since, got.SinceSet, got.Start, got.End, w)
+				t.Errorf("options: trace %q xray %q order %q dlq %q since %v (set %v) start %q end %q\nwant %+v",
+					got.TraceID, got.XRayTraceID, got.OrderID, got.FromDLQ, got.Since, got.SinceSet, got.Start, got.End, w)
 			}
 		})
 	}

@@ -132,3 +132,87 @@ func TestDeadlineAndMissingID(t *testing.T) {
 		t.Errorf("empty batch: %+v %v", resp, err)
 	}
 }
+
+// A record that came with an X-Ray trace logs its xrayTraceId on every
+// line next to its traceId: the handler's own lines, the failure, the
+// panic, the warning for a record without a traceId, and the record not
+// started near the deadline. A record without one logs none, and no
+// record's trace leaks into another's lines.
+func TestEveryLineOfAnXRayTracedRecordCarriesItsTrace(t *testing.T) {
+	t.Parallel()
+	const (
+		xrayOK    = "1-5759e988-bd862e3fe1be46a994272793"
+		xrayBad   = "1-5759e989-000000000000000000000001"
+		xrayPanic = "1-5759e98a-000000000000000000000002"
+		xrayFresh = "1-5759e98b-000000000000000000000003"
+		xrayLate  = "1-5759e98c-000000000000000000000004"
+	)
+	traced := func(id, body, header string) events.SQSMessage {
+		r := rec(id, "", body)
+		r.Attributes["AWSTraceHeader"] = header
+		return r
+	}
+	var logs bytes.Buffer
+	log := trace.NewLogger(&logs, slog.LevelInfo)
+	h := func(ctx context.Context, r events.SQSMessage, _ trace.Envelope) error {
+		log.InfoContext(ctx, "handling", "status", "started")
+		switch r.MessageId {
+		case "bad":
+			log.WarnContext(ctx, "provider slow", "status", "retry")
+			return errors.New("provider timeout")
+		case "panic":
+			panic("nil map")
+		}
+		log.InfoContext(ctx, "handled", "status", "success")
+		return nil
+	}
+	resp, err := New(h, Options{Logger: log})(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		traced("ok", `{"traceId":"t-ok"}`, "Root="+xrayOK+";Parent=53995c3f42cd8ad8;Sampled=1"),
+		traced("bad", `{"traceId":"t-bad"}`, "Sampled=1;Root="+xrayBad),
+		traced("panic", `{"traceId":"t-panic"}`, "Parent=53995c3f42cd8ad8;Root="+xrayPanic),
+		traced("fresh", `not json`, "Root="+xrayFresh),
+		rec("plain", "", `{"traceId":"t-plain"}`),
+	}})
+	if err != nil || fmt.Sprint(failures(resp)) != "[bad panic]" {
+		t.Fatalf("failures = %v, %v", failures(resp), err)
+	}
+	// The deadline path, in its own invocation.
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Second))
+	defer cancel()
+	if resp, err := New(h, Options{Logger: log, DeadlineMargin: time.Hour})(ctx, events.SQSEvent{Records: []events.SQSMessage{
+		traced("late", `{"traceId":"t-late"}`, "Root="+xrayLate),
+	}}); err != nil || fmt.Sprint(failures(resp)) != "[late]" {
+		t.Fatalf("late: failures = %v, %v", failures(resp), err)
+	}
+
+	want := map[string]string{"ok": xrayOK, "bad": xrayBad, "panic": xrayPanic, "fresh": xrayFresh, "late": xrayLate, "plain": ""}
+	msgs := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		id, _ := m["messageId"].(string)
+		got, has := m["xrayTraceId"]
+		if w := want[id]; w == "" && has || w != "" && got != w {
+			t.Errorf("record %s: xrayTraceId %v, want %q: %s", id, got, w, line)
+		}
+		if tid, _ := m["traceId"].(string); tid == "" || has && !strings.Contains(line, fmt.Sprintf(`"traceId":%q,"xrayTraceId":%q`, tid, got)) {
+			t.Errorf("no traceId, or xrayTraceId not next to it: %s", line)
+		}
+		msgs[id] = append(msgs[id], m["msg"].(string))
+	}
+	// Every path logged: so every path was checked above.
+	for id, lines := range map[string]string{
+		"ok":    "[handling handled]",
+		"bad":   "[handling provider slow record failed]",
+		"panic": "[handling record handler panicked]",
+		"fresh": "[record carried no traceId: a new one was generated handling handled]",
+		"late":  "[not started: too close to the invocation deadline]",
+		"plain": "[handling handled]",
+	} {
+		if got := fmt.Sprint(msgs[id]); got != lines {
+			t.Errorf("record %s logged %s, want %s", id, got, lines)
+		}
+	}
+}

@@ -7,7 +7,8 @@ import (
 )
 
 // Handler stamps the IDs of the record's context on every log line, in
-// the schema of docs/log-schema.md: traceId always, the others when set.
+// the schema of docs/log-schema.md: traceId always, the others (the X-Ray
+// trace ID next to it) when set.
 type Handler struct {
 	inner slog.Handler
 }
@@ -33,7 +34,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	// traceId is on every line, even when empty, so a line that lost its
 	// trace is findable as such.
 	r.AddAttrs(slog.String("traceId", ids.TraceID))
-	for _, a := range []struct{ k, v string }{{"orderId", ids.OrderID}, {"sagaId", ids.SagaID}, {"step", ids.Step}, {"messageId", ids.MessageID}} {
+	for _, a := range []struct{ k, v string }{{"xrayTraceId", ids.XRayTraceID}, {"orderId", ids.OrderID}, {"sagaId", ids.SagaID}, {"step", ids.Step}, {"messageId", ids.MessageID}} {
 		if a.v != "" && !has(r, a.k) {
 			r.AddAttrs(slog.String(a.k, a.v))
 		}

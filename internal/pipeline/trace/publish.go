@@ -7,6 +7,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/xray"
 )
 
 // SendAPI is the part of the SQS client publishing calls.
@@ -16,7 +19,8 @@ type SendAPI interface {
 
 // Publisher sends events that carry the context's IDs in the envelope and
 // in message attributes, on every path: the next step, a compensation, or
-// a DLQ.
+// a DLQ. The X-Ray trace ID, when the context has one, goes in the
+// message's AWSTraceHeader as its Root.
 type Publisher struct {
 	API SendAPI
 }
@@ -34,6 +38,13 @@ func (p *Publisher) Publish(ctx context.Context, queueURL, eventType string, pay
 	}
 	ids := From(ctx)
 	in := &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(string(body)), MessageAttributes: Attributes(ids)}
+	if ids.XRayTraceID != "" {
+		// A system attribute, not one of the ten message attributes, and
+		// the one X-Ray follows from SQS into the consumer's Lambda.
+		in.MessageSystemAttributes = map[string]sqstypes.MessageSystemAttributeValue{
+			xray.HeaderAttribute: {DataType: aws.String("String"), StringValue: aws.String(xray.Header(ids.XRayTraceID))},
+		}
+	}
 	if len(queueURL) > 5 && queueURL[len(queueURL)-5:] == ".fifo" {
 		group := ids.OrderID
 		if group == "" {
