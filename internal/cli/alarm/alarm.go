@@ -30,7 +30,11 @@ func NewCmdAlarm(f *cli.Factory) *cobra.Command {
 The rule dlq follows: alert when a DLQ's ApproximateNumberOfMessagesVisible
 is above zero, evaluated over one minute, one datapoint, missing data not
 breaching.`,
+		// Runnable, so that cobra checks Args: a group without RunE shows
+		// its help for any argument and exits 0, and a misspelt
+		// subcommand in a script would pass.
 		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(NewCmdEnsure(f, nil), NewCmdList(f, nil))
 	return cmd

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
@@ -20,53 +23,81 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// testFactory is a Factory on ios whose settings are s.
 func testFactory(ios *render.IOStreams, s cli.Settings) *cli.Factory {
 	return cli.NewFactory(ios, func() (cli.Settings, error) { return s, nil })
 }
 
 func TestNewCmdInspect(t *testing.T) {
 	t.Parallel()
+	// defaults are the options of `dlq inspect` with no flags.
+	defaults := func() InspectOptions {
+		return InspectOptions{MaxDepth: -1, Concurrency: 16, Output: render.FormatTable}
+	}
+	with := func(change func(*InspectOptions)) InspectOptions {
+		o := defaults()
+		change(&o)
+		return o
+	}
 	tests := []struct {
-		name    string
-		args    string
-		tty     bool
-		ctxPref string
-		want    InspectOptions
-		wantErr bool
+		name     string
+		args     string
+		tty      bool
+		settings cli.Settings
+		want     InspectOptions
+		wantErr  string // a usage error with this text
 	}{
-		{name: "defaults", args: "", want: InspectOptions{MaxDepth: -1, Concurrency: 16}},
-		{name: "queues", args: "a-dlq https://sqs.us-east-1.amazonaws.com/1/b-dlq", want: InspectOptions{Queues: []string{"a-dlq", "https://sqs.us-east-1.amazonaws.com/1/b-dlq"}, MaxDepth: -1, Concurrency: 16}},
-		{name: "smoke check", args: "--prefix orders- --max-depth 0 --fail-on-warning", want: InspectOptions{Prefix: "orders-", MaxDepth: 0, FailOnWarning: true, Concurrency: 16}},
-		{name: "context prefix", args: "", ctxPref: "ctx-", want: InspectOptions{Prefix: "ctx-", MaxDepth: -1, Concurrency: 16}},
-		{name: "flag beats context prefix", args: "--prefix flag-", ctxPref: "ctx-", want: InspectOptions{Prefix: "flag-", MaxDepth: -1, Concurrency: 16}},
-		{name: "watch on a terminal", args: "--watch 5s", tty: true, want: InspectOptions{MaxDepth: -1, Concurrency: 16, Watch: 5e9}},
-		{name: "watch piped", args: "--watch 5s", wantErr: true},
-		{name: "negative depth", args: "--max-depth -1", wantErr: true},
-		{name: "bad queue", args: "not/a/queue", wantErr: true},
-		{name: "queues and prefix", args: "a --prefix b", wantErr: true},
-		{name: "zero concurrency", args: "--concurrency 0", wantErr: true},
+		{name: "defaults", args: "", want: defaults()},
+		{name: "queues", args: "a-dlq https://sqs.us-east-1.amazonaws.com/1/b-dlq",
+			want: with(func(o *InspectOptions) { o.Queues = []string{"a-dlq", "https://sqs.us-east-1.amazonaws.com/1/b-dlq"} })},
+		{name: "smoke check", args: "--prefix orders- --max-depth 0 --fail-on-warning",
+			want: with(func(o *InspectOptions) { o.Prefix, o.MaxDepth, o.FailOnWarning = "orders-", 0, true })},
+		{name: "depth threshold", args: "--max-depth 25", want: with(func(o *InspectOptions) { o.MaxDepth = 25 })},
+		{name: "concurrency", args: "--concurrency 4", want: with(func(o *InspectOptions) { o.Concurrency = 4 })},
+		{name: "context prefix", settings: cli.Settings{QueuePrefix: "ctx-"}, want: with(func(o *InspectOptions) { o.Prefix = "ctx-" })},
+		{name: "flag beats context prefix", args: "--prefix flag-", settings: cli.Settings{QueuePrefix: "ctx-"},
+			want: with(func(o *InspectOptions) { o.Prefix = "flag-" })},
+		{name: "empty prefix beats context prefix", args: "--prefix ''", settings: cli.Settings{QueuePrefix: "ctx-"}, want: defaults()},
+		{name: "output from settings", settings: cli.Settings{Output: render.FormatJSON}, want: with(func(o *InspectOptions) { o.Output = render.FormatJSON })},
+		{name: "watch on a terminal", args: "--watch 5s", tty: true, want: with(func(o *InspectOptions) { o.Watch = 5 * time.Second })},
+		{name: "watch piped", args: "--watch 5s", wantErr: "--watch needs a terminal and table output"},
+		{name: "watch as JSON", args: "--watch 5s", tty: true, settings: cli.Settings{Output: render.FormatJSON}, wantErr: "--watch needs a terminal and table output"},
+		{name: "negative watch", args: "--watch -5s", tty: true, wantErr: "--watch must be positive, got -5s"},
+		{name: "negative depth", args: "--max-depth -1", wantErr: "--max-depth must be 0 or more, got -1"},
+		{name: "bad queue", args: "not/a/queue", wantErr: `invalid queue "not/a/queue"`},
+		{name: "queues and prefix", args: "a --prefix b", wantErr: "name queues or give --prefix, not both"},
+		{name: "zero concurrency", args: "--concurrency 0", wantErr: "--concurrency must be at least 1, got 0"},
+		{name: "not a number", args: "--max-depth many", wantErr: `invalid argument "many" for "--max-depth"`},
+		{name: "unknown flag", args: "--depth 3", wantErr: "unknown flag: --depth (see 'inspect --help')"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ios, _, _, _ := render.Test()
 			ios.SetStdoutTTY(tt.tty)
-			f := testFactory(ios, cli.Settings{Output: render.FormatTable, QueuePrefix: tt.ctxPref})
+			s := tt.settings
+			if s.Output == "" {
+				s.Output = render.FormatTable
+			}
 			var got *InspectOptions
-			cmd := NewCmdInspect(f, func(_ context.Context, o *InspectOptions) error { got = o; return nil })
+			cmd := NewCmdInspect(testFactory(ios, s), func(_ context.Context, o *InspectOptions) error { got = o; return nil })
+			cmd.SetFlagErrorFunc(cli.FlagErrorFunc)
 			err := testenv.ExecuteCommand(cmd, ios, tt.args)
-			if tt.wantErr {
+			if tt.wantErr != "" {
 				var u *cli.UsageError
-				if !errors.As(err, &u) {
-					t.Fatalf("err = %v, want a usage error", err)
+				if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tt.wantErr)
+				}
+				if code := cli.ExitCode(context.Background(), err); code != cli.ExitUsage || got != nil {
+					t.Errorf("exit %d, run function called: %v; want exit 2 and no run", code, got != nil)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got.Queues) != len(tt.want.Queues) || got.Prefix != tt.want.Prefix || got.MaxDepth != tt.want.MaxDepth ||
-				got.FailOnWarning != tt.want.FailOnWarning || got.Concurrency != tt.want.Concurrency || got.Watch != tt.want.Watch {
-				t.Errorf("options = %+v, want %+v", *got, tt.want)
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(InspectOptions{}, "IO", "SQS", "CloudWatch", "Now"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -75,8 +106,8 @@ func TestNewCmdInspect(t *testing.T) {
 // sampleReport is a fixed account: one DLQ with messages and a loose
 // alarm, one healthy, one unwatched with a risky source, one missing.
 func sampleReport() *Report {
-	src := func(name string, mrc int, ret int64) queue.Source {
-		return queue.Source{Queue: queue.Queue{Name: name, URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/" + name, ARN: "arn:aws:sqs:eu-west-1:123456789012:" + name, RetentionSeconds: ret}, MaxReceiveCount: mrc}
+	src := func(name string, mrc int) queue.Source {
+		return queue.Source{Queue: queue.Queue{Name: name, URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/" + name, ARN: "arn:aws:sqs:eu-west-1:123456789012:" + name, RetentionSeconds: 345600}, MaxReceiveCount: mrc}
 	}
 	dlq := func(name string, vis, inflight int64, ret int64, fifo bool, sources ...queue.Source) queue.DeadLetterQueue {
 		return queue.DeadLetterQueue{Exists: true, Sources: sources, Queue: queue.Queue{
@@ -84,10 +115,10 @@ func sampleReport() *Report {
 			FIFO: fifo, Visible: vis, InFlight: inflight, RetentionSeconds: ret}}
 	}
 	dlqs := []queue.DeadLetterQueue{
-		dlq("payments-dlq", 42, 3, 1209600, false, src("payments", 5, 345600)),
-		dlq("orders-dlq", 0, 0, 1209600, false, src("orders", 5, 345600), src("orders-retry", 3, 345600)),
-		dlq("shipping-dlq.fifo", 0, 0, 345600, true, src("shipping.fifo", 1, 345600)),
-		{Queue: queue.Queue{Name: "legacy-dlq\x1b[31m", ARN: "arn:aws:sqs:eu-west-1:123456789012:legacy-dlq"}, Sources: []queue.Source{src("legacy", 3, 345600)}},
+		dlq("payments-dlq", 42, 3, 1209600, false, src("payments", 5)),
+		dlq("orders-dlq", 0, 0, 1209600, false, src("orders", 5), src("orders-retry", 3)),
+		dlq("shipping-dlq.fifo", 0, 0, 345600, true, src("shipping.fifo", 1)),
+		{Queue: queue.Queue{Name: "legacy-dlq\x1b[31m", ARN: "arn:aws:sqs:eu-west-1:123456789012:legacy-dlq"}, Sources: []queue.Source{src("legacy", 3)}},
 	}
 	topic := []string{"arn:aws:sns:eu-west-1:123456789012:oncall"}
 	alarms := map[string][]alarm.Alarm{
@@ -104,16 +135,16 @@ func pipelineReport() *Report {
 	src := func(name string, mrc int) queue.Source {
 		return queue.Source{Queue: queue.Queue{Name: name, ARN: "arn:aws:sqs:eu-west-1:" + acct + name, RetentionSeconds: 345600}, MaxReceiveCount: mrc}
 	}
-	dlq := func(name string, vis, inflight, delayed, ret int64, sources ...queue.Source) queue.DeadLetterQueue {
+	dlq := func(name string, vis, inflight, delayed int64, sources ...queue.Source) queue.DeadLetterQueue {
 		return queue.DeadLetterQueue{Exists: true, Sources: sources, Queue: queue.Queue{
 			Name: name, ARN: "arn:aws:sqs:eu-west-1:" + acct + name, FIFO: strings.HasSuffix(name, ".fifo"),
-			Visible: vis, InFlight: inflight, Delayed: delayed, RetentionSeconds: ret}}
+			Visible: vis, InFlight: inflight, Delayed: delayed, RetentionSeconds: 1209600}}
 	}
 	dlqs := []queue.DeadLetterQueue{
-		dlq("orders-payments-dlq", 1312, 10, 0, 1209600, src("orders-payments", 5)),
-		dlq("orders-notifications-dlq", 7, 0, 2, 1209600, src("orders-notifications", 3)),
-		dlq("orders-inventory-dlq", 0, 0, 0, 1209600, src("orders-inventory", 5), src("orders-inventory-retry", 3)),
-		dlq("orders-shipping-dlq.fifo", 0, 0, 0, 1209600, src("orders-shipping.fifo", 5)),
+		dlq("orders-payments-dlq", 1312, 10, 0, src("orders-payments", 5)),
+		dlq("orders-notifications-dlq", 7, 0, 2, src("orders-notifications", 3)),
+		dlq("orders-inventory-dlq", 0, 0, 0, src("orders-inventory", 5), src("orders-inventory-retry", 3)),
+		dlq("orders-shipping-dlq.fifo", 0, 0, 0, src("orders-shipping.fifo", 5)),
 		{Queue: queue.Queue{Name: "orders-legacy-dlq\u202e", ARN: "arn:aws:sqs:eu-west-1:" + acct + "orders-legacy-dlq"}, Sources: []queue.Source{src("orders-legacy", 3)}},
 	}
 	topic := []string{"arn:aws:sns:eu-west-1:" + acct + "oncall"}
@@ -236,6 +267,7 @@ func TestWriteTableFitsTheTerminal(t *testing.T) {
 	}
 }
 
+// golden compares got with the golden file at path (-update rewrites it).
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	testenv.Golden(t, path, got, *update)

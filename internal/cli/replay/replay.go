@@ -34,6 +34,8 @@ type ReplayOptions struct {
 	Logs func(context.Context) (insights.LogsAPI, error)
 	Now  func() time.Time
 	Env  render.Env
+	// Run is the replay engine, engine.Run; tests give canned reports.
+	Run func(context.Context, engine.Config) (engine.Report, error)
 
 	DLQ          string
 	To           string
@@ -59,7 +61,7 @@ type ReplayOptions struct {
 
 // NewCmdReplay builds `dlq replay`.
 func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
-	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: f.Env,
+	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: f.Env, Run: engine.Run,
 		SQS:  func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
 		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) }}
 	cmd := &cobra.Command{
@@ -189,7 +191,7 @@ first); 2 usage; 1 error.`,
 	fs.IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
 	fs.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
-	fs.StringVar(&opts.Journal, "journal", "", "journal `PATH` (default $XDG_STATE_HOME/dlq/replay-DLQ-to-DEST.jsonl)")
+	fs.StringVar(&opts.Journal, "journal", "", "journal `PATH` (default $XDG_STATE_HOME/dlq/replay-DLQ.jsonl)")
 	fs.StringVar(&opts.Dedup, "dedup", string(engine.DedupNew), "FIFO deduplication IDs: new or original")
 	fs.IntVar(&opts.StopOnReturn, "stop-on-return", 0, "stop when `N` replayed messages land back in the DLQ")
 	fs.BoolVar(&opts.Force, "force", false, "allow a destination that is not a source of the DLQ")
@@ -254,7 +256,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		}
 	}
 
-	report, err := engine.Run(ctx, cfg)
+	report, err := opts.Run(ctx, cfg)
 	live.clear()
 	var de *engine.DestinationError
 	switch {
@@ -343,7 +345,7 @@ func confirm(ctx context.Context, opts *ReplayOptions, n int, dest string) (bool
 		_, _ = fmt.Fprintln(opts.IO.ErrOut)
 		return false, ctx.Err()
 	case a := <-got:
-		if a.err != nil && a.err != io.EOF {
+		if a.err != nil && !errors.Is(a.err, io.EOF) {
 			return false, a.err
 		}
 		s := strings.ToLower(strings.TrimSpace(a.line))

@@ -91,7 +91,7 @@ variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) apply below those.`,
 		triagecmd.NewCmdTriage(f, nil),
 		replaycmd.NewCmdReplay(f, nil),
 		alarmcmd.NewCmdAlarm(f),
-		version.NewCmdVersion(f, info),
+		version.NewCmdVersion(f, info, nil),
 	)
 	// cobra's completion command shows its help and exits 0 for a shell it
 	// does not know: a usage error instead.

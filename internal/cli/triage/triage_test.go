@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
@@ -40,11 +41,18 @@ func TestNewCmdTriage(t *testing.T) {
 		{args: "orders-dlq --log-group-prefix /aws/lambda/orders- --limit 50 --max-scan 500 --force --trace-id t-1 --where a.b=1 --since 1h",
 			want: TriageOptions{Queue: "orders-dlq", Output: render.FormatTable, Prefixes: []string{"/aws/lambda/orders-"}, Limit: 50, MaxScan: 500, Force: true,
 				Filter: filter.Options{TraceID: "t-1", Where: []string{"a.b=1"}, Since: time.Hour}}},
+		{args: "arn:aws:sqs:eu-west-1:123456789012:orders-dlq --order-id order-1042 --until 2026-11-26T18:00:00Z --min-receives 3 --error-code 503 --jq .body",
+			want: TriageOptions{Queue: "arn:aws:sqs:eu-west-1:123456789012:orders-dlq", Output: render.FormatTable,
+				Filter: filter.Options{OrderID: "order-1042", Until: "2026-11-26T18:00:00Z", MinReceives: 3, ErrorCode: "503", JQ: ".body"}}},
 		{args: "", wantErr: "takes 1 argument"},
 		{args: "a b", wantErr: "takes 1 argument"},
 		{args: "bad/name", wantErr: "invalid queue"},
 		{args: "q --jq '.['", wantErr: "invalid --jq"},
+		{args: "q --since -1h", wantErr: "--since must be positive"},
 		{args: "q --max-scan -5", wantErr: "--limit and --max-scan must be 0"},
+		{args: "q --limit -1", wantErr: "--limit and --max-scan must be 0"},
+		{args: "q --limit ten", wantErr: `invalid argument "ten" for "--limit"`},
+		{args: "q --cause 3f9a2c", wantErr: "unknown flag: --cause (see 'triage --help')"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -65,20 +73,23 @@ func TestNewCmdTriage(t *testing.T) {
 				if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want a usage error with %q", err, tt.wantErr)
 				}
+				if code := cli.ExitCode(context.Background(), err); code != cli.ExitUsage || got != nil {
+					t.Errorf("exit %d, run function called: %v; want exit 2 and no run", code, got != nil)
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := tt.want
-			if got.Queue != w.Queue || got.Output != w.Output || fmt.Sprint(got.Groups) != fmt.Sprint(w.Groups) || fmt.Sprint(got.Prefixes) != fmt.Sprint(w.Prefixes) ||
-				got.Limit != w.Limit || got.MaxScan != w.MaxScan || got.Force != w.Force || fmt.Sprint(got.Filter) != fmt.Sprint(w.Filter) {
-				t.Errorf("options = %+v\nwant      %+v", *got, w)
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(TriageOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
+// sample is a triage of seven messages: two causes from the logs (one
+// with a control character in its example) and one unknown.
 func sample() Result {
 	at := func(m int) time.Time { return now.Add(-time.Duration(m) * time.Minute) }
 	return Result{Queue: "orders-payments-dlq", Scanned: 7, Matched: 7, Groups: []triage.Group{
@@ -119,19 +130,7 @@ func TestWriteGolden(t *testing.T) {
 			if err := write(opts, sample()); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.String() != string(want) {
-				t.Errorf("output differs from %s:\n%s", golden, out.String())
-			}
+			testenv.Golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes(), *update)
 			if strings.Contains(out.String(), "\x1b") {
 				t.Error("a control character from a log line reached the output unescaped")
 			}

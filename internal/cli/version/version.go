@@ -48,34 +48,52 @@ func orDev(v string) string {
 	return v
 }
 
-// NewCmdVersion builds `dlq version`.
-func NewCmdVersion(f *cli.Factory, info Info) *cobra.Command {
+// VersionOptions are the dependencies and output format of `dlq version`.
+type VersionOptions struct {
+	IO     *render.IOStreams
+	Info   Info
+	Output render.Format
+}
+
+// NewCmdVersion builds `dlq version`. runF replaces the run function in
+// tests.
+func NewCmdVersion(f *cli.Factory, info Info, runF func(*VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IOStreams, Info: info}
 	return &cobra.Command{
 		Use:     "version",
 		Short:   "Print the dlq version",
 		Args:    cli.NoArgs,
 		Example: "  dlq version\n\n  # For a bug report or a script\n  dlq version -o json",
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(*cobra.Command, []string) error {
 			s, err := f.Settings()
 			if err != nil {
 				return err
 			}
-			v := struct {
-				Version string `json:"version"`
-				Commit  string `json:"commit"`
-				Date    string `json:"date"`
-				OS      string `json:"os"`
-				Arch    string `json:"arch"`
-				Go      string `json:"go"`
-			}{orDev(info.Version), info.Commit, info.Date, runtime.GOOS, runtime.GOARCH, runtime.Version()}
-			switch s.Output {
-			case render.FormatJSON:
-				return render.WriteJSON(f.IOStreams.Out, v)
-			case render.FormatNDJSON:
-				return render.WriteNDJSON(f.IOStreams.Out, []any{v})
+			opts.Output = s.Output
+			if runF != nil {
+				return runF(opts)
 			}
-			_, err = fmt.Fprintf(f.IOStreams.Out, "dlq %s %s/%s\n", info.String(), runtime.GOOS, runtime.GOARCH)
-			return err
+			return versionRun(opts)
 		},
 	}
+}
+
+func versionRun(opts *VersionOptions) error {
+	info := opts.Info
+	v := struct {
+		Version string `json:"version"`
+		Commit  string `json:"commit"`
+		Date    string `json:"date"`
+		OS      string `json:"os"`
+		Arch    string `json:"arch"`
+		Go      string `json:"go"`
+	}{orDev(info.Version), info.Commit, info.Date, runtime.GOOS, runtime.GOARCH, runtime.Version()}
+	switch opts.Output {
+	case render.FormatJSON:
+		return render.WriteJSON(opts.IO.Out, v)
+	case render.FormatNDJSON:
+		return render.WriteNDJSON(opts.IO.Out, []any{v})
+	}
+	_, err := fmt.Fprintf(opts.IO.Out, "dlq %s %s/%s\n", info.String(), runtime.GOOS, runtime.GOARCH)
+	return err
 }
