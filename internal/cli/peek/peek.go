@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,8 +21,7 @@ import (
 
 // SQSAPI is what peek calls: reading the queue and scanning it.
 type SQSAPI interface {
-	queue.SQSAPI
-	queue.ReceiveAPI
+	queue.BrowseAPI
 }
 
 // PeekOptions are the flags and dependencies of `dlq peek`.
@@ -35,7 +33,7 @@ type PeekOptions struct {
 
 	Queue   string
 	Filter  filter.Options
-	Cause   CauseOptions
+	Cause   cli.CauseOptions
 	Limit   int
 	MaxScan int
 	Body    bool
@@ -121,41 +119,13 @@ each message group can be received without consuming them.`,
 			return peekRun(cmd.Context(), opts)
 		},
 	}
-	AddFilterFlags(cmd, &opts.Filter)
-	AddCauseFlags(cmd, &opts.Cause)
+	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddCauseFlags(cmd, &opts.Cause)
 	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "stop after `N` matching messages (0: no limit)")
 	cmd.Flags().IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	cmd.Flags().BoolVar(&opts.Body, "body", false, "print full bodies (pretty JSON when the body is JSON)")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "peek a queue that has its own RedrivePolicy")
 	return cmd
-}
-
-// AddFilterFlags declares the message filter flags peek, replay and
-// timeline share. A flag the command already declares for its own purpose
-// (timeline's --order-id and --since) is left to it.
-func AddFilterFlags(cmd *cobra.Command, o *filter.Options) {
-	fs := cmd.Flags()
-	add := func(name string, declare func()) {
-		if fs.Lookup(name) == nil {
-			declare()
-		}
-	}
-	add("trace-id", func() { fs.StringVar(&o.TraceID, "trace-id", "", "only messages of this trace `ID`") })
-	add("order-id", func() { fs.StringVar(&o.OrderID, "order-id", "", "only messages of this order `ID`") })
-	add("where", func() {
-		fs.StringArrayVar(&o.Where, "where", nil, "only messages where `PATH=VALUE` (body path, or attr.NAME); repeatable")
-	})
-	add("jq", func() {
-		fs.StringVar(&o.JQ, "jq", "", "only messages for which the gojq `EXPR` over the JSON message is true")
-	})
-	add("since", func() { fs.DurationVar(&o.Since, "since", 0, "only messages sent within `DURATION` before now") })
-	add("until", func() {
-		fs.StringVar(&o.Until, "until", "", "only messages sent at or before `TIME` (RFC3339, or a duration ago)")
-	})
-	add("min-receives", func() { fs.IntVar(&o.MinReceives, "min-receives", 0, "only messages received at least `N` times") })
-	add("error-code", func() {
-		fs.StringVar(&o.ErrorCode, "error-code", "", "only messages whose recorded error has this `CODE`")
-	})
 }
 
 func peekRun(ctx context.Context, opts *PeekOptions) error {
@@ -171,14 +141,14 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	if err != nil {
 		return err
 	}
-	o := CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut}
-	q, err := open(ctx, api, ref, o)
+	o := queue.BrowseOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force}
+	q, err := cli.OpenBrowse(ctx, api, ref, o, opts.IO.ErrOut)
 	if err != nil {
 		return err
 	}
 	// --cause: the queue is classified first (a scan that gives every
 	// message back), then scanned for that cause's messages.
-	if _, err := SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
+	if _, err := cli.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
 		return err
 	}
 	p := newPrinter(opts, q)
@@ -187,13 +157,14 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 		// A reader that goes away (| head) must not kill dlq mid-scan with
 		// messages hidden: the write fails instead, and the scan releases
 		// everything before it returns the error.
-		defer keepPipeErrors()()
+		restore := keepPipeErrors()
+		defer restore()
 	}
 	if p.live != nil {
 		o.Progress = p.live.update
 		p.live.draw()
 	}
-	res, err := scan(ctx, api, q, flt, o)
+	res, err := queue.BrowseOpened(ctx, api, q, flt.ForQueue(q.Name).Match, o)
 	werr := p.finish()
 	// Ctrl-C or --timeout: what the scan found is still shown (streamed
 	// output already is), then the error makes the exit code. A failed
@@ -214,67 +185,6 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 // stoppedEarly reports whether err is the scan ending because ctx did.
 func stoppedEarly(ctx context.Context, err error) bool {
 	return ctx.Err() != nil && errors.Is(err, ctx.Err())
-}
-
-// CollectOptions bound a Collect.
-type CollectOptions struct {
-	Limit   int
-	MaxScan int
-	// Force peeks a queue that has its own RedrivePolicy.
-	Force bool
-	// Warn receives warnings and notes (stderr).
-	Warn io.Writer
-	// Found, when set, sees each match as the scan finds it (peek streams
-	// it), and the result's Matched stays empty; an error from it ends the
-	// scan.
-	Found func(*queue.Message) error
-	// Progress, when set, is told how far the scan got after each batch.
-	Progress func(scanned, matched int)
-}
-
-// Collect is peek without the printing, for every command that reads a
-// DLQ's messages without consuming them (peek, timeline --from-dlq): it
-// resolves the queue, refuses one with its own RedrivePolicy unless
-// forced, and scans it with the filter, releasing everything it received.
-func Collect(ctx context.Context, api SQSAPI, ref queue.Ref, flt *filter.Filter, o CollectOptions) (queue.Queue, queue.ScanResult, error) {
-	q, err := open(ctx, api, ref, o)
-	if err != nil {
-		return q, queue.ScanResult{}, err
-	}
-	res, err := scan(ctx, api, q, flt, o)
-	return q, res, err
-}
-
-// open resolves the queue and reads its attributes, refusing one with its
-// own RedrivePolicy unless forced.
-func open(ctx context.Context, api SQSAPI, ref queue.Ref, o CollectOptions) (queue.Queue, error) {
-	url, err := queue.ResolveURL(ctx, api, ref)
-	if err != nil {
-		return queue.Queue{}, fmt.Errorf("peek: %w", err)
-	}
-	q, err := queue.Attributes(ctx, api, url)
-	if err != nil {
-		return queue.Queue{}, fmt.Errorf("peek: %w", err)
-	}
-	if q.Redrive != nil {
-		msg := fmt.Sprintf("%s has a RedrivePolicy (maxReceiveCount %d, to %s): each peek raises ApproximateReceiveCount and can move messages there",
-			q.Name, q.Redrive.MaxReceiveCount, queue.NameFromARN(q.Redrive.DeadLetterTargetARN))
-		if !o.Force {
-			return q, cli.Usagef("%s; pass --force to peek anyway", msg)
-		}
-		_, _ = fmt.Fprintf(o.Warn, "warning: %s\n", msg)
-	}
-	if q.FIFO {
-		_, _ = fmt.Fprintln(o.Warn, "note: FIFO queue: only the first messages of each message group can be seen without consuming them")
-	}
-	return q, nil
-}
-
-// scan scans an opened queue with the filter, releasing everything it
-// received.
-func scan(ctx context.Context, api SQSAPI, q queue.Queue, flt *filter.Filter, o CollectOptions) (queue.ScanResult, error) {
-	return queue.Scan(ctx, api, q.URL, queue.ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit, Keep: o.Found, Forget: o.Found != nil, Progress: o.Progress},
-		flt.ForQueue(q.Name).Match)
 }
 
 func summary(q queue.Queue, res queue.ScanResult, limit int) string {

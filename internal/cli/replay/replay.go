@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
@@ -40,7 +39,7 @@ type ReplayOptions struct {
 	DLQ          string
 	To           string
 	Filter       filter.Options
-	Cause        peek.CauseOptions
+	Cause        cli.CauseOptions
 	Order        string
 	OrderKey     string
 	orderKey     *filter.Path
@@ -181,8 +180,8 @@ first); 2 usage; 1 error.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: the DLQ's single source queue)")
-	peek.AddFilterFlags(cmd, &opts.Filter)
-	peek.AddCauseFlags(cmd, &opts.Cause)
+	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddCauseFlags(cmd, &opts.Cause)
 	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
 	fs.StringVar(&opts.OrderKey, "order-key", "", "the entity key of --order key, a `PATH` as in --where (default orderId, else traceId, else the message group)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "at most `N` messages per second (0: no limit)")
@@ -209,10 +208,10 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	// --cause: the DLQ is classified first (a scan that gives every message
 	// back); the replay then takes exactly that cause's messages, by ID,
 	// and its final check looks for those.
-	var cause *peek.Cause
+	var cause *cli.Cause
 	if opts.Cause.ID != "" {
 		ref, _ := queue.ParseRef(opts.DLQ)
-		if cause, err = peek.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
+		if cause, err = cli.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
@@ -98,12 +97,12 @@ func TestNewCmdReplay(t *testing.T) {
 		{name: "cause with the context's log groups", args: "orders-dlq --cause 3f9a2c -y", settings: ctxGroups,
 			want: with(func(o *ReplayOptions) {
 				o.Yes = true
-				o.Cause = peek.CauseOptions{ID: "3f9a2c", Groups: []string{"/aws/lambda/ctx"}, Prefixes: []string{"/aws/lambda/ctx-"}}
+				o.Cause = cli.CauseOptions{ID: "3f9a2c", Groups: []string{"/aws/lambda/ctx"}, Prefixes: []string{"/aws/lambda/ctx-"}}
 			})},
 		{name: "log groups beat the context's", args: "orders-dlq --cause 3f9a2c --log-group-prefix /aws/lambda/orders- -y", settings: ctxGroups,
 			want: with(func(o *ReplayOptions) {
 				o.Yes = true
-				o.Cause = peek.CauseOptions{ID: "3f9a2c", Prefixes: []string{"/aws/lambda/orders-"}}
+				o.Cause = cli.CauseOptions{ID: "3f9a2c", Prefixes: []string{"/aws/lambda/orders-"}}
 			})},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
@@ -24,7 +23,7 @@ import (
 type TimelineOptions struct {
 	IO   *render.IOStreams
 	Logs func(context.Context) (insights.LogsAPI, error)
-	SQS  func(context.Context) (peek.SQSAPI, error)
+	SQS  func(context.Context) (queue.BrowseAPI, error)
 	Now  func() time.Time
 
 	TraceID  string
@@ -36,7 +35,7 @@ type TimelineOptions struct {
 	Groups   []string
 	Prefixes []string
 	// Cause: with --from-dlq, only the messages of this triage cause.
-	Cause    peek.CauseOptions
+	Cause    cli.CauseOptions
 	Since    time.Duration
 	SinceSet bool // --since was given, not defaulted
 	Start    string
@@ -55,7 +54,7 @@ func NewCmdTimeline(f *cli.Factory, runF func(context.Context, *TimelineOptions)
 		IO:   f.IOStreams,
 		Now:  f.Now,
 		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) },
-		SQS:  func(ctx context.Context) (peek.SQSAPI, error) { return f.SQS(ctx) },
+		SQS:  func(ctx context.Context) (queue.BrowseAPI, error) { return f.SQS(ctx) },
 	}
 	cmd := &cobra.Command{
 		Use:   "timeline [TRACE_ID | --trace-id ID | --xray-trace-id ID | --order-id ID | --from-dlq QUEUE]",
@@ -191,8 +190,8 @@ counted on stderr and appear in JSON with "events": [].`,
 	fs.Var(sinceValue{&opts.Since}, "since", "search the last `DURATION`: 30m, 6h, 7d, 1d12h")
 	fs.StringVar(&opts.Start, "start", "", "search from `TIME` (RFC3339, or a date: 2026-11-28 is midnight UTC)")
 	fs.StringVar(&opts.End, "end", "", "search until `TIME` (RFC3339 or a date; default now)")
-	peek.AddFilterFlags(cmd, &opts.Filter)
-	peek.AddCauseFlags(cmd, &opts.Cause)
+	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddCauseFlags(cmd, &opts.Cause)
 	return cmd
 }
 
@@ -353,15 +352,15 @@ func tracesFromDLQ(ctx context.Context, opts *TimelineOptions) ([]string, []queu
 	if err != nil {
 		return nil, nil, err
 	}
-	_, res, err := peek.Collect(ctx, api, ref, flt, peek.CollectOptions{Limit: opts.Limit, Force: opts.Force, Warn: opts.IO.ErrOut})
+	_, res, err := cli.Browse(ctx, api, ref, flt, queue.BrowseOptions{Limit: opts.Limit, Force: opts.Force}, opts.IO.ErrOut)
 	if err != nil {
 		return nil, nil, err
 	}
 	if opts.Cause.ID != "" {
 		// The messages already read are classified, as dlq triage does,
 		// with the log groups this timeline searches.
-		c := peek.CauseOptions{ID: opts.Cause.ID, Groups: opts.Groups, Prefixes: opts.Prefixes}
-		sel, _, err := peek.ClassifyCause(ctx, opts.Logs, c, res.Matched, opts.Now)
+		c := cli.CauseOptions{ID: opts.Cause.ID, Groups: opts.Groups, Prefixes: opts.Prefixes}
+		sel, _, err := cli.ClassifyCause(ctx, opts.Logs, c, res.Matched, opts.Now)
 		if err != nil {
 			return nil, nil, err
 		}

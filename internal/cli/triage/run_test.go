@@ -18,8 +18,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/insights"
+	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -40,7 +40,7 @@ type fakeMessage struct {
 // records which were given back. Calls triage does not make panic on the
 // nil embedded interface.
 type fakeDLQ struct {
-	peek.SQSAPI
+	queue.BrowseAPI
 	msgs []fakeMessage
 	// redrive gives the queue a RedrivePolicy of its own.
 	redrive bool
@@ -142,9 +142,9 @@ func paymentsDLQ() *fakeDLQ {
 
 // runOptions are `dlq triage orders-payments-dlq` on ios against api, with
 // no log groups and a clock stopped at now.
-func runOptions(ios *render.IOStreams, api peek.SQSAPI, output render.Format) *TriageOptions {
+func runOptions(ios *render.IOStreams, api queue.BrowseAPI, output render.Format) *TriageOptions {
 	return &TriageOptions{IO: ios, Output: output, Queue: "orders-payments-dlq", Now: func() time.Time { return now },
-		SQS: func(context.Context) (peek.SQSAPI, error) { return api, nil }}
+		SQS: func(context.Context) (queue.BrowseAPI, error) { return api, nil }}
 }
 
 // took is the wall time at the end of the summary, the one part of the
@@ -221,12 +221,12 @@ func TestTriageRunErrors(t *testing.T) {
 		received bool // the scan ran: everything must be released
 	}{
 		{name: "own redrive policy", change: func(_ *TriageOptions, api *fakeDLQ) { api.redrive = true }, wantExit: cli.ExitUsage,
-			wantErr: "orders-payments-dlq has a RedrivePolicy (maxReceiveCount 3, to orders-graveyard): each peek raises ApproximateReceiveCount and can move messages there; pass --force to peek anyway"},
+			wantErr: "orders-payments-dlq has a RedrivePolicy (maxReceiveCount 3, to orders-graveyard): reading it raises each message's ApproximateReceiveCount and can move messages there; pass --force to read it anyway"},
 		{name: "missing queue", change: func(o *TriageOptions, _ *fakeDLQ) { o.Queue = "orders-nope-dlq" }, wantExit: cli.ExitError,
-			wantErr: `peek: queue "orders-nope-dlq" does not exist`},
+			wantErr: `queue "orders-nope-dlq" does not exist`},
 		{name: "bad queue", change: func(o *TriageOptions, _ *fakeDLQ) { o.Queue = "bad/name" }, wantExit: cli.ExitUsage, wantErr: `invalid queue "bad/name"`},
 		{name: "no credentials", change: func(o *TriageOptions, _ *fakeDLQ) {
-			o.SQS = func(context.Context) (peek.SQSAPI, error) {
+			o.SQS = func(context.Context) (queue.BrowseAPI, error) {
 				return nil, &cli.CredentialsError{Err: errors.New("no profile")}
 			}
 		}, wantExit: cli.ExitAuth, wantErr: "no usable AWS credentials"},

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/cli/peek"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
@@ -25,7 +24,7 @@ import (
 // TriageOptions are the flags and dependencies of `dlq triage`.
 type TriageOptions struct {
 	IO   *render.IOStreams
-	SQS  func(context.Context) (peek.SQSAPI, error)
+	SQS  func(context.Context) (queue.BrowseAPI, error)
 	Logs func(context.Context) (insights.LogsAPI, error)
 	Now  func() time.Time
 
@@ -45,7 +44,7 @@ func NewCmdTriage(f *cli.Factory, runF func(context.Context, *TriageOptions) err
 	opts := &TriageOptions{
 		IO:   f.IOStreams,
 		Now:  f.Now,
-		SQS:  func(ctx context.Context) (peek.SQSAPI, error) { return f.SQS(ctx) },
+		SQS:  func(ctx context.Context) (queue.BrowseAPI, error) { return f.SQS(ctx) },
 		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) },
 	}
 	cmd := &cobra.Command{
@@ -120,7 +119,7 @@ raw example, the sources and every message ID (docs/json-output.md).`,
 	fs.IntVar(&opts.Limit, "limit", 0, "triage at most `N` matching messages (0: all)")
 	fs.IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	fs.BoolVar(&opts.Force, "force", false, "read a queue that has its own RedrivePolicy")
-	peek.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddFilterFlags(cmd, &opts.Filter)
 	return cmd
 }
 
@@ -140,11 +139,11 @@ func triageRun(ctx context.Context, opts *TriageOptions) error {
 	}
 	// The same non-destructive scan as peek: everything received is
 	// released before Collect returns, whatever happened.
-	q, res, err := peek.Collect(ctx, api, ref, flt, peek.CollectOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force, Warn: opts.IO.ErrOut})
+	q, res, err := cli.Browse(ctx, api, ref, flt, queue.BrowseOptions{Limit: opts.Limit, MaxScan: opts.MaxScan, Force: opts.Force}, opts.IO.ErrOut)
 	if err != nil {
 		return err
 	}
-	src, err := peek.LogSource(ctx, opts.Logs, opts.Groups, opts.Prefixes)
+	src, err := cli.LogSource(ctx, opts.Logs, opts.Groups, opts.Prefixes)
 	if err != nil {
 		return err
 	}

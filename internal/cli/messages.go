@@ -1,4 +1,4 @@
-package peek
+package cli
 
 import (
 	"context"
@@ -10,13 +10,66 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/triage"
 )
+
+// What the commands that read a DLQ's messages share: the filter flags,
+// --cause, and browsing a queue with the errors and notes a user sees.
+
+// AddFilterFlags declares the message filter flags peek, replay and
+// timeline share. A flag the command already declares for its own purpose
+// (timeline's --order-id and --since) is left to it.
+func AddFilterFlags(cmd *cobra.Command, o *filter.Options) {
+	fs := cmd.Flags()
+	add := func(name string, declare func()) {
+		if fs.Lookup(name) == nil {
+			declare()
+		}
+	}
+	add("trace-id", func() { fs.StringVar(&o.TraceID, "trace-id", "", "only messages of this trace `ID`") })
+	add("order-id", func() { fs.StringVar(&o.OrderID, "order-id", "", "only messages of this order `ID`") })
+	add("where", func() {
+		fs.StringArrayVar(&o.Where, "where", nil, "only messages where `PATH=VALUE` (body path, or attr.NAME); repeatable")
+	})
+	add("jq", func() {
+		fs.StringVar(&o.JQ, "jq", "", "only messages for which the gojq `EXPR` over the JSON message is true")
+	})
+	add("since", func() { fs.DurationVar(&o.Since, "since", 0, "only messages sent within `DURATION` before now") })
+	add("until", func() {
+		fs.StringVar(&o.Until, "until", "", "only messages sent at or before `TIME` (RFC3339, or a duration ago)")
+	})
+	add("min-receives", func() { fs.IntVar(&o.MinReceives, "min-receives", 0, "only messages received at least `N` times") })
+	add("error-code", func() {
+		fs.StringVar(&o.ErrorCode, "error-code", "", "only messages whose recorded error has this `CODE`")
+	})
+}
+
+// Browse is queue.Browse for a command: flt selects, notes go to warn,
+// and a queue with its own RedrivePolicy is a usage error that names
+// --force.
+func Browse(ctx context.Context, api queue.BrowseAPI, ref queue.Ref, flt *filter.Filter, o queue.BrowseOptions, warn io.Writer) (queue.Queue, queue.ScanResult, error) {
+	q, err := OpenBrowse(ctx, api, ref, o, warn)
+	if err != nil {
+		return q, queue.ScanResult{}, err
+	}
+	res, err := queue.BrowseOpened(ctx, api, q, flt.ForQueue(q.Name).Match, o)
+	return q, res, err
+}
+
+// OpenBrowse is queue.Open for a command (see Browse).
+func OpenBrowse(ctx context.Context, api queue.SQSAPI, ref queue.Ref, o queue.BrowseOptions, warn io.Writer) (queue.Queue, error) {
+	o.Note = func(s string) { _, _ = fmt.Fprintln(warn, s) }
+	q, err := queue.Open(ctx, api, ref, o)
+	var rerr *queue.RedriveError
+	if errors.As(err, &rerr) {
+		return q, Usagef("%s; pass --force to read it anyway", rerr.Error())
+	}
+	return q, err
+}
 
 // CauseOptions select the messages of one cause `dlq triage` shows
 // (--cause), and where the pipeline's logs are to classify them.
@@ -40,7 +93,7 @@ func AddCauseFlags(cmd *cobra.Command, o *CauseOptions) {
 }
 
 // Defaults fills the log groups from the context when no flag gave any.
-func (o *CauseOptions) Defaults(s cli.Settings) {
+func (o *CauseOptions) Defaults(s Settings) {
 	if len(o.Groups) == 0 && len(o.Prefixes) == 0 {
 		o.Groups, o.Prefixes = s.LogGroups, s.LogGroupPrefix
 	}
@@ -92,12 +145,12 @@ func (c *Cause) Missed() int {
 // to flt the condition that a message belongs to cause o.ID. A cause that
 // names no group, or several, is a usage error. Without o.ID it does
 // nothing and returns nil.
-func SelectCause(ctx context.Context, api SQSAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, o CauseOptions, now func() time.Time, warn io.Writer) (*Cause, error) {
+func SelectCause(ctx context.Context, api queue.BrowseAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, o CauseOptions, now func() time.Time, warn io.Writer) (*Cause, error) {
 	if o.ID == "" {
 		return nil, nil
 	}
 	at := now()
-	_, res, err := Collect(ctx, api, ref, flt, CollectOptions{Warn: warn})
+	_, res, err := Browse(ctx, api, ref, flt, queue.BrowseOptions{}, warn)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +199,7 @@ func ClassifyCause(ctx context.Context, logs func(context.Context) (insights.Log
 	var ce *triage.CauseError
 	switch {
 	case errors.As(err, &ce):
-		return nil, rep, &cli.UsageError{Err: err}
+		return nil, rep, &UsageError{Err: err}
 	case err != nil:
 		return nil, rep, fmt.Errorf("select cause %s: %w", o.ID, err)
 	}
