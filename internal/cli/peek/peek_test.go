@@ -3,10 +3,12 @@ package peek
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/filter"
@@ -51,9 +53,10 @@ func TestNewCmdPeek(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Queue != tt.want.Queue || got.Limit != tt.want.Limit || got.MaxScan != tt.want.MaxScan || got.Body != tt.want.Body ||
-				got.Force != tt.want.Force || fmt.Sprint(got.Filter) != fmt.Sprint(tt.want.Filter) {
-				t.Errorf("options = %+v\nwant      %+v", *got, tt.want)
+			want := tt.want
+			want.Output = render.FormatTable
+			if diff := cmp.Diff(want, *got, cmpopts.IgnoreFields(PeekOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/dlqops/dlq/internal/cli"
+	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/testenv"
@@ -30,7 +34,7 @@ func TestNewCmdTimeline(t *testing.T) {
 		{args: "t-1 --log-group g --since 1d12h", want: TimelineOptions{TraceID: "t-1", Since: 36 * time.Hour, SinceSet: true}},
 		{args: "t-1 --log-group g --start 2026-11-28", want: TimelineOptions{TraceID: "t-1", Since: day, Start: "2026-11-28"}},
 		{args: "t-1 --log-group g --start 2026-11-28 --end 2026-11-29", want: TimelineOptions{TraceID: "t-1", Since: day, Start: "2026-11-28", End: "2026-11-29"}},
-		{args: "--from-dlq orders-dlq --log-group g --where a=b", want: TimelineOptions{FromDLQ: "orders-dlq", Since: day}},
+		{args: "--from-dlq orders-dlq --log-group g --where a=b", want: TimelineOptions{FromDLQ: "orders-dlq", Since: day, Filter: filter.Options{Where: []string{"a=b"}}}},
 		// An X-Ray trace: by its shape, as a pasted header, or by flag;
 		// --trace-id means the pipeline's traceId whatever its shape.
 		{args: "1-5759e988-bd862e3fe1be46a994272793 --log-group g", want: TimelineOptions{XRayTraceID: xrayID, Since: day}},
@@ -77,11 +81,12 @@ func TestNewCmdTimeline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Every case names --log-group g and leaves the other flags at
+			// their defaults.
 			w := tt.want
-			if got.TraceID != w.TraceID || got.XRayTraceID != w.XRayTraceID || got.OrderID != w.OrderID || got.FromDLQ != w.FromDLQ || got.Since != w.Since ||
-				got.SinceSet != w.SinceSet || got.Start != w.Start || got.End != w.End {
-				t.Errorf("options: trace %q xray %q order %q dlq %q since %v (set %v) start %q end %q\nwant %+v",
-					got.TraceID, got.XRayTraceID, got.OrderID, got.FromDLQ, got.Since, got.SinceSet, got.Start, got.End, w)
+			w.Groups, w.Output, w.Limit = []string{"g"}, render.FormatTable, 10
+			if diff := cmp.Diff(w, *got, cmpopts.IgnoreFields(TimelineOptions{}, "IO", "Logs", "SQS", "Now"), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
 	}
