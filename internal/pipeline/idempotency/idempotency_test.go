@@ -44,7 +44,7 @@ func TestConcurrentDeliveriesChargeOnce(t *testing.T) {
 	key := idempotency.Key("order", "123", "payment", "attempt", "1")
 	payload := map[string]any{"orderId": "123", "amount": 4999}
 	var charges atomic.Int32
-	pay := func(context.Context) (charge, error) {
+	pay := func(context.Context) (charge, error) { //nolint:unparam // the shape idempotency.Do takes
 		n := charges.Add(1)
 		time.Sleep(50 * time.Millisecond) // the provider takes a moment
 		return charge{PaymentID: fmt.Sprintf("pay-%d", n), Amount: 4999}, nil
