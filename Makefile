@@ -8,13 +8,17 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency release-check clean
+.PHONY: all build build-worker test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency bench-worker release-check clean
 
 all: build
 
 ## build: the dlq binary in bin/
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/dlq ./cmd/dlq
+
+## build-worker: the order pipeline's container worker (cmd/worker/orders) in bin/
+build-worker:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/orders-worker ./cmd/worker/orders
 
 ## test: lint, then every test with the race detector against moto_server
 test: lint unit
@@ -38,7 +42,7 @@ unit: tools
 lint: fmt vet tidy docs-check golangci cfn-lint
 
 cfn-lint:
-	cfn-lint docs/deploy/template.yaml docs/deploy/order-saga.yaml
+	cfn-lint docs/deploy/template.yaml docs/deploy/order-saga.yaml docs/deploy/worker.yaml
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -62,12 +66,12 @@ docs-check:
 		&& diff $$tmp/order-saga.yaml docs/deploy/order-saga.yaml >/dev/null \
 		|| { echo "docs are stale: run make docs"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
-## demo: the Black Friday incident end to end on a local emulator (ORDERS=N to scale it)
-demo: build
+## demo: the Black Friday incident end to end on a local emulator (ORDERS=N to scale it; RUNTIME=worker runs the pipeline in bin/orders-worker)
+demo: build build-worker
 	@if ! command -v moto_server >/dev/null 2>&1 && [ ! -x .venv/bin/moto_server ]; then \
 		echo "moto_server not found: installing moto[server]==5.2.1 into .venv"; \
 		python3 -m venv .venv && .venv/bin/pip install -q 'moto[server]==5.2.1'; fi
-	PATH="$(CURDIR)/.venv/bin:$$PATH" $(GO) run ./cmd/dlq-demo -dlq bin/dlq
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(GO) run ./cmd/dlq-demo -dlq bin/dlq -worker bin/orders-worker
 
 ## bench: inspect over 300 queues, a 1,000-event timeline, triage of 1,000 messages over 5 log groups, idempotent records on moto (wall time, AWS calls)
 bench:
@@ -95,6 +99,14 @@ bench-replay: $(FAUXQS_NODE)
 	trap "kill $$pid" EXIT; \
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 3x -timeout 30m ./internal/replay/
+
+## bench-worker: the long-poll worker with a no-op handler vs a plain receive→delete loop on fauxqs (20,000 messages; msg/s, peak RSS of each)
+bench-worker: $(FAUXQS_NODE)
+	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
+	trap "kill $$pid" EXIT; \
+	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkWorkerThroughput -benchtime 3x -timeout 30m ./internal/pipeline/worker/
 
 ## bench-replay-latency: through toxiproxy with 20 ms each way (about AWS's): the dlq binary at default flags on 5,000 messages over 500 orders, then the engine with 32 batches in flight
 bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server

@@ -1,11 +1,17 @@
 // Command dlq-demo is `make demo`: the Black Friday incident end to end on a
 // local AWS emulator. It starts moto_server on loopback, provisions what the
-// SAM template deploys, runs the order pipeline's Lambda handler locally
-// through an SQS event-source runner (logs shipped to CloudWatch Logs),
-// drives a burst of orders through a payment outage and a shipping outage,
-// then works the incident with the real dlq binary — inspect, peek,
-// timeline, replay — and ends with invariants computed from the tables,
-// queues and logs. Non-zero on any violation. It leaves nothing running.
+// SAM template deploys, runs the order pipeline's handler (logs shipped to
+// CloudWatch Logs), drives a burst of orders through a payment outage and a
+// shipping outage, then works the incident with the real dlq binary —
+// inspect, peek, timeline, replay — and ends with invariants computed from
+// the tables, queues and logs. Non-zero on any violation. It leaves nothing
+// running.
+//
+// RUNTIME picks where the handler runs: lambda (the default) in process,
+// as Lambda's SQS event source mapping runs the function; worker in the
+// built cmd/worker/orders binary (-worker), a subprocess configured as a
+// container would be, redeployed (SIGTERM, exit 0, start) when the payment
+// outage is fixed and stopped by SIGTERM at the end.
 package main
 
 import (
@@ -40,7 +46,17 @@ func main() {
 	dlqBin := flag.String("dlq", "bin/dlq", "path of the dlq binary to demonstrate")
 	prefix := flag.String("prefix", "", "name prefix of the demo's resources (default: bf-<time>-)")
 	endpoint := flag.String("endpoint", "", "use this running emulator instead of starting moto_server")
+	workerBin := flag.String("worker", "bin/orders-worker", "path of the cmd/worker/orders binary that RUNTIME=worker runs the pipeline in")
 	flag.Parse()
+	pipelineRuntime := os.Getenv("RUNTIME")
+	switch pipelineRuntime {
+	case "", "lambda":
+		pipelineRuntime, *workerBin = "lambda", ""
+	case "worker":
+	default:
+		fmt.Fprintf(os.Stderr, "dlq-demo: RUNTIME must be lambda or worker, got %q\n", pipelineRuntime)
+		os.Exit(2)
+	}
 	n := defaultOrders
 	if s := os.Getenv("ORDERS"); s != "" {
 		v, err := strconv.Atoi(s)
@@ -64,6 +80,10 @@ func main() {
 				os.Exit(2)
 			}
 		}
+		if pipelineRuntime == "worker" {
+			fmt.Fprintln(os.Stderr, "dlq-demo: CHAOS injects faults in process: use it with RUNTIME=lambda")
+			os.Exit(2)
+		}
 		fmt.Printf("chaos: faults at rate %g into the pipeline's DynamoDB and provider calls (CHAOS_SEED=%d repeats this run)\n", rate, seed)
 		chaos = devstack.NewChaos(rate, seed)
 	}
@@ -71,19 +91,27 @@ func main() {
 		*prefix = fmt.Sprintf("bf%d-", time.Now().Unix()%100000)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code, err := run(ctx, *dlqBin, *prefix, *endpoint, n, chaos)
+	code, err := run(ctx, *dlqBin, *workerBin, *prefix, *endpoint, n, chaos)
+	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dlq-demo: %v\n", err)
-		os.Exit(1)
+		code = 1
 	}
 	os.Exit(code)
 }
 
-func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int, chaos *devstack.Chaos) (int, error) {
+func run(ctx context.Context, dlqBin, workerBin, prefix, endpoint string, orders int, chaos *devstack.Chaos) (int, error) {
 	start := time.Now()
 	if _, err := os.Stat(dlqBin); err != nil {
 		return 1, fmt.Errorf("dlq binary %s: %w (run make build)", dlqBin, err)
+	}
+	if workerBin != "" {
+		if _, err := os.Stat(workerBin); err != nil {
+			return 1, fmt.Errorf("worker binary %s: %w (run make build-worker)", workerBin, err)
+		}
+		fmt.Printf("runtime: the pipeline runs in %s (cmd/worker/orders), as in a container\n", workerBin)
+	} else {
+		fmt.Println("runtime: the pipeline runs in process, as Lambda's SQS event source mapping runs the function")
 	}
 	if endpoint == "" {
 		step("Starting moto_server on loopback")
@@ -132,7 +160,7 @@ func run(ctx context.Context, dlqBin, prefix, endpoint string, orders int, chaos
 		return 0, nil
 	}
 	sc := devstack.DefaultScenario(orders)
-	sc.Chaos = chaos
+	sc.Chaos, sc.WorkerBinary = chaos, workerBin
 	out, err := devstack.BlackFriday(ctx, c, prefix, sc, runStep, func(s string) { step(s) })
 	if err != nil {
 		return 1, err

@@ -2,13 +2,10 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,8 +17,6 @@ import (
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/orders"
-	"github.com/dlqops/dlq/internal/pipeline/saga"
-	"github.com/dlqops/dlq/internal/pipeline/sqsbatch"
 	"github.com/dlqops/dlq/internal/pipeline/trace"
 )
 
@@ -122,8 +117,14 @@ type Scenario struct {
 	// replay can help it.
 	PoisonEvery int
 	// Chaos, when set, injects faults into the pipeline's DynamoDB and
-	// provider calls (CHAOS=P make demo).
+	// provider calls (CHAOS=P make demo). In process only: not with
+	// WorkerBinary.
 	Chaos *Chaos
+	// WorkerBinary, when set, is a built cmd/worker/orders: the pipeline
+	// runs in it, a subprocess, as in a container (RUNTIME=worker make
+	// demo). Empty: in process, as Lambda's event source mapping runs the
+	// function (RUNTIME=lambda, the default).
+	WorkerBinary string
 }
 
 // PoisonCurrency is the currency of poison orders.
@@ -164,72 +165,34 @@ func (sc Scenario) InPaymentOutage(id string) bool {
 	return f >= sc.PaymentFrom && f < sc.PaymentTo
 }
 
+// FailRules are the scenario's outages as the pipeline's FAIL_STEPS
+// rules: the payment provider down for the orders in [PaymentFrom,
+// PaymentTo) while paymentDown, the shipping provider refusing those in
+// [ShipFrom, ShipTo).
+func (sc Scenario) FailRules(paymentDown bool) []orders.FailRule {
+	var rules []orders.FailRule
+	span := func(in func(f float64) bool) (from, to string, ok bool) {
+		for i := 0; i < sc.Orders; i++ {
+			if id := OrderID(i); in(sc.frac(id)) {
+				if !ok {
+					from, ok = id, true
+				}
+				to = id
+			}
+		}
+		return from, to, ok
+	}
+	if from, to, ok := span(func(f float64) bool { return f >= sc.PaymentFrom && f < sc.PaymentTo }); ok && paymentDown {
+		rules = append(rules, orders.FailRule{Step: "charge", Outage: true, From: from, To: to})
+	}
+	if from, to, ok := span(func(f float64) bool { return f >= sc.ShipFrom && f < sc.ShipTo }); ok {
+		rules = append(rules, orders.FailRule{Step: "ship", From: from, To: to})
+	}
+	return rules
+}
+
 // OrderID names order i.
 func OrderID(i int) string { return fmt.Sprintf("order-%05d", i) }
-
-// Pipeline runs the order pipeline's handler locally against the stack.
-type Pipeline struct {
-	Stack    Stack
-	Clients  Clients
-	Scenario Scenario
-	Logs     *LogShipper
-	Runner   *Runner
-
-	paymentDown atomic.Bool
-	cancel      context.CancelFunc
-	done        chan struct{}
-}
-
-// StartPipeline starts the runner and the log shipper with the payment
-// outage on.
-func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) *Pipeline {
-	p := &Pipeline{Stack: s, Clients: c, Scenario: sc, done: make(chan struct{})}
-	p.paymentDown.Store(true)
-	p.Logs = &LogShipper{API: c.Logs, Group: s.LogGroup, Stream: "runner"}
-	logger := trace.NewLogger(p.Logs, slog.LevelInfo)
-	publisher := &trace.Publisher{API: c.SQS}
-	pipe := &orders.Pipeline{DB: sc.Chaos.DB(c.DB), Tables: s.Tables, Logger: logger,
-		Compensation: saga.RetryPolicy{MaxAttempts: 3, Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond},
-		DeadLetter: func(ctx context.Context, st saga.State) error {
-			_, err := publisher.Publish(ctx, s.SagaDLQURL, "SagaCompensationFailed", st)
-			return err
-		},
-		Faults: p.faults}
-	p.Runner = &Runner{API: c.SQS, QueueURL: s.OrdersURL, QueueARN: s.OrdersARN, Handler: pipe.Handler(sqsbatch.Options{Logger: logger}), Pollers: 4}
-	rctx, cancel := context.WithCancel(ctx)
-	p.cancel = cancel
-	go func() {
-		defer close(p.done)
-		logsDone := make(chan struct{})
-		go func() { p.Logs.Run(rctx, 500*time.Millisecond); close(logsDone) }()
-		p.Runner.Run(rctx)
-		<-logsDone
-	}()
-	return p
-}
-
-func (p *Pipeline) faults(_ context.Context, step string, o orders.Order) error {
-	if err := p.Scenario.Chaos.Provider(); err != nil {
-		return err
-	}
-	frac := p.Scenario.frac(o.OrderID)
-	switch {
-	case step == "charge" && p.paymentDown.Load() && p.Scenario.InPaymentOutage(o.OrderID):
-		return saga.Retryable(errors.New("payment provider unavailable: HTTP 503"))
-	case step == "ship" && frac >= p.Scenario.ShipFrom && frac < p.Scenario.ShipTo:
-		return errors.New("shipping provider rejected the address")
-	}
-	return nil
-}
-
-// FixPaymentOutage ends the payment outage.
-func (p *Pipeline) FixPaymentOutage() { p.paymentDown.Store(false) }
-
-// Stop ends the runner and ships the remaining logs.
-func (p *Pipeline) Stop() {
-	p.cancel()
-	<-p.done
-}
 
 // PlaceOrders publishes the burst: each order with a new traceId, every
 // DuplicateEvery-th delivered twice.

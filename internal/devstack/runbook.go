@@ -44,18 +44,22 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 	out.Stack = stack
 	note(fmt.Sprintf("provisioned %sorders → %s (maxReceiveCount %d), %s, 5 tables, log group %s, 2 DLQ alarms", prefix, stack.OrdersDLQ, MaxReceiveCount, stack.SagaDLQ, stack.LogGroup))
 
-	p := StartPipeline(ctx, c, stack, sc)
-	defer p.Stop()
+	p, err := StartPipeline(ctx, c, stack, sc)
+	if err != nil {
+		return out, err
+	}
+	defer func() { _ = p.Stop() }()
+	note("the pipeline runs on " + p.String())
 	note(fmt.Sprintf("Black Friday: %d orders (every %dth delivered twice); payment provider down for orders %d%%–%d%%, shipping rejects %d%%–%d%%",
 		sc.Orders, sc.DuplicateEvery, int(sc.PaymentFrom*100), int(sc.PaymentTo*100), int(sc.ShipFrom*100), int(sc.ShipTo*100)))
 	if err := PlaceOrders(ctx, c.SQS, stack, sc); err != nil {
 		return out, err
 	}
-	if err := WaitIdle(ctx, c.SQS, stack.OrdersURL); err != nil {
+	if err := p.WaitIdle(ctx); err != nil {
 		return out, err
 	}
 	_ = p.Logs.Flush(ctx)
-	note("the burst is through: " + p.Runner.String())
+	note("the burst is through: " + p.String())
 
 	ids, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL)
 	if err != nil {
@@ -101,15 +105,20 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 		return out, err
 	}
 	note(fmt.Sprintf("the payment outage is cause %s (%d orders), and the payment provider is back; the poison orders are another cause", outage.ID, outage.Count))
-	p.FixPaymentOutage()
+	if err := p.FixPaymentOutage(ctx); err != nil {
+		return out, err
+	}
+	if sc.WorkerBinary != "" {
+		note("the fix is deployed: the worker exited 0 on SIGTERM and a new one runs without the outage: " + p.String())
+	}
 	if err := steps([]Step{{"Replay the outage's orders, only those (the plan shows first)", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--yes"}, 0}}); err != nil {
 		return out, err
 	}
-	if err := WaitIdle(ctx, c.SQS, stack.OrdersURL); err != nil {
+	if err := p.WaitIdle(ctx); err != nil {
 		return out, err
 	}
 	_ = p.Logs.Flush(ctx)
-	note("the pipeline drained the replayed orders: " + p.Runner.String())
+	note("the pipeline drained the replayed orders: " + p.String())
 	// Under chaos, a replayed order can meet enough faults to exhaust its
 	// receives again, and on a busy machine a duplicate delivery can run
 	// out of receives while its twin holds the saga: the operator replays
@@ -132,7 +141,7 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 		if err := steps([]Step{{"Replay what else is there, not the poison orders", []string{"replay", stack.OrdersDLQ, "--where", "payload.currency=EUR", "--yes"}, 0}}); err != nil {
 			return out, err
 		}
-		if err := WaitIdle(ctx, c.SQS, stack.OrdersURL); err != nil {
+		if err := p.WaitIdle(ctx); err != nil {
 			return out, err
 		}
 	}
@@ -163,16 +172,20 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 	}...)); err != nil {
 		return out, err
 	}
-	if left, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL); err != nil {
+	left, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL)
+	if err != nil {
 		return out, err
-	} else {
-		for _, id := range left {
-			if !sc.IsPoison(id) {
-				out.Failures = append(out.Failures, fmt.Sprintf("order %s is still in the DLQ and is not a poison order", id))
-			}
+	}
+	for _, id := range left {
+		if !sc.IsPoison(id) {
+			out.Failures = append(out.Failures, fmt.Sprintf("order %s is still in the DLQ and is not a poison order", id))
 		}
 	}
-	p.Stop()
+	if err := p.Stop(); err != nil {
+		out.Failures = append(out.Failures, err.Error())
+	} else if sc.WorkerBinary != "" {
+		note("the worker exited 0 on SIGTERM: " + p.String())
+	}
 	inv, err := Check(ctx, c, stack, sc)
 	out.Invariants, out.Duration = inv, time.Since(start)
 	return out, err

@@ -1,8 +1,9 @@
 // Package orders is the reference order pipeline: reserve inventory, charge
 // the payment, create the shipment, with release, refund and cancel as
 // compensations, joined by an orchestrated saga and run from SQS through
-// the idempotent batch handler. The Lambda in cmd/lambda/orders and the
-// local runner of `make demo` run exactly this code.
+// the idempotent batch handler. The Lambda in cmd/lambda/orders, the
+// container worker in cmd/worker/orders and `make demo` run exactly this
+// code, configured by FromEnv.
 package orders
 
 import (
