@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-worker test unit tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency bench-worker release-check clean
+.PHONY: all build build-worker test unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency bench-worker release-check clean
 
 all: build
 
@@ -20,8 +20,8 @@ build:
 build-worker:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/orders-worker ./cmd/worker/orders
 
-## test: lint, then every test with the race detector against moto_server
-test: lint unit
+## test: lint, then every test (unit and integration) with the race detector against moto_server
+test: lint integration
 
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 TOOLS_BIN := $(CURDIR)/.tools/bin
@@ -35,7 +35,12 @@ $(TOOLS_BIN)/aws-lambda-rie:
 $(TOOLS_BIN)/toxiproxy-server:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0 && mv $(TOOLS_BIN)/server $(TOOLS_BIN)/toxiproxy-server
 
-unit: tools
+## unit: the fast tests only (-short: no emulator starts, integration tests skip)
+unit:
+	CGO_ENABLED=1 $(GO) test -short -race -count=1 ./...
+
+## integration: every test, the integration ones against moto_server, aws-lambda-rie and toxiproxy
+integration: tools
 	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## lint: gofmt, go vet, go mod tidy, generated docs up to date, golangci-lint, cfn-lint
