@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dlqops/dlq/internal/devstack"
+	"github.com/dlqops/dlq/internal/emulator"
 )
 
 const region = "us-east-1"
@@ -115,7 +116,7 @@ func run(ctx context.Context, dlqBin, workerBin, prefix, endpoint string, orders
 	}
 	if endpoint == "" {
 		step("Starting moto_server on loopback")
-		emu, err := devstack.StartMoto(nil)
+		emu, err := emulator.StartMoto(nil)
 		if err != nil {
 			return 1, err
 		}

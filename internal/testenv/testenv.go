@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/dlqops/dlq/internal/devstack"
+	"github.com/dlqops/dlq/internal/emulator"
 )
 
 // Region is the default region tests use; tests that need an account to
@@ -190,7 +190,7 @@ func startMoto() (stop func(), endpoint string, err error) {
 	if logFile != nil {
 		logTo = logFile
 	}
-	e, err := devstack.StartMoto(logTo)
+	e, err := emulator.StartMoto(logTo)
 	if err != nil {
 		if logFile != nil {
 			_ = logFile.Close()

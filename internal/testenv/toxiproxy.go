@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dlqops/dlq/internal/devstack"
+	"github.com/dlqops/dlq/internal/emulator"
 )
 
 // Toxiproxy is a toxiproxy-server a test started, in front of the
@@ -45,11 +45,11 @@ func StartToxiproxy(t *testing.T) *Toxiproxy {
 		}
 		t.Skip("toxiproxy-server not on PATH: run make tools")
 	}
-	apiPort, err := devstack.FreePort()
+	apiPort, err := emulator.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	listenPort, err := devstack.FreePort()
+	listenPort, err := emulator.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,7 @@
-// Package devstack runs the order pipeline's AWS resources on a local
-// emulator for `make demo`: it starts moto_server on a free loopback port,
-// provisions queues with their dead-letter queues, produces failed
-// messages the way production does, by receiving them past
-// maxReceiveCount, and runs the order pipeline on internal/pipeline/worker
-// (in process as Lambda's event source mapping, or in the cmd/worker/orders
-// binary) through the Black Friday scenario.
-package devstack
+// Package emulator starts a local AWS emulator (moto_server, with
+// DynamoDB's conditional writes made atomic) on a free loopback port: for
+// the tests (internal/testenv) and for the demo (internal/devstack).
+package emulator
 
 import (
 	_ "embed"

@@ -1,4 +1,4 @@
-package devstack_test
+package emulator_test
 
 import (
 	"context"
