@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/orders"
@@ -95,8 +97,16 @@ func ProvisionOrders(ctx context.Context, c Clients, prefix string) (Stack, erro
 	return s, nil
 }
 
+// isExists reports whether the service answered that what was to be
+// created exists already (a table, a log group: the demo provisions
+// idempotently).
 func isExists(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "AlreadyExists") || strings.Contains(err.Error(), "ResourceInUse"))
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	code := apiErr.ErrorCode()
+	return strings.HasSuffix(code, "AlreadyExistsException") || code == "ResourceInUseException"
 }
 
 // Scenario is a scaled Black Friday.
