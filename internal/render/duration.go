@@ -81,3 +81,27 @@ func HumanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
+
+// Elapsed writes a short span of time with the precision a trace's steps
+// need: "312ms", "1.234s", then whole seconds ("2m5s").
+func Elapsed(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "s"
+	}
+	return d.Round(time.Second).String()
+}
+
+// Millis writes a duration given in (possibly fractional) milliseconds, as
+// a log line's durationMs: "87ms", "0.5ms", "1.5s"; "" when there is none.
+func Millis(ms *float64) string {
+	if ms == nil {
+		return ""
+	}
+	if *ms < 1000 {
+		return strconv.FormatFloat(*ms, 'f', -1, 64) + "ms"
+	}
+	return strconv.FormatFloat(*ms/1000, 'f', 1, 64) + "s"
+}

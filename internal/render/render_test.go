@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSanitize(t *testing.T) {
@@ -155,6 +156,24 @@ func TestForceTTYRendersForATerminalWhenPiped(t *testing.T) {
 		ios := systemWith(env(tt.env), false, false, noTerm)
 		if ios.IsStdoutTTY() != tt.tty || ios.TerminalWidth() != tt.width || ios.ColorEnabled() != tt.color {
 			t.Errorf("%v: tty %v width %d color %v, want %v %d %v", tt.env, ios.IsStdoutTTY(), ios.TerminalWidth(), ios.ColorEnabled(), tt.tty, tt.width, tt.color)
+		}
+	}
+}
+
+func TestElapsedAndMillis(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{0: "0ms", 312 * time.Millisecond: "312ms", 1234 * time.Millisecond: "1.234s", 125 * time.Second: "2m5s"} {
+		if got := Elapsed(d); got != want {
+			t.Errorf("Elapsed(%v) = %q, want %q", d, got, want)
+		}
+	}
+	ms := func(f float64) *float64 { return &f }
+	for _, tc := range []struct {
+		in   *float64
+		want string
+	}{{nil, ""}, {ms(87), "87ms"}, {ms(0.5), "0.5ms"}, {ms(1500), "1.5s"}} {
+		if got := Millis(tc.in); got != tc.want {
+			t.Errorf("Millis(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -255,18 +255,12 @@ func errText(e *queue.MessageError) string {
 	return e.Code + ": " + e.Message
 }
 
+// preview is the start of a body for the table: previewLen cells and an
+// ellipsis. It is sanitised first, so an escape sequence in the body is
+// counted as the text it is shown as.
 func preview(body string) string {
-	if len(body) > previewLen {
-		cut := previewLen
-		for cut > 0 && !isRuneStart(body[cut]) {
-			cut--
-		}
-		return body[:cut] + "…"
-	}
-	return body
+	return render.TruncateLine(render.Sanitize(body), previewLen+1)
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // writeBodies prints each message as a block: a header line, attributes,
 // and the full body, pretty-printed when it is JSON. Everything is

@@ -163,3 +163,21 @@ func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	testenv.Golden(t, path, got, *update)
 }
+
+// The table's preview is previewLen cells and an ellipsis, counted in
+// cells (a wide character takes two) and after sanitising, so an escape
+// sequence in a body is cut as the text the table shows.
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", 200)
+	for _, tc := range []struct{ body, want string }{
+		{`{"orderId":"o-1"}`, `{"orderId":"o-1"}`},
+		{long, strings.Repeat("a", previewLen) + "…"},
+		{strings.Repeat("界", 100), strings.Repeat("界", previewLen/2) + "…"},
+		{"\x1b[31m" + long, `\x1b[31m` + strings.Repeat("a", previewLen-len(`\x1b[31m`)) + "…"},
+	} {
+		if got := preview(tc.body); got != tc.want {
+			t.Errorf("preview(%.20q…) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}

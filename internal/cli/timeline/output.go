@@ -59,7 +59,7 @@ func writeTSV(w io.Writer, tls []insights.Timeline) error {
 				trace = e.TraceID
 			}
 			fields := []string{trace, e.Timestamp.UTC().Format(insights.TimeFormat), strconv.FormatInt(e.OffsetMs, 10),
-				e.LogGroup, e.Step, e.Status, durationMs(e.DurationMs), message(e)}
+				e.LogGroup, e.Step, e.Status, render.Millis(e.DurationMs), message(e)}
 			for i := range fields {
 				fields[i] = render.Sanitize(fields[i])
 			}
@@ -91,7 +91,7 @@ func renderTimeline(b *strings.Builder, st render.Styles, t insights.Timeline) {
 	if t.XRayTraceID != "" {
 		head = append(head, "X-Ray "+render.Sanitize(t.XRayTraceID))
 	}
-	head = append(head, "span "+span(s.Span), render.Count(s.Steps, "step"), render.Count(s.Errors, "error"))
+	head = append(head, "span "+render.Elapsed(s.Span), render.Count(s.Steps, "step"), render.Count(s.Errors, "error"))
 	b.WriteString(st.Bold.Render(strings.Join(head, "  ·  ")))
 	b.WriteString("\n\n")
 
@@ -100,7 +100,7 @@ func renderTimeline(b *strings.Builder, st render.Styles, t insights.Timeline) {
 	for i, e := range t.Events {
 		fn := render.Sanitize(e.Function())
 		step := render.Sanitize(e.Step)
-		rows[i] = []string{e.Timestamp.UTC().Format("15:04:05.000"), "+" + offset(e.OffsetMs), fn, step, durationMs(e.DurationMs)}
+		rows[i] = []string{e.Timestamp.UTC().Format("15:04:05.000"), "+" + render.Elapsed(time.Duration(e.OffsetMs)*time.Millisecond), fn, step, render.Millis(e.DurationMs)}
 		for j, c := range rows[i] {
 			widths[j] = max(widths[j], lipgloss.Width(c))
 		}
@@ -167,33 +167,6 @@ func message(e insights.TimelineEvent) string {
 		m += e.Error
 	}
 	return m
-}
-
-func durationMs(d *float64) string {
-	if d == nil {
-		return ""
-	}
-	if *d < 1000 {
-		return strconv.FormatFloat(*d, 'f', -1, 64) + "ms"
-	}
-	return strconv.FormatFloat(*d/1000, 'f', 1, 64) + "s"
-}
-
-func offset(ms int64) string {
-	if ms < 1000 {
-		return fmt.Sprintf("%dms", ms)
-	}
-	return span(time.Duration(ms) * time.Millisecond)
-}
-
-func span(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + "s"
-	}
-	return d.Round(time.Second).String()
 }
 
 func pad(s string, w int) string {
