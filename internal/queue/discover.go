@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -214,16 +215,21 @@ func ListSources(ctx context.Context, api sqs.ListDeadLetterSourceQueuesAPIClien
 }
 
 // SourcesUnlisted reports whether err (from ListSources) is the service
-// answering that it will not list sources (a role without
-// sqs:ListDeadLetterSourceQueues, or an emulator without the action), and
-// its error code: a caller can go on without the sources. A connection
-// error is not one.
+// refusing to list sources (a role without sqs:ListDeadLetterSourceQueues,
+// an emulator without the action), and its error code: a caller can go on
+// without the sources. Only a refusal counts (an HTTP 4xx answer): a
+// server error, throttling that outlasted the retries, a queue that is
+// gone, or a connection error is an error, which the caller reports.
 func SourcesUnlisted(err error) (code string, ok bool) {
 	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode(), true
+	if err == nil || !errors.As(err, &apiErr) || !Rejected(err) || IsNotExist(err) {
+		return "", false
 	}
-	return "", false
+	code = apiErr.ErrorCode()
+	if strings.Contains(code, "Throttl") || code == "RequestThrottled" || code == "OverLimit" {
+		return "", false
+	}
+	return code, true
 }
 
 // readAll reads attributes of every URL with bounded concurrency, in input

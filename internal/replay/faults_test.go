@@ -193,7 +193,9 @@ func TestReplayWhenSourcesCannotBeListed(t *testing.T) {
 	p := newPair(t, false, nil)
 	sendN(t, p.c, p.dlq.URL, 4, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
 	api := client(t, fault{op: "ListDeadLetterSourceQueues", before: func(any) error {
-		return &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform sqs:ListDeadLetterSourceQueues"}
+		return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusForbidden}},
+			Err:      &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform sqs:ListDeadLetterSourceQueues"}}}
 	}})
 	_, err := replay.Run(context.Background(), replay.Config{API: api, DLQ: p.dlq.URL})
 	var de *replay.DestinationError
@@ -721,5 +723,28 @@ func TestReplayWaitsForWhatALostReceiveHid(t *testing.T) {
 	}
 	if got := testenv.DrainCounts(t, p.c, p.src.URL); len(got) != 25 {
 		t.Errorf("%d distinct in the destination, want 25", len(got))
+	}
+}
+
+// With --no-wait the run does not wait for what a lost receive hid, and
+// so cannot say it checked everything: not verified, with a warning that
+// says until when messages may stay hidden.
+func TestReplayLostReceiveWithoutWaitIsNotVerified(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 25, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	var lost atomic.Int32
+	api := client(t, fault{op: "ReceiveMessage", after: func(_, out any) error {
+		if len(out.(*sqs.ReceiveMessageOutput).Messages) > 0 && lost.CompareAndSwap(0, 1) {
+			return errors.New("read tcp 127.0.0.1: use of closed network connection")
+		}
+		return nil
+	}})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Visibility: 30 * time.Second, NoWait: true})
+	if lost.Load() != 1 {
+		t.Fatal("no receive answer was lost")
+	}
+	if r.Verified || r.Left.Unchecked == 0 || !strings.Contains(strings.Join(r.Warnings, "\n"), "may stay hidden until") {
+		t.Fatalf("report = %+v: want not verified, unchecked, and a warning", r)
 	}
 }

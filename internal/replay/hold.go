@@ -37,43 +37,47 @@ func (r *runner) hiddenByLostReceive(ctx context.Context, until time.Time) {
 	}
 }
 
-// waitForLostReceive waits, once, until the messages a lost receive of
-// this run hid are visible again, when the final check could not see
-// everything: the lost answer's outcome becomes known when its hold
-// lapses, and the messages are then moved like the others. It does not
-// wait with NoWait or past the deadline, nor more than maxSweeps times in
-// a run, and reports whether it waited.
-// The receive's time is the scan's clock (the wall clock): the wait is
-// counted down in Sleep's steps, not read from cfg.Now.
-func (r *runner) waitForLostReceive(ctx context.Context) (bool, error) {
+// waitForLostReceive waits until the messages a lost receive of this run
+// hid are visible again: the lost answer's outcome becomes known when its
+// hold lapses, and the final check then sees them (and the run moves them
+// like the others). It does not wait with NoWait, past the deadline, or
+// more than maxSweeps times in a run; it then returns until when messages
+// may stay hidden, which the final check must count as not checked. The
+// receive's time is the scan's clock (the wall clock): the wait is counted
+// down in Sleep's steps, not read from cfg.Now. Nothing of the run is held
+// while it waits (the look before it gave back what it held), so an
+// interrupt here records the run released.
+func (r *runner) waitForLostReceive(ctx context.Context) (waited bool, hiddenUntil time.Time, err error) {
 	r.mu.Lock()
 	until := r.lostUntil
 	r.lostUntil = time.Time{}
 	r.mu.Unlock()
 	left := time.Until(until)
-	if until.IsZero() || left <= 0 || r.lostWaits >= maxSweeps {
-		return false, nil
+	if until.IsZero() || left <= 0 {
+		return false, time.Time{}, nil
+	}
+	left += holdSlack
+	if r.lostWaits >= maxSweeps || r.cfg.NoWait || (!r.cfg.Deadline.IsZero() && r.cfg.Now().Add(left+r.cfg.Margin).After(r.cfg.Deadline)) {
+		return false, until, nil
 	}
 	r.lostWaits++
-	left += holdSlack
-	if r.cfg.NoWait || (!r.cfg.Deadline.IsZero() && r.cfg.Now().Add(left+r.cfg.Margin).After(r.cfg.Deadline)) {
-		return false, nil
-	}
-	r.warn("a receive's answer was lost: the messages it hid were waited for (%s) and checked", left.Round(time.Second))
 	status := r.cfg.Status
 	if status == nil {
 		status = func(string) {}
 	}
 	defer status("")
+	waitedFor := left
 	for left > 0 {
 		status(fmt.Sprintf("waiting %s for messages a lost receive hid", left.Round(time.Second)))
 		step := min(left, time.Second)
 		if err := r.cfg.Sleep(ctx, step); err != nil {
-			return true, err
+			r.released(ctx, nil)
+			return true, time.Time{}, err
 		}
 		left -= step
 	}
-	return true, nil
+	r.warn("a receive's answer was lost: the messages it hid were waited for (%s) and checked", waitedFor.Round(time.Second))
+	return true, time.Time{}, nil
 }
 
 // heartbeat renews the hold on the held messages not yet deleted, every

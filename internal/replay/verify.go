@@ -24,28 +24,41 @@ const verifyLooks = 3
 // messages behind others) are counted as unchecked, or as held by an
 // earlier run when the journal says one still holds messages.
 func (r *runner) verify(ctx context.Context) (Left, error) {
+	// lostHidden: a receive whose answer was lost (of the rounds or of a
+	// look) may still hide messages, and the run could not wait for them.
+	var lostHidden time.Time
 	for n := 1; ; n++ {
 		left, hidden, err := r.look(ctx)
 		if err != nil {
 			return left, err
+		}
+		// A lost receive hid messages the look could not see, and the
+		// counters it read before its scan may count them as visible:
+		// look again once they are visible, whatever this look found.
+		waited, until, err := r.waitForLostReceive(ctx)
+		if err != nil {
+			return left, err
+		}
+		if waited {
+			n-- // this look did not count: what it could not see is visible now
+			continue
+		}
+		if until.After(lostHidden) {
+			lostHidden = until
 		}
 		// Messages in flight may be the run's own, hidden by a hold that
 		// has not lapsed yet (or SQS's counters lag): look again, scan
 		// included, once they may be visible, unless an earlier run's
 		// known hold explains them.
 		explained := r.earlier.Messages != 0 && (r.earlier.Messages < 0 || int64(r.earlier.Messages) >= hidden)
-		if hidden > 0 || left.Unchecked > 0 {
-			waited, err := r.waitForLostReceive(ctx)
-			if err != nil {
-				return left, err
-			}
-			if waited {
-				n-- // this look did not count: what it could not see is visible now
-				continue
-			}
-		}
 		if (hidden == 0 && left.Unchecked == 0) || n >= verifyLooks || (explained && left.Unchecked == 0) {
 			r.account(&left, hidden)
+			if !lostHidden.IsZero() && time.Now().Before(lostHidden) {
+				// Up to ten messages nobody could look at: not verified.
+				left.Unchecked++
+				r.warn("a receive's answer was lost: up to %d message(s) may stay hidden until %s, unchecked",
+					queue.MaxBatch, lostHidden.UTC().Format("15:04:05Z"))
+			}
 			return left, nil
 		}
 		if err := r.cfg.Sleep(ctx, min(r.cfg.Visibility, backoff.Delay(n+3))); err != nil {
