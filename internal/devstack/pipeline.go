@@ -42,6 +42,7 @@ type Pipeline struct {
 	done        chan struct{}
 	stopOnce    sync.Once
 	stopErr     error
+	failed      chan error // the in-process worker's Run failed on its own
 }
 
 // StartPipeline starts the pipeline and the log shipper with the payment
@@ -50,7 +51,7 @@ func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) (*Pipel
 	if sc.WorkerBinary != "" && sc.Chaos != nil {
 		return nil, errors.New("start pipeline: chaos injects faults in process; the worker binary has no hook for it")
 	}
-	p := &Pipeline{Stack: s, Clients: c, Scenario: sc, done: make(chan struct{})}
+	p := &Pipeline{Stack: s, Clients: c, Scenario: sc, done: make(chan struct{}), failed: make(chan error, 1)}
 	p.paymentDown.Store(true)
 	p.Logs = &LogShipper{API: c.Logs, Group: s.LogGroup, Stream: "runner"}
 	rctx, cancel := context.WithCancel(ctx)
@@ -87,7 +88,11 @@ func StartPipeline(ctx context.Context, c Clients, s Stack, sc Scenario) (*Pipel
 		Concurrency: 4, WaitTime: time.Second, Heartbeat: -1, Timeout: LambdaTimeout})
 	go func() {
 		defer close(p.done)
-		_ = p.Worker.Run(rctx)
+		if err := p.Worker.Run(rctx); err != nil && rctx.Err() == nil {
+			// The worker gave up on its own (the queue cannot be read):
+			// WaitIdle must not wait for a queue nobody consumes.
+			p.failed <- err
+		}
 		<-logsDone
 	}()
 	return p, nil
@@ -105,7 +110,25 @@ func (p *Pipeline) faults(ctx context.Context, step string, o orders.Order) erro
 // exits on its own.
 func (p *Pipeline) WaitIdle(ctx context.Context) error {
 	if p.proc == nil {
-		return WaitIdle(ctx, p.Clients.SQS, p.Stack.OrdersURL)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var failed error
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			select {
+			case failed = <-p.failed:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		err := WaitIdle(wctx, p.Clients.SQS, p.Stack.OrdersURL)
+		cancel()
+		<-stopped
+		if failed != nil {
+			return fmt.Errorf("run pipeline: the worker stopped while the queue was still busy: %w", failed)
+		}
+		return err
 	}
 	proc := p.proc
 	wctx, cancel := context.WithCancel(ctx)

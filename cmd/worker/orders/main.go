@@ -63,7 +63,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return 2
 	}
 	// Loaded before the stop can end it: a SIGTERM at start still exits
-	// through Run.
+	// through Run (0: nothing was received).
 	cfg, err := config.LoadDefaultConfig(context.WithoutCancel(ctx))
 	if err != nil {
 		log.Error("load AWS config", "status", "error", "error", err.Error())
@@ -107,6 +107,17 @@ func options(getenv func(string) string) (worker.Options, error) {
 	}
 	if o.Grace, err = seconds(getenv, "WORKER_GRACE", time.Second, time.Hour); err != nil {
 		return o, err
+	}
+	grace, wait := o.Grace, o.WaitTime
+	if grace == 0 {
+		grace = worker.DefaultGrace
+	}
+	if wait == 0 {
+		wait = worker.DefaultWaitTime
+	}
+	if grace <= wait {
+		// A stopped worker waits out a long poll in flight.
+		return o, fmt.Errorf("read WORKER_GRACE %s: want more than WORKER_WAIT (%s)", grace, wait)
 	}
 	return o, nil
 }

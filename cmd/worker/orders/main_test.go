@@ -44,6 +44,8 @@ func TestOptionsFromEnv(t *testing.T) {
 		{name: "long poll past 20s", env: map[string]string{"QUEUE_URL": "q", "WORKER_WAIT": "30s"}, err: "WORKER_WAIT"},
 		{name: "visibility not in seconds", env: map[string]string{"QUEUE_URL": "q", "WORKER_VISIBILITY": "1500ms"}, err: "WORKER_VISIBILITY"},
 		{name: "grace not a duration", env: map[string]string{"QUEUE_URL": "q", "WORKER_GRACE": "soon"}, err: "WORKER_GRACE"},
+		{name: "grace not past the long poll", env: map[string]string{"QUEUE_URL": "q", "WORKER_GRACE": "5s"}, err: "want more than WORKER_WAIT (20s)"},
+		{name: "grace equal to the wait", env: map[string]string{"QUEUE_URL": "q", "WORKER_WAIT": "10s", "WORKER_GRACE": "10s"}, err: "WORKER_GRACE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -180,7 +180,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.o.QueueURL == "" || w.o.Handler == nil {
 		return errors.New("run worker: a queue URL and a handler are required")
 	}
+	if w.o.Grace <= w.o.WaitTime {
+		// A stop lets a receive in flight finish (cutting it could hide
+		// messages no handle can release): an idle worker waits out its
+		// long poll, which the grace period must outlast.
+		return fmt.Errorf("run worker: the grace period (%s) must be longer than the long poll (%s)", w.o.Grace, w.o.WaitTime)
+	}
+	if ctx.Err() != nil {
+		return nil // stopped before it started: nothing received, nothing held
+	}
 	if err := w.describe(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while it read the queue: nothing held
+		}
 		return err
 	}
 	// stop ends receiving: the caller's stop, or an error no retry cures.
