@@ -143,14 +143,15 @@ func (c *Cause) Missed() int {
 // SelectCause classifies the messages of the queue that flt selects (a
 // scan that gives every message back) the way `dlq triage` does, and adds
 // to flt the condition that a message belongs to cause o.ID. A cause that
-// names no group, or several, is a usage error. Without o.ID it does
+// names no group, or several, is a usage error. force reads a queue with
+// its own RedrivePolicy (see Browse). Without o.ID it does
 // nothing and returns nil.
-func SelectCause(ctx context.Context, api queue.BrowseAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, o CauseOptions, now func() time.Time, warn io.Writer) (*Cause, error) {
+func SelectCause(ctx context.Context, api queue.BrowseAPI, logs func(context.Context) (insights.LogsAPI, error), ref queue.Ref, flt *filter.Filter, force bool, o CauseOptions, now func() time.Time, warn io.Writer) (*Cause, error) {
 	if o.ID == "" {
 		return nil, nil
 	}
 	at := now()
-	_, res, err := Browse(ctx, api, ref, flt, queue.BrowseOptions{}, warn)
+	_, res, err := Browse(ctx, api, ref, flt, queue.BrowseOptions{Force: force}, warn)
 	if err != nil {
 		return nil, err
 	}

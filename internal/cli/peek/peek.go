@@ -148,7 +148,7 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	}
 	// --cause: the queue is classified first (a scan that gives every
 	// message back), then scanned for that cause's messages.
-	if _, err := cli.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
+	if _, err := cli.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Force, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
 		return err
 	}
 	p := newPrinter(opts, q)

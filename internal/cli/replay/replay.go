@@ -211,7 +211,9 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	var cause *cli.Cause
 	if opts.Cause.ID != "" {
 		ref, _ := queue.ParseRef(opts.DLQ)
-		if cause, err = cli.SelectCause(ctx, api, opts.Logs, ref, flt, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
+		// The classification reads the DLQ as the replay will, whatever
+		// RedrivePolicy the DLQ has of its own.
+		if cause, err = cli.SelectCause(ctx, api, opts.Logs, ref, flt, true, opts.Cause, opts.Now, opts.IO.ErrOut); err != nil {
 			return err
 		}
 	}
