@@ -102,6 +102,34 @@ func TestWriteGolden(t *testing.T) {
 	}
 }
 
+// --body prints each message as a block (header, attributes, the whole
+// body pretty-printed when it is JSON), sanitised on a terminal and when
+// piped alike.
+func TestWriteBodiesGolden(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		tty  bool
+	}{{"body-tty", true}, {"body-piped", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ios, _, out, _ := render.Test()
+			ios.SetStdoutTTY(tc.tty)
+			ios.SetTerminalWidth(100)
+			msgs := sampleMessages("")
+			msgs[0].Attributes = map[string]queue.Attribute{"tenant": {Type: "String", String: "acme"}}
+			opts := &PeekOptions{IO: ios, Now: func() time.Time { return now }, Output: render.FormatTable, Body: true}
+			if err := write(opts, "orders-payments-dlq", msgs); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+			if strings.ContainsAny(out.String(), "\x1b\u202e\a") {
+				t.Errorf("a control character reached the output:\n%q", out.String())
+			}
+		})
+	}
+}
+
 // Piped lines keep their fields where scripts expect them: seven for a
 // standard queue, and the group after the receive count for a FIFO one;
 // the X-Ray trace ID, added later, comes after them all.
