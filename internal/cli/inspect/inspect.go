@@ -24,6 +24,9 @@ type InspectOptions struct {
 	SQS        func(context.Context) (queue.SQSAPI, error)
 	CloudWatch func(context.Context) (alarm.CloudWatchAPI, error)
 	Now        func() time.Time
+	// Tick paces --watch: a channel that ticks every d and its stop;
+	// default a time.Ticker (tests tick by hand).
+	Tick func(d time.Duration) (<-chan time.Time, func())
 
 	Queues        []string
 	Prefix        string
@@ -134,8 +137,15 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 }
 
 func watch(ctx context.Context, opts *InspectOptions) error {
-	t := time.NewTicker(opts.Watch)
-	defer t.Stop()
+	tick := opts.Tick
+	if tick == nil {
+		tick = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	ticks, stop := tick(opts.Watch)
+	defer stop()
 	for {
 		report, err := collect(ctx, opts)
 		if err != nil {
@@ -154,7 +164,7 @@ func watch(ctx context.Context, opts *InspectOptions) error {
 		case <-ctx.Done():
 			// Interrupting a watch is how it ends: not a failure.
 			return nil
-		case <-t.C:
+		case <-ticks:
 		}
 	}
 }

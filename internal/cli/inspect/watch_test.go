@@ -30,6 +30,20 @@ func (c *countingSQS) ListQueues(ctx context.Context, in *sqs.ListQueuesInput, o
 	return c.SQSAPI.ListQueues(ctx, in, o...)
 }
 
+// handTicker paces a --watch by hand: each tick is a send, which returns
+// once the watch waits for it.
+type handTicker chan time.Time
+
+func (h handTicker) tick(time.Duration) (<-chan time.Time, func()) { return h, func() {} }
+
+// thrice ticks three times: three screens were drawn, and a fourth
+// refresh has begun.
+func (h handTicker) thrice() {
+	for range 3 {
+		h <- time.Time{}
+	}
+}
+
 func TestWatchRefreshesUntilInterrupted(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.Config(t, "")
@@ -40,6 +54,7 @@ func TestWatchRefreshesUntilInterrupted(t *testing.T) {
 	testenv.Send(t, c, dlq.URL, 1, "x")
 
 	api := &countingSQS{SQSAPI: c}
+	ticks := make(handTicker)
 	ios, _, out, _ := render.Test()
 	ios.SetStdoutTTY(true)
 	opts := &InspectOptions{
@@ -49,17 +64,15 @@ func TestWatchRefreshesUntilInterrupted(t *testing.T) {
 		Now:         time.Now,
 		Prefix:      p,
 		MaxDepth:    0, // a watch never exits 3
-		Watch:       50 * time.Millisecond,
+		Watch:       time.Minute,
+		Tick:        ticks.tick,
 		Concurrency: 4,
 		Output:      render.FormatTable,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- inspectRun(ctx, opts) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for api.lists.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	ticks.thrice()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("watch ended with %v, want nil on interrupt", err)
@@ -98,6 +111,7 @@ func TestWatchScreenKeepsItsHeaderInView(t *testing.T) {
 		testenv.CreateQueue(t, c, fmt.Sprintf("%s-%d", p, i), testenv.Redrive(d.ARN, 1))
 	}
 	api := &countingSQS{SQSAPI: c}
+	ticks := make(handTicker)
 	ios, _, out, _ := render.Test()
 	ios.SetStdoutTTY(true)
 	ios.SetTerminalWidth(80)
@@ -108,16 +122,15 @@ func TestWatchScreenKeepsItsHeaderInView(t *testing.T) {
 		Now:         time.Now,
 		Prefix:      p,
 		MaxDepth:    -1,
-		Watch:       50 * time.Millisecond,
+		Watch:       time.Minute,
+		Tick:        ticks.tick,
 		Concurrency: 4,
 		Output:      render.FormatTable,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- inspectRun(ctx, opts) }()
-	for deadline := time.Now().Add(20 * time.Second); api.lists.Load() < 3 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	ticks.thrice()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
