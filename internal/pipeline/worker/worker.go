@@ -108,7 +108,7 @@ type Options struct {
 
 // Stats are the worker's counts since it started.
 type Stats struct {
-	Received    int64 // records received
+	Received    int64 // records received, those released unstarted included
 	Invocations int64 // handler invocations
 	Deleted     int64 // records handled and deleted: processed and gone
 	Failed      int64 // records the handler failed (reported, or the whole batch): left for redelivery
@@ -325,6 +325,7 @@ func (w *Worker) release(ctx context.Context, msgs []types.Message) {
 	for i, m := range msgs {
 		handles[i] = aws.ToString(m.ReceiptHandle)
 	}
+	w.received.Add(int64(len(msgs))) // received, then given back unstarted
 	n, err := queue.Release(ctx, w.api, w.o.QueueURL, handles)
 	w.released.Add(int64(n))
 	if err != nil {

@@ -162,7 +162,7 @@ func TestStopReleasesWhatWasReceivedButNotStarted(t *testing.T) {
 	if receives != 1 {
 		t.Errorf("%d receives, want none after the stop", receives)
 	}
-	if s := w.Stats(); s.Released != 3 || s.Received != 0 {
+	if s := w.Stats(); s.Released != 3 || s.Received != 3 || s.Invocations != 0 {
 		t.Errorf("stats = %+v", s)
 	}
 }
