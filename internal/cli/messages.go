@@ -48,9 +48,9 @@ func AddFilterFlags(cmd *cobra.Command, o *filter.Options) {
 	})
 }
 
-// Browse is queue.Browse for a command: flt selects, notes go to warn,
-// and a queue with its own RedrivePolicy is a usage error that names
-// --force.
+// Browse is queue.Open and queue.BrowseOpened for a command: flt
+// selects, notes go to warn, and a queue with its own RedrivePolicy is a
+// usage error that names --force.
 func Browse(ctx context.Context, api queue.BrowseAPI, ref queue.Ref, flt *filter.Filter, o queue.BrowseOptions, warn io.Writer) (queue.Queue, queue.ScanResult, error) {
 	q, err := OpenBrowse(ctx, api, ref, o, warn)
 	if err != nil {

@@ -71,21 +71,10 @@ func Open(ctx context.Context, api SQSAPI, ref Ref, o BrowseOptions) (Queue, err
 	return q, nil
 }
 
-// BrowseOpened scans an opened queue with match, giving back everything
-// it received.
+// BrowseOpened scans a queue Open returned with match, giving back
+// everything it received: a browse reads a queue's messages without
+// consuming them, for every command that looks before it acts (peek,
+// triage, timeline --from-dlq, the classification behind --cause).
 func BrowseOpened(ctx context.Context, api ReceiveAPI, q Queue, match func(*Message) bool, o BrowseOptions) (ScanResult, error) {
 	return Scan(ctx, api, q.URL, ScanOptions{Depth: q.Visible, MaxScan: o.MaxScan, Limit: o.Limit, Keep: o.Found, Forget: o.Found != nil, Progress: o.Progress}, match)
-}
-
-// Browse reads a queue's messages without consuming them, for every
-// command that looks before it acts (peek, triage, timeline --from-dlq,
-// the classification behind --cause): Open, then a scan with the match
-// made for that queue (a filter may need its name).
-func Browse(ctx context.Context, api BrowseAPI, ref Ref, match func(Queue) func(*Message) bool, o BrowseOptions) (Queue, ScanResult, error) {
-	q, err := Open(ctx, api, ref, o)
-	if err != nil {
-		return q, ScanResult{}, err
-	}
-	res, err := BrowseOpened(ctx, api, q, match(q), o)
-	return q, res, err
 }
