@@ -37,10 +37,16 @@ type handTicker chan time.Time
 func (h handTicker) tick(time.Duration) (<-chan time.Time, func()) { return h, func() {} }
 
 // thrice ticks three times: three screens were drawn, and a fourth
-// refresh has begun.
-func (h handTicker) thrice() {
+// refresh has begun. A watch that ended instead fails the test (it would
+// never take the tick).
+func (h handTicker) thrice(t *testing.T, done <-chan error) {
+	t.Helper()
 	for range 3 {
-		h <- time.Time{}
+		select {
+		case h <- time.Time{}:
+		case err := <-done:
+			t.Fatalf("the watch ended before its ticks: %v", err)
+		}
 	}
 }
 
@@ -72,7 +78,7 @@ func TestWatchRefreshesUntilInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- inspectRun(ctx, opts) }()
-	ticks.thrice()
+	ticks.thrice(t, done)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("watch ended with %v, want nil on interrupt", err)
@@ -130,7 +136,7 @@ func TestWatchScreenKeepsItsHeaderInView(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- inspectRun(ctx, opts) }()
-	ticks.thrice()
+	ticks.thrice(t, done)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
