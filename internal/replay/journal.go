@@ -69,16 +69,18 @@ type FileJournal struct {
 	err     error // the first failed write: every later append fails too
 }
 
-// journalLine is a message's state (id, state) or a run's hold (run,
-// held, until) or its end (run, released).
+// journalLine is the state of a batch's messages (ids, state; older
+// journals have a line a message: id, state) or a run's hold
+// (run, held, until) or its end (run, released).
 type journalLine struct {
-	ID       string `json:"id,omitempty"`
-	State    string `json:"state,omitempty"`
-	Run      string `json:"run,omitempty"`
-	Held     *int   `json:"held,omitempty"`
-	Until    string `json:"until,omitempty"`
-	Released bool   `json:"released,omitempty"`
-	At       string `json:"at"`
+	IDs      []string `json:"ids,omitempty"`
+	ID       string   `json:"id,omitempty"`
+	State    string   `json:"state,omitempty"`
+	Run      string   `json:"run,omitempty"`
+	Held     *int     `json:"held,omitempty"`
+	Until    string   `json:"until,omitempty"`
+	Released bool     `json:"released,omitempty"`
+	At       string   `json:"at"`
 }
 
 // OpenFileJournal opens (or creates) the journal at path.
@@ -160,10 +162,15 @@ func (j *FileJournal) read(keep func(id string) bool) (map[string]string, []Hold
 		if json.Unmarshal(sc.Bytes(), &l) != nil {
 			continue
 		}
+		if l.ID != "" {
+			l.IDs = append(l.IDs, l.ID)
+		}
 		switch {
-		case l.ID != "":
-			if keep(l.ID) && rank(l.State) >= rank(states[l.ID]) {
-				states[l.ID] = l.State
+		case len(l.IDs) > 0:
+			for _, id := range l.IDs {
+				if keep(id) && rank(l.State) >= rank(states[id]) {
+					states[id] = l.State
+				}
 			}
 		case l.Run != "" && l.Released:
 			delete(holds, l.Run)
@@ -200,17 +207,12 @@ func rank(state string) int {
 	return 0
 }
 
-// Record appends and syncs.
+// Record appends one line for the batch, and syncs.
 func (j *FileJournal) Record(_ context.Context, ids []string, state string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	at := time.Now().UTC().Format(time.RFC3339Nano)
-	lines := make([]journalLine, len(ids))
-	for i, id := range ids {
-		lines[i] = journalLine{ID: id, State: state, At: at}
-	}
-	return j.append(lines...)
+	return j.append(journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)})
 }
 
 // Hold appends the run's hold.

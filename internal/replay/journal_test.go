@@ -3,8 +3,10 @@ package replay
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +121,34 @@ func openJournal(t *testing.T) *FileJournal {
 	}
 	t.Cleanup(func() { _ = j.Close() })
 	return j
+}
+
+// A batch is one line, and a journal written a line a message (older dlq)
+// reads the same: the furthest state of each message wins.
+func TestJournalBatchLinesAndOlderLines(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t)
+	ctx := context.Background()
+	old := `{"id":"a","state":"sending","at":"2026-11-01T00:00:00Z"}` + "\n" + `{"id":"a","state":"sent","at":"2026-11-01T00:00:00Z"}` + "\n"
+	if err := os.WriteFile(j.path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(ctx, []string{"a", "b", "c"}, StateSending); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(ctx, []string{"c"}, StateDeleted); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(j.path)
+	if n := strings.Count(string(b), "\n"); n != 4 {
+		t.Fatalf("%d lines, want 4 (two older, one a batch):\n%s", n, b)
+	}
+	got, err := j.Lookup(ctx, []string{"a", "b", "c", "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": StateSent, "b": StateSending, "c": StateDeleted}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Lookup = %v, want %v", got, want)
+	}
 }

@@ -27,11 +27,38 @@ func sendBodies(t *testing.T, c *sqs.Client, url string, n int) {
 	testenv.SendBatch(t, c, url, n, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
 }
 
-// journalCounts counts message lines by state in a replay journal.
-func journalCounts(path string) (sending, sent, deleted int) {
+// journalLines reads a replay journal's message records (a line a batch:
+// ids, state); a torn last line is left out.
+func journalLines(path string) []journalRecord {
 	b, _ := os.ReadFile(path)
-	j := string(b)
-	return strings.Count(j, `"state":"sending"`), strings.Count(j, `"state":"sent"`), strings.Count(j, `"state":"deleted"`)
+	var out []journalRecord
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l journalRecord
+		if json.Unmarshal([]byte(line), &l) == nil && len(l.IDs) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+type journalRecord struct {
+	IDs   []string
+	State string
+}
+
+// journalCounts counts messages by state in a replay journal.
+func journalCounts(path string) (sending, sent, deleted int) {
+	for _, l := range journalLines(path) {
+		switch l.State {
+		case "sending":
+			sending += len(l.IDs)
+		case "sent":
+			sent += len(l.IDs)
+		case "deleted":
+			deleted += len(l.IDs)
+		}
+	}
+	return sending, sent, deleted
 }
 
 // killMidRun starts the replay and kills it (SIGKILL) once the journal
@@ -60,21 +87,15 @@ func killMidRun(t *testing.T, bin string, args, env []string, journal string, at
 // same message, so the last state alone hides the first kill's window.
 func inWindow(path string) map[string]bool {
 	window := map[string]bool{}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return window
-	}
 	pending := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var l struct{ ID, State string }
-		if json.Unmarshal([]byte(line), &l) != nil || l.ID == "" {
-			continue
-		}
-		switch l.State {
-		case "sending":
-			pending[l.ID]++
-		case "sent":
-			pending[l.ID]--
+	for _, l := range journalLines(path) {
+		for _, id := range l.IDs {
+			switch l.State {
+			case "sending":
+				pending[id]++
+			case "sent":
+				pending[id]--
+			}
 		}
 	}
 	for id, n := range pending {
