@@ -101,6 +101,14 @@ func New(opts Options, now time.Time) (*Filter, error) {
 	return f, nil
 }
 
+// NeedsBody reports whether Match reads what queue.Correlate fills (the
+// trace and order IDs, the error, the parsed body): a scan that nothing
+// else needs them from can skip parsing bodies.
+func (f *Filter) NeedsBody() bool {
+	o := f.opts
+	return o.TraceID != "" || o.OrderID != "" || o.ErrorCode != "" || len(f.where) > 0 || f.jq != nil || len(f.also) > 0
+}
+
 // Match reports whether the message meets every condition. A condition on
 // JSON fields does not match a body that is not JSON.
 func (f *Filter) Match(m *queue.Message) bool {

@@ -88,7 +88,44 @@ func TestMatch(t *testing.T) {
 			if got := f.Match(tt.m); got != tt.want {
 				t.Errorf("Match = %v, want %v (trace %q order %q)", got, tt.want, tt.m.TraceID, tt.m.OrderID)
 			}
+			// A filter that says it needs no body decides the same on a
+			// message whose body a Raw scan did not parse.
+			if !f.NeedsBody() {
+				raw := *tt.m
+				raw.TraceID, raw.OrderID, raw.XRayTraceID, raw.Error, raw.Parsed, raw.Unwrapped = "", "", "", nil, nil, nil
+				if got := f.Match(&raw); got != tt.want {
+					t.Errorf("Match on the unparsed message = %v, want %v", got, tt.want)
+				}
+			}
 		})
+	}
+}
+
+func TestNeedsBody(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		opts Options
+		want bool
+	}{
+		{Options{}, false},
+		{Options{Since: time.Hour, Until: "1h", MinReceives: 3}, false},
+		{Options{TraceID: "t"}, true},
+		{Options{OrderID: "o"}, true},
+		{Options{ErrorCode: "500"}, true},
+		{Options{Where: []string{"a=b"}}, true},
+		{Options{JQ: "true"}, true},
+	} {
+		f, err := New(tt.opts, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.NeedsBody(); got != tt.want {
+			t.Errorf("NeedsBody(%+v) = %v, want %v", tt.opts, got, tt.want)
+		}
+	}
+	f, _ := New(Options{}, now)
+	if !f.Also(func(*queue.Message) bool { return true }).NeedsBody() {
+		t.Error("a filter with a condition computed elsewhere says it needs no body")
 	}
 }
 

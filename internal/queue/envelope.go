@@ -8,15 +8,15 @@ import (
 	"github.com/dlqops/dlq/internal/xray"
 )
 
-// correlate fills TraceID, OrderID, XRayTraceID, Error, Parsed and
-// Unwrapped. IDs come from the first place that has them: message
+// Correlate fills TraceID, OrderID, XRayTraceID, Error, Parsed and
+// Unwrapped (FromSQS does; a scan with Raw leaves it to its match). IDs come from the first place that has them: message
 // attributes, then the body's top level, then an EventBridge event's
 // detail, then an SNS envelope's Message (a JSON string) and its message
 // attributes. The X-Ray trace is read as the pipeline reads it
 // (trace.FromRecord), so that peek shows the ID its log lines carry: the
 // AWSTraceHeader, else a traceparent attribute, else the body's top-level
 // traceparent.
-func correlate(m *Message) {
+func Correlate(m *Message) {
 	correlateBody(m)
 	m.XRayTraceID = xray.Resolve(m.System[xray.HeaderAttribute], attrString(m.Attributes, xray.TraceparentName), bodyTraceparent(m.Parsed))
 }

@@ -63,6 +63,13 @@ type MessageError struct {
 // FromSQS builds a Message from a received SQS message and extracts its
 // correlation IDs and error.
 func FromSQS(m types.Message) Message {
+	msg := fromSQS(m)
+	Correlate(&msg)
+	return msg
+}
+
+// fromSQS is FromSQS without Correlate.
+func fromSQS(m types.Message) Message {
 	msg := Message{
 		MessageID:     aws.ToString(m.MessageId),
 		ReceiptHandle: aws.ToString(m.ReceiptHandle),
@@ -81,7 +88,6 @@ func FromSQS(m types.Message) Message {
 	}
 	msg.ReceiveCount, _ = strconv.Atoi(msg.System[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	msg.GroupID = msg.System[string(types.MessageSystemAttributeNameMessageGroupId)]
-	correlate(&msg)
 	return msg
 }
 

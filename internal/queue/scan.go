@@ -71,6 +71,10 @@ type ScanOptions struct {
 	// replay keeps both on disk, so that its memory does not grow with
 	// the messages it holds. Keep is not called.
 	Holder Holder
+	// Raw offers messages without their body parsed (Correlate not
+	// called): match calls Correlate when it needs the IDs, the error or
+	// the body. Replay without an order key or a filter needs none.
+	Raw bool
 	// Progress, when set, is called after each batch a receiver offered,
 	// with the distinct messages scanned and the matches kept so far: peek
 	// draws its progress line from it. Receivers call it concurrently, so
@@ -452,7 +456,10 @@ func (s *scan) offer(raw types.Message) bool {
 	if !added || full {
 		return s.done()
 	}
-	m := FromSQS(raw)
+	m := fromSQS(raw)
+	if !s.opts.Raw {
+		Correlate(&m)
+	}
 	matched := s.match == nil || s.match(&m)
 	if !matched {
 		return s.done()

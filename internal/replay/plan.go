@@ -102,7 +102,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	t := r.newTable(int(min(int64(limit), dlq.Visible+dlq.Visible/8+16)))
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
-		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility,
+		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
 		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
 	}, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
@@ -201,6 +201,12 @@ func (r *runner) takes(m *queue.Message) bool {
 		}
 	}
 	return true
+}
+
+// parse reports whether the run's selection or order key reads what
+// queue.Correlate fills: else its scans leave bodies unparsed.
+func (r *runner) parse() bool {
+	return r.cfg.Order == OrderKey || r.cfg.Filter != nil && r.cfg.Filter.NeedsBody()
 }
 
 // keyFor is a message's entity key for OrderKey ("" : independent),
@@ -363,6 +369,7 @@ func (h *held) sample(i int32) string {
 	if err != nil {
 		return s
 	}
+	queue.Correlate(&m) // the spool keeps no parsed fields
 	if m.OrderID != "" {
 		s += " order " + m.OrderID
 	}

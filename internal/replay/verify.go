@@ -113,7 +113,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 		// their receipt handles, not their bodies.
 		t := r.newTable(0)
 		t.light = true
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(),
+		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(), Raw: !r.parse(),
 			Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t},
 			func(m *queue.Message) bool {
 				if st, ok := r.ledger.state(m.MessageID); ok && st&(stMissing|stSent) != 0 {
