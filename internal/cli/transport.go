@@ -31,8 +31,16 @@ func httpClient(connect time.Duration) *awshttp.BuildableClient {
 			if connect > 0 {
 				t.TLSHandshakeTimeout = connect
 			}
+			// A replay keeps dozens of calls in flight to one endpoint; the
+			// SDK keeps 10 idle connections a host, so the rest were closed
+			// after each call and opened again (TLS included) for the next.
+			t.MaxIdleConnsPerHost = idleConnsPerHost
 		})
 }
+
+// idleConnsPerHost is more than a replay keeps in flight at once (its
+// scan's receivers, or its batches and their deletes).
+const idleConnsPerHost = 128
 
 // AttemptTimeoutError is an attempt that got no answer in time.
 type AttemptTimeoutError struct{ After time.Duration }

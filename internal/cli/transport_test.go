@@ -114,6 +114,59 @@ func TestConnectTimeoutIsTheDialers(t *testing.T) {
 	}
 }
 
+// Connections opened for calls in flight together are kept for the next
+// ones: a second wave as wide as the first opens none.
+func TestConcurrentCallsReuseTheirConnections(t *testing.T) {
+	t.Parallel()
+	const wide = 48
+	var opened atomic.Int32
+	arrived := make(chan struct{}, wide)
+	gate := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-gate
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := httpClient(time.Second)
+	wave := func() {
+		gate = make(chan struct{})
+		var wg sync.WaitGroup
+		for range wide {
+			wg.Go(func() {
+				req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, http.NoBody)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+			})
+		}
+		for range wide { // every call in flight at once
+			<-arrived
+		}
+		close(gate)
+		wg.Wait()
+	}
+	wave()
+	first := opened.Load()
+	wave()
+	if again := opened.Load() - first; again != 0 {
+		t.Fatalf("the second wave of %d calls opened %d connection(s) (the first opened %d)", wide, again, first)
+	}
+}
+
 func TestRedactRemovesSecretsFromVerboseOutput(t *testing.T) {
 	t.Parallel()
 	in := strings.Join([]string{
