@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/dlqops/dlq/internal/queue"
 )
 
 // Entry states in a journal, in the order a message goes through them.
@@ -67,6 +69,36 @@ type FileJournal struct {
 	synced  uint64 // appends on disk (or failed: err says so)
 	writing bool
 	err     error // the first failed write: every later append fails too
+
+	// index is every message's furthest state (its rank), read from the
+	// file at the first Lookup and kept up to date by Record: a replay
+	// that sends while it scans looks up every batch, and must not read
+	// the whole journal each time. A run is the journal's only writer
+	// (two replays of one DLQ at once are not supported).
+	imu   sync.Mutex
+	index *stateIndex
+}
+
+// stateIndex is the furthest state of each message by ID: 17 bytes and a
+// map entry for a UUID.
+type stateIndex struct {
+	uuids map[[16]byte]uint8
+	texts map[string]uint8
+}
+
+func (x *stateIndex) raise(id string, rank uint8) {
+	if b, ok := queue.UUIDBytes(id); ok {
+		x.uuids[b] = max(x.uuids[b], rank)
+		return
+	}
+	x.texts[id] = max(x.texts[id], rank)
+}
+
+func (x *stateIndex) rank(id string) uint8 {
+	if b, ok := queue.UUIDBytes(id); ok {
+		return x.uuids[b]
+	}
+	return x.texts[id]
 }
 
 // journalLine is the state of a batch's messages (ids, state; older
@@ -114,44 +146,61 @@ func DefaultJournalPath(env func(string) (string, bool), dlqName string) string 
 	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s.jsonl", dlqName))
 }
 
-// Lookup reads the journal and returns the states of ids. It keeps only
-// theirs: a DLQ's journal holds every run's history, and memory must not
-// grow with it.
+// Lookup returns the states of ids. The first call reads the journal
+// (every run's history of the DLQ) into an index, 17 bytes and a map
+// entry a message; later calls, and Record, use and update it.
 func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string, error) {
-	want := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
-		want[id] = struct{}{}
+	j.imu.Lock()
+	defer j.imu.Unlock()
+	if j.index == nil {
+		x := &stateIndex{uuids: map[[16]byte]uint8{}, texts: map[string]uint8{}}
+		if _, err := j.read(func(id, state string) { x.raise(id, rank(state)) }); err != nil {
+			return nil, err
+		}
+		j.index = x
 	}
-	states, _, err := j.read(func(id string) bool { _, ok := want[id]; return ok })
-	return states, err
+	states := map[string]string{}
+	for _, id := range ids {
+		if r := j.index.rank(id); r > 0 {
+			states[id] = states3[r]
+		}
+	}
+	return states, nil
 }
+
+// states3 are the states by rank.
+var states3 = [...]string{1: StateSending, 2: StateSent, 3: StateDeleted}
 
 // Load returns the last state of every message in the journal.
 func (j *FileJournal) Load() (map[string]string, error) {
-	states, _, err := j.read(func(string) bool { return true })
+	states := map[string]string{}
+	_, err := j.read(func(id, state string) {
+		if rank(state) >= rank(states[id]) {
+			states[id] = state
+		}
+	})
 	return states, err
 }
 
 // Holds lists the last hold of every run that did not record Released.
 func (j *FileJournal) Holds(context.Context) ([]Hold, error) {
-	_, holds, err := j.read(func(string) bool { return false })
-	return holds, err
+	return j.read(func(string, string) {})
 }
 
-// read reads every line, keeping the states of the messages keep wants; a
-// torn last line (a crash mid-write) is ignored.
-func (j *FileJournal) read(keep func(id string) bool) (map[string]string, []Hold, error) {
+// read reads every line, giving each message state to each (in the
+// order written), and returns the holds of the runs that did not
+// release theirs; a torn last line (a crash mid-write) is ignored.
+func (j *FileJournal) read(each func(id, state string)) ([]Hold, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := os.Open(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read journal: %w", err)
+		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	states := map[string]string{}
 	holds := map[string]Hold{}
 	var runs []string
 	listed := map[string]bool{} // a run holds again after a release when the final check adds a round
@@ -168,9 +217,7 @@ func (j *FileJournal) read(keep func(id string) bool) (map[string]string, []Hold
 		switch {
 		case len(l.IDs) > 0:
 			for _, id := range l.IDs {
-				if keep(id) && rank(l.State) >= rank(states[id]) {
-					states[id] = l.State
-				}
+				each(id, l.State)
 			}
 		case l.Run != "" && l.Released:
 			delete(holds, l.Run)
@@ -192,10 +239,10 @@ func (j *FileJournal) read(keep func(id string) bool) (map[string]string, []Hold
 			out = append(out, h)
 		}
 	}
-	return states, out, sc.Err()
+	return out, sc.Err()
 }
 
-func rank(state string) int {
+func rank(state string) uint8 {
 	switch state {
 	case StateSending:
 		return 1
@@ -212,7 +259,17 @@ func (j *FileJournal) Record(_ context.Context, ids []string, state string) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	return j.append(journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)})
+	if err := j.append(journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		return err
+	}
+	j.imu.Lock()
+	defer j.imu.Unlock()
+	if j.index != nil { // else the first Lookup reads this line from the file
+		for _, id := range ids {
+			j.index.raise(id, rank(state))
+		}
+	}
+	return nil
 }
 
 // Hold appends the run's hold.

@@ -152,3 +152,30 @@ func TestJournalBatchLinesAndOlderLines(t *testing.T) {
 		t.Fatalf("Lookup = %v, want %v", got, want)
 	}
 }
+
+// Lookup reads the file once; what Record appends after that is seen
+// without reading it again, and a state never goes back (deleted stays
+// deleted when a later run journals sending again).
+func TestJournalLookupKeepsUpWithRecord(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t)
+	ctx := context.Background()
+	a, b := "2ae037ee-39c5-4b7a-9e0a-7f1f1c1d2e3f", "m-text"
+	if err := j.Record(ctx, []string{a}, StateDeleted); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]string{a: StateDeleted}) {
+		t.Fatalf("first Lookup = %v, %v", got, err)
+	}
+	if err := os.Truncate(j.path, 0); err != nil { // the file is not read again
+		t.Fatal(err)
+	}
+	for _, st := range []string{StateSending, StateSent} {
+		if err := j.Record(ctx, []string{a, b}, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]string{a: StateDeleted, b: StateSent}) {
+		t.Fatalf("Lookup after Record = %v, %v", got, err)
+	}
+}
