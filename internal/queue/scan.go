@@ -71,6 +71,11 @@ type ScanOptions struct {
 	// replay keeps both on disk, so that its memory does not grow with
 	// the messages it holds. Keep is not called.
 	Holder Holder
+	// Drain, when set, is called once the receivers stopped and before
+	// anything is released, with whether the scan failed: a Holder that
+	// passes messages on as it takes them (replay sending while it scans)
+	// finishes what it started there. Holds are still renewed meanwhile.
+	Drain func(failed bool)
 	// Raw offers messages without their body parsed (Correlate not
 	// called): match calls Correlate when it needs the IDs, the error or
 	// the body. Replay without an order key or a filter needs none.
@@ -167,6 +172,9 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 		scanErr = s.keepErr
 	}
 	s.mu.Unlock()
+	if opts.Drain != nil {
+		opts.Drain(scanErr != nil || ctx.Err() != nil)
+	}
 	// The extender stops before anything is released: an extension landing
 	// after a release would hide a message nobody holds any more.
 	if err := stopKeepAlive(); err != nil && scanErr == nil {

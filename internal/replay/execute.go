@@ -300,6 +300,12 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 			handles := make([]string, len(sent))
 			for i, e := range sent {
 				rows[i], sentIDs[i], handles[i] = e.row, h.t.id(e.row), e.handle
+				// Received again while it waited (its hold lapsed): only the
+				// newest handle deletes it. Unreadable, the older one is
+				// tried, and the final check deletes what it left.
+				if hd, err := h.t.newest(e.row, e.handle); err == nil {
+					handles[i] = hd
+				}
 			}
 			h.t.set(stSent, rows...)
 			if cfg.Journal != nil {

@@ -123,11 +123,11 @@ func (h *held) heartbeat(ctx context.Context) func() {
 	}
 }
 
-// pending lists the held rows not yet deleted.
+// pending lists the held rows not yet deleted (nor given back).
 func (h *held) pending() []int32 {
 	var out []int32
 	for _, i := range h.order {
-		if !h.t.has(i, stDone) {
+		if !h.t.has(i, stDone|stGiven) {
 			out = append(out, i)
 		}
 	}
@@ -140,10 +140,17 @@ func (h *held) releaseRest(ctx context.Context) error {
 	return h.giveBack(ctx, h.pending())
 }
 
-// giveBack makes the messages of rows visible again at once.
+// giveBack makes the messages of rows visible again at once; those
+// deleted or given back already are left alone (SQS refuses to change a
+// message that is not in flight).
 func (h *held) giveBack(ctx context.Context, rows []int32) error {
-	err := h.t.changeVisibility(context.WithoutCancel(ctx), rows, 0)
-	return err
+	keep := rows[:0:0]
+	for _, i := range rows {
+		if !h.t.has(i, stDone|stGiven) {
+			keep = append(keep, i)
+		}
+	}
+	return h.t.changeVisibility(context.WithoutCancel(ctx), keep, 0)
 }
 
 // waitForEarlierHolds finds in the journal the holds of runs that were

@@ -52,6 +52,9 @@ type held struct {
 	cut      bool
 	cutWhy   string
 	stopBeat func()
+	// streamed: the round sent while it scanned; what is left to do is
+	// give back what was not moved.
+	streamed bool
 }
 
 // fail reports row i's message as failed (once).
@@ -101,12 +104,25 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		return nil, err
 	}
 	t := r.newTable(int(min(int64(limit), dlq.Visible+dlq.Visible/8+16)))
-	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, queue.ScanOptions{
+	h := &held{r: r, t: t}
+	opts := queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
 		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
-	}, r.takes)
+	}
+	var st *streamer
+	if r.streaming() {
+		st = h.stream(ctx)
+		opts.Drain = st.finish
+		h.streamed = true
+	}
+	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, opts, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
-	h := &held{r: r, t: t, scanned: res.Scanned, cut: res.OverLimit || windowed && res.Held >= window}
+	h.scanned, h.cut = res.Scanned, res.OverLimit || windowed && res.Held >= window
+	if st != nil {
+		if err = h.endStream(ctx, st, err); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
 		// The scan gives everything back on failure, except when only its
 		// release failed: then the matched messages are still held.
@@ -154,9 +170,11 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		h.order = append(h.order, back...) // still held: released with the rest
 	}
 	h.routes = routes
-	r.mu.Lock()
-	r.matched += len(h.order)
-	r.mu.Unlock()
+	if !h.streamed { // a streaming round counted them as they came
+		r.mu.Lock()
+		r.matched += len(h.order)
+		r.mu.Unlock()
+	}
 	h.stopBeat = h.heartbeat(ctx)
 	return h, nil
 }
@@ -177,6 +195,12 @@ func (r *runner) takes(m *queue.Message) bool {
 		}
 	}
 	if !r.matches(m) {
+		return false
+	}
+	// A message this run replayed that failed again and came back (a
+	// later round, or a round that sends while it scans, can see it) is
+	// not taken again: a replay storm is reported, never fed.
+	if r.returned(m) {
 		return false
 	}
 	// A round the final check added moves what was there before the run,
@@ -201,6 +225,21 @@ func (r *runner) takes(m *queue.Message) bool {
 		}
 	}
 	return true
+}
+
+// returned reports whether m was replayed by this run: its marker was
+// written after the run's first receive (both times are the run's clock).
+func (r *runner) returned(m *queue.Message) bool {
+	a, ok := m.Attributes[MarkerAttribute]
+	if !ok || r.started.IsZero() {
+		return false
+	}
+	var mk Marker
+	if json.Unmarshal([]byte(a.String), &mk) != nil {
+		return false
+	}
+	at, err := time.Parse(timeFormat, mk.ReplayedAt)
+	return err == nil && !at.Before(r.started.Truncate(time.Millisecond))
 }
 
 // parse reports whether the run's selection or order key reads what

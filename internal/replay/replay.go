@@ -120,6 +120,11 @@ type Config struct {
 	// Visibility holds messages while the replay runs; a heartbeat renews
 	// it every third of it. Default DefaultVisibility.
 	Visibility time.Duration
+	// Stream lets --order none on a standard DLQ send while it scans
+	// (bounded memory, sends from the first receive): for callers that
+	// confirm no plan (--yes, the Lambda). Confirm is then not asked, and
+	// not with --stop-on-return or a dry run.
+	Stream bool
 	// Confirm is asked once the first plan is made, with the messages
 	// held (a heartbeat keeps them hidden while it waits). false gives
 	// every message back and Run returns ErrDeclined.
@@ -194,12 +199,15 @@ type Report struct {
 	Destination string `json:"destination"`
 	DryRun      bool   `json:"dryRun"`
 	Order       Order  `json:"order"`
-	Scanned     int    `json:"scanned"`
-	Matched     int    `json:"matched"`
-	Sent        int    `json:"sent"`
-	Deleted     int    `json:"deleted"`
-	Failed      int    `json:"failed"`
-	Skipped     int    `json:"skipped"`
+	// Streamed: messages were sent while the DLQ was scanned (Stream):
+	// the plan describes what the run took, not what it confirmed.
+	Streamed bool `json:"streamed,omitempty"`
+	Scanned  int  `json:"scanned"`
+	Matched  int  `json:"matched"`
+	Sent     int  `json:"sent"`
+	Deleted  int  `json:"deleted"`
+	Failed   int  `json:"failed"`
+	Skipped  int  `json:"skipped"`
 	// Uncertain counts sends whose outcome was unknown (the answer was
 	// lost) and that were sent again: each may be in the destination twice.
 	Uncertain int `json:"uncertain"`
@@ -418,7 +426,8 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 			plan := h.plan()
 			rep.Plan = &plan
 			rep.Destination = r.router.destinations()
-			if cfg.DryRun || cfg.Confirm != nil && len(h.order) > 0 {
+			rep.Streamed = h.streamed
+			if !h.streamed && (cfg.DryRun || cfg.Confirm != nil && len(h.order) > 0) {
 				ok := cfg.DryRun
 				if !cfg.DryRun {
 					ok, err = cfg.Confirm(r.finish(*rep, start))
@@ -441,7 +450,11 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 			return h.release(ctx)
 		}
 		before := r.progressMark()
-		err = h.execute(ctx)
+		if h.streamed {
+			err = h.releaseRest(ctx) // what the sends did not move
+		} else {
+			err = h.execute(ctx)
+		}
 		r.ledger.add(h.t) // the round took its messages, whatever happened next
 		r.mem.adjust()
 		if err != nil {

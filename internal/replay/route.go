@@ -148,9 +148,7 @@ func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
 			n = len(routes)
 			idx[dest.URL] = n
 			routes = append(routes, route{dest: *dest, via: via})
-			rt.mu.Lock()
-			rt.used[dest.Name] = true
-			rt.mu.Unlock()
+			rt.use(dest.Name)
 		}
 		of[k] = int32(n)
 	}
@@ -164,6 +162,13 @@ func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
 		}
 	}
 	return routes, unroutable, nil
+}
+
+// use records that messages go to the queue name, for the report.
+func (rt *router) use(name string) {
+	rt.mu.Lock()
+	rt.used[name] = true
+	rt.mu.Unlock()
 }
 
 // destination is where a message from the source src goes ("": it does

@@ -33,9 +33,10 @@ type row struct {
 
 // Kinds of row.
 const (
-	kHeld   uint8 = 1 << iota // written: Hold returned
-	kTextID                   // the message ID is not a UUID
-	kDedup                    // the message has a MessageDeduplicationId
+	kHeld     uint8 = 1 << iota // written: Hold returned
+	kTextID                     // the message ID is not a UUID
+	kDedup                      // the message has a MessageDeduplicationId
+	kReturned                   // replayed by this run, and back (runner.returned)
 )
 
 // What happened to a held message (table.st, ledger).
@@ -45,6 +46,7 @@ const (
 	stDone                      // deleted from the DLQ
 	stFailed                    // this run could not move it (reported)
 	stMissing                   // the final check has not seen it yet (ledger only)
+	stGiven                     // given back to the DLQ by a scan that failed (table only)
 )
 
 // noRow is no row.
@@ -151,6 +153,9 @@ type table struct {
 	st    []uint8            // by row: what happened to its message
 	texts []string           // message IDs that are not UUIDs
 	moved map[int32]handleAt // newer receipt handles (received again)
+	// then, when set, is given each message once Hold kept it: a round
+	// that sends while it scans queues it there.
+	then func(i int32, m *queue.Message, handle string) error
 }
 
 // handleAt is where a receipt handle is in the spool.
@@ -177,6 +182,9 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	if m.System["MessageDeduplicationId"] != "" {
 		rw.kind |= kDedup
 	}
+	if r.returned(m) {
+		rw.kind |= kReturned
+	}
 	var rec []byte
 	if !t.light {
 		rec = appendRecord(make([]byte, 0, len(m.Body)+256), m)
@@ -188,7 +196,6 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	rw.n, rw.hlen = uint32(len(rec)), uint32(len(handle))
 	id, isUUID := queue.UUIDBytes(m.MessageID)
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if !isUUID {
 		binary.LittleEndian.PutUint32(id[:], uint32(len(t.texts)))
 		t.texts = append(t.texts, strings.Clone(m.MessageID))
@@ -200,6 +207,15 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 		t.st = slices.Grow(t.st, i+1-len(t.st))[:i+1]
 	}
 	t.rows[i] = rw
+	t.mu.Unlock()
+	if t.then != nil {
+		if err := t.then(int32(i), m, handle); err != nil {
+			// The scan ends, and gives this message back from its own
+			// record of the handle: Handles leaves it out.
+			t.set(stGiven, int32(i))
+			return err
+		}
+	}
 	return nil
 }
 
@@ -219,9 +235,9 @@ func (t *table) Rehandle(i int, handle string) error {
 	return nil
 }
 
-// Handles reads the receipt handles of every row held so far, handleChunk
-// at a time. A handle that cannot be read is skipped (its message is back
-// when its hold lapses), and the errors are joined.
+// Handles reads the receipt handles of every row held so far and not
+// deleted (nor given back), handleChunk at a time. A handle that cannot be read is skipped
+// (its message is back when its hold lapses), and the errors are joined.
 func (t *table) Handles(each func([]string)) error {
 	var errs []error
 	for start := 0; ; start += handleChunk {
@@ -229,7 +245,9 @@ func (t *table) Handles(each func([]string)) error {
 		end := min(start+handleChunk, len(t.rows))
 		rows := make([]int32, 0, max(end-start, 0))
 		for i := start; i < end; i++ {
-			if t.rows[i].kind&kHeld != 0 {
+			// A message deleted already (sent while the scan went on) is
+			// neither renewed nor given back.
+			if t.rows[i].kind&kHeld != 0 && t.st[i]&(stDone|stGiven) == 0 {
 				rows = append(rows, int32(i))
 			}
 		}
@@ -294,6 +312,18 @@ func (t *table) handleAt(i int32) handleAt {
 	}
 	rw := &t.rows[i]
 	return handleAt{off: rw.off + int64(rw.n), n: rw.hlen}
+}
+
+// newest is row i's receipt handle: given, unless the message was
+// received again since (Rehandle), then the newer one.
+func (t *table) newest(i int32, given string) (string, error) {
+	t.mu.Lock()
+	_, moved := t.moved[i]
+	t.mu.Unlock()
+	if !moved {
+		return given, nil
+	}
+	return t.handle(i)
 }
 
 // load reads row i's message back whole: body, attributes, system
@@ -368,6 +398,17 @@ func (t *table) set(st uint8, rows ...int32) {
 	defer t.mu.Unlock()
 	for _, i := range rows {
 		t.st[i] |= st
+	}
+}
+
+// setUnless records st for every row that has none of unless.
+func (t *table) setUnless(st, unless uint8) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.st {
+		if t.st[i]&unless == 0 {
+			t.st[i] |= st
+		}
 	}
 }
 

@@ -172,7 +172,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 			r.mu.Unlock()
 			k := r.keys.str(rw.key) // the order key (--order key) of a matching message not taken
 			switch {
-			case taken || stopped:
+			case taken || stopped || rw.kind&kReturned != 0:
 			case k != "" && r.keys.marked(k, keyStopped):
 				r.blockedLate++ // behind a failed message of its key, from a later round
 			case k != "" && r.keys.marked(k, keySent):

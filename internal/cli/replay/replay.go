@@ -88,10 +88,11 @@ entries are retried, then left in the DLQ and listed.
 --order key (default) sends the messages of each entity (orderId, else
 traceId, else the message group; --order-key PATH) in SentTimestamp order,
 many entities in parallel; --order sent is strict and global (slow); --order
-none has no order. FIFO queues go group by group, strictly: a group stops at
-its first message that cannot go, other groups go on. Batches in flight
-adapt to throughput unless --concurrency fixes them; --rate caps messages
-per second.
+none has no order, and with --yes on a standard DLQ it sends while it scans,
+holding a bounded window (the plan is printed at the end, as a record).
+FIFO queues go group by group, strictly: a group stops at its first message
+that cannot go, other groups go on. Batches in flight adapt to throughput
+unless --concurrency fixes them; --rate caps messages per second.
 
 A journal ($XDG_STATE_HOME/dlq/, or --journal) records each message before
 and after its send, and how long each run holds messages. Run the same
@@ -124,7 +125,7 @@ first); 2 usage; 1 error.`,
   # Notifications carry no orderId: keep order per customer instead
   dlq replay orders-notify-dlq --order-key customer.id --yes
 
-  # No order needed at all
+  # No order needed at all: sends while it scans, in bounded memory
   dlq replay orders-notify-dlq --order none --yes
 
   # In a script: branch on the verified outcome
@@ -219,7 +220,9 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
-		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now}
+		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now,
+		// --yes confirms no plan: --order none sends while it scans.
+		Stream: opts.Yes && !opts.DryRun}
 	if !opts.DryRun {
 		ref, _ := queue.ParseRef(opts.DLQ)
 		path := opts.Journal
@@ -283,8 +286,8 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			report.NextStep = strings.TrimPrefix(report.NextStep+"; "+why, "; ")
 		}
 	}
-	if opts.DryRun || report.Plan == nil || report.Plan.Messages == 0 {
-		writePlan(opts.IO.ErrOut, report)
+	if opts.DryRun || report.Plan == nil || report.Plan.Messages == 0 || report.Streamed {
+		writePlan(opts.IO.ErrOut, report) // a streamed run shows what it took
 	}
 	if werr := writeReport(opts, report); werr != nil && err == nil {
 		err = werr

@@ -289,6 +289,15 @@ func TestReplayRunConfig(t *testing.T) {
 			want:        func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
 			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
 			wantConfirm: true, wantProgress: true},
+		{name: "asks first", tty: true,
+			change: func(o *ReplayOptions, _ string) { o.Yes = false },
+			want: func(dir string) engine.Config {
+				c := wantConfig(filepath.Join(dir, "dlq"))
+				c.Stream = false // the question needs the whole plan
+				return c
+			},
+			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
+			wantConfirm: true, wantProgress: true},
 		{name: "piped",
 			want:        func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
 			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
@@ -310,7 +319,7 @@ func TestReplayRunConfig(t *testing.T) {
 			change: func(o *ReplayOptions, _ string) { o.DryRun = true },
 			want: func(string) engine.Config {
 				c := wantConfig("")
-				c.DryRun = true
+				c.DryRun, c.Stream = true, false
 				return c
 			},
 			wantJournal: func(string) string { return "" }},
@@ -352,8 +361,9 @@ func TestReplayRunConfig(t *testing.T) {
 }
 
 // wantConfig is the engine config of runOptions, its spool in spoolDir.
+// wantConfig is the engine config of runOptions (--yes: Stream).
 func wantConfig(spoolDir string) engine.Config {
-	return engine.Config{DLQ: "orders-payments-dlq", Order: engine.OrderKey, Dedup: engine.DedupNew, Visibility: engine.DefaultVisibility, SpoolDir: spoolDir}
+	return engine.Config{DLQ: "orders-payments-dlq", Order: engine.OrderKey, Dedup: engine.DedupNew, Visibility: engine.DefaultVisibility, SpoolDir: spoolDir, Stream: true}
 }
 
 // The plan names how each destination was chosen in the user's words.

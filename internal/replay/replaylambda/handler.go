@@ -121,7 +121,7 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 			orderKey = &p
 		}
 		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
-			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn,
+			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn, Stream: true,
 			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep,
 			Journal: &DynamoJournal{Store: &idempotency.DynamoStore{API: d.DynamoDB, Table: d.JournalTable}, API: d.DynamoDB,
 				Run: ref.Name, Lease: d.Visibility}}

@@ -1,0 +1,322 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// A round streams when nobody confirms a plan first (Config.Stream), the
+// order does not matter (--order none) and the DLQ is standard: each
+// message the scan holds is routed and queued at once, batches of ten go
+// as they fill, and their sends and deletes run while the scan goes on.
+// What is held but not yet deleted stays bounded (the queue below, the
+// batches in flight): the scan waits for room. Everything else is as in a
+// round that scans first: the same journal steps for each batch, the same
+// hold renewed on every message not deleted, the same give-back of what
+// was not moved, and the same final check.
+
+// streamQueue is how many routed messages wait for a batch: with the
+// batches in flight (at most maxInFlight of ten), the most a streaming
+// round holds beyond what the scan keeps of other messages.
+// (A variable: the tests make it small, to reach it on an emulator.)
+var streamQueue = 4 * queue.MaxBatch * startInFlight
+
+// testHookStreamFull, set by tests, is told (with the DLQ's URL) when a
+// streaming scan waits for room.
+var testHookStreamFull atomic.Pointer[func(dlq string)]
+
+// errHalted ends a streaming scan when the run may start no more batches
+// (interrupted, the deadline, SQS's 12-hour hold): not a failure.
+var errHalted = errors.New("replay stopped")
+
+// streaming reports whether the next round sends while it scans. Not
+// with --stop-on-return (its watcher would receive what the scan must
+// see), nor in a round the final check added.
+func (r *runner) streaming() bool {
+	c := r.cfg
+	return c.Stream && c.Order == OrderNone && !r.dlq.FIFO && !c.DryRun && c.StopOnReturn <= 0 && !r.sweeping
+}
+
+// streamer is one streaming round's sending side.
+type streamer struct {
+	h   *held
+	ctx context.Context
+	in  chan streamed
+	// quit is closed on the first error and when the scan failed: what is
+	// queued is not sent (the scan gives it back).
+	quit     chan struct{}
+	quitOnce sync.Once
+	done     chan struct{} // the collector ended
+	sends    errgroup.Group
+	deletes  *errgroup.Group
+	limiter  *rate.Limiter
+	senders  map[string]*sender // by destination URL (the collector's)
+
+	mu  sync.Mutex
+	err error
+}
+
+type streamed struct {
+	e    entry
+	dest queue.Queue
+}
+
+// stream makes h's table queue each message it holds for sending.
+func (h *held) stream(ctx context.Context) *streamer {
+	r := h.r
+	st := &streamer{h: h, ctx: ctx, in: make(chan streamed, streamQueue), quit: make(chan struct{}), done: make(chan struct{}),
+		deletes: &errgroup.Group{}, senders: map[string]*sender{}}
+	st.deletes.SetLimit(maxInFlight)
+	if r.cfg.Rate > 0 {
+		st.limiter = rate.NewLimiter(rate.Limit(r.cfg.Rate), queue.MaxBatch)
+	}
+	h.t.then = st.add
+	go st.collect()
+	return st
+}
+
+// add routes a message the scan just held and queues it; it waits for
+// room. An error ends the scan, which then gives back every message not
+// deleted.
+func (st *streamer) add(i int32, m *queue.Message, handle string) error {
+	h := st.h
+	r := h.r
+	if err := st.failure(); err != nil {
+		return err
+	}
+	if r.halted(st.ctx) {
+		return errHalted
+	}
+	dest, _, err := r.router.destination(st.ctx, m.System[SourceARNAttribute])
+	if err != nil {
+		return err
+	}
+	if dest == nil {
+		return r.router.unroutableError(1)
+	}
+	r.router.use(dest.Name)
+	r.mu.Lock()
+	r.matched++
+	r.mu.Unlock()
+	m.ReceiptHandle = handle
+	e, marked := h.entry(i, m, *dest, r.cfg.Now())
+	if !marked {
+		c := r.c
+		c.mu.Lock()
+		c.unmarked = append(c.unmarked, m.MessageID)
+		c.mu.Unlock()
+	}
+	if limit := maxSize(*dest); e.size > limit {
+		h.fail(i, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, dest.Name, limit))
+		return nil
+	}
+	it := streamed{e: e, dest: *dest}
+	select {
+	case st.in <- it:
+		return nil
+	default:
+	}
+	if hook := testHookStreamFull.Load(); hook != nil {
+		(*hook)(r.dlq.URL) // the queue is full: the scan waits for room
+	}
+	select {
+	case st.in <- it:
+		return nil
+	case <-st.quit:
+		if err := st.failure(); err != nil {
+			return err
+		}
+		return errHalted
+	case <-st.ctx.Done():
+		return st.ctx.Err()
+	}
+}
+
+// collect cuts the queue into batches of ten (within the destination's
+// size limit), per destination, and sends each as it fills; a batch not
+// full goes once the scan ended.
+func (st *streamer) collect() {
+	defer close(st.done)
+	pending := map[string][]entry{}
+	sizes := map[string]int{}
+	dests := map[string]queue.Queue{}
+	for it := range st.in {
+		if st.stopped() {
+			continue // given back with the rest
+		}
+		u := it.dest.URL
+		dests[u] = it.dest
+		if n := len(pending[u]); n > 0 && sizes[u]+it.e.size > maxSize(it.dest) {
+			st.dispatch(it.dest, pending[u])
+			pending[u], sizes[u] = nil, 0
+		}
+		pending[u] = append(pending[u], it.e)
+		sizes[u] += it.e.size
+		if len(pending[u]) == queue.MaxBatch {
+			st.dispatch(it.dest, pending[u])
+			pending[u], sizes[u] = nil, 0
+		}
+	}
+	for u, b := range pending {
+		if len(b) > 0 && !st.stopped() {
+			st.dispatch(dests[u], b)
+		}
+	}
+}
+
+// dispatch sends a batch when there is room in flight.
+func (st *streamer) dispatch(dest queue.Queue, b []entry) {
+	r := st.h.r
+	s := st.senders[dest.URL]
+	if s == nil {
+		s = &sender{h: st.h, dest: dest, limiter: st.limiter, start: r.cfg.Now(), deletes: st.deletes}
+		st.senders[dest.URL] = s
+	}
+	tok := r.inFlight.acquire()
+	if st.stopped() || r.halted(st.ctx) {
+		r.inFlight.release(tok, 0, false)
+		return
+	}
+	st.sends.Go(func() error {
+		moved := 0
+		defer func() { r.inFlight.release(tok, moved, s.congested.Swap(false)) }()
+		if err := st.send(s, b); err != nil {
+			st.fail(err)
+		}
+		moved = s.sentOf(b)
+		return nil
+	})
+}
+
+// send sends one batch, as execute does a round's: what the journal says
+// the destination has is deleted, not sent again; a message journaled
+// "sending" by an earlier run is sent and counted uncertain.
+func (st *streamer) send(s *sender, b []entry) error {
+	h := st.h
+	r := h.r
+	if j := r.cfg.Journal; j != nil {
+		rows := make([]int32, len(b))
+		for k, e := range b {
+			rows[k] = e.row
+		}
+		ids := h.t.ids(rows)
+		states, err := j.Lookup(context.WithoutCancel(st.ctx), ids)
+		if err != nil {
+			return err
+		}
+		var fresh []entry
+		var done []int32
+		var handles []string
+		for k, e := range b {
+			switch states[ids[k]] {
+			case StateSent, StateDeleted:
+				done = append(done, e.row)
+				hd, err := h.t.newest(e.row, e.handle)
+				if err != nil {
+					hd = e.handle
+				}
+				handles = append(handles, hd)
+			case StateSending:
+				h.t.set(stUnknown, e.row)
+				fresh = append(fresh, e)
+			default:
+				fresh = append(fresh, e)
+			}
+		}
+		if len(done) > 0 {
+			h.t.set(stSent, done...)
+			if err := h.delete(context.WithoutCancel(st.ctx), done, handles); err != nil {
+				return err
+			}
+			r.mu.Lock()
+			r.skipped += len(done)
+			r.mu.Unlock()
+		}
+		b = fresh
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := s.send(st.ctx, b)
+	return err
+}
+
+// finish is the scan's Drain: it sends what is queued (not after a
+// failed scan or an error) and waits for every send and delete.
+func (st *streamer) finish(failed bool) {
+	if failed {
+		st.stop()
+	}
+	close(st.in)
+	<-st.done
+	_ = st.sends.Wait()
+	if err := st.deletes.Wait(); err != nil {
+		st.fail(err)
+	}
+}
+
+func (st *streamer) fail(err error) {
+	st.mu.Lock()
+	if st.err == nil {
+		st.err = err
+	}
+	st.mu.Unlock()
+	st.stop()
+}
+
+func (st *streamer) failure() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.err
+}
+
+func (st *streamer) stop() { st.quitOnce.Do(func() { close(st.quit) }) }
+
+func (st *streamer) stopped() bool {
+	select {
+	case <-st.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// maxSize is the most a SendMessageBatch call to dest may carry.
+func maxSize(dest queue.Queue) int {
+	if dest.MaxMessageSize <= 0 {
+		return 1 << 20
+	}
+	return int(dest.MaxMessageSize)
+}
+
+// endStream settles a streaming round once its scan returned (and Drain
+// waited for every send). A scan that failed or stopped gave back every
+// message not deleted: they are marked so, and nothing gives them back
+// twice. It returns the round's error; nil also when the run stopped (the
+// report says why).
+func (h *held) endStream(ctx context.Context, st *streamer, scanErr error) error {
+	if scanErr != nil {
+		h.t.setUnless(stGiven, stDone)
+	}
+	if err := st.failure(); err != nil {
+		// A send or its journal failed: what the scan still holds goes back.
+		var relErr error
+		if scanErr == nil {
+			relErr = h.giveBack(ctx, h.t.sorted())
+			h.t.setUnless(stGiven, stDone)
+		}
+		return errors.Join(err, relErr)
+	}
+	if scanErr != nil && !errors.Is(scanErr, errHalted) {
+		return scanErr
+	}
+	return nil
+}

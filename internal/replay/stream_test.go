@@ -1,0 +1,316 @@
+package replay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/filter"
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+func openJournal(t *testing.T) *replay.FileJournal {
+	t.Helper()
+	j, err := replay.OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// checkMovedOnce checks that every one of the total messages is in
+// exactly one place: the destination (once) or the DLQ, visible now (a
+// message still hidden would be missing from both).
+func checkMovedOnce(t *testing.T, c *sqs.Client, dlqURL, dstURL string, total int) (moved, left int) {
+	t.Helper()
+	inDst := testenv.DrainCounts(t, c, dstURL)
+	inDLQ := testenv.DrainCounts(t, c, dlqURL)
+	for id, n := range inDst {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", id, n)
+		}
+		if inDLQ[id] > 0 {
+			t.Errorf("%s is in the destination and still in the DLQ", id)
+		}
+	}
+	if len(inDst)+len(inDLQ) != total {
+		t.Errorf("%d in the destination and %d visible in the DLQ: %d of %d messages are missing or hidden",
+			len(inDst), len(inDLQ), total-len(inDst)-len(inDLQ), total)
+	}
+	return len(inDst), len(inDLQ)
+}
+
+// With Stream (--yes) and --order none, a replay sends while it scans: a
+// filtered run moves exactly its selection, once each, journals each
+// message deleted, verifies the DLQ, and leaves the rest visible.
+func TestReplayStreamMovesItsSelectionOnce(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	const total = 45
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string {
+		tier := "gold"
+		if i%3 == 0 {
+			tier = "silver"
+		}
+		return fmt.Sprintf(`{"orderId":"o-%d","tier":%q}`, i, tier)
+	})
+	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := openJournal(t)
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Order: replay.OrderNone, Stream: true, Journal: j})
+	if !r.Streamed || r.Deleted != 30 || r.Sent != 30 || r.Matched != 30 || !r.Verified || r.Plan == nil || r.Plan.Messages != 30 {
+		t.Fatalf("report = %+v, want 30 streamed, moved and verified", r)
+	}
+	states, err := j.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := 0
+	for _, st := range states {
+		if st == replay.StateDeleted {
+			deleted++
+		}
+	}
+	if deleted != 30 {
+		t.Errorf("%d messages journaled deleted, want 30", deleted)
+	}
+	if moved, left := checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total); moved != 30 || left != 15 {
+		t.Errorf("%d moved, %d left: want 30 and the 15 silver ones", moved, left)
+	}
+}
+
+// A streaming run resumed after a crash deletes what the journal says the
+// destination has, without sending it again.
+func TestReplayStreamResumeDeletesWhatWasSent(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	sendN(t, p.c, p.dlq.URL, 25, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	all := drainKeep(t, p.c, p.dlq.URL)
+	var ids []string
+	for id := range all {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	j := openJournal(t)
+	ctx := context.Background()
+	for _, st := range []string{replay.StateSending, replay.StateSent} {
+		if err := j.Record(ctx, ids[:4], st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Record(ctx, ids[4:6], replay.StateSending); err != nil { // a crash inside a send
+		t.Fatal(err)
+	}
+	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Journal: j})
+	if !r.Streamed || r.Skipped != 4 || r.Sent != 21 || r.Uncertain != 2 || r.Deleted != 25 || !r.Verified {
+		t.Fatalf("report = %+v, want 4 skipped, 21 sent (2 uncertain), all deleted", r)
+	}
+	if n := len(testenv.Drain(t, p.c, p.src.URL)); n != 21 {
+		t.Errorf("%d sent to the destination, want only the 21 not sent before", n)
+	}
+}
+
+// A streaming scan holds a bounded window: with the destination not
+// answering, the scan stops receiving once its queue is full, holding no
+// more than the queue and the batches around it, whatever the DLQ's size.
+func TestReplayStreamHoldsABoundedWindow(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	total := replay.StreamBound() + 150
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	var received atomic.Int64
+	var heldAtFull atomic.Int64
+	gate := make(chan struct{})
+	var open sync.Once
+	release := func() { open.Do(func() { close(gate) }) }
+	replay.OnStreamFull(func(dlq string) {
+		if dlq == p.dlq.URL {
+			heldAtFull.CompareAndSwap(0, received.Load())
+			release()
+		}
+	})
+	api := client(t,
+		fault{op: "ReceiveMessage", after: func(in, out any) error {
+			if aws.ToString(in.(*sqs.ReceiveMessageInput).QueueUrl) == p.dlq.URL {
+				if received.Add(int64(len(out.(*sqs.ReceiveMessageOutput).Messages))) >= int64(total) {
+					release() // the window did not hold: let the run end, and fail below
+				}
+			}
+			return nil
+		}},
+		fault{op: "SendMessageBatch", before: func(any) error { <-gate; return nil }})
+	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Concurrency: 1})
+	if !r.Verified || r.Deleted != total {
+		t.Fatalf("report = %+v, want all %d moved", r, total)
+	}
+	if n := heldAtFull.Load(); n == 0 || n > int64(replay.StreamBound()) {
+		t.Fatalf("the scan had received %d messages when it first waited for room (0: never), want at most %d", n, replay.StreamBound())
+	}
+	checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total)
+}
+
+// givenBackOnce watches every give-back (visibility 0): check fails the
+// test when SQS refused one (the message was deleted) or a message was
+// given back twice (moto allows it; SQS refuses a message not in flight).
+func givenBackOnce(t *testing.T) (fault, func()) {
+	var mu sync.Mutex
+	givenBack := map[string]int{} // by receipt handle
+	refused := 0
+	f := fault{op: "ChangeMessageVisibilityBatch", after: func(in, out any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		refused += len(out.(*sqs.ChangeMessageVisibilityBatchOutput).Failed)
+		for _, e := range in.(*sqs.ChangeMessageVisibilityBatchInput).Entries {
+			if e.VisibilityTimeout == 0 {
+				givenBack[aws.ToString(e.ReceiptHandle)]++
+			}
+		}
+		return nil
+	}}
+	return f, func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if refused > 0 {
+			t.Errorf("SQS refused to give back %d message(s): the run gave back messages it had deleted", refused)
+		}
+		for h, n := range givenBack {
+			if n > 1 {
+				t.Errorf("a message was given back %d times (handle %.20s…)", n, h)
+				return
+			}
+		}
+	}
+}
+
+// failingJournal fails the Record of "sent" after the first few: a disk
+// that fills mid-run.
+type failingJournal struct {
+	*replay.FileJournal
+	ok atomic.Int32
+}
+
+func (j *failingJournal) Record(ctx context.Context, ids []string, state string) error {
+	if state == replay.StateSent && j.ok.Add(1) > 3 {
+		return errors.New("write journal: no space left on device")
+	}
+	return j.FileJournal.Record(ctx, ids, state)
+}
+
+// A journal that fails mid-stream ends the run with its error, after the
+// sends in flight finished: every message is then in the destination or
+// visible in the DLQ, none hidden, none lost; the only ones in both are
+// those whose "sent" could not be journaled, which stay journaled
+// "sending" (a next run counts them uncertain).
+func TestReplayStreamJournalFailureGivesEverythingBack(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	const total = 120
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	j := &failingJournal{FileJournal: openJournal(t)}
+	once, check := givenBackOnce(t)
+	r, err := replay.Run(context.Background(), replay.Config{API: client(t, once), DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Journal: j})
+	if err == nil || r.Verified {
+		t.Fatalf("report = %+v, err %v: want the journal's error", r, err)
+	}
+	check()
+	states, lerr := j.Load()
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	inDst := testenv.DrainCounts(t, p.c, p.src.URL)
+	inDLQ := testenv.DrainCounts(t, p.c, p.dlq.URL)
+	both := 0
+	for id, n := range inDst {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", id, n)
+		}
+		if inDLQ[id] > 0 {
+			both++
+			if states[id] != replay.StateSending {
+				t.Errorf("%s is in both queues and journaled %q, want sending", id, states[id])
+			}
+		}
+	}
+	if len(inDst)+len(inDLQ)-both != total {
+		t.Errorf("%d in the destination, %d visible in the DLQ (%d in both): messages are missing or hidden", len(inDst), len(inDLQ), both)
+	}
+	if r.Deleted != len(inDst)-both || both == 0 || both > r.Sent {
+		t.Errorf("report deleted %d, sent %d; %d in the destination, %d of them still in the DLQ", r.Deleted, r.Sent, len(inDst), both)
+	}
+}
+
+// Interrupted mid-stream, a run lets its batches in flight finish and
+// gives every other message back at once, and only those (SQS refuses to
+// change a message deleted or visible): each message is in exactly one
+// place, and the report counts what moved.
+func TestReplayStreamInterruptedGivesTheRestBack(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, false, nil)
+	const total = 150
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var deletes atomic.Int32
+	once, check := givenBackOnce(t)
+	api := client(t, fault{op: "DeleteMessageBatch", after: func(_, _ any) error {
+		if deletes.Add(1) == 3 {
+			cancel() // Ctrl-C
+		}
+		return nil
+	}}, once)
+	r, err := replay.Run(ctx, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Concurrency: 2})
+	if !errors.Is(err, context.Canceled) || r.Verified {
+		t.Fatalf("err %v, report %+v: want interrupted", err, r)
+	}
+	check()
+	moved, _ := checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total)
+	if moved != r.Deleted || moved == 0 || moved == total {
+		t.Errorf("%d moved, report says %d deleted: want the count of an interrupted run", moved, r.Deleted)
+	}
+}
+
+// A message that carries the marker of this run (replayed by it, failed
+// again, back in the DLQ) is never taken again: the run reports it, and a
+// replay storm is not fed. One replayed by an earlier run is moved.
+func TestReplayDoesNotTakeItsOwnReturns(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, false, nil)
+			sendN(t, p.c, p.dlq.URL, 5, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+			mark := func(at time.Time) map[string]types.MessageAttributeValue {
+				return map[string]types.MessageAttributeValue{replay.MarkerAttribute: {DataType: aws.String("String"), StringValue: aws.String(fmt.Sprintf(
+					`{"originalMessageId":"x","originalSentAt":"2026-11-01T00:00:00.000Z","dlq":"d","count":1,"replayedAt":%q}`, at.UTC().Format("2006-01-02T15:04:05.000Z07:00")))}}
+			}
+			for _, at := range []time.Time{time.Now().Add(-time.Hour), time.Now().Add(time.Hour)} {
+				if _, err := p.c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(p.dlq.URL), MessageBody: aws.String(`{"orderId":"o-r"}`),
+					MessageAttributes: mark(at)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := replay.Run(context.Background(), replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: stream})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Streamed != stream || r.Sent != 6 || r.Verified || r.Left.NotReached != 1 {
+				t.Fatalf("report = %+v, want 6 moved and the run's own return reported, not taken", r)
+			}
+		})
+	}
+}
