@@ -103,7 +103,10 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	}
 	scanned := 0
 	overLimit := false
-	if q.Visible > 0 || missing > 0 {
+	// After a wait for what a lost receive hid, the counters may still
+	// count those messages in flight (SQS's are approximate; fauxqs
+	// expires a hold only when a receive comes): receive all the same.
+	if q.Visible > 0 || missing > 0 || r.lostWaits > 0 && q.InFlight > 0 {
 		// This scan holds what it receives too: journaled, so a run killed
 		// here tells the next one how long to wait.
 		if err := r.journalHold(ctx, -1); err != nil {
