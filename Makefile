@@ -83,7 +83,7 @@ bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline|BenchmarkTriage' -benchtime 3x ./internal/cli/root/
 	$(GO) test -run '^$$' -bench 'BenchmarkRecord' -benchtime 200x ./internal/pipeline/idempotency/
 
-## bench-peek: peek's scan vs a plain receive loop on fauxqs (10,000 messages)
+## bench-peek: peek's scan vs a plain receive loop, and vs receive + release, on fauxqs (2,000 and 10,000 messages)
 FAUXQS_DIR := .tools/fauxqs
 FAUXQS_NODE := $(FAUXQS_DIR)/node_modules/.bin/node
 
