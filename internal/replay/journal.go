@@ -191,6 +191,7 @@ func (j *FileJournal) Holds(context.Context) ([]Hold, error) {
 // order written), and returns the holds of the runs that did not
 // release theirs; a torn last line (a crash mid-write) is ignored.
 func (j *FileJournal) read(each func(id, state string)) ([]Hold, error) {
+	_ = j.flush() // a failed write fails the run's appends, not this read
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	f, err := os.Open(j.path)
@@ -254,12 +255,23 @@ func rank(state string) uint8 {
 	return 0
 }
 
-// Record appends one line for the batch, and syncs.
+// Record appends one line for the batch. "sending" and "sent" are on disk
+// before it returns: the send and the delete that follow rely on them.
+// "deleted" is written with the next line that is, or at Close: a message
+// gone from the DLQ is never looked up again, so a crash that loses the
+// line changes nothing (and the run saves a third of its fsyncs).
 func (j *FileJournal) Record(_ context.Context, ids []string, state string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := j.append(journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+	line := journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)}
+	var err error
+	if state == StateDeleted {
+		err = j.appendLater(line)
+	} else {
+		err = j.append(line)
+	}
+	if err != nil {
 		return err
 	}
 	j.imu.Lock()
@@ -280,6 +292,26 @@ func (j *FileJournal) Hold(_ context.Context, run string, n int, until time.Time
 // Released appends the run's end.
 func (j *FileJournal) Released(_ context.Context, run string) error {
 	return j.append(journalLine{Run: run, Released: true, At: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+// appendLater queues a line for the next write, without waiting for it.
+func (j *FileJournal) appendLater(l journalLine) error {
+	b, _ := json.Marshal(l)
+	j.gmu.Lock()
+	defer j.gmu.Unlock()
+	j.pending = append(append(j.pending, b...), '\n')
+	return j.err
+}
+
+// flush writes and syncs the lines appendLater queued, if any.
+func (j *FileJournal) flush() error {
+	j.gmu.Lock()
+	empty := len(j.pending) == 0
+	j.gmu.Unlock()
+	if empty {
+		return nil
+	}
+	return j.append()
 }
 
 func (j *FileJournal) append(lines ...journalLine) error {
@@ -332,5 +364,5 @@ func (j *FileJournal) write(buf []byte) error {
 // Location is the file's path.
 func (j *FileJournal) Location() string { return j.path }
 
-// Close closes the file.
-func (j *FileJournal) Close() error { return j.f.Close() }
+// Close writes what is queued and closes the file.
+func (j *FileJournal) Close() error { return errors.Join(j.flush(), j.f.Close()) }

@@ -139,6 +139,9 @@ func TestJournalBatchLinesAndOlderLines(t *testing.T) {
 	if err := j.Record(ctx, []string{"c"}, StateDeleted); err != nil {
 		t.Fatal(err)
 	}
+	if err := j.flush(); err != nil { // "deleted" is written with the next synced line
+		t.Fatal(err)
+	}
 	b, _ := os.ReadFile(j.path)
 	if n := strings.Count(string(b), "\n"); n != 4 {
 		t.Fatalf("%d lines, want 4 (two older, one a batch):\n%s", n, b)
@@ -177,5 +180,32 @@ func TestJournalLookupKeepsUpWithRecord(t *testing.T) {
 	}
 	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]string{a: StateDeleted, b: StateSent}) {
 		t.Fatalf("Lookup after Record = %v, %v", got, err)
+	}
+}
+
+// "sending" and "sent" are on disk when Record returns; "deleted" waits
+// for the next synced line or Close (a crash loses at most that line, of
+// a message no longer in the DLQ), and Lookup knows it at once.
+func TestJournalDeletedIsWrittenLater(t *testing.T) {
+	t.Parallel()
+	j := openJournal(t)
+	ctx := context.Background()
+	for _, st := range []string{StateSending, StateSent, StateDeleted} {
+		if err := j.Record(ctx, []string{"a"}, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(j.path) // what a crash now would leave
+	if !strings.Contains(string(b), `"sent"`) || strings.Contains(string(b), `"deleted"`) {
+		t.Fatalf("on disk after Record: %s; want sending and sent, not yet deleted", b)
+	}
+	if got, err := j.Lookup(ctx, []string{"a"}); err != nil || got["a"] != StateDeleted {
+		t.Fatalf("Lookup = %v, %v", got, err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(j.path); !strings.Contains(string(b), `"deleted"`) {
+		t.Fatalf("after Close: %s; want the deleted line", b)
 	}
 }
