@@ -133,6 +133,10 @@ type ScanResult struct {
 	// HiddenUntil is set when a receive's answer was lost: messages it may
 	// have hidden stay hidden until then, and nothing can release them.
 	HiddenUntil time.Time
+	// ReleaseErr is the error of giving messages back at the end (also
+	// joined into Scan's error): a caller that stops the scan on purpose
+	// still learns that messages may stay hidden.
+	ReleaseErr error
 	// OverLimit: SQS refused a receive because the queue has as many
 	// messages in flight as it allows; the scan ended there.
 	OverLimit bool
@@ -190,7 +194,7 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	defer cancel()
 	released, relErr := s.release(relCtx, scanErr != nil)
 
-	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, ReleaseErr: relErr, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
 	if s.opts.KeepMatched {
 		res.Held = len(s.matched)
 		if s.opts.Holder != nil {

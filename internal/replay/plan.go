@@ -119,7 +119,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	h.scanned, h.cut = res.Scanned, res.OverLimit || windowed && res.Held >= window
 	if st != nil {
-		if err = h.endStream(ctx, st, err); err != nil {
+		if err = h.endStream(ctx, st, res, err); err != nil {
 			return nil, err
 		}
 	}

@@ -418,6 +418,8 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 		if round > 0 && r.halted(ctx) {
 			return nil
 		}
+		// Before prepare: a streaming round moves its messages in it.
+		before := r.progressMark()
 		h, err := r.prepare(ctx)
 		if err != nil {
 			return err
@@ -449,7 +451,6 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 			r.ledger.add(h.t)
 			return h.release(ctx)
 		}
-		before := r.progressMark()
 		if h.streamed {
 			err = h.releaseRest(ctx) // what the sends did not move
 		} else {

@@ -132,8 +132,15 @@ func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
 	idx := map[string]int{}
 	var routes []route
 	of := make([]int32, len(h.order)) // each row's route; -1: none
-	unroutable := 0
+	unroutable, given := 0, 0
 	for k, i := range h.order {
+		if h.t.has(i, stGiven) {
+			// A stopped streaming round gave it back, maybe unrouted: it
+			// goes nowhere.
+			of[k] = -1
+			given++
+			continue
+		}
 		dest, via, err := rt.destination(ctx, h.r.sources.str(h.t.row(i).src))
 		if err != nil {
 			return nil, 0, err
@@ -152,7 +159,7 @@ func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
 		}
 		of[k] = int32(n)
 	}
-	if len(routes) == 1 && unroutable == 0 {
+	if len(routes) == 1 && unroutable == 0 && given == 0 {
 		routes[0].rows = h.order
 		return routes, 0, nil
 	}

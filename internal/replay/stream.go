@@ -1,12 +1,15 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
@@ -60,6 +63,9 @@ type streamer struct {
 	limiter  *rate.Limiter
 	senders  map[string]*sender // by destination URL (the collector's)
 
+	// queued counts the messages add took (matched counted them).
+	queued atomic.Int64
+
 	mu  sync.Mutex
 	err error
 }
@@ -106,8 +112,10 @@ func (st *streamer) add(i int32, m *queue.Message, handle string) error {
 	r.mu.Lock()
 	r.matched++
 	r.mu.Unlock()
+	st.queued.Add(1)
 	m.ReceiptHandle = handle
 	e, marked := h.entry(i, m, *dest, r.cfg.Now())
+	e.detach()
 	if !marked {
 		c := r.c
 		c.mu.Lock()
@@ -302,10 +310,16 @@ func maxSize(dest queue.Queue) int {
 // message not deleted: they are marked so, and nothing gives them back
 // twice. It returns the round's error; nil also when the run stopped (the
 // report says why).
-func (h *held) endStream(ctx context.Context, st *streamer, scanErr error) error {
+func (h *held) endStream(ctx context.Context, st *streamer, res queue.ScanResult, scanErr error) error {
 	if scanErr != nil {
 		h.t.setUnless(stGiven, stDone)
 	}
+	// Rows that were taken and counted as they were queued, and the others
+	// (Hold refused them: the run stopped): matched counts them all, as a
+	// round that scans first does.
+	h.r.mu.Lock()
+	h.r.matched += len(h.t.sorted()) - int(st.queued.Load())
+	h.r.mu.Unlock()
 	if err := st.failure(); err != nil {
 		// A send or its journal failed: what the scan still holds goes back.
 		var relErr error
@@ -318,5 +332,33 @@ func (h *held) endStream(ctx context.Context, st *streamer, scanErr error) error
 	if scanErr != nil && !errors.Is(scanErr, errHalted) {
 		return scanErr
 	}
-	return nil
+	// Stopped on purpose, but what it gave back may still be hidden: the
+	// run must not be journaled released.
+	return res.ReleaseErr
+}
+
+// detach copies the strings of e's send out of the receive's answer: an
+// entry waiting in the queue would otherwise keep the whole answer (every
+// body of it) alive.
+func (e *entry) detach() {
+	in := &e.in
+	in.MessageBody = aws.String(strings.Clone(aws.ToString(in.MessageBody)))
+	for k, v := range in.MessageAttributes {
+		if v.StringValue != nil {
+			v.StringValue = aws.String(strings.Clone(*v.StringValue))
+		}
+		v.BinaryValue = bytes.Clone(v.BinaryValue)
+		in.MessageAttributes[k] = v
+	}
+	for k, v := range in.MessageSystemAttributes {
+		v.StringValue = aws.String(strings.Clone(aws.ToString(v.StringValue)))
+		in.MessageSystemAttributes[k] = v
+	}
+	if in.MessageGroupId != nil {
+		in.MessageGroupId = aws.String(strings.Clone(*in.MessageGroupId))
+	}
+	if in.MessageDeduplicationId != nil {
+		in.MessageDeduplicationId = aws.String(strings.Clone(*in.MessageDeduplicationId))
+	}
+	e.handle = strings.Clone(e.handle)
 }

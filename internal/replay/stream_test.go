@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,6 +279,9 @@ func TestReplayStreamInterruptedGivesTheRestBack(t *testing.T) {
 		t.Fatalf("err %v, report %+v: want interrupted", err, r)
 	}
 	check()
+	if r.Plan == nil || r.Plan.Messages != r.Matched || r.Remaining != r.Matched-r.Deleted {
+		t.Errorf("report = %+v (plan %+v): the plan, matched and remaining disagree", r, r.Plan)
+	}
 	moved, _ := checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total)
 	if moved != r.Deleted || moved == 0 || moved == total {
 		t.Errorf("%d moved, report says %d deleted: want the count of an interrupted run", moved, r.Deleted)
@@ -310,6 +314,124 @@ func TestReplayDoesNotTakeItsOwnReturns(t *testing.T) {
 			}
 			if r.Streamed != stream || r.Sent != 6 || r.Verified || r.Left.NotReached != 1 {
 				t.Fatalf("report = %+v, want 6 moved and the run's own return reported, not taken", r)
+			}
+		})
+	}
+}
+
+// A streaming round cut at the window (or SQS's in-flight limit) is
+// followed by the next round, as a scan-first one is: --limit above the
+// window moves that many, and without a limit nothing is left to the
+// final check's sweeps. (A review found the streaming run stopping after
+// its first round: its moves happened before rounds() took its measure.)
+func TestReplayStreamGoesOnPastTheWindow(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("limit/stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, false, nil)
+			sendN(t, p.c, p.dlq.URL, 35, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+			r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: stream, Window: 10, Limit: 25})
+			if r.Deleted != 25 {
+				t.Errorf("--limit 25 with a window of 10: deleted %d (verified=%v, matched %d), want 25", r.Deleted, r.Verified, r.Matched)
+			}
+		})
+		t.Run(fmt.Sprintf("all/stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, false, nil)
+			sendN(t, p.c, p.dlq.URL, 35, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+			r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: stream, Window: 10})
+			if !r.Verified || r.Deleted != 35 {
+				t.Errorf("report = %+v, want all 35 moved", r)
+			}
+			if w := strings.Join(r.Warnings, "\n"); strings.Contains(w, "hidden when the run scanned") {
+				t.Errorf("rounds left to the final check's sweeps: %q", w)
+			}
+		})
+	}
+}
+
+// Interrupted as a receive's answer arrives: the first message of that
+// answer is refused by the Holder (the run stopped), and the scan keeps
+// its handle to give it back. SQS delivers that message again before the
+// receiver stops: the table refuses the newer handle too, so the scan
+// gives the message back with it, and nothing stays hidden. (A review
+// found the newer handle taken by the table and the message hidden.)
+func TestReplayStreamRefusedHoldReceivedAgainIsGivenBack(t *testing.T) {
+	t.Parallel()
+	for _, again := range []bool{false, true} {
+		t.Run(fmt.Sprintf("again=%v", again), func(t *testing.T) { t.Parallel(); refusedHoldReceivedAgain(t, again) })
+	}
+}
+
+func refusedHoldReceivedAgain(t *testing.T, again bool) {
+	p := newPair(t, false, nil)
+	const total = 40
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var receives atomic.Int32
+	api := client(t, fault{op: "ReceiveMessage", after: func(in, out any) error {
+		o := out.(*sqs.ReceiveMessageOutput)
+		if aws.ToString(in.(*sqs.ReceiveMessageInput).QueueUrl) != p.dlq.URL || len(o.Messages) == 0 {
+			return nil
+		}
+		if receives.Add(1) == 2 {
+			cancel() // Ctrl-C as this answer arrives
+			if again {
+				o.Messages = append(o.Messages, o.Messages[0]) // delivered again
+			}
+		}
+		return nil
+	}})
+	j := openJournal(t)
+	_, err := replay.Run(ctx, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Concurrency: 1, Journal: j})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want interrupted", err)
+	}
+	checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total)
+}
+
+// Interrupted mid-stream while giving back fails: the run returns the
+// release's error and keeps its hold in the journal, so the next run
+// waits for the messages still hidden, as after a scan-first run. (A
+// review found the streaming run journaled released.)
+func TestReplayStreamHaltedKeepsAFailedRelease(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, false, nil)
+			sendN(t, p.c, p.dlq.URL, 40, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var receives atomic.Int32
+			api := client(t,
+				fault{op: "ReceiveMessage", after: func(in, out any) error {
+					if aws.ToString(in.(*sqs.ReceiveMessageInput).QueueUrl) == p.dlq.URL && len(out.(*sqs.ReceiveMessageOutput).Messages) > 0 && receives.Add(1) == 2 {
+						cancel()
+					}
+					return nil
+				}},
+				fault{op: "ChangeMessageVisibilityBatch", before: func(in any) error {
+					for _, e := range in.(*sqs.ChangeMessageVisibilityBatchInput).Entries {
+						if e.VisibilityTimeout == 0 && ctx.Err() != nil {
+							return errors.New("read tcp: connection reset by peer")
+						}
+					}
+					return nil
+				}})
+			j := openJournal(t)
+			_, err := replay.Run(ctx, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: stream, Concurrency: 1, Journal: j})
+			if err == nil {
+				t.Fatalf("want an error")
+			}
+			holds, herr := j.Holds(context.Background())
+			if herr != nil {
+				t.Fatal(herr)
+			}
+			if len(holds) == 0 {
+				t.Errorf("giving back failed (err %v) but the journal records the run released", err)
 			}
 		})
 	}

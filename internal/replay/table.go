@@ -219,9 +219,17 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	return nil
 }
 
+// errGivenBack refuses a newer handle of a message the table let go.
+var errGivenBack = errors.New("received again after it was given back")
+
 // Rehandle spools row i's newer receipt handle: the one deletes and
 // renewals use from now on.
 func (t *table) Rehandle(i int, handle string) error {
+	if t.has(int32(i), stGiven) {
+		// Hold refused it (a streaming round stopped): the scan keeps the
+		// newer handle, and gives the message back with it.
+		return errGivenBack
+	}
 	off, err := t.r.spool.write(nil, handle)
 	if err != nil {
 		return err
