@@ -355,7 +355,7 @@ func (s *sender) progress() {
 	total := r.matched
 	r.mu.Unlock()
 	r.cfg.Progress(Progress{Total: total, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
-		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n})
+		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n, Scanning: r.scanning.Load()})
 }
 
 // delete removes sent messages (rows) from the DLQ, ten at a time, and

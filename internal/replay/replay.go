@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -166,6 +167,8 @@ type Progress struct {
 	// Rate is the last window's msg/s; InFlight the batches in flight.
 	Rate     float64
 	InFlight int
+	// Scanning: a streaming round still scans, so Total grows.
+	Scanning bool
 }
 
 // Failure is a message left in the DLQ, and why.
@@ -300,6 +303,8 @@ type runner struct {
 	sweeping bool
 	// cutSeen: a round was cut at the window or the in-flight limit.
 	cutSeen bool
+	// scanning: a streaming round's scan runs (Progress.Scanning).
+	scanning atomic.Bool
 	// lostUntil: a receive of this run lost its answer, and the messages
 	// it may have hidden stay hidden until then (wall clock).
 	lostUntil time.Time

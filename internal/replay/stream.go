@@ -85,6 +85,7 @@ func (h *held) stream(ctx context.Context) *streamer {
 		st.limiter = rate.NewLimiter(rate.Limit(r.cfg.Rate), queue.MaxBatch)
 	}
 	h.t.then = st.add
+	r.scanning.Store(true)
 	go st.collect()
 	return st
 }
@@ -260,6 +261,7 @@ func (st *streamer) send(s *sender, b []entry) error {
 // finish is the scan's Drain: it sends what is queued (not after a
 // failed scan or an error) and waits for every send and delete.
 func (st *streamer) finish(failed bool) {
+	st.h.r.scanning.Store(false)
 	if failed {
 		st.stop()
 	}

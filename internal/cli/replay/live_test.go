@@ -43,20 +43,36 @@ func TestReplayRunStatusLine(t *testing.T) {
 
 // The progress bar on a terminal: its first and last frames (frames in
 // between are dropped within 100ms of each other), cleared before the
-// report.
+// report. While a streaming run still scans, it says so instead of an ETA.
 func TestReplayRunProgressBar(t *testing.T) {
 	t.Parallel()
+	for _, streaming := range []bool{false, true} {
+		t.Run(fmt.Sprintf("streaming=%v", streaming), func(t *testing.T) {
+			t.Parallel()
+			progressBarFrames(t, streaming)
+		})
+	}
+}
+
+func progressBarFrames(t *testing.T, streaming bool) {
 	ios, _, _, stderr := render.Test()
 	ios.SetStderrTTY(true)
 	e := scenarios()[0].engine()
 	e.status = nil
 	e.progress = []engine.Progress{{Total: 40, InFlight: 2}, {Total: 40, Sent: 40, Deleted: 38, Failed: 2, Rate: 20, InFlight: 0}}
+	if streaming {
+		e.progress[0].Scanning = true // sending while it scans: no ETA yet
+	}
 	if err := replayRun(context.Background(), runOptions(t, ios, e, render.FormatJSON)); err != nil {
 		t.Fatal(err)
 	}
 	got := stderr.String()
+	first := "ETA -"
+	if streaming {
+		first = "scanning"
+	}
 	for _, want := range []string{
-		"\r\x1b[K[" + strings.Repeat("░", 30) + "] sent 0  deleted 0  failed 0  0 msg/s  2 in flight  ETA -",
+		"\r\x1b[K[" + strings.Repeat("░", 30) + "] sent 0  deleted 0  failed 0  0 msg/s  2 in flight  " + first,
 		"\r\x1b[K[" + strings.Repeat("█", 30) + "] sent 40  deleted 38  failed 2  20 msg/s  0 in flight  ETA -\r\x1b[K",
 	} {
 		if !strings.Contains(got, want) {

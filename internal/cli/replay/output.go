@@ -164,11 +164,14 @@ func progressBar(l *liveLine) func(engine.Progress) {
 		if rate == 0 && p.Elapsed > 0 {
 			rate = float64(p.Sent) / p.Elapsed.Seconds()
 		}
-		eta := "-"
-		if rate > 0 && p.Total > done {
-			eta = (time.Duration(float64(p.Total-done)/rate) * time.Second).Round(time.Second).String()
+		eta := "ETA -"
+		switch {
+		case p.Scanning:
+			eta = "scanning" // sending while it scans: the total still grows
+		case rate > 0 && p.Total > done:
+			eta = "ETA " + (time.Duration(float64(p.Total-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  %d in flight  ETA %s",
+		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  %d in flight  %s",
 			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, p.InFlight, eta))
 	}
 }
