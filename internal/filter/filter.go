@@ -109,6 +109,12 @@ func (f *Filter) NeedsBody() bool {
 	return o.TraceID != "" || o.OrderID != "" || o.ErrorCode != "" || len(f.where) > 0 || f.jq != nil || len(f.also) > 0
 }
 
+// Empty reports whether the filter has no condition: it matches every
+// message.
+func (f *Filter) Empty() bool {
+	return !f.NeedsBody() && f.since.IsZero() && f.until.IsZero() && f.opts.MinReceives == 0
+}
+
 // Match reports whether the message meets every condition. A condition on
 // JSON fields does not match a body that is not JSON.
 func (f *Filter) Match(m *queue.Message) bool {

@@ -124,8 +124,16 @@ func TestNeedsBody(t *testing.T) {
 		}
 	}
 	f, _ := New(Options{}, now)
-	if !f.Also(func(*queue.Message) bool { return true }).NeedsBody() {
-		t.Error("a filter with a condition computed elsewhere says it needs no body")
+	if !f.Empty() {
+		t.Error("a filter without conditions is not empty")
+	}
+	if !f.Also(func(*queue.Message) bool { return true }).NeedsBody() || f.Empty() {
+		t.Error("a filter with a condition computed elsewhere says it needs no body, or is empty")
+	}
+	for _, o := range []Options{{Since: time.Hour}, {Until: "1h"}, {MinReceives: 2}, {OrderID: "o"}} {
+		if f, _ := New(o, now); f.Empty() {
+			t.Errorf("New(%+v) is empty", o)
+		}
 	}
 }
 

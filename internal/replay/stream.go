@@ -65,6 +65,10 @@ type streamer struct {
 
 	// queued counts the messages add took (matched counted them).
 	queued atomic.Int64
+	// selective: the run takes some of the messages it receives, not all
+	// (a filter, or --to without --force), so a queued entry must not
+	// keep its whole receive answer alive.
+	selective bool
 
 	mu  sync.Mutex
 	err error
@@ -81,6 +85,7 @@ func (h *held) stream(ctx context.Context) *streamer {
 	st := &streamer{h: h, ctx: ctx, in: make(chan streamed, streamQueue), quit: make(chan struct{}), done: make(chan struct{}),
 		deletes: &errgroup.Group{}, senders: map[string]*sender{}}
 	st.deletes.SetLimit(maxInFlight)
+	st.selective = r.cfg.Filter != nil && !r.cfg.Filter.Empty() || r.router.to != nil && !r.router.force
 	if r.cfg.Rate > 0 {
 		st.limiter = rate.NewLimiter(rate.Limit(r.cfg.Rate), queue.MaxBatch)
 	}
@@ -116,7 +121,9 @@ func (st *streamer) add(i int32, m *queue.Message, handle string) error {
 	st.queued.Add(1)
 	m.ReceiptHandle = handle
 	e, marked := h.entry(i, m, *dest, r.cfg.Now())
-	e.detach()
+	if st.selective {
+		e.detach() // the others of its receive are not taken
+	}
 	if !marked {
 		c := r.c
 		c.mu.Lock()
