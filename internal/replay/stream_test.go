@@ -436,3 +436,46 @@ func TestReplayStreamHaltedKeepsAFailedRelease(t *testing.T) {
 		})
 	}
 }
+
+// A streaming run that meets a message it cannot route (no source on it,
+// and the DLQ has two) stops there with the same error as a scan-first
+// run; what it moved before stays moved, once, and everything else is
+// back in the DLQ at once, none hidden.
+func TestReplayStreamStopsAtAMessageItCannotRoute(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	name := testenv.Name(t, "sroute")
+	dlq := testenv.CreateQueue(t, c, name+"-dlq", nil)
+	a := testenv.CreateQueue(t, c, name+"-a", testenv.Redrive(dlq.ARN, 3))
+	testenv.CreateQueue(t, c, name+"-b", testenv.Redrive(dlq.ARN, 3))
+	const total = 60
+	testenv.SendBatch(t, c, dlq.URL, total, func(i int) string {
+		if i == total-5 {
+			return `{"from":""}` // says nothing about where it came from
+		}
+		return `{"from":"a"}`
+	}, nil)
+	stamp := fault{op: "ReceiveMessage", after: func(_, out any) error {
+		for i, m := range out.(*sqs.ReceiveMessageOutput).Messages {
+			if strings.Contains(aws.ToString(m.Body), `"a"`) {
+				if m.Attributes == nil {
+					m.Attributes = map[string]string{}
+				}
+				m.Attributes[replay.SourceARNAttribute] = a.ARN
+				out.(*sqs.ReceiveMessageOutput).Messages[i] = m
+			}
+		}
+		return nil
+	}}
+	once, check := givenBackOnce(t)
+	r, err := replay.Run(context.Background(), replay.Config{API: client(t, stamp, once), DLQ: dlq.URL, Order: replay.OrderNone, Stream: true, Concurrency: 2})
+	var de *replay.DestinationError
+	if !errors.As(err, &de) || !strings.Contains(de.Msg, "do not say which they came from") {
+		t.Fatalf("err %v, want the unroutable message named", err)
+	}
+	check()
+	moved, _ := checkMovedOnce(t, c, dlq.URL, a.URL, total)
+	if moved != r.Deleted || r.Verified {
+		t.Errorf("%d moved, report %+v", moved, r)
+	}
+}

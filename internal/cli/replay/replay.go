@@ -265,7 +265,13 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	var de *engine.DestinationError
 	switch {
 	case errors.As(err, &de):
-		return &cli.UsageError{Err: errors.New(flagWords(de.Msg))}
+		uerr := &cli.UsageError{Err: errors.New(flagWords(de.Msg))}
+		if report.Deleted == 0 {
+			return uerr
+		}
+		// A streaming run stopped at a message it cannot route after
+		// moving others: the report says what moved.
+		err = uerr
 	case errors.Is(err, engine.ErrDeclined):
 		_, _ = fmt.Fprintln(opts.IO.ErrOut, "nothing replayed: every message is back in the DLQ")
 		return nil

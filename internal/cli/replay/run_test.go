@@ -211,6 +211,10 @@ func TestReplayRunExitCodes(t *testing.T) {
 	interrupted := moved
 	interrupted.Verified, interrupted.Stopped, interrupted.Sent, interrupted.Deleted = false, "interrupted", 2, 2
 	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "not allowed"}
+	// A streaming run stops at a message it cannot route, after moving
+	// others: the report says what moved.
+	streamedThenStuck := moved
+	streamedThenStuck.Streamed, streamedThenStuck.Verified = true, false
 	for _, tt := range []struct {
 		name      string
 		report    engine.Report
@@ -227,6 +231,8 @@ func TestReplayRunExitCodes(t *testing.T) {
 		{name: "interrupted", report: interrupted, err: context.Canceled, cancel: true, wantExit: cli.ExitInterrupted, wantTable: true},
 		{name: "no destination", report: engine.Report{DLQ: "shared-dlq"}, err: &engine.DestinationError{Msg: "shared-dlq has 2 sources (a, b) and 3 message(s) do not say which they came from: name a destination"},
 			wantExit: cli.ExitUsage, wantErr: "do not say which they came from: pass --to QUEUE"},
+		{name: "no destination after moving some", report: streamedThenStuck, err: &engine.DestinationError{Msg: "shared-dlq has 2 sources (a, b) and 1 message(s) do not say which they came from: name a destination"},
+			wantExit: cli.ExitUsage, wantErr: "pass --to QUEUE", wantTable: true},
 		{name: "not a source", report: engine.Report{DLQ: "orders-dlq"}, err: &engine.DestinationError{Msg: "other is not a source of orders-dlq: replaying there needs force"},
 			wantExit: cli.ExitUsage, wantErr: "other is not a source of orders-dlq: pass --force to replay there anyway"},
 		{name: "access denied before the DLQ is known", err: fmt.Errorf("get queue url orders-dlq: %w", denied), wantExit: cli.ExitAuth, wantErr: "replay: get queue url orders-dlq"},
