@@ -133,6 +133,9 @@ type ScanResult struct {
 	// HiddenUntil is set when a receive's answer was lost: messages it may
 	// have hidden stay hidden until then, and nothing can release them.
 	HiddenUntil time.Time
+	// Failed: the scan itself failed (not only its release), and gave
+	// back everything it held, a Holder's messages included.
+	Failed bool
 	// ReleaseErr is the error of giving messages back at the end (also
 	// joined into Scan's error): a caller that stops the scan on purpose
 	// still learns that messages may stay hidden.
@@ -194,7 +197,7 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	defer cancel()
 	released, relErr := s.release(relCtx, scanErr != nil)
 
-	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, ReleaseErr: relErr, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
+	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, ReleaseErr: relErr, Failed: scanErr != nil, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
 	if s.opts.KeepMatched {
 		res.Held = len(s.matched)
 		if s.opts.Holder != nil {

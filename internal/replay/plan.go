@@ -118,6 +118,10 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, opts, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	h.scanned, h.cut = res.Scanned, res.OverLimit || windowed && res.Held >= window
+	r.mu.Lock()
+	first := r.scanned == 0 // the plan says a round was cut; later rounds warn
+	r.scanned += res.Scanned
+	r.mu.Unlock()
 	if st != nil {
 		if err = h.endStream(ctx, st, res, err); err != nil {
 			return nil, err
@@ -140,9 +144,6 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		if cfg.Order != OrderNone || r.dlq.FIFO {
 			h.cutWhy += ", and order applies within each round"
 		}
-		r.mu.Lock()
-		first := r.scanned == 0 // the plan says it; later rounds warn
-		r.mu.Unlock()
 		if !first && !r.cutSeen {
 			r.warn("%s", h.cutWhy)
 		}
@@ -150,9 +151,6 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	h.order = t.sorted()
 	r.mem.adjust()
-	r.mu.Lock()
-	r.scanned += res.Scanned
-	r.mu.Unlock()
 
 	var back []int32
 	h.order, back = h.holdBack(h.order)

@@ -509,7 +509,7 @@ func (r *runner) finish(rep Report, start time.Time) Report {
 	rep.Failures = append([]Failure{}, c.failures...)
 	rep.Unmarked = append([]string(nil), c.unmarked...)
 	c.mu.Unlock()
-	rep.Remaining = max(rep.Matched-rep.Deleted-rep.Failed-rep.Skipped, 0)
+	rep.Remaining = max(rep.Matched-rep.Deleted-rep.Failed, 0) // Deleted counts the skipped
 	rep.DurationSeconds = r.cfg.Now().Sub(start).Seconds()
 	return rep
 }

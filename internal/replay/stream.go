@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/dlqops/dlq/internal/queue"
@@ -26,11 +27,16 @@ import (
 // hold renewed on every message not deleted, the same give-back of what
 // was not moved, and the same final check.
 
-// streamQueue is how many routed messages wait for a batch: with the
-// batches in flight (at most maxInFlight of ten), the most a streaming
-// round holds beyond what the scan keeps of other messages.
-// (A variable: the tests make it small, to reach it on an emulator.)
-var streamQueue = 4 * queue.MaxBatch * startInFlight
+// streamQueue is how many routed messages wait for a batch, and
+// streamBytes how many bytes of them (large messages reach it first):
+// with the batches in flight (at most maxInFlight, each within the
+// destination's size limit), the most a streaming round holds in memory
+// and hidden beyond what the scan keeps of other messages. (Variables:
+// the tests make the queue small, to reach it on an emulator.)
+var (
+	streamQueue       = 4 * queue.MaxBatch * startInFlight
+	streamBytes int64 = 8 << 20
+)
 
 // testHookStreamFull, set by tests, is told (with the DLQ's URL) when a
 // streaming scan waits for room.
@@ -53,10 +59,14 @@ type streamer struct {
 	h   *held
 	ctx context.Context
 	in  chan streamed
+	// bytes bounds the queue's bodies and attributes (streamBytes).
+	bytes *semaphore.Weighted
 	// quit is closed on the first error and when the scan failed: what is
-	// queued is not sent (the scan gives it back).
+	// queued is not sent (the scan gives it back). quitCtx ends with it.
 	quit     chan struct{}
 	quitOnce sync.Once
+	quitCtx  context.Context
+	cancel   context.CancelFunc
 	done     chan struct{} // the collector ended
 	sends    errgroup.Group
 	deletes  *errgroup.Group
@@ -77,13 +87,15 @@ type streamer struct {
 type streamed struct {
 	e    entry
 	dest queue.Queue
+	cost int64 // its share of streamBytes
 }
 
 // stream makes h's table queue each message it holds for sending.
 func (h *held) stream(ctx context.Context) *streamer {
 	r := h.r
 	st := &streamer{h: h, ctx: ctx, in: make(chan streamed, streamQueue), quit: make(chan struct{}), done: make(chan struct{}),
-		deletes: &errgroup.Group{}, senders: map[string]*sender{}}
+		deletes: &errgroup.Group{}, senders: map[string]*sender{}, bytes: semaphore.NewWeighted(streamBytes)}
+	st.quitCtx, st.cancel = context.WithCancel(ctx)
 	st.deletes.SetLimit(maxInFlight)
 	st.selective = r.cfg.Filter != nil && !r.cfg.Filter.Empty() || r.router.to != nil && !r.router.force
 	if r.cfg.Rate > 0 {
@@ -134,26 +146,43 @@ func (st *streamer) add(i int32, m *queue.Message, handle string) error {
 		h.fail(i, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, dest.Name, limit))
 		return nil
 	}
-	it := streamed{e: e, dest: *dest}
+	it := streamed{e: e, dest: *dest, cost: min(int64(e.size), streamBytes)}
+	full := func() {
+		if hook := testHookStreamFull.Load(); hook != nil {
+			(*hook)(r.dlq.URL) // the queue is full: the scan waits for room
+		}
+	}
+	if !st.bytes.TryAcquire(it.cost) {
+		full()
+		if err := st.bytes.Acquire(st.quitCtx, it.cost); err != nil {
+			return st.stopErr()
+		}
+	}
 	select {
 	case st.in <- it:
 		return nil
 	default:
 	}
-	if hook := testHookStreamFull.Load(); hook != nil {
-		(*hook)(r.dlq.URL) // the queue is full: the scan waits for room
-	}
+	full()
 	select {
 	case st.in <- it:
 		return nil
-	case <-st.quit:
-		if err := st.failure(); err != nil {
-			return err
-		}
-		return errHalted
-	case <-st.ctx.Done():
-		return st.ctx.Err()
+	case <-st.quitCtx.Done():
+		st.bytes.Release(it.cost)
+		return st.stopErr()
 	}
+}
+
+// stopErr is why add could not queue: the first error, an interrupt, or
+// a stop.
+func (st *streamer) stopErr() error {
+	if err := st.failure(); err != nil {
+		return err
+	}
+	if err := st.ctx.Err(); err != nil {
+		return err
+	}
+	return errHalted
 }
 
 // collect cuts the queue into batches of ten (within the destination's
@@ -164,27 +193,33 @@ func (st *streamer) collect() {
 	pending := map[string][]entry{}
 	sizes := map[string]int{}
 	dests := map[string]queue.Queue{}
+	flush := func(u string) {
+		if len(pending[u]) > 0 && !st.stopped() {
+			st.dispatch(dests[u], pending[u])
+		}
+		pending[u], sizes[u] = nil, 0
+	}
 	for it := range st.in {
+		// Out of the queue: a batch being filled is bounded by itself (ten
+		// messages within the destination's size limit), and must not
+		// wait for the room its own messages take.
+		st.bytes.Release(it.cost)
 		if st.stopped() {
 			continue // given back with the rest
 		}
 		u := it.dest.URL
 		dests[u] = it.dest
 		if n := len(pending[u]); n > 0 && sizes[u]+it.e.size > maxSize(it.dest) {
-			st.dispatch(it.dest, pending[u])
-			pending[u], sizes[u] = nil, 0
+			flush(u)
 		}
 		pending[u] = append(pending[u], it.e)
 		sizes[u] += it.e.size
 		if len(pending[u]) == queue.MaxBatch {
-			st.dispatch(it.dest, pending[u])
-			pending[u], sizes[u] = nil, 0
+			flush(u)
 		}
 	}
-	for u, b := range pending {
-		if len(b) > 0 && !st.stopped() {
-			st.dispatch(dests[u], b)
-		}
+	for u := range pending {
+		flush(u)
 	}
 }
 
@@ -278,6 +313,7 @@ func (st *streamer) finish(failed bool) {
 	if err := st.deletes.Wait(); err != nil {
 		st.fail(err)
 	}
+	st.cancel()
 }
 
 func (st *streamer) fail(err error) {
@@ -295,7 +331,7 @@ func (st *streamer) failure() error {
 	return st.err
 }
 
-func (st *streamer) stop() { st.quitOnce.Do(func() { close(st.quit) }) }
+func (st *streamer) stop() { st.quitOnce.Do(func() { close(st.quit); st.cancel() }) }
 
 func (st *streamer) stopped() bool {
 	select {
@@ -317,10 +353,11 @@ func maxSize(dest queue.Queue) int {
 // endStream settles a streaming round once its scan returned (and Drain
 // waited for every send). A scan that failed or stopped gave back every
 // message not deleted: they are marked so, and nothing gives them back
-// twice. It returns the round's error; nil also when the run stopped (the
-// report says why).
+// twice. A scan whose only error is its release of the messages it did
+// not take still holds the rest: they are given back here. It returns
+// the round's error; nil also when the run stopped (the report says why).
 func (h *held) endStream(ctx context.Context, st *streamer, res queue.ScanResult, scanErr error) error {
-	if scanErr != nil {
+	if res.Failed {
 		h.t.setUnless(stGiven, stDone)
 	}
 	// Rows that were taken and counted as they were queued, and the others
@@ -329,21 +366,28 @@ func (h *held) endStream(ctx context.Context, st *streamer, res queue.ScanResult
 	h.r.mu.Lock()
 	h.r.matched += len(h.t.sorted()) - int(st.queued.Load())
 	h.r.mu.Unlock()
-	if err := st.failure(); err != nil {
-		// A send or its journal failed: what the scan still holds goes back.
-		var relErr error
-		if scanErr == nil {
-			relErr = h.giveBack(ctx, h.t.sorted())
-			h.t.setUnless(stGiven, stDone)
-		}
-		return errors.Join(err, relErr)
+	giveBack := func() error {
+		err := h.giveBack(ctx, h.t.sorted())
+		h.t.setUnless(stGiven, stDone)
+		return err
 	}
-	if scanErr != nil && !errors.Is(scanErr, errHalted) {
+	switch err := st.failure(); {
+	case err != nil && res.Failed:
+		return errors.Join(err, res.ReleaseErr)
+	case err != nil:
+		// A send or its journal failed after the scan ended: what it
+		// still holds goes back.
+		return errors.Join(err, scanErr, giveBack())
+	case res.Failed && !errors.Is(scanErr, errHalted):
 		return scanErr
+	case res.Failed:
+		// Stopped on purpose, but what it gave back may still be hidden:
+		// the run must not be journaled released.
+		return res.ReleaseErr
+	case scanErr != nil:
+		return errors.Join(scanErr, giveBack())
 	}
-	// Stopped on purpose, but what it gave back may still be hidden: the
-	// run must not be journaled released.
-	return res.ReleaseErr
+	return nil
 }
 
 // detach copies the strings of e's send out of the receive's answer: an

@@ -126,23 +126,39 @@ func TestReplayStreamResumeDeletesWhatWasSent(t *testing.T) {
 }
 
 // A streaming scan holds a bounded window: with the destination not
-// answering, the scan stops receiving once its queue is full, holding no
-// more than the queue and the batches around it, whatever the DLQ's size.
+// answering, the scan stops receiving once its queue is full (in messages,
+// or in bytes for large ones), holding no more than the queue and the
+// batches around it, whatever the DLQ's size.
 func TestReplayStreamHoldsABoundedWindow(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		body  int // bytes
+		bound int
+	}{
+		{"small messages", 20, replay.StreamBound()},
+		{"3 KB messages", 3000, replay.StreamBoundBytes(3000)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			holdsABoundedWindow(t, tt.body, tt.bound)
+		})
+	}
+}
+
+func holdsABoundedWindow(t *testing.T, body, bound int) {
 	p := newPair(t, false, nil)
-	total := replay.StreamBound() + 150
-	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
+	total := replay.StreamBound() + 50 // past the queue's count, whatever the bytes
+	pad := strings.Repeat("x", body)
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d","pad":%q}`, i, pad) })
 	var received atomic.Int64
 	var heldAtFull atomic.Int64
 	gate := make(chan struct{})
 	var open sync.Once
 	release := func() { open.Do(func() { close(gate) }) }
-	replay.OnStreamFull(func(dlq string) {
-		if dlq == p.dlq.URL {
-			heldAtFull.CompareAndSwap(0, received.Load())
-			release()
-		}
+	replay.OnStreamFull(p.dlq.URL, func() {
+		heldAtFull.CompareAndSwap(0, received.Load())
+		release()
 	})
 	api := client(t,
 		fault{op: "ReceiveMessage", after: func(in, out any) error {
@@ -158,8 +174,8 @@ func TestReplayStreamHoldsABoundedWindow(t *testing.T) {
 	if !r.Verified || r.Deleted != total {
 		t.Fatalf("report = %+v, want all %d moved", r, total)
 	}
-	if n := heldAtFull.Load(); n == 0 || n > int64(replay.StreamBound()) {
-		t.Fatalf("the scan had received %d messages when it first waited for room (0: never), want at most %d", n, replay.StreamBound())
+	if n := heldAtFull.Load(); n == 0 || n > int64(bound) {
+		t.Fatalf("the scan had received %d messages when it first waited for room (0: never), want at most %d", n, bound)
 	}
 	checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total)
 }
@@ -477,5 +493,89 @@ func TestReplayStreamStopsAtAMessageItCannotRoute(t *testing.T) {
 	moved, _ := checkMovedOnce(t, c, dlq.URL, a.URL, total)
 	if moved != r.Deleted || r.Verified {
 		t.Errorf("%d moved, report %+v", moved, r)
+	}
+}
+
+// releaseFailsAfterCompleteScan: a filtered streaming run whose scan
+// completes, sends what it can (one message is too large for the
+// destination and stays held, failed), and then fails to give back the
+// messages its filter did not select. Scan returns that release error
+// alone, with the Holder's messages still hidden for the caller.
+func releaseFailsAfterCompleteScan(t *testing.T, stream bool) (replay.Report, error, map[string]int) {
+	t.Helper()
+	p := newPair(t, false, map[string]string{"MaximumMessageSize": "1024"})
+	sendN(t, p.c, p.dlq.URL, 15, func(i int) string {
+		tier := "gold"
+		if i%3 == 0 {
+			tier = "silver"
+		}
+		return fmt.Sprintf(`{"orderId":"o-%d","tier":%q}`, i, tier)
+	})
+	sendN(t, p.c, p.dlq.URL, 1, func(int) string { return `{"orderId":"o-big","tier":"gold","pad":"` + strings.Repeat("x", 2000) + `"}` })
+	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	silver := map[string]bool{} // receipt handles of the messages the filter leaves
+	api := client(t,
+		fault{op: "ReceiveMessage", after: func(in, out any) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range out.(*sqs.ReceiveMessageOutput).Messages {
+				if strings.Contains(aws.ToString(m.Body), "silver") {
+					silver[aws.ToString(m.ReceiptHandle)] = true
+				}
+			}
+			return nil
+		}},
+		fault{op: "ChangeMessageVisibilityBatch", before: func(in any) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range in.(*sqs.ChangeMessageVisibilityBatchInput).Entries {
+				if e.VisibilityTimeout == 0 && silver[aws.ToString(e.ReceiptHandle)] {
+					return errors.New("read tcp: connection reset by peer")
+				}
+			}
+			return nil
+		}})
+	r, runErr := replay.Run(context.Background(), replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Order: replay.OrderNone,
+		Stream: stream, Journal: openJournal(t), Visibility: time.Minute})
+	return r, runErr, testenv.DrainCounts(t, p.c, p.dlq.URL)
+}
+
+// The scan completed and kept its Holder's messages; only the give-back
+// of the unselected ones failed. Both runs give back what they still
+// held (the oversize message) and report the error. (A review found the
+// streaming run taking that error for a failed scan, and leaving the
+// message hidden for the visibility timeout.)
+func TestReplayStreamReleaseErrorAfterACompleteScanGivesTheRestBack(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			r, err, visible := releaseFailsAfterCompleteScan(t, stream)
+			if err == nil {
+				t.Fatalf("report %+v: want the release's error", r)
+			}
+			// 16 messages: 5 silver (their give-back fails: hidden), the
+			// rest moved or given back.
+			if want := 16 - 5 - r.Deleted; len(visible) != want {
+				t.Errorf("err %v; %d message(s) visible in the DLQ right after the run (%d deleted), want %d: held messages stay hidden", err, len(visible), r.Deleted, want)
+			}
+		})
+	}
+}
+
+// A streaming round that ends in an error still counts what it scanned,
+// as well as what it matched and moved. (A review found scanned 0.)
+func TestReplayStreamErrorReportCountsScanned(t *testing.T) {
+	t.Parallel()
+	r, err, _ := releaseFailsAfterCompleteScan(t, true)
+	if err == nil {
+		t.Fatalf("report %+v: want the release's error", r)
+	}
+	if r.Scanned < r.Matched || r.Matched == 0 {
+		t.Errorf("report scanned %d, matched %d, deleted %d: scanned must count what it matched", r.Scanned, r.Matched, r.Deleted)
 	}
 }

@@ -154,8 +154,10 @@ type table struct {
 	texts []string           // message IDs that are not UUIDs
 	moved map[int32]handleAt // newer receipt handles (received again)
 	// then, when set, is given each message once Hold kept it: a round
-	// that sends while it scans queues it there.
-	then func(i int32, m *queue.Message, handle string) error
+	// that sends while it scans queues it there. refused is its first
+	// error (the scan ends with it).
+	then    func(i int32, m *queue.Message, handle string) error
+	refused error
 }
 
 // handleAt is where a receipt handle is in the spool.
@@ -212,23 +214,30 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 		if err := t.then(int32(i), m, handle); err != nil {
 			// The scan ends, and gives this message back from its own
 			// record of the handle: Handles leaves it out.
-			t.set(stGiven, int32(i))
+			t.mu.Lock()
+			t.st[i] |= stGiven
+			if t.refused == nil {
+				t.refused = err
+			}
+			t.mu.Unlock()
 			return err
 		}
 	}
 	return nil
 }
 
-// errGivenBack refuses a newer handle of a message the table let go.
-var errGivenBack = errors.New("received again after it was given back")
-
 // Rehandle spools row i's newer receipt handle: the one deletes and
 // renewals use from now on.
 func (t *table) Rehandle(i int, handle string) error {
-	if t.has(int32(i), stGiven) {
+	t.mu.Lock()
+	refused := t.st[i]&stGiven != 0
+	why := t.refused
+	t.mu.Unlock()
+	if refused {
 		// Hold refused it (a streaming round stopped): the scan keeps the
-		// newer handle, and gives the message back with it.
-		return errGivenBack
+		// newer handle, and gives the message back with it. The error is
+		// Hold's, so that the scan ends for the reason it did.
+		return why
 	}
 	off, err := t.r.spool.write(nil, handle)
 	if err != nil {

@@ -265,8 +265,10 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	var de *engine.DestinationError
 	switch {
 	case errors.As(err, &de):
-		uerr := &cli.UsageError{Err: errors.New(flagWords(de.Msg))}
-		if report.Deleted == 0 {
+		// The whole text: a give-back that failed with it says messages
+		// may stay hidden.
+		uerr := &cli.UsageError{Err: errors.New(flagWords(err.Error()))}
+		if report.Sent == 0 && report.Deleted == 0 {
 			return uerr
 		}
 		// A streaming run stopped at a message it cannot route after

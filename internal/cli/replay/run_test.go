@@ -215,6 +215,8 @@ func TestReplayRunExitCodes(t *testing.T) {
 	// others: the report says what moved.
 	streamedThenStuck := moved
 	streamedThenStuck.Streamed, streamedThenStuck.Verified = true, false
+	sentNotDeleted := streamedThenStuck
+	sentNotDeleted.Sent, sentNotDeleted.Deleted = 3, 0
 	for _, tt := range []struct {
 		name      string
 		report    engine.Report
@@ -233,6 +235,9 @@ func TestReplayRunExitCodes(t *testing.T) {
 			wantExit: cli.ExitUsage, wantErr: "do not say which they came from: pass --to QUEUE"},
 		{name: "no destination after moving some", report: streamedThenStuck, err: &engine.DestinationError{Msg: "shared-dlq has 2 sources (a, b) and 1 message(s) do not say which they came from: name a destination"},
 			wantExit: cli.ExitUsage, wantErr: "pass --to QUEUE", wantTable: true},
+		{name: "no destination after sending some, give-back failed", report: sentNotDeleted,
+			err:      errors.Join(&engine.DestinationError{Msg: "shared-dlq has 2 sources (a, b) and 1 message(s) do not say which they came from: name a destination"}, errors.New("give back: connection reset")),
+			wantExit: cli.ExitUsage, wantErr: "give back: connection reset", wantTable: true},
 		{name: "not a source", report: engine.Report{DLQ: "orders-dlq"}, err: &engine.DestinationError{Msg: "other is not a source of orders-dlq: replaying there needs force"},
 			wantExit: cli.ExitUsage, wantErr: "other is not a source of orders-dlq: pass --force to replay there anyway"},
 		{name: "access denied before the DLQ is known", err: fmt.Errorf("get queue url orders-dlq: %w", denied), wantExit: cli.ExitAuth, wantErr: "replay: get queue url orders-dlq"},
