@@ -501,7 +501,7 @@ func TestReplayStreamStopsAtAMessageItCannotRoute(t *testing.T) {
 // destination and stays held, failed), and then fails to give back the
 // messages its filter did not select. Scan returns that release error
 // alone, with the Holder's messages still hidden for the caller.
-func releaseFailsAfterCompleteScan(t *testing.T, stream bool) (replay.Report, error, map[string]int) {
+func releaseFailsAfterCompleteScan(t *testing.T, stream bool) (replay.Report, map[string]int, error) {
 	t.Helper()
 	p := newPair(t, false, map[string]string{"MaximumMessageSize": "1024"})
 	sendN(t, p.c, p.dlq.URL, 15, func(i int) string {
@@ -541,7 +541,7 @@ func releaseFailsAfterCompleteScan(t *testing.T, stream bool) (replay.Report, er
 		}})
 	r, runErr := replay.Run(context.Background(), replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Order: replay.OrderNone,
 		Stream: stream, Journal: openJournal(t), Visibility: time.Minute})
-	return r, runErr, testenv.DrainCounts(t, p.c, p.dlq.URL)
+	return r, testenv.DrainCounts(t, p.c, p.dlq.URL), runErr
 }
 
 // The scan completed and kept its Holder's messages; only the give-back
@@ -554,7 +554,7 @@ func TestReplayStreamReleaseErrorAfterACompleteScanGivesTheRestBack(t *testing.T
 	for _, stream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			t.Parallel()
-			r, err, visible := releaseFailsAfterCompleteScan(t, stream)
+			r, visible, err := releaseFailsAfterCompleteScan(t, stream)
 			if err == nil {
 				t.Fatalf("report %+v: want the release's error", r)
 			}
@@ -571,7 +571,7 @@ func TestReplayStreamReleaseErrorAfterACompleteScanGivesTheRestBack(t *testing.T
 // as well as what it matched and moved. (A review found scanned 0.)
 func TestReplayStreamErrorReportCountsScanned(t *testing.T) {
 	t.Parallel()
-	r, err, _ := releaseFailsAfterCompleteScan(t, true)
+	r, _, err := releaseFailsAfterCompleteScan(t, true)
 	if err == nil {
 		t.Fatalf("report %+v: want the release's error", r)
 	}
