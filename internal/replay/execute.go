@@ -30,32 +30,13 @@ func (h *held) execute(ctx context.Context) error {
 	r := h.r
 	cfg := r.cfg
 	// What the destination already has is deleted, never sent again.
-	var alreadySent []int32
-	if cfg.Journal != nil {
-		ids := h.t.ids(h.order)
-		states, err := cfg.Journal.Lookup(ctx, ids)
-		if err != nil {
-			return errors.Join(err, h.releaseRest(ctx))
-		}
-		for k, i := range h.order {
-			switch states[ids[k]] {
-			case StateSent, StateDeleted:
-				alreadySent = append(alreadySent, i)
-			case StateSending:
-				// "sending" without "sent": an earlier run never learnt
-				// whether its send arrived. Sending again is the only way
-				// to a known outcome, and it is counted as uncertain.
-				h.t.set(stUnknown, i)
-			}
-		}
+	alreadySent, err := h.journaled(ctx, h.order)
+	if err == nil {
+		err = h.skip(ctx, alreadySent, nil)
 	}
-	h.t.set(stSent, alreadySent...)
-	if err := h.delete(ctx, alreadySent, nil); err != nil {
+	if err != nil {
 		return errors.Join(err, h.releaseRest(ctx))
 	}
-	r.mu.Lock()
-	r.skipped += len(alreadySent)
-	r.mu.Unlock()
 
 	storm := h.watchReturns(ctx)
 	var limiter *rate.Limiter
@@ -63,7 +44,6 @@ func (h *held) execute(ctx context.Context) error {
 		// A burst of one batch: the rate holds from the first second.
 		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), queue.MaxBatch)
 	}
-	var err error
 	for _, rt := range h.routes {
 		fresh := rt.rows
 		if len(alreadySent) > 0 {
@@ -92,6 +72,49 @@ func (h *held) execute(ctx context.Context) error {
 	}
 	storm()
 	return errors.Join(err, h.releaseRest(ctx))
+}
+
+// journaled looks rows up in the journal (without one, nothing is
+// known). A message an earlier run journaled "sending" but never "sent"
+// is marked stUnknown: sending it again is the only way to a known
+// outcome, and it is counted as uncertain. It returns the rows journaled
+// sent or deleted: the destination has them.
+func (h *held) journaled(ctx context.Context, rows []int32) ([]int32, error) {
+	j := h.r.cfg.Journal
+	if j == nil || len(rows) == 0 {
+		return nil, nil
+	}
+	ids := h.t.ids(rows)
+	states, err := j.Lookup(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var sent []int32
+	for k, i := range rows {
+		switch states[ids[k]] {
+		case StateSent, StateDeleted:
+			sent = append(sent, i)
+		case StateSending:
+			h.t.set(stUnknown, i)
+		}
+	}
+	return sent, nil
+}
+
+// skip deletes rows the destination already has, without sending them
+// again (handles: theirs; nil: read from the spool), and counts them.
+func (h *held) skip(ctx context.Context, rows []int32, handles []string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	h.t.set(stSent, rows...)
+	if err := h.delete(ctx, rows, handles); err != nil {
+		return err
+	}
+	h.r.mu.Lock()
+	h.r.skipped += len(rows)
+	h.r.mu.Unlock()
+	return nil
 }
 
 type sender struct {

@@ -252,51 +252,31 @@ func (st *streamer) dispatch(dest queue.Queue, b []entry) {
 // "sending" by an earlier run is sent and counted uncertain.
 func (st *streamer) send(s *sender, b []entry) error {
 	h := st.h
-	r := h.r
-	if j := r.cfg.Journal; j != nil {
-		rows := make([]int32, len(b))
-		for k, e := range b {
-			rows[k] = e.row
-		}
-		ids := h.t.ids(rows)
-		states, err := j.Lookup(context.WithoutCancel(st.ctx), ids)
-		if err != nil {
-			return err
-		}
-		var fresh []entry
-		var done []int32
-		var handles []string
-		for k, e := range b {
-			switch states[ids[k]] {
-			case StateSent, StateDeleted:
-				done = append(done, e.row)
-				hd, err := h.t.newest(e.row, e.handle)
-				if err != nil {
-					hd = e.handle
-				}
-				handles = append(handles, hd)
-			case StateSending:
-				h.t.set(stUnknown, e.row)
-				fresh = append(fresh, e)
-			default:
+	rows := make([]int32, len(b))
+	for k, e := range b {
+		rows[k] = e.row
+	}
+	dctx := context.WithoutCancel(st.ctx)
+	done, err := h.journaled(dctx, rows)
+	if err == nil {
+		err = h.skip(dctx, done, nil) // the spool has their newest handles
+	}
+	if err != nil {
+		return err
+	}
+	if len(done) > 0 {
+		fresh := b[:0:0]
+		for _, e := range b {
+			if !h.t.has(e.row, stSent) {
 				fresh = append(fresh, e)
 			}
-		}
-		if len(done) > 0 {
-			h.t.set(stSent, done...)
-			if err := h.delete(context.WithoutCancel(st.ctx), done, handles); err != nil {
-				return err
-			}
-			r.mu.Lock()
-			r.skipped += len(done)
-			r.mu.Unlock()
 		}
 		b = fresh
 	}
 	if len(b) == 0 {
 		return nil
 	}
-	_, err := s.send(st.ctx, b)
+	_, err = s.send(st.ctx, b)
 	return err
 }
 

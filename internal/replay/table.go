@@ -184,7 +184,7 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	if m.System["MessageDeduplicationId"] != "" {
 		rw.kind |= kDedup
 	}
-	if r.returned(m) {
+	if t.light && r.returned(m) { // a round never takes them (takes)
 		rw.kind |= kReturned
 	}
 	var rec []byte
