@@ -158,6 +158,8 @@ type ScanResult struct {
 func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, match func(*Message) bool) (ScanResult, error) {
 	opts.defaults()
 	s := &scan{api: api, url: url, opts: opts, match: match}
+	s.pause, s.halt = context.WithCancel(ctx)
+	defer s.halt()
 	target := opts.MaxScan
 	if target <= 0 {
 		target = int(opts.Depth)
@@ -237,6 +239,11 @@ type scan struct {
 	taken       int // places in matched given out (Keep may still be running)
 	empties     atomic.Int32
 	stopped     atomic.Bool
+	// pause is what receivers sleep on between calls; halt (stop) ends
+	// it, so that a receiver waiting after an empty poll does not hold
+	// up a scan that is over.
+	pause context.Context
+	halt  context.CancelFunc
 	overLimit   atomic.Bool
 	keepErr     error // the first error of opts.Keep
 }
@@ -248,7 +255,14 @@ func (s *scan) fail(err error) {
 		s.keepErr = err
 	}
 	s.mu.Unlock()
+	s.stop()
+}
+
+// stop ends the scan: receivers make no further call, and wake from a
+// pause between calls.
+func (s *scan) stop() {
 	s.stopped.Store(true)
+	s.halt()
 }
 
 func (s *scan) receive(ctx context.Context) error {
@@ -275,7 +289,7 @@ func (s *scan) receive(ctx context.Context) error {
 			// says so; a replay moves that window, then scans again.
 			if OverLimit(err) {
 				s.overLimit.Store(true)
-				s.stopped.Store(true)
+				s.stop()
 				return nil
 			}
 			// A receive whose answer was lost may have hidden messages we
@@ -285,10 +299,10 @@ func (s *scan) receive(ctx context.Context) error {
 				s.lostReceive()
 			}
 			if failures++; failures < receiveAttempts && retryable(err) {
-				_ = backoff.Sleep(ctx, backoff.Delay(failures))
+				_ = backoff.Sleep(s.pause, backoff.Delay(failures))
 				continue
 			}
-			s.stopped.Store(true)
+			s.stop()
 			return fmt.Errorf("receive: %w", err)
 		}
 		failures = 0
@@ -301,14 +315,14 @@ func (s *scan) receive(ctx context.Context) error {
 				// reaches its target would hold the scan up for its whole
 				// wait.
 				if shortEmpties++; shortEmpties < shortPolls {
-					_ = backoff.Sleep(ctx, time.Duration(20<<shortEmpties)*time.Millisecond)
+					_ = backoff.Sleep(s.pause, shortPause<<shortEmpties)
 					continue
 				}
 				wait = s.opts.WaitTime
 				continue
 			}
 			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
-				s.stopped.Store(true)
+				s.stop()
 			}
 			continue
 		}
@@ -316,7 +330,7 @@ func (s *scan) receive(ctx context.Context) error {
 		shortEmpties = 0
 		for _, raw := range out.Messages {
 			if s.offer(raw) {
-				s.stopped.Store(true)
+				s.stop()
 			}
 		}
 		if s.opts.Progress != nil {
@@ -370,7 +384,7 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 			held := len(s.slots)
 			s.mu.Unlock()
 			if err := s.opts.KeepAlive(held); err != nil {
-				s.stopped.Store(true)
+				s.stop()
 				<-stop
 				done <- err
 				return
@@ -386,8 +400,11 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 }
 
 // shortPolls is how many empty short polls a receiver makes in a row
-// before it polls long.
+// before it polls long; after the first it pauses shortPause, then twice
+// that.
 const shortPolls = 3
+
+var shortPause = 20 * time.Millisecond
 
 // receiveAttempts is how many receives in a row may fail before the scan
 // gives up. The SDK does not retry a receive itself (noRetry): each retry

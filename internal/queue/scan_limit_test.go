@@ -53,3 +53,39 @@ func TestScanLimitHoldsWithManyReceiversAndASlowKeep(t *testing.T) {
 		}
 	}
 }
+
+// lastTen answers the first receive with nothing and the second with the
+// queue's ten messages; later receives get nothing.
+type lastTen struct {
+	endlessQueue
+	calls atomic.Int64
+}
+
+func (q *lastTen) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	if q.calls.Add(1) == 2 {
+		return q.endlessQueue.ReceiveMessage(ctx, in, opts...)
+	}
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+// A receiver pausing after an empty poll does not hold up a scan that
+// another receiver finished: the end of every scan (and of each replay
+// round) waited out that pause. Not parallel: the pause is the package's.
+func TestScanEndsWithoutWaitingForAReceiversPause(t *testing.T) {
+	defer queue.SetShortPause(time.Hour)()
+	done := make(chan error, 1)
+	var res queue.ScanResult
+	go func() {
+		var err error
+		res, err = queue.Scan(context.Background(), &lastTen{}, "https://sqs.us-east-1.amazonaws.com/1/q", queue.ScanOptions{Depth: 10, Receivers: 2}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil || res.Scanned != 10 || res.Released != 10 {
+			t.Fatalf("scan: %v, scanned %d, released %d", err, res.Scanned, res.Released)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the scan reached its depth and still waited for a receiver's pause after an empty poll")
+	}
+}
