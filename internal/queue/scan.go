@@ -242,10 +242,10 @@ type scan struct {
 	// pause is what receivers sleep on between calls; halt (stop) ends
 	// it, so that a receiver waiting after an empty poll does not hold
 	// up a scan that is over.
-	pause context.Context
-	halt  context.CancelFunc
-	overLimit   atomic.Bool
-	keepErr     error // the first error of opts.Keep
+	pause     context.Context
+	halt      context.CancelFunc
+	overLimit atomic.Bool
+	keepErr   error // the first error of opts.Keep
 }
 
 // fail ends the scan with err.

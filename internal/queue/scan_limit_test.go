@@ -72,7 +72,8 @@ func (q *lastTen) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInpu
 // another receiver finished: the end of every scan (and of each replay
 // round) waited out that pause. Not parallel: the pause is the package's.
 func TestScanEndsWithoutWaitingForAReceiversPause(t *testing.T) {
-	defer queue.SetShortPause(time.Hour)()
+	restore := queue.SetShortPause(time.Hour)
+	defer restore()
 	done := make(chan error, 1)
 	var res queue.ScanResult
 	go func() {
