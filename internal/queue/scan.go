@@ -237,7 +237,8 @@ type scan struct {
 	hiddenUntil time.Time
 	matched     []Message
 	taken       int // places in matched given out (Keep may still be running)
-	empties     atomic.Int32
+	empties     int // long polls in a row that came back empty (under mu)
+	longPolls   int // long polls out now (under mu)
 	stopped     atomic.Bool
 	// pause is what receivers sleep on between calls; halt (stop) ends
 	// it, so that a receiver waiting after an empty poll does not hold
@@ -272,6 +273,10 @@ func (s *scan) receive(ctx context.Context) error {
 	wait := time.Duration(0)
 	failures, shortEmpties := 0, 0
 	for !s.stopped.Load() && ctx.Err() == nil {
+		if wait > 0 && !s.startLongPoll() {
+			_ = backoff.Sleep(s.pause, shortPause<<shortPolls)
+			continue
+		}
 		// Detached from ctx (see Scan), bounded by the long poll plus slack.
 		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
 		out, err := s.api.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
@@ -283,6 +288,9 @@ func (s *scan) receive(ctx context.Context) error {
 			MessageAttributeNames:       []string{"All"},
 		}, noRetry)
 		cancel()
+		if wait > 0 {
+			s.endLongPoll(err == nil && len(out.Messages) == 0)
+		}
 		if err != nil {
 			// SQS's in-flight limit (120,000 per standard queue, counting
 			// every reader's holds): the scan ends with what it has, and
@@ -321,13 +329,14 @@ func (s *scan) receive(ctx context.Context) error {
 				wait = s.opts.WaitTime
 				continue
 			}
-			if int(s.empties.Add(1)) >= s.opts.MaxEmpty {
-				s.stop()
-			}
-			continue
+			continue // counted above
 		}
-		s.empties.Store(0)
-		shortEmpties = 0
+		s.mu.Lock()
+		s.empties = 0
+		s.mu.Unlock()
+		// Messages again: short polls, which every receiver may make (at
+		// most MaxEmpty long polls are out at once).
+		shortEmpties, wait = 0, 0
 		for _, raw := range out.Messages {
 			if s.offer(raw) {
 				s.stop()
@@ -341,6 +350,34 @@ func (s *scan) receive(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// startLongPoll reports whether a receiver may start a long poll: not
+// while enough are out to end the scan if they come back empty. The scan
+// could not cut one more, and would wait it out whole.
+func (s *scan) startLongPoll() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.empties+s.longPolls >= s.opts.MaxEmpty {
+		return false
+	}
+	s.longPolls++
+	return true
+}
+
+// endLongPoll counts a long poll back, and ends the scan after MaxEmpty
+// empty ones in a row.
+func (s *scan) endLongPoll(empty bool) {
+	s.mu.Lock()
+	s.longPolls--
+	if empty {
+		s.empties++
+	}
+	over := s.empties >= s.opts.MaxEmpty
+	s.mu.Unlock()
+	if over {
+		s.stop()
+	}
 }
 
 // slot is what the scan keeps of a message it received: 32 bytes, and

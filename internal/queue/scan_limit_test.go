@@ -90,3 +90,62 @@ func TestScanEndsWithoutWaitingForAReceiversPause(t *testing.T) {
 		t.Fatal("the scan reached its depth and still waited for a receiver's pause after an empty poll")
 	}
 }
+
+// emptyQueue answers short polls with nothing at once and holds each long
+// poll until the test lets the first ones go; a long poll started later
+// is held until the test ends.
+type emptyQueue struct {
+	endlessQueue
+	polls    chan struct{} // one per long poll started
+	answer   chan struct{} // closed: the first long polls come back empty
+	cleanup  chan struct{} // closed when the test ends
+	started  atomic.Int32
+	firstOut int32
+}
+
+func (q *emptyQueue) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	if in.WaitTimeSeconds == 0 {
+		return &sqs.ReceiveMessageOutput{}, nil
+	}
+	n := q.started.Add(1)
+	q.polls <- struct{}{}
+	if n <= q.firstOut {
+		<-q.answer
+	} else {
+		<-q.cleanup
+	}
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+// A scan of an empty queue ends once the long polls out come back empty:
+// a receiver whose poll came back first no longer starts another, which
+// the scan would wait out whole (an empty replay took two long polls).
+func TestScanOfAnEmptyQueueStartsNoLongPollAfterTheFirstOnesCameBack(t *testing.T) {
+	t.Parallel()
+	const receivers = 4
+	q := &emptyQueue{polls: make(chan struct{}, 100), answer: make(chan struct{}), cleanup: make(chan struct{}), firstOut: receivers}
+	defer close(q.cleanup)
+	done := make(chan error, 1)
+	var res queue.ScanResult
+	go func() {
+		var err error
+		res, err = queue.Scan(context.Background(), q, "https://sqs.us-east-1.amazonaws.com/1/q", queue.ScanOptions{Receivers: receivers, MaxEmpty: 3}, nil)
+		done <- err
+	}()
+	// At most MaxEmpty long polls go out at once; wait for them.
+	for range 3 {
+		<-q.polls
+	}
+	close(q.answer)
+	select {
+	case err := <-done:
+		if err != nil || res.Scanned != 0 {
+			t.Fatalf("scan: %v, scanned %d", err, res.Scanned)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the scan started a long poll after the first ones came back empty, and waited for it")
+	}
+	if n := q.started.Load(); n != 3 {
+		t.Fatalf("%d long polls, want 3", n)
+	}
+}
