@@ -103,7 +103,7 @@ bench-replay: $(FAUXQS_NODE)
 	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
 	trap "kill $$pid" EXIT; \
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
-	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 3x -timeout 30m ./internal/replay/
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 5x -timeout 30m ./internal/replay/
 
 ## bench-worker: the long-poll worker with a no-op handler vs a plain receive→delete loop on fauxqs (20,000 messages; msg/s, peak RSS of each)
 bench-worker: $(FAUXQS_NODE)

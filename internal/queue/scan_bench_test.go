@@ -27,6 +27,7 @@ func BenchmarkScanThroughput(b *testing.B) {
 	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-peek"))
 	for _, n := range []int{2000, 10000} {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			var m testenv.Metrics
 			for i := 0; b.Loop(); i++ {
 				// Each side gets a queue of its own, filled just before it
 				// runs, and alternates going first: the emulator is never
@@ -71,12 +72,13 @@ func BenchmarkScanThroughput(b *testing.B) {
 					plainSide()
 					scanSide()
 				}
-				b.ReportMetric(float64(n)/scanDur.Seconds(), "scan-msg/s")
-				b.ReportMetric(float64(n)/plainDur.Seconds(), "plain-msg/s")
-				b.ReportMetric(plainDur.Seconds()/scanDur.Seconds()*100, "scan-%-of-plain")
-				b.ReportMetric(fairDur.Seconds()/scanDur.Seconds()*100, "scan-%-of-receive+release")
-				b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+				m.Add("scan-msg/s", float64(n)/scanDur.Seconds())
+				m.Add("plain-msg/s", float64(n)/plainDur.Seconds())
+				m.Add("scan-%-of-plain", plainDur.Seconds()/scanDur.Seconds()*100)
+				m.Add("scan-%-of-receive+release", fairDur.Seconds()/scanDur.Seconds()*100)
+				m.Add("peak-heap-MiB", float64(peakHeap)/(1<<20))
 			}
+			m.Report(b)
 		})
 	}
 }

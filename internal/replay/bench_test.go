@@ -42,6 +42,7 @@ func BenchmarkReplayThroughput(b *testing.B) {
 	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay", counter.Middleware))
 	for _, mode := range []string{"plain", string(replay.OrderNone), string(replay.OrderSent)} {
 		b.Run(mode, func(b *testing.B) {
+			var m testenv.Metrics
 			for i := 0; b.Loop(); i++ {
 				tag := fmt.Sprintf("%s-%d-%d", mode, i, time.Now().UnixNano())
 				dlqURL := create(b, c, "bench-dlq-"+tag)
@@ -69,10 +70,11 @@ func BenchmarkReplayThroughput(b *testing.B) {
 				for _, u := range []string{dlqURL, dstURL} {
 					_, _ = c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
 				}
-				b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
-				b.ReportMetric(float64(calls)/float64(n), "calls/msg")
-				b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+				m.Add("msg/s", float64(n)/d.Seconds())
+				m.Add("calls/msg", float64(calls)/float64(n))
+				m.Add("peak-heap-MiB", float64(peak.Load())/(1<<20))
 			}
+			m.Report(b)
 		})
 	}
 }
@@ -116,8 +118,11 @@ func fillN(b *testing.B, c *sqs.Client, url string, n int, keys ...int) {
 }
 
 // plainMove is the baseline: receive ten, send them, delete them, with
-// workers in parallel; no journal, no ordering, no filters.
-func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
+// workers in parallel; no journal, no ordering, no filters. With mark,
+// each message carries a marker as replay's does (its one attribute):
+// what that attribute costs the client and the emulator, apart from the
+// rest of replay.
+func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int, mark ...bool) {
 	b.Helper()
 	var moved atomic.Int64
 	var wg sync.WaitGroup
@@ -139,6 +144,11 @@ func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
 				del := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
 				for i, m := range out.Messages {
 					send[i] = types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), MessageBody: m.Body, MessageAttributes: m.MessageAttributes}
+					if len(mark) > 0 && mark[0] {
+						now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+						mk, _ := json.Marshal(replay.Marker{OriginalMessageID: aws.ToString(m.MessageId), OriginalSentAt: now, DLQ: from[strings.LastIndex(from, "/")+1:], Count: 1, ReplayedAt: now})
+						send[i].MessageAttributes = map[string]types.MessageAttributeValue{replay.MarkerAttribute: {DataType: aws.String("String"), StringValue: aws.String(string(mk))}}
+					}
 					del[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
 				}
 				if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(to), Entries: send}); err != nil {
@@ -158,9 +168,11 @@ func plainMove(b *testing.B, c *sqs.Client, from, to string, n, workers int) {
 
 // BenchmarkReplayCLI times what users run: the dlq binary at default flags
 // (plus --yes -o json), as a whole process, per --order mode, next to the
-// plain loop in the same run; it reports msg/s and the process's peak RSS.
-// BENCH_MESSAGES (default 20,000) and BENCH_KEYS (orders the messages are
-// spread over; default 500) size it.
+// plain loop, and the plain loop adding replay's marker; each iteration
+// runs every one of them, in a rotating order, so that the ratios compare
+// runs made side by side. It reports the medians of msg/s and of each
+// mode's ratio to the plain loop, and the process's largest peak RSS. BENCH_MESSAGES (default 20,000) and
+// BENCH_KEYS (orders the messages are spread over; default 500) size it.
 func BenchmarkReplayCLI(b *testing.B) {
 	n, keys := 20000, 500
 	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
@@ -176,44 +188,63 @@ func BenchmarkReplayCLI(b *testing.B) {
 	}
 	state := b.TempDir()
 	env := append(os.Environ(), "XDG_STATE_HOME="+state, "XDG_CONFIG_HOME="+state, "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true")
-	for _, mode := range []string{"plain", string(replay.OrderKey), string(replay.OrderNone)} {
-		b.Run(mode, func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				tag := fmt.Sprintf("cli-%s-%d-%d", mode, i, time.Now().UnixNano())
-				dlqURL := create(b, c, "bench-dlq-"+tag)
-				dstURL := create(b, c, "bench-dst-"+tag)
-				fillN(b, c, dlqURL, n, keys)
-				start := time.Now()
-				rss := 0.0
-				if mode == "plain" {
-					plainMove(b, c, dlqURL, dstURL, n, 8)
-				} else {
-					args := []string{"--endpoint-url", os.Getenv("DLQ_BENCH_ENDPOINT"), "--region", testenv.Region, "replay", dlqURL, "--to", dstURL, "--force", "--yes", "-o", "json"}
-					if mode != string(replay.OrderKey) {
-						args = append(args, "--order", mode)
-					}
-					cmd := exec.Command(bin, args...)
-					cmd.Env = env
-					var stderr strings.Builder
-					cmd.Stderr = &stderr
-					out, err := cmd.Output()
-					var r replay.Report
-					if jerr := json.Unmarshal(out, &r); err != nil || jerr != nil || r.Deleted != n || !r.Verified {
-						b.Fatalf("%v: %+v\n%s", err, r, stderr.String())
-					}
-					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						rss = float64(ru.Maxrss) / 1024 // KiB on Linux
-					}
-				}
-				d := time.Since(start)
-				for _, u := range []string{dlqURL, dstURL} {
-					_, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
-				}
-				b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
-				if rss > 0 {
-					b.ReportMetric(rss, "peak-RSS-MiB")
-				}
+	modes := []string{"plain", "plain-marked", string(replay.OrderKey), string(replay.OrderNone)}
+	var m testenv.Metrics
+	rss := map[string]float64{} // the largest
+	run := func(mode string, i int) (float64, float64) {
+		tag := fmt.Sprintf("cli-%s-%d-%d", mode, i, time.Now().UnixNano())
+		dlqURL := create(b, c, "bench-dlq-"+tag)
+		dstURL := create(b, c, "bench-dst-"+tag)
+		fillN(b, c, dlqURL, n, keys)
+		start := time.Now()
+		peak := 0.0
+		switch mode {
+		case "plain", "plain-marked":
+			plainMove(b, c, dlqURL, dstURL, n, 8, mode == "plain-marked")
+		default:
+			args := []string{"--endpoint-url", os.Getenv("DLQ_BENCH_ENDPOINT"), "--region", testenv.Region, "replay", dlqURL, "--to", dstURL, "--force", "--yes", "-o", "json"}
+			if mode != string(replay.OrderKey) {
+				args = append(args, "--order", mode)
 			}
-		})
+			cmd := exec.Command(bin, args...)
+			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			var r replay.Report
+			if jerr := json.Unmarshal(out, &r); err != nil || jerr != nil || r.Deleted != n || !r.Verified {
+				b.Fatalf("%v: %+v\n%s", err, r, stderr.String())
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				peak = float64(ru.Maxrss) / 1024 // KiB on Linux
+			}
+		}
+		d := time.Since(start)
+		// Leave fauxqs as empty as it was: it slows as it holds more.
+		for _, u := range []string{dlqURL, dstURL} {
+			_, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+		}
+		return float64(n) / d.Seconds(), peak
+	}
+	for i := 0; b.Loop(); i++ {
+		got := map[string]float64{}
+		for k := range modes {
+			mode := modes[(i+k)%len(modes)]
+			var peak float64
+			got[mode], peak = run(mode, i)
+			rss[mode] = max(rss[mode], peak)
+		}
+		for _, mode := range modes {
+			m.Add(mode+"-msg/s", got[mode])
+			if mode != "plain" {
+				m.Add(mode+"-of-plain", got[mode]/got["plain"])
+			}
+		}
+	}
+	m.Report(b)
+	for _, mode := range modes {
+		if rss[mode] > 0 {
+			b.ReportMetric(rss[mode], mode+"-peak-RSS-MiB")
+		}
 	}
 }

@@ -41,6 +41,7 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 	for _, conc := range []int{4, 16} {
 		for _, mode := range []string{"plain", "worker"} {
 			b.Run(fmt.Sprintf("loops=%d/%s", conc, mode), func(b *testing.B) {
+				var m testenv.Metrics
 				for i := 0; b.Loop(); i++ {
 					out, err := c.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("bench-worker-%s-%d-%d", mode, i, time.Now().UnixNano()))})
 					if err != nil {
@@ -62,11 +63,12 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 					}
 					// Leave fauxqs as empty as it was: it slows as it holds more.
 					_, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
-					b.ReportMetric(float64(n)/secs, "msg/s")
+					m.Add("msg/s", float64(n)/secs)
 					if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-						b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB") // KiB on Linux
+						m.Add("peak-RSS-MiB", float64(ru.Maxrss)/1024) // KiB on Linux
 					}
 				}
+				m.Report(b)
 			})
 		}
 	}
