@@ -97,7 +97,7 @@ bench-peek: $(FAUXQS_NODE)
 	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkScanThroughput -benchtime 10x ./internal/queue/
 
-## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop: the engine, and the dlq binary at default flags (msg/s, peak RSS)
+## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop (and that loop adding replay's marker): the engine, and the dlq binary at default flags (medians of msg/s and of the ratio to the plain loop, peak RSS)
 bench-replay: $(FAUXQS_NODE)
 	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
