@@ -288,16 +288,21 @@ func (s *scan) receive(ctx context.Context) error {
 			MessageAttributeNames:       []string{"All"},
 		}, noRetry)
 		cancel()
+		// SQS's in-flight limit (120,000 per standard queue, counting
+		// every reader's holds): the scan ends with what it has, and says
+		// so; a replay moves that window, then scans again. (Stopped
+		// before this poll's place is free: no receiver waiting for it
+		// starts one more.)
+		overLimit := err != nil && OverLimit(err)
+		if overLimit {
+			s.overLimit.Store(true)
+			s.stop()
+		}
 		if wait > 0 {
-			s.endLongPoll(err == nil && len(out.Messages) == 0)
+			s.endLongPoll(err == nil, err == nil && len(out.Messages) > 0)
 		}
 		if err != nil {
-			// SQS's in-flight limit (120,000 per standard queue, counting
-			// every reader's holds): the scan ends with what it has, and
-			// says so; a replay moves that window, then scans again.
-			if OverLimit(err) {
-				s.overLimit.Store(true)
-				s.stop()
+			if overLimit {
 				return nil
 			}
 			// A receive whose answer was lost may have hidden messages we
@@ -366,11 +371,16 @@ func (s *scan) startLongPoll() bool {
 }
 
 // endLongPoll counts a long poll back, and ends the scan after MaxEmpty
-// empty ones in a row.
-func (s *scan) endLongPoll(empty bool) {
+// empty ones in a row. The count changes with the place it frees, under
+// one lock: a receiver taking that place never sees empties from before
+// messages came.
+func (s *scan) endLongPoll(answered, got bool) {
 	s.mu.Lock()
 	s.longPolls--
-	if empty {
+	switch {
+	case got:
+		s.empties = 0
+	case answered:
 		s.empties++
 	}
 	over := s.empties >= s.opts.MaxEmpty
