@@ -363,7 +363,7 @@ func (s *scan) receive(ctx context.Context) error {
 func (s *scan) startLongPoll() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.empties+s.longPolls >= s.opts.MaxEmpty {
+	if s.empties+s.longPolls >= s.opts.MaxEmpty || s.stopped.Load() {
 		return false
 	}
 	s.longPolls++
