@@ -31,3 +31,18 @@ func StreamBound() int { return streamQueue + 3*10 }
 // StreamBoundBytes is StreamBound for messages of size bytes (with
 // attributes): the queue holds at most streamBytes of them.
 func StreamBoundBytes(size int) int { return min(streamQueue, int(streamBytes)/size) + 3*10 }
+
+// onRenewed is each test's spool hook, by DLQ URL.
+var onRenewed sync.Map
+
+// OnSpoolRenewed makes f hear, for the DLQ dlq (a URL), how much a
+// spool held when a new table (a round's, the final check's) replaced it.
+func OnSpoolRenewed(dlq string, f func(held int64)) {
+	onRenewed.Store(dlq, f)
+	hook := func(dlq string, held int64) {
+		if f, ok := onRenewed.Load(dlq); ok {
+			f.(func(int64))(held)
+		}
+	}
+	testHookSpoolRenewed.Store(&hook)
+}

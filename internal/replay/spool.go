@@ -71,6 +71,13 @@ func (s *spool) read(off int64, n int) ([]byte, error) {
 	return buf, nil
 }
 
+// size is how much the spool holds, buffered bytes included.
+func (s *spool) size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.off
+}
+
 func (s *spool) close() error {
 	if s == nil {
 		return nil

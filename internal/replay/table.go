@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dlqops/dlq/internal/queue"
@@ -144,7 +145,8 @@ func (d *recordReader) count() int {
 // is about 70 bytes a message, whatever the size of its body and of its
 // receipt handle (400 to 600 bytes on AWS).
 type table struct {
-	r *runner
+	r  *runner
+	sp *spool // this table's records and receipt handles
 	// light tables (the final check's) spool receipt handles only: their
 	// messages are given back or deleted, never sent.
 	light bool
@@ -168,9 +170,30 @@ type handleAt struct {
 
 // newTable makes room for capacity rows at once: a table that outgrows its
 // room is copied, and the old and the new copy live side by side.
+//
+// A table (a round's, or the final check's) is only made once the one
+// before it is done with: nothing reads what that one spooled any more.
+// It gets a spool file of its own and the previous one is closed, so the
+// disk a run takes is one window's messages, not every message it moved
+// (the replay Lambda's /tmp is 512 MB by default). A table still reading
+// the closed file would fail loudly, never read another's records. If no
+// new file can be opened, the run goes on with the old one.
 func (r *runner) newTable(capacity int) *table {
-	return &table{r: r, rows: make([]row, 0, capacity), st: make([]uint8, 0, capacity)}
+	if prev := r.spool.size(); prev > 0 {
+		if sp, err := openSpool(r.cfg.SpoolDir); err == nil {
+			_ = r.spool.close()
+			r.spool = sp
+			if hook := testHookSpoolRenewed.Load(); hook != nil {
+				(*hook)(r.dlq.URL, prev)
+			}
+		}
+	}
+	return &table{r: r, sp: r.spool, rows: make([]row, 0, capacity), st: make([]uint8, 0, capacity)}
 }
+
+// testHookSpoolRenewed, set by tests, is told (with the DLQ's URL) how
+// much the spool held when a new table replaced it.
+var testHookSpoolRenewed atomic.Pointer[func(dlq string, held int64)]
 
 // Hold spools m (its body, attributes and receipt handle) and keeps its
 // row as row i.
@@ -192,7 +215,7 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 		rec = appendRecord(make([]byte, 0, len(m.Body)+256), m)
 	}
 	var err error
-	if rw.off, err = r.spool.write(rec, handle); err != nil {
+	if rw.off, err = t.sp.write(rec, handle); err != nil {
 		return err
 	}
 	rw.n, rw.hlen = uint32(len(rec)), uint32(len(handle))
@@ -239,7 +262,7 @@ func (t *table) Rehandle(i int, handle string) error {
 		// Hold's, so that the scan ends for the reason it did.
 		return why
 	}
-	off, err := t.r.spool.write(nil, handle)
+	off, err := t.sp.write(nil, handle)
 	if err != nil {
 		return err
 	}
@@ -317,7 +340,7 @@ func (t *table) changeVisibility(ctx context.Context, rows []int32, d time.Durat
 // handle reads row i's newest receipt handle.
 func (t *table) handle(i int32) (string, error) {
 	at := t.handleAt(i)
-	b, err := t.r.spool.read(at.off, int(at.n))
+	b, err := t.sp.read(at.off, int(at.n))
 	return string(b), err
 }
 
@@ -353,7 +376,7 @@ func (t *table) load(i int32) (queue.Message, error) {
 	if adjacent {
 		n += int(at.n) // one read for both
 	}
-	buf, err := t.r.spool.read(rw.off, n)
+	buf, err := t.sp.read(rw.off, n)
 	if err != nil {
 		return queue.Message{}, err
 	}
