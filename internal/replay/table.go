@@ -177,10 +177,13 @@ type handleAt struct {
 // disk a run takes is one window's messages, not every message it moved
 // (the replay Lambda's /tmp is 512 MB by default). A table still reading
 // the closed file would fail loudly, never read another's records. If no
-// new file can be opened, the run goes on with the old one.
+// new file can be opened, the run goes on with the old one, and says so.
 func (r *runner) newTable(capacity int) *table {
 	if prev := r.spool.size(); prev > 0 {
-		if sp, err := openSpool(r.cfg.SpoolDir); err == nil {
+		sp, err := openSpool(r.cfg.SpoolDir)
+		if err != nil {
+			r.warn("%v: the spool of the round before is used on (its disk is freed when the run ends)", err)
+		} else {
 			_ = r.spool.close()
 			r.spool = sp
 			if hook := testHookSpoolRenewed.Load(); hook != nil {
