@@ -85,6 +85,17 @@ func startScan(ctx context.Context, q queue.ReceiveAPI, opts queue.ScanOptions) 
 	return done
 }
 
+// startScanWithLongPollsOut starts a scan of four receivers and returns
+// once three long polls (MaxEmpty, every place) are out; the fourth
+// receiver waits for a place.
+func startScanWithLongPollsOut(ctx context.Context, q *scriptQueue) chan scanOut {
+	done := startScan(ctx, q, queue.ScanOptions{Receivers: 4, MaxEmpty: 3})
+	for range 3 {
+		<-q.started
+	}
+	return done
+}
+
 // answerAll answers every long poll still out or started later with
 // nothing, until the scan returns; a hang fails the test.
 func answerAll(t *testing.T, q *scriptQueue, done chan scanOut) scanOut {
@@ -108,10 +119,7 @@ func answerAll(t *testing.T, q *scriptQueue, done chan scanOut) scanOut {
 func TestScanLostLongPollKeepsTheCountBalanced(t *testing.T) {
 	t.Parallel()
 	q := newScriptQueue()
-	done := startScan(context.Background(), q, queue.ScanOptions{Receivers: 4, MaxEmpty: 3})
-	for range 3 {
-		<-q.started
-	}
+	done := startScanWithLongPollsOut(context.Background(), q)
 	q.answers <- reply{err: errors.New("read tcp: connection reset by peer")}
 	<-q.started // the place the lost poll freed
 	empties := 0
@@ -135,10 +143,7 @@ func TestScanLostLongPollKeepsTheCountBalanced(t *testing.T) {
 func TestScanOverLimitOnALongPollWakesWaitingReceivers(t *testing.T) {
 	t.Parallel()
 	q := newScriptQueue()
-	done := startScan(context.Background(), q, queue.ScanOptions{Receivers: 4, MaxEmpty: 3})
-	for range 3 {
-		<-q.started
-	}
+	done := startScanWithLongPollsOut(context.Background(), q)
 	q.answers <- reply{err: overLimitErr()}
 	out := answerAll(t, q, done)
 	if out.err != nil || !out.res.OverLimit {
@@ -152,10 +157,7 @@ func TestScanCancelWakesReceiversWaitingForAPlace(t *testing.T) {
 	t.Parallel()
 	q := newScriptQueue()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := startScan(ctx, q, queue.ScanOptions{Receivers: 4, MaxEmpty: 3})
-	for range 3 {
-		<-q.started
-	}
+	done := startScanWithLongPollsOut(ctx, q)
 	cancel()
 	out := answerAll(t, q, done)
 	if !errors.Is(out.err, context.Canceled) || q.longs.Load() != 3 {
