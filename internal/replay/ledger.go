@@ -142,16 +142,20 @@ func (l *ledger) len() int {
 }
 
 // markMissing marks every message not deleted as missing, for the final
-// check to find, and returns how many there are.
-func (l *ledger) markMissing() int {
+// check to find, and returns how many there are, and how many messages
+// the destination has (sent, deleted or not): the final check looks for
+// those too.
+func (l *ledger) markMissing() (missing, sent int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
 	mark := func(st *uint8) {
 		*st &^= stMissing
 		if *st&stDone == 0 {
 			*st |= stMissing
-			n++
+			missing++
+		}
+		if *st&stSent != 0 {
+			sent++
 		}
 	}
 	for i := range l.uuids {
@@ -160,7 +164,7 @@ func (l *ledger) markMissing() int {
 	for i := range l.texts {
 		mark(&l.texts[i].st)
 	}
-	return n
+	return missing, sent
 }
 
 // missing counts the messages still marked missing.

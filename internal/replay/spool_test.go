@@ -224,8 +224,8 @@ func TestLedgerMergesRounds(t *testing.T) {
 	if _, ok := l.state(strings.ToUpper(u(1))); ok {
 		t.Error("an ID in another form matched")
 	}
-	if n := l.markMissing(); n != 3 {
-		t.Errorf("missing = %d, want 3 (not deleted)", n)
+	if n, sent := l.markMissing(); n != 3 || sent != 2 {
+		t.Errorf("missing = %d, sent = %d; want 3 (not deleted) and 2 (the destination has them)", n, sent)
 	}
 	l.update("x", 0, stMissing)
 	if n := l.missing(); n != 2 {

@@ -93,12 +93,14 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	}
 	limited := r.cfg.Limit > 0
 	// The run's own messages not deleted (SQS confirmed each delete) are
-	// marked missing in the ledger until the scan sees them.
-	missing := r.ledger.markMissing()
-	if q.Depth() == 0 && missing == 0 {
-		return left, 0, nil
-	}
-	if limited && missing == 0 {
+	// marked missing in the ledger until the scan sees them. Those it sent
+	// are looked for too, deleted or not: SQS answers a delete with a
+	// stale receipt handle "done" without deleting, and its counters lag,
+	// so only a scan shows they are gone. A run that sent nothing and
+	// misses nothing has nothing of its own to find, with a limit or in
+	// an empty DLQ.
+	missing, sent := r.ledger.markMissing()
+	if missing == 0 && sent == 0 && (limited || q.Depth() == 0) {
 		return left, 0, nil
 	}
 	scanned := 0
@@ -106,7 +108,7 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	// After a wait for what a lost receive hid, the counters may still
 	// count those messages in flight (SQS's are approximate; fauxqs
 	// expires a hold only when a receive comes): receive all the same.
-	if q.Visible > 0 || missing > 0 || r.lostWaits > 0 && q.InFlight > 0 {
+	if q.Visible > 0 || missing > 0 || sent > 0 || r.lostWaits > 0 && q.InFlight > 0 {
 		// This scan holds what it receives too: journaled, so a run killed
 		// here tells the next one how long to wait.
 		if err := r.journalHold(ctx, -1); err != nil {
@@ -192,7 +194,14 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	}
 	left.Unchecked = missing // the run's own, not seen: hidden, or behind others in a FIFO group
 	if limited {
-		return left, 0, nil
+		// The selection is what the run took. Of the messages hidden now,
+		// those it sent may be its own, left by a delete that did not take
+		// and received by another reader: unchecked unless explained, as
+		// without a limit. Delayed messages cannot be the run's.
+		if sent == 0 {
+			return left, 0, nil
+		}
+		return left, max(q.InFlight-int64(missing), 0), nil
 	}
 	// SQS refused to let the scan hold more (its in-flight limit): what it
 	// did not reach is not known to be outside the selection.
