@@ -76,6 +76,15 @@ type ScanOptions struct {
 	// passes messages on as it takes them (replay sending while it scans)
 	// finishes what it started there. Holds are still renewed meanwhile.
 	Drain func(failed bool)
+	// Handover, when set with KeepAlive and KeepMatched, is called once
+	// the scan has stopped renewing and before it releases anything, if
+	// it did not fail: from then on the messages it keeps are the
+	// caller's to renew. renewed is when the scan last renewed them (or
+	// started, if it never did): each stays hidden at least Visibility
+	// from then, so the caller's first renewal is due a third of it
+	// later. Releasing the others can take a minute on a large queue;
+	// without a handover, the kept holds would run down meanwhile.
+	Handover func(renewed time.Time)
 	// Raw offers messages without their body parsed (Correlate not
 	// called): match calls Correlate when it needs the IDs, the error or
 	// the body. Replay without an order key or a filter needs none.
@@ -170,11 +179,14 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	// the messages of a call whose answer we drop, and without their
 	// receipt handles they could not be released. Receivers stop between
 	// calls instead, when the scan is done, failed, or ctx was cancelled.
+	// Every hold is taken after this moment, so it lasts at least a
+	// visibility timeout from it.
+	started := time.Now()
 	var g errgroup.Group
 	for range opts.Receivers {
 		g.Go(func() error { return s.receive(ctx) })
 	}
-	stopKeepAlive := s.keepAlive(ctx)
+	stopKeepAlive := s.keepAlive(ctx, started)
 	scanErr := g.Wait()
 	s.mu.Lock()
 	if scanErr == nil {
@@ -186,11 +198,15 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	}
 	// The extender stops before anything is released: an extension landing
 	// after a release would hide a message nobody holds any more.
-	if err := stopKeepAlive(); err != nil && scanErr == nil {
+	renewed, err := stopKeepAlive()
+	if err != nil && scanErr == nil {
 		scanErr = err
 	}
 	if scanErr == nil && ctx.Err() != nil {
 		scanErr = ctx.Err()
+	}
+	if scanErr == nil && opts.KeepMatched && opts.Handover != nil {
+		opts.Handover(renewed)
 	}
 
 	// Release even when ctx is cancelled: leaving messages hidden for the
@@ -404,13 +420,16 @@ type slot struct {
 }
 
 // keepAlive extends every hold every Visibility/3 until the returned
-// function is called; that function returns the first error of KeepAlive.
-func (s *scan) keepAlive(ctx context.Context) func() error {
+// function is called; that function returns when the holds were last
+// extended (started, if never) and the first error of KeepAlive.
+func (s *scan) keepAlive(ctx context.Context, started time.Time) func() (time.Time, error) {
 	if s.opts.KeepAlive == nil {
-		return func() error { return nil }
+		return func() (time.Time, error) { return started, nil }
 	}
 	stop := make(chan struct{})
 	done := make(chan error, 1)
+	var renewed atomic.Pointer[time.Time]
+	renewed.Store(&started)
 	go func() {
 		t := time.NewTicker(s.opts.Visibility / 3)
 		defer t.Stop()
@@ -421,6 +440,8 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 				return
 			case <-t.C:
 			}
+			// Before the calls: SQS extends each hold from when it gets one.
+			now := time.Now()
 			s.mu.Lock()
 			handles := make([]string, 0, len(s.slots))
 			for _, sl := range s.slots {
@@ -437,13 +458,28 @@ func (s *scan) keepAlive(ctx context.Context) func() error {
 				return
 			}
 			dctx := context.WithoutCancel(ctx)
-			_, _ = ChangeVisibility(dctx, s.api, s.url, handles, s.opts.Visibility)
+			_, err := ChangeVisibility(dctx, s.api, s.url, handles, s.opts.Visibility)
+			failed := err != nil
 			if s.holder() != nil {
-				_ = s.holder().Handles(func(hs []string) { _, _ = ChangeVisibility(dctx, s.api, s.url, hs, s.opts.Visibility) })
+				herr := s.holder().Handles(func(hs []string) {
+					if _, err := ChangeVisibility(dctx, s.api, s.url, hs, s.opts.Visibility); err != nil {
+						failed = true
+					}
+				})
+				failed = failed || herr != nil
+			}
+			// A renewal that failed for some holds leaves them running down
+			// from the one before: a handover then renews at once.
+			if !failed {
+				renewed.Store(&now)
 			}
 		}
 	}()
-	return func() error { close(stop); return <-done }
+	return func() (time.Time, error) {
+		close(stop)
+		err := <-done
+		return *renewed.Load(), err
+	}
 }
 
 // shortPolls is how many empty short polls a receiver makes in a row

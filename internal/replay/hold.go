@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -80,55 +81,85 @@ func (r *runner) waitForLostReceive(ctx context.Context) (waited bool, hiddenUnt
 	return true, time.Time{}, nil
 }
 
-// heartbeat renews the hold on the held messages not yet deleted, every
-// third of the visibility timeout, from the end of the scan (which renews
-// its own) until the returned function is called: through the prompt and
-// the sends. It never renews past SQS's 12-hour cap. A renewal that fails
-// for some messages does not stop the others.
-func (h *held) heartbeat(ctx context.Context) func() {
-	r := h.r
-	stop := make(chan struct{})
+// keepHidden renews the hold on the table's held messages not yet
+// deleted nor given back, every third of the visibility timeout, the
+// first time at due, until the returned function is called. A scan
+// hands its holds over to it (ScanOptions.Handover) before releasing
+// what it did not keep, with due a third of a timeout after its own last
+// renewal: there is no moment when a held message is not under renewal,
+// through the plan, the prompt, the sends and the final check's
+// deletes. It never renews past SQS's 12-hour cap. A renewal that fails
+// for some messages does not stop the others; the next one comes sooner
+// (a twelfth of the timeout later), and the run says so.
+func (t *table) keepHidden(ctx context.Context, due time.Time) (stop func()) {
+	r := t.r
+	period := r.cfg.Visibility / 3
+	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(r.cfg.Visibility / 3)
-		defer t.Stop()
+		timer := time.NewTimer(time.Until(due))
+		defer timer.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
-			case <-t.C:
+			case <-timer.C:
 			}
-			pending := h.pending()
-			d := r.cfg.Visibility
-			if left := r.started.Add(MaxHold).Sub(r.cfg.Now()); left < d {
-				d = max(left-time.Second, 0)
+			// Before the calls: SQS extends each hold from when it gets one.
+			next := time.Now().Add(period)
+			if !t.renew(ctx) {
+				next = time.Now().Add(period / 4)
 			}
-			if d <= 0 {
-				continue
-			}
-			if r.journalHold(ctx, len(pending)) != nil {
-				continue // not renewed unless journaled: a next run must not wait too little
-			}
-			_ = h.t.changeVisibility(context.WithoutCancel(ctx), pending, d)
+			timer.Reset(time.Until(next))
 		}
 	}()
-	var once bool
+	var once sync.Once
 	return func() {
-		if !once {
-			once = true
-			close(stop)
+		once.Do(func() {
+			close(quit)
 			<-done
-		}
+		})
 	}
 }
 
+// renew extends the hold on the held messages by a visibility timeout
+// (less near SQS's 12-hour cap), journaled first, and reports whether
+// every one was extended. A give-back waits for it (holdMu): a renewal
+// landing after a release would hide a message nobody holds any more.
+func (t *table) renew(ctx context.Context) bool {
+	r := t.r
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
+	pending := t.pending()
+	if len(pending) == 0 {
+		return true
+	}
+	d := r.cfg.Visibility
+	if left := r.started.Add(MaxHold).Sub(r.cfg.Now()); left < d {
+		d = max(left-time.Second, 0)
+	}
+	if d <= 0 {
+		return true
+	}
+	if r.journalHold(ctx, len(pending)) != nil {
+		return false // not renewed unless journaled: a next run must not wait too little
+	}
+	if err := t.changeVisibility(context.WithoutCancel(ctx), pending, d); err != nil {
+		r.warnOnce("renew", "renewing the hold on %d held message(s) failed (%v): a hold lapses only if renewals fail for longer than --visibility", len(pending), err)
+		return false
+	}
+	return true
+}
+
 // pending lists the held rows not yet deleted (nor given back).
-func (h *held) pending() []int32 {
+func (t *table) pending() []int32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var out []int32
-	for _, i := range h.order {
-		if !h.t.has(i, stDone|stGiven) {
-			out = append(out, i)
+	for i := range t.rows {
+		if t.rows[i].kind&kHeld != 0 && t.st[i]&(stDone|stGiven) == 0 {
+			out = append(out, int32(i))
 		}
 	}
 	return out
@@ -136,21 +167,43 @@ func (h *held) pending() []int32 {
 
 // releaseRest makes every held message that was not deleted visible again.
 func (h *held) releaseRest(ctx context.Context) error {
-	h.stopBeat()
-	return h.giveBack(ctx, h.pending())
+	h.stopHeartbeat()
+	return h.giveBack(ctx, h.t.pending())
+}
+
+// stopHeartbeat stops renewing the round's holds, if it had started.
+func (h *held) stopHeartbeat() {
+	if h.stopBeat != nil {
+		h.stopBeat()
+	}
 }
 
 // giveBack makes the messages of rows visible again at once; those
 // deleted or given back already are left alone (SQS refuses to change a
 // message that is not in flight).
 func (h *held) giveBack(ctx context.Context, rows []int32) error {
+	return h.t.giveBack(ctx, rows)
+}
+
+// giveBack makes the messages of rows visible again at once, and marks
+// them given back, so that no renewal hides them again; those deleted or
+// given back already are left alone (SQS refuses to change a message that
+// is not in flight). When giving back fails, they are still held: renewed
+// and given back with the rest.
+func (t *table) giveBack(ctx context.Context, rows []int32) error {
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
 	keep := rows[:0:0]
 	for _, i := range rows {
-		if !h.t.has(i, stDone|stGiven) {
+		if !t.has(i, stDone|stGiven) {
 			keep = append(keep, i)
 		}
 	}
-	return h.t.changeVisibility(context.WithoutCancel(ctx), keep, 0)
+	err := t.changeVisibility(context.WithoutCancel(ctx), keep, 0)
+	if err == nil {
+		t.set(stGiven, keep...)
+	}
+	return err
 }
 
 // waitForEarlierHolds finds in the journal the holds of runs that were

@@ -108,6 +108,10 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	opts := queue.ScanOptions{
 		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
 		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
+		// The round renews its holds from the end of the scan's renewals:
+		// through the release of what it did not take, the plan, the
+		// prompt and the sends.
+		Handover: func(renewed time.Time) { h.stopBeat = t.keepHidden(ctx, renewed.Add(cfg.Visibility/3)) },
 	}
 	var st *streamer
 	if r.streaming() {
@@ -124,12 +128,14 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	r.mu.Unlock()
 	if st != nil {
 		if err = h.endStream(ctx, st, res, err); err != nil {
+			h.stopHeartbeat()
 			return nil, err
 		}
 	}
 	if err != nil {
 		// The scan gives everything back on failure, except when only its
 		// release failed: then the matched messages are still held.
+		h.stopHeartbeat()
 		if res.Held > 0 {
 			_ = h.giveBack(ctx, t.sorted())
 		}
@@ -159,6 +165,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		err = r.router.unroutableError(unroutable)
 	}
 	if err != nil {
+		h.stopHeartbeat()
 		if relErr := h.giveBack(ctx, t.sorted()); relErr != nil {
 			return nil, fmt.Errorf("%w (and giving messages back: %w)", err, relErr)
 		}
@@ -173,7 +180,6 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		r.matched += len(h.order)
 		r.mu.Unlock()
 	}
-	h.stopBeat = h.heartbeat(ctx)
 	return h, nil
 }
 
@@ -419,9 +425,7 @@ func (h *held) sample(i int32) string {
 // release gives every held message back to the DLQ (visibility 0): a dry
 // run, or a replay the user declined.
 func (h *held) release(ctx context.Context) error {
-	if h.stopBeat != nil {
-		h.stopBeat()
-	}
+	h.stopHeartbeat()
 	return h.giveBack(ctx, h.order)
 }
 

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
 )
@@ -69,5 +72,93 @@ func TestReplayLimitFinalCheckFindsWhatADeleteDidNotTake(t *testing.T) {
 				t.Errorf("not verified though the DLQ holds none of the run's messages: %+v", r)
 			}
 		})
+	}
+}
+
+// A held message is never visible to another reader, however long the
+// scan takes to give back what it did not take: the scan hands its holds
+// to the round's renewals before it releases the others. Here that
+// release takes a whole visibility timeout, and a second reader polls
+// the DLQ from its start until the prompt is answered: it sees the
+// messages the run gave back, and none of the five it holds.
+func TestReplayHoldDoesNotLapseWhileTheScanGivesBack(t *testing.T) {
+	t.Parallel()
+	const visibility = 9 * time.Second // a renewal every 3 s: 6 s of slack on a busy machine
+	p := newPair(t, false, nil)
+	const total = 30
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string {
+		tier := "silver"
+		if i%6 == 0 {
+			tier = "gold"
+		}
+		return fmt.Sprintf(`{"orderId":"o-%d","tier":%q}`, i, tier)
+	})
+	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompted atomic.Bool
+	readerStarted := make(chan struct{})
+	var startReader sync.Once
+	slowGiveBack := fault{op: "ChangeMessageVisibilityBatch", before: func(in any) error {
+		if e := in.(*sqs.ChangeMessageVisibilityBatchInput).Entries; len(e) > 0 && e[0].VisibilityTimeout == 0 && !prompted.Load() {
+			startReader.Do(func() { close(readerStarted) })
+			time.Sleep(visibility)
+		}
+		return nil
+	}}
+	stopReader := make(chan struct{})
+	seen := make(chan map[string]string, 1)
+	go func() { seen <- secondReader(t, p.c, p.dlq.URL, readerStarted, stopReader) }()
+	r := run(t, replay.Config{API: client(t, slowGiveBack), DLQ: p.dlq.URL, To: p.src.URL, Filter: flt, Visibility: visibility,
+		Confirm: func(replay.Report) (bool, error) {
+			time.Sleep(visibility / 3) // the reader goes on through the prompt
+			prompted.Store(true)
+			close(stopReader)
+			return true, nil
+		}})
+	got := <-seen
+	for id, body := range got {
+		if strings.Contains(body, "gold") {
+			t.Errorf("another reader received %s (%s) while the run held it", id, body)
+		}
+	}
+	if len(got) == 0 {
+		t.Error("the second reader saw nothing: it did not poll while the scan gave messages back")
+	}
+	if !r.Verified || r.Deleted != 5 {
+		t.Errorf("report = %+v, want 5 moved and verified", r)
+	}
+	if moved, left := checkMovedOnce(t, p.c, p.dlq.URL, p.src.URL, total); moved != 5 || left != total-5 {
+		t.Errorf("%d moved, %d left: want 5 and %d", moved, left, total-5)
+	}
+}
+
+// secondReader receives from url from start until stop, giving each
+// message back at once (a receive cannot ask for no hold: 0 means the
+// queue's default), and returns the bodies it saw by ID.
+func secondReader(t *testing.T, c *sqs.Client, url string, start, stop <-chan struct{}) map[string]string {
+	seen := map[string]string{}
+	<-start
+	for {
+		select {
+		case <-stop:
+			return seen
+		default:
+		}
+		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 1})
+		if err != nil {
+			t.Errorf("second reader: %v", err)
+			return seen
+		}
+		var hs []string
+		for _, m := range out.Messages {
+			seen[aws.ToString(m.MessageId)] = aws.ToString(m.Body)
+			hs = append(hs, aws.ToString(m.ReceiptHandle))
+		}
+		if _, err := queue.Release(context.Background(), c, url, hs); err != nil {
+			t.Errorf("second reader: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -291,6 +291,7 @@ type runner struct {
 	skipped  int
 	blocked  int // messages left behind a failed message of their key or group
 	warnings []string
+	warned   map[string]bool // kinds of warning given (warnOnce)
 	// missed: matching messages the last final check found that were in
 	// the DLQ before the run started (hidden when it scanned).
 	missed int
@@ -532,6 +533,20 @@ func (r *runner) warn(format string, a ...any) {
 	r.mu.Lock()
 	r.warnings = append(r.warnings, fmt.Sprintf(format, a...))
 	r.mu.Unlock()
+}
+
+// warnOnce warns once a run for each kind of trouble.
+func (r *runner) warnOnce(kind, format string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.warned[kind] {
+		return
+	}
+	if r.warned == nil {
+		r.warned = map[string]bool{}
+	}
+	r.warned[kind] = true
+	r.warnings = append(r.warnings, fmt.Sprintf(format, a...))
 }
 
 // halted reports whether no new batch may start: interrupted, the

@@ -47,7 +47,7 @@ const (
 	stDone                      // deleted from the DLQ
 	stFailed                    // this run could not move it (reported)
 	stMissing                   // the final check has not seen it yet (ledger only)
-	stGiven                     // given back to the DLQ by a scan that failed (table only)
+	stGiven                     // given back to the DLQ: never renewed again (table only)
 )
 
 // noRow is no row.
@@ -150,11 +150,15 @@ type table struct {
 	// light tables (the final check's) spool receipt handles only: their
 	// messages are given back or deleted, never sent.
 	light bool
-	mu    sync.Mutex
-	rows  []row
-	st    []uint8            // by row: what happened to its message
-	texts []string           // message IDs that are not UUIDs
-	moved map[int32]handleAt // newer receipt handles (received again)
+	// holdMu keeps a renewal of the holds (keepHidden) and a give-back
+	// apart: a renewal landing after a release would hide a message
+	// nobody holds any more.
+	holdMu sync.Mutex
+	mu     sync.Mutex
+	rows   []row
+	st     []uint8            // by row: what happened to its message
+	texts  []string           // message IDs that are not UUIDs
+	moved  map[int32]handleAt // newer receipt handles (received again)
 	// then, when set, is given each message once Hold kept it: a round
 	// that sends while it scans queues it there. refused is its first
 	// error (the scan ends with it).

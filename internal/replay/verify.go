@@ -103,91 +103,12 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	if missing == 0 && sent == 0 && (limited || q.Depth() == 0) {
 		return left, 0, nil
 	}
-	scanned := 0
-	overLimit := false
+	var res queue.ScanResult
 	// After a wait for what a lost receive hid, the counters may still
 	// count those messages in flight (SQS's are approximate; fauxqs
 	// expires a hold only when a receive comes): receive all the same.
 	if q.Visible > 0 || missing > 0 || sent > 0 || r.lostWaits > 0 && q.InFlight > 0 {
-		// This scan holds what it receives too: journaled, so a run killed
-		// here tells the next one how long to wait.
-		if err := r.journalHold(ctx, -1); err != nil {
-			return left, 0, err
-		}
-		// What the scan holds waits in the spool, as a round's messages do:
-		// their receipt handles, not their bodies.
-		t := r.newTable(0)
-		t.light = true
-		res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(), Raw: !r.parse(),
-			Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t},
-			func(m *queue.Message) bool {
-				if st, ok := r.ledger.state(m.MessageID); ok && st&(stMissing|stSent) != 0 {
-					return true
-				}
-				return !limited && r.matches(m)
-			})
-		r.hiddenByLostReceive(ctx, res.HiddenUntil)
-		if err != nil {
-			return left, 0, err
-		}
-		r.mem.adjust()
-		scanned, overLimit = res.Scanned, res.OverLimit
-		found := t.sorted()
-		// Messages this run sent that are still here: SQS reported their
-		// delete done, but it did not take (SQS accepts a stale receipt
-		// handle without deleting, after a hold lapsed). The destination
-		// has them: delete them now, with the handle just received.
-		var again []int32
-		for _, i := range found {
-			if st, _ := r.ledger.state(t.id(i)); st&stSent != 0 {
-				again = append(again, i)
-			}
-		}
-		if len(again) > 0 {
-			ids := t.ids(again)
-			hs, err := t.handles(again)
-			if err == nil {
-				for _, id := range ids {
-					r.ledger.update(id, 0, stDone)
-				}
-				err = r.deleteFromDLQ(ctx, ids, hs, func(k int) { r.ledger.update(ids[k], stDone, 0) }, false)
-			}
-			if err != nil {
-				_ = t.changeVisibility(context.WithoutCancel(ctx), found, 0)
-				return left, 0, err
-			}
-			r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
-		}
-		var giveBack []int32
-		for _, i := range found {
-			id, rw := t.id(i), t.row(i)
-			st, taken := r.ledger.state(id)
-			r.ledger.update(id, 0, stMissing)
-			if st&stDone != 0 {
-				continue
-			}
-			giveBack = append(giveBack, i)
-			if st&stFailed != 0 {
-				left.Failed++
-				continue
-			}
-			left.NotReached++
-			r.mu.Lock()
-			_, stopped := r.stopped[r.groups.str(rw.group)]
-			r.mu.Unlock()
-			k := r.keys.str(rw.key) // the order key (--order key) of a matching message not taken
-			switch {
-			case taken || stopped || rw.kind&kReturned != 0:
-			case k != "" && r.keys.marked(k, keyStopped):
-				r.blockedLate++ // behind a failed message of its key, from a later round
-			case k != "" && r.keys.marked(k, keySent):
-				// Older than a message of its key this run already sent:
-				// sending it now would reverse them; the user decides.
-			case time.UnixMilli(rw.sent).Before(r.started):
-				r.missed++
-			}
-		}
-		if err := t.changeVisibility(context.WithoutCancel(ctx), giveBack, 0); err != nil {
+		if res, err = r.scanAgain(ctx, q, missing, &left); err != nil {
 			return left, 0, err
 		}
 		missing = r.ledger.missing()
@@ -205,14 +126,126 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	}
 	// SQS refused to let the scan hold more (its in-flight limit): what it
 	// did not reach is not known to be outside the selection.
-	if overLimit {
-		left.Unchecked += max(int(q.Visible)-scanned, 1)
+	if res.OverLimit {
+		left.Unchecked += max(int(q.Visible)-res.Scanned, 1)
 	}
 	// A FIFO queue shows only the first messages of each group: what the
 	// scan could not reach is not known to be outside the selection.
-	if q.FIFO && int64(scanned) < q.Visible {
-		left.Unchecked = max(left.Unchecked, int(q.Visible)-scanned)
+	if q.FIFO && int64(res.Scanned) < q.Visible {
+		left.Unchecked = max(left.Unchecked, int(q.Visible)-res.Scanned)
 	}
 	hidden := q.InFlight + q.Delayed - int64(missing)
 	return left, max(hidden, 0), nil
+}
+
+// scanAgain is the final check's scan. It holds what it finds of the
+// run's messages and, without a limit, of the selection: what the run
+// sent is deleted again (a delete that did not take), the rest is
+// counted in left and given back. The holds are renewed from the scan's
+// end until they are given back.
+func (r *runner) scanAgain(ctx context.Context, q queue.Queue, missing int, left *Left) (queue.ScanResult, error) {
+	// This scan holds what it receives too: journaled, so a run killed
+	// here tells the next one how long to wait.
+	if err := r.journalHold(ctx, -1); err != nil {
+		return queue.ScanResult{}, err
+	}
+	limited := r.cfg.Limit > 0
+	// What the scan holds waits in the spool, as a round's messages do:
+	// their receipt handles, not their bodies.
+	t := r.newTable(0)
+	t.light = true
+	stop := func() {}
+	defer func() { stop() }()
+	res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(), Raw: !r.parse(),
+		Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
+		Handover: func(renewed time.Time) { stop = t.keepHidden(ctx, renewed.Add(r.cfg.Visibility/3)) }},
+		func(m *queue.Message) bool {
+			if st, ok := r.ledger.state(m.MessageID); ok && st&(stMissing|stSent) != 0 {
+				return true
+			}
+			return !limited && r.matches(m)
+		})
+	r.hiddenByLostReceive(ctx, res.HiddenUntil)
+	if err != nil {
+		stop()
+		if res.Held > 0 { // only the release of the others failed
+			_ = t.giveBack(ctx, t.sorted())
+		}
+		return res, err
+	}
+	r.mem.adjust()
+	found := t.sorted()
+	if err := r.deleteAgain(ctx, t, found); err != nil {
+		stop()
+		_ = t.giveBack(ctx, found)
+		return res, err
+	}
+	back := r.sortFound(t, found, left)
+	stop()
+	return res, t.giveBack(ctx, back)
+}
+
+// deleteAgain deletes the messages this run sent that are still in the
+// DLQ: SQS reported their delete done, but it did not take (SQS accepts
+// a stale receipt handle without deleting, after a hold lapsed). The
+// destination has them: they are deleted now, with the handle just
+// received.
+func (r *runner) deleteAgain(ctx context.Context, t *table, found []int32) error {
+	var again []int32
+	for _, i := range found {
+		if st, _ := r.ledger.state(t.id(i)); st&stSent != 0 {
+			again = append(again, i)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	ids := t.ids(again)
+	hs, err := t.handles(again)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		r.ledger.update(id, 0, stDone)
+	}
+	if err := r.deleteFromDLQ(ctx, ids, hs, func(k int) { r.ledger.update(ids[k], stDone, 0); t.set(stDone, again[k]) }, false); err != nil {
+		return err
+	}
+	r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
+	return nil
+}
+
+// sortFound counts the messages of the selection the final check found,
+// by why they are still there, and returns those to give back: all but
+// the deleted.
+func (r *runner) sortFound(t *table, found []int32, left *Left) (back []int32) {
+	for _, i := range found {
+		id, rw := t.id(i), t.row(i)
+		st, taken := r.ledger.state(id)
+		r.ledger.update(id, 0, stMissing)
+		if st&stDone != 0 {
+			continue
+		}
+		back = append(back, i)
+		if st&stFailed != 0 {
+			left.Failed++
+			continue
+		}
+		left.NotReached++
+		r.mu.Lock()
+		_, stopped := r.stopped[r.groups.str(rw.group)]
+		r.mu.Unlock()
+		k := r.keys.str(rw.key) // the order key (--order key) of a matching message not taken
+		switch {
+		case taken || stopped || rw.kind&kReturned != 0:
+		case k != "" && r.keys.marked(k, keyStopped):
+			r.blockedLate++ // behind a failed message of its key, from a later round
+		case k != "" && r.keys.marked(k, keySent):
+			// Older than a message of its key this run already sent:
+			// sending it now would reverse them; the user decides.
+		case time.UnixMilli(rw.sent).Before(r.started):
+			r.missed++
+		}
+	}
+	return back
 }
