@@ -191,7 +191,7 @@ func (f *clockSQS) receive(in *sqs.ReceiveMessageInput) *sqs.ReceiveMessageOutpu
 		f.byHandle[m.handle] = m
 		m.hiddenUntil, m.since = now.Add(time.Duration(in.VisibilityTimeout)*time.Second), now
 		out.Messages = append(out.Messages, types.Message{MessageId: aws.String(m.id), ReceiptHandle: aws.String(m.handle), Body: aws.String(m.body),
-			Attributes: map[string]string{"SentTimestamp": strconv.FormatInt(m.sent.UnixMilli(), 10), "ApproximateReceiveCount": strconv.Itoa(m.count)},
+			Attributes:        map[string]string{"SentTimestamp": strconv.FormatInt(m.sent.UnixMilli(), 10), "ApproximateReceiveCount": strconv.Itoa(m.count)},
 			MessageAttributes: map[string]types.MessageAttributeValue{}})
 	}
 	return out
