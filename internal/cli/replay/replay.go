@@ -275,8 +275,13 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		// moving others: the report says what moved.
 		err = uerr
 	case errors.Is(err, engine.ErrDeclined):
-		_, _ = fmt.Fprintln(opts.IO.ErrOut, "nothing replayed: every message is back in the DLQ")
-		return nil
+		// Nothing moved and the DLQ still holds the selection: exit 0
+		// would say it was verified empty.
+		n := 0
+		if report.Plan != nil {
+			n = report.Plan.Messages
+		}
+		return &cli.ConditionError{Message: fmt.Sprintf("dlq: declined: nothing moved; the %d message(s) of the plan are back in %s", n, report.DLQ)}
 	case err != nil && report.DLQ == "":
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -261,7 +261,7 @@ func TestReplayAsksOnATerminal(t *testing.T) {
 		return code, errOut.String()
 	}
 	code, stderr := ask("n\n")
-	if code != 0 || !strings.Contains(stderr, "Replay 4 message(s) to "+src.Name+"? [y/N]") || !strings.Contains(stderr, "nothing replayed") {
+	if code != cli.ExitCondition || !strings.Contains(stderr, "Replay 4 message(s) to "+src.Name+"? [y/N]") || !strings.Contains(stderr, "declined: nothing moved; the 4 message(s)") {
 		t.Fatalf("declined: exit %d\n%s", code, stderr)
 	}
 	if n := len(peekIDs(t, d.Name)); n != 4 {
