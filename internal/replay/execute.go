@@ -15,6 +15,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // sendAttempts is how often one batch is sent before its entries are
@@ -92,9 +93,9 @@ func (h *held) journaled(ctx context.Context, rows []int32) ([]int32, error) {
 	var sent []int32
 	for k, i := range rows {
 		switch states[ids[k]] {
-		case StateSent, StateDeleted:
+		case journal.Sent, journal.Deleted:
 			sent = append(sent, i)
-		case StateSending:
+		case journal.Sending:
 			h.t.set(stUnknown, i)
 		}
 	}
@@ -234,7 +235,7 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 			entries[i] = e.in
 		}
 		if cfg.Journal != nil {
-			if err := cfg.Journal.Record(dctx, ids, StateSending); err != nil {
+			if err := cfg.Journal.Record(dctx, ids, journal.Sending); err != nil {
 				return noRow, err
 			}
 		}
@@ -332,7 +333,7 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 			}
 			h.t.set(stSent, rows...)
 			if cfg.Journal != nil {
-				if err := cfg.Journal.Record(dctx, sentIDs, StateSent); err != nil {
+				if err := cfg.Journal.Record(dctx, sentIDs, journal.Sent); err != nil {
 					return blocked, err
 				}
 			}
@@ -443,7 +444,7 @@ func (r *runner) deleteFromDLQ(ctx context.Context, ids, handles []string, done 
 			c.deleted.Add(int64(len(deleted)))
 		}
 		if r.cfg.Journal != nil && len(deleted) > 0 {
-			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), deleted, StateDeleted); err != nil {
+			if err := r.cfg.Journal.Record(context.WithoutCancel(ctx), deleted, journal.Deleted); err != nil {
 				return err
 			}
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -353,7 +354,7 @@ func TestReplayWaitsForAnInterruptedRunsHold(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, false, nil)
 	sendN(t, p.c, p.dlq.URL, 6, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
-	j, err := replay.OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := journal.OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,8 +370,8 @@ func TestReplayWaitsForAnInterruptedRunsHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []string{aws.ToString(out.Messages[0].MessageId), aws.ToString(out.Messages[1].MessageId)}
-	_ = j.Record(ctx, ids, replay.StateSending)
-	_ = j.Record(ctx, ids, replay.StateSent)
+	_ = j.Record(ctx, ids, journal.Sending)
+	_ = j.Record(ctx, ids, journal.Sent)
 
 	var mu sync.Mutex
 	offset := time.Duration(0)

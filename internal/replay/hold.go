@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // journalHold records, before a hold is taken or renewed, until when this
@@ -220,7 +222,7 @@ func (r *runner) waitForEarlierHolds(ctx context.Context) error {
 		return err
 	}
 	now := r.cfg.Now()
-	var pending Hold
+	var pending journal.Hold
 	for _, h := range holds {
 		if !h.Until.After(now) {
 			continue

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // clockSQS is SQS's visibility model on the test's clock (a synctest
@@ -330,7 +331,7 @@ func TestReplayHoldsAreRenewedWithoutAGap(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				j, err := replay.OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+				j, err := journal.OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
 				if err != nil {
 					t.Fatal(err)
 				}

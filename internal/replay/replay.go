@@ -25,6 +25,7 @@ import (
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // SQSAPI is what the engine calls.
@@ -107,7 +108,7 @@ type Config struct {
 	// NoWait does not wait for messages an interrupted run still holds:
 	// they are reported as held and the run is not verified.
 	NoWait  bool
-	Journal Journal
+	Journal journal.Journal
 	// SpoolDir is where held messages' bodies, attributes and receipt
 	// handles are kept while the run holds them (a file unlinked at
 	// once); "" : the system's temporary directory.
@@ -285,7 +286,7 @@ type runner struct {
 	stopped  map[string]string // FIFO groups that must not go on
 	heldBack map[string]bool
 	reason   string
-	earlier  Hold // holds of interrupted runs not waited for
+	earlier  journal.Hold // holds of interrupted runs not waited for
 	scanned  int
 	matched  int
 	skipped  int

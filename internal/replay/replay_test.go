@@ -22,6 +22,7 @@ import (
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -289,15 +290,15 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	j, err := replay.OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := journal.OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = j.Close() }()
-	if err := j.Record(context.Background(), ids[:2], replay.StateSending); err != nil {
+	if err := j.Record(context.Background(), ids[:2], journal.Sending); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Record(context.Background(), ids[:2], replay.StateSent); err != nil {
+	if err := j.Record(context.Background(), ids[:2], journal.Sent); err != nil {
 		t.Fatal(err)
 	}
 	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Journal: j})
@@ -312,7 +313,7 @@ func TestReplayResumeDeletesWhatWasSent(t *testing.T) {
 	}
 	states, _ := j.Load()
 	for _, id := range ids {
-		if states[id] != replay.StateDeleted {
+		if states[id] != journal.Deleted {
 			t.Errorf("journal %s = %s, want deleted", id, states[id])
 		}
 	}

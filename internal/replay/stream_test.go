@@ -18,12 +18,13 @@ import (
 
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
-func openJournal(t *testing.T) *replay.FileJournal {
+func openJournal(t *testing.T) *journal.File {
 	t.Helper()
-	j, err := replay.OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := journal.OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestReplayStreamMovesItsSelectionOnce(t *testing.T) {
 	}
 	deleted := 0
 	for _, st := range states {
-		if st == replay.StateDeleted {
+		if st == journal.Deleted {
 			deleted++
 		}
 	}
@@ -108,12 +109,12 @@ func TestReplayStreamResumeDeletesWhatWasSent(t *testing.T) {
 	sort.Strings(ids)
 	j := openJournal(t)
 	ctx := context.Background()
-	for _, st := range []string{replay.StateSending, replay.StateSent} {
+	for _, st := range []journal.State{journal.Sending, journal.Sent} {
 		if err := j.Record(ctx, ids[:4], st); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := j.Record(ctx, ids[4:6], replay.StateSending); err != nil { // a crash inside a send
+	if err := j.Record(ctx, ids[4:6], journal.Sending); err != nil { // a crash inside a send
 		t.Fatal(err)
 	}
 	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Journal: j})
@@ -217,15 +218,15 @@ func givenBackOnce(t *testing.T) (fault, func()) {
 // failingJournal fails the Record of "sent" after the first few: a disk
 // that fills mid-run.
 type failingJournal struct {
-	*replay.FileJournal
+	*journal.File
 	ok atomic.Int32
 }
 
-func (j *failingJournal) Record(ctx context.Context, ids []string, state string) error {
-	if state == replay.StateSent && j.ok.Add(1) > 3 {
+func (j *failingJournal) Record(ctx context.Context, ids []string, state journal.State) error {
+	if state == journal.Sent && j.ok.Add(1) > 3 {
 		return errors.New("write journal: no space left on device")
 	}
-	return j.FileJournal.Record(ctx, ids, state)
+	return j.File.Record(ctx, ids, state)
 }
 
 // A journal that fails mid-stream ends the run with its error, after the
@@ -238,7 +239,7 @@ func TestReplayStreamJournalFailureGivesEverythingBack(t *testing.T) {
 	p := newPair(t, false, nil)
 	const total = 120
 	sendN(t, p.c, p.dlq.URL, total, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
-	j := &failingJournal{FileJournal: openJournal(t)}
+	j := &failingJournal{File: openJournal(t)}
 	once, check := givenBackOnce(t)
 	r, err := replay.Run(context.Background(), replay.Config{API: client(t, once), DLQ: p.dlq.URL, To: p.src.URL, Order: replay.OrderNone, Stream: true, Journal: j})
 	if err == nil || r.Verified {
@@ -258,7 +259,7 @@ func TestReplayStreamJournalFailureGivesEverythingBack(t *testing.T) {
 		}
 		if inDLQ[id] > 0 {
 			both++
-			if states[id] != replay.StateSending {
+			if states[id] != journal.Sending {
 				t.Errorf("%s is in both queues and journaled %q, want sending", id, states[id])
 			}
 		}

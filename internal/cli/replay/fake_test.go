@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/render"
 	engine "github.com/dlqops/dlq/internal/replay"
@@ -76,10 +78,21 @@ func (e *fakeEngine) config() engine.Config {
 }
 
 // noSQS is the client replayRun hands the engine; the fake engine makes
-// no call, so every method panics on the nil interface.
+// no call, so every method panics on the nil interface, but for the
+// DLQ's lookups replayRun makes itself to find its journal (by the
+// DLQ's ARN).
 type noSQS struct{ SQSAPI }
 
-const journalPath = "/home/oncall/.local/state/dlq/replay-orders-payments-dlq.jsonl"
+func (noSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("https://sqs.us-east-1.amazonaws.com/123456789012/" + aws.ToString(in.QueueName))}, nil
+}
+
+func (noSQS) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	name := aws.ToString(in.QueueUrl)[strings.LastIndex(aws.ToString(in.QueueUrl), "/")+1:]
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"QueueArn": "arn:aws:sqs:us-east-1:123456789012:" + name}}, nil
+}
+
+const journalPath = "/home/oncall/.local/state/dlq/replay-us-east-1-123456789012-orders-payments-dlq.jsonl"
 
 // planFor is a plan of n messages to one destination, with a sample whose
 // control characters must not reach a terminal.

@@ -21,6 +21,7 @@ import (
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
 	engine "github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // SQSAPI is what replay calls.
@@ -191,7 +192,7 @@ first); 2 usage; 1 error.`,
 	fs.IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the plan; change nothing")
 	fs.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
-	fs.StringVar(&opts.Journal, "journal", "", "journal `PATH` (default $XDG_STATE_HOME/dlq/replay-DLQ.jsonl)")
+	fs.StringVar(&opts.Journal, "journal", "", "journal `PATH` (default $XDG_STATE_HOME/dlq/replay-REGION-ACCOUNT-DLQ.jsonl)")
 	fs.StringVar(&opts.Dedup, "dedup", string(engine.DedupNew), "FIFO deduplication IDs: new or original")
 	fs.IntVar(&opts.StopOnReturn, "stop-on-return", 0, "stop when `N` replayed messages land back in the DLQ")
 	fs.BoolVar(&opts.Force, "force", false, "allow a destination that is not a source of the DLQ")
@@ -224,15 +225,11 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		// --yes confirms no plan: --order none sends while it scans.
 		Stream: opts.Yes && !opts.DryRun}
 	if !opts.DryRun {
-		ref, _ := queue.ParseRef(opts.DLQ)
-		path := opts.Journal
-		if path == "" {
-			path = engine.DefaultJournalPath(opts.Env, ref.Name)
-		}
-		j, err := engine.OpenFileJournal(path)
+		j, err := openJournal(ctx, api, opts)
 		if err != nil {
 			return err
 		}
+		path := j.Location()
 		defer func() { _ = j.Close() }()
 		cfg.Journal = j
 		cfg.SpoolDir = filepath.Dir(path) // held bodies next to the journal, not in memory
@@ -313,6 +310,27 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			report.LeftInDLQ, report.DLQ, leftReasons(report.Left), stopped(report), report.NextStep)}
 	}
 	return nil
+}
+
+// openJournal opens --journal, else the DLQ's own journal, keyed by its
+// ARN, reading the one it had under its name before (LegacyPath).
+func openJournal(ctx context.Context, api engine.SQSAPI, opts *ReplayOptions) (*journal.File, error) {
+	if opts.Journal != "" {
+		return journal.OpenFile(opts.Journal)
+	}
+	ref, err := queue.ParseRef(opts.DLQ)
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	url, err := queue.ResolveURL(ctx, api, ref)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	q, err := queue.Attributes(ctx, api, url)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	return journal.OpenFile(journal.DefaultPath(opts.Env, q.ARN), journal.LegacyPath(opts.Env, q.Name))
 }
 
 // flagWords puts the CLI's flags into the engine's words.

@@ -301,8 +301,10 @@ func TestReplayRunConfig(t *testing.T) {
 		wantProgress bool
 	}{
 		{name: "defaults", tty: true,
-			want:        func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
-			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
+			want: func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
+			wantJournal: func(dir string) string {
+				return filepath.Join(dir, "dlq", "replay-us-east-1-123456789012-orders-payments-dlq.jsonl")
+			},
 			wantConfirm: true, wantProgress: true},
 		{name: "asks first", tty: true,
 			change: func(o *ReplayOptions, _ string) { o.Yes = false },
@@ -311,11 +313,15 @@ func TestReplayRunConfig(t *testing.T) {
 				c.Stream = false // the question needs the whole plan
 				return c
 			},
-			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
+			wantJournal: func(dir string) string {
+				return filepath.Join(dir, "dlq", "replay-us-east-1-123456789012-orders-payments-dlq.jsonl")
+			},
 			wantConfirm: true, wantProgress: true},
 		{name: "piped",
-			want:        func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
-			wantJournal: func(dir string) string { return filepath.Join(dir, "dlq", "replay-orders-payments-dlq.jsonl") },
+			want: func(dir string) engine.Config { return wantConfig(filepath.Join(dir, "dlq")) },
+			wantJournal: func(dir string) string {
+				return filepath.Join(dir, "dlq", "replay-us-east-1-123456789012-orders-payments-dlq.jsonl")
+			},
 			wantConfirm: true},
 		{name: "every flag",
 			change: func(o *ReplayOptions, dir string) {

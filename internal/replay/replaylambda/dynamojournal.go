@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dlqops/dlq/internal/pipeline/idempotency"
-	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // DynamoAPI is what the journal calls.
@@ -40,9 +40,14 @@ type DynamoAPI interface {
 type DynamoJournal struct {
 	Store *idempotency.DynamoStore
 	API   DynamoAPI
-	// Run names the replay (the DLQ), so keys of different DLQs never
-	// meet.
+	// Run names the replay: the DLQ's ARN, so keys of different DLQs,
+	// same-named ones of two accounts or regions too, never meet.
 	Run string
+	// Legacy is what Run was before journals were keyed by ARN (the DLQ's
+	// name): its records are read as if they were Run's, never written,
+	// so a run upgraded mid-incident still waits for an older run's holds
+	// and does not resend what it sent.
+	Legacy string
 	// Lease is how long a "sending" record blocks another replay of the
 	// same message; TTL how long records are kept.
 	Lease, TTL time.Duration
@@ -53,32 +58,44 @@ type DynamoJournal struct {
 
 func (j *DynamoJournal) key(id string) string { return "replay#" + j.Run + "#" + id }
 
-// Lookup maps records to journal states.
-func (j *DynamoJournal) Lookup(ctx context.Context, ids []string) (map[string]string, error) {
-	keys := make([]string, len(ids))
+// runs are the names whose records are read: Run, and Legacy if any.
+func (j *DynamoJournal) runs() []string {
+	if j.Legacy == "" || j.Legacy == j.Run {
+		return []string{j.Run}
+	}
+	return []string{j.Legacy, j.Run}
+}
+
+// Lookup maps records to journal states, the furthest of Run's and
+// Legacy's.
+func (j *DynamoJournal) Lookup(ctx context.Context, ids []string) (map[string]journal.State, error) {
+	var keys []string
 	byKey := make(map[string]string, len(ids))
-	for i, id := range ids {
-		keys[i] = j.key(id)
-		byKey[keys[i]] = id
+	for _, run := range j.runs() {
+		for _, id := range ids {
+			k := "replay#" + run + "#" + id
+			keys = append(keys, k)
+			byKey[k] = id
+		}
 	}
 	recs, err := j.Store.Lookup(ctx, j.API, keys)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(recs))
+	out := make(map[string]journal.State, len(recs))
 	for k, r := range recs {
+		st := journal.Sending
 		if r.Status == idempotency.StatusComplete {
-			out[byKey[k]] = replay.StateSent
-		} else {
-			out[byKey[k]] = replay.StateSending
+			st = journal.Sent
 		}
+		out[byKey[k]] = max(out[byKey[k]], st)
 	}
 	return out, nil
 }
 
 // Record writes states: sending acquires, sent completes; deleted needs
 // no write (a completed key already means "never send again").
-func (j *DynamoJournal) Record(ctx context.Context, ids []string, state string) error {
+func (j *DynamoJournal) Record(ctx context.Context, ids []string, state journal.State) error {
 	j.mu.Lock()
 	if j.leases == nil {
 		j.leases = map[string]idempotency.Lease{}
@@ -94,7 +111,7 @@ func (j *DynamoJournal) Record(ctx context.Context, ids []string, state string) 
 	now := time.Now()
 	for _, id := range ids {
 		switch state {
-		case replay.StateSending:
+		case journal.Sending:
 			l, existing, err := j.Store.Acquire(ctx, j.key(id), "replay", lease, ttl, now)
 			if errors.Is(err, idempotency.ErrInProgress) {
 				// A crashed run left it PROCESSING: this run owns the resend.
@@ -108,7 +125,7 @@ func (j *DynamoJournal) Record(ctx context.Context, ids []string, state string) 
 				j.leases[id] = l
 				j.mu.Unlock()
 			}
-		case replay.StateSent:
+		case journal.Sent:
 			j.mu.Lock()
 			l, ok := j.leases[id]
 			delete(j.leases, id)
@@ -131,8 +148,10 @@ func (j *DynamoJournal) Record(ctx context.Context, ids []string, state string) 
 	return nil
 }
 
-func (j *DynamoJournal) holdsKey() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "replay#" + j.Run + "#holds"}}
+func (j *DynamoJournal) holdsKey() map[string]types.AttributeValue { return holdsKey(j.Run) }
+
+func holdsKey(run string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "replay#" + run + "#holds"}}
 }
 
 const holdPrefix = "hold_"
@@ -167,14 +186,23 @@ func (j *DynamoJournal) Released(ctx context.Context, run string) error {
 	return nil
 }
 
-// Holds reads the holds item.
-func (j *DynamoJournal) Holds(ctx context.Context) ([]replay.Hold, error) {
-	out, err := j.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(j.Store.Table), Key: j.holdsKey(), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("journal holds: %w", err)
+// Holds reads the holds items of Run and Legacy.
+func (j *DynamoJournal) Holds(ctx context.Context) ([]journal.Hold, error) {
+	var holds []journal.Hold
+	for _, run := range j.runs() {
+		out, err := j.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(j.Store.Table), Key: holdsKey(run), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("journal holds: %w", err)
+		}
+		holds = append(holds, parseHolds(out.Item)...)
 	}
-	var holds []replay.Hold
-	for name, v := range out.Item {
+	return holds, nil
+}
+
+// parseHolds reads the holds in a holds item.
+func parseHolds(item map[string]types.AttributeValue) []journal.Hold {
+	var holds []journal.Hold
+	for name, v := range item {
 		s, ok := v.(*types.AttributeValueMemberS)
 		if !ok || !strings.HasPrefix(name, holdPrefix) {
 			continue
@@ -185,9 +213,9 @@ func (j *DynamoJournal) Holds(ctx context.Context) ([]replay.Hold, error) {
 			continue
 		}
 		count, _ := strconv.Atoi(n)
-		holds = append(holds, replay.Hold{Run: strings.TrimPrefix(name, holdPrefix), Messages: count, Until: t})
+		holds = append(holds, journal.Hold{Run: strings.TrimPrefix(name, holdPrefix), Messages: count, Until: t})
 	}
-	return holds, nil
+	return holds
 }
 
 // Location names the journal in reports.

@@ -120,11 +120,13 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 			}
 			orderKey = &p
 		}
+		j, err := d.journal(ctx, ref)
+		if err != nil {
+			return replay.Report{}, err
+		}
 		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
 			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn, Stream: true,
-			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep,
-			Journal: &DynamoJournal{Store: &idempotency.DynamoStore{API: d.DynamoDB, Table: d.JournalTable}, API: d.DynamoDB,
-				Run: ref.Name, Lease: d.Visibility}}
+			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep, Journal: j}
 		if dl, ok := ctx.Deadline(); ok {
 			cfg.Deadline = dl
 		}
@@ -134,4 +136,19 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		}
 		return r, nil
 	}
+}
+
+// journal is the DLQ's journal, keyed by its ARN, reading what it had
+// under its name before.
+func (d Deps) journal(ctx context.Context, ref queue.Ref) (*DynamoJournal, error) {
+	url, err := queue.ResolveURL(ctx, d.SQS, ref)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", ref.Name, err)
+	}
+	q, err := queue.Attributes(ctx, d.SQS, url)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", ref.Name, err)
+	}
+	return &DynamoJournal{Store: &idempotency.DynamoStore{API: d.DynamoDB, Table: d.JournalTable}, API: d.DynamoDB,
+		Run: q.ARN, Legacy: q.Name, Lease: d.Visibility}, nil
 }

@@ -3,7 +3,9 @@ package replaylambda_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -15,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dlqops/dlq/internal/pipeline/idempotency"
-	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/replay/replaylambda"
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -198,21 +200,21 @@ func TestDynamoJournalRecordsASendAfterACrashedInvocation(t *testing.T) {
 	ctx := context.Background()
 	store := &idempotency.DynamoStore{API: db, Table: table}
 	crashed := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq", Lease: time.Hour}
-	if err := crashed.Record(ctx, []string{"m1"}, replay.StateSending); err != nil {
+	if err := crashed.Record(ctx, []string{"m1"}, journal.Sending); err != nil {
 		t.Fatal(err)
 	}
 	next := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq", Lease: time.Hour}
-	if st, err := next.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != replay.StateSending {
+	if st, err := next.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != journal.Sending {
 		t.Fatalf("lookup after the crash: %v %v", st, err)
 	}
-	if err := next.Record(ctx, []string{"m1"}, replay.StateSending); err != nil {
+	if err := next.Record(ctx, []string{"m1"}, journal.Sending); err != nil {
 		t.Fatal(err)
 	}
-	if err := next.Record(ctx, []string{"m1"}, replay.StateSent); err != nil {
+	if err := next.Record(ctx, []string{"m1"}, journal.Sent); err != nil {
 		t.Fatal(err)
 	}
 	third := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq"}
-	if st, err := third.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != replay.StateSent {
+	if st, err := third.Lookup(ctx, []string{"m1"}); err != nil || st["m1"] != journal.Sent {
 		t.Fatalf("lookup by the third invocation: %v %v, want sent", st, err)
 	}
 	// Holds: recorded, listed, released.
@@ -229,5 +231,40 @@ func TestDynamoJournalRecordsASendAfterACrashedInvocation(t *testing.T) {
 	}
 	if holds, err := third.Holds(ctx); err != nil || len(holds) != 0 {
 		t.Fatalf("after release: %+v %v", holds, err)
+	}
+}
+
+// The journal is keyed by the DLQ's ARN; records written under its name
+// (before that) are read as its own and never written: an older
+// invocation's send is not repeated, and its hold is waited for. Another
+// DLQ of the same name (another account) shares nothing with it.
+func TestDynamoJournalReadsItsLegacyRecords(t *testing.T) {
+	t.Parallel()
+	db, table := journalTable(t)
+	ctx := context.Background()
+	store := &idempotency.DynamoStore{API: db, Table: table}
+	const arn, other = "arn:aws:sqs:us-east-1:123456789012:dlq", "arn:aws:sqs:us-east-1:210987654321:dlq"
+	old := &replaylambda.DynamoJournal{Store: store, API: db, Run: "dlq", Lease: time.Hour}
+	until := time.Now().Add(time.Minute).UTC().Truncate(time.Millisecond)
+	if err := errors.Join(old.Record(ctx, []string{"m1", "m2"}, journal.Sending), old.Record(ctx, []string{"m1"}, journal.Sent), old.Hold(ctx, "old-run", 3, until)); err != nil {
+		t.Fatal(err)
+	}
+	j := &replaylambda.DynamoJournal{Store: store, API: db, Run: arn, Legacy: "dlq", Lease: time.Hour}
+	if err := j.Record(ctx, []string{"m3"}, journal.Sending); err != nil {
+		t.Fatal(err)
+	}
+	st, err := j.Lookup(ctx, []string{"m1", "m2", "m3", "m4"})
+	if want := map[string]journal.State{"m1": journal.Sent, "m2": journal.Sending, "m3": journal.Sending}; err != nil || !maps.Equal(st, want) {
+		t.Errorf("lookup = %v %v, want %v", st, err, want)
+	}
+	if holds, err := j.Holds(ctx); err != nil || len(holds) != 1 || holds[0].Run != "old-run" {
+		t.Errorf("holds = %+v %v, want the older invocation's", holds, err)
+	}
+	if st, err := old.Lookup(ctx, []string{"m3"}); err != nil || len(st) != 0 {
+		t.Errorf("the name's records were written to: %v %v", st, err)
+	}
+	o := &replaylambda.DynamoJournal{Store: store, API: db, Run: other}
+	if st, err := o.Lookup(ctx, []string{"m3"}); err != nil || len(st) != 0 {
+		t.Errorf("another account's DLQ of the same name sees %v %v", st, err)
 	}
 }

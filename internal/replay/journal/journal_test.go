@@ -1,7 +1,8 @@
-package replay
+package journal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,22 +13,67 @@ import (
 	"time"
 )
 
-func TestDefaultJournalPath(t *testing.T) {
+func TestDefaultPath(t *testing.T) {
 	t.Parallel()
 	env := func(m map[string]string) func(string) (string, bool) {
 		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 	}
+	const arn = "arn:aws:sqs:eu-west-1:123456789012:d"
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/h"}, "/s/dlq/replay-d.jsonl"},
-		{map[string]string{"HOME": "/h"}, "/h/.local/state/dlq/replay-d.jsonl"},
-		{map[string]string{}, filepath.Join(os.TempDir(), "dlq-state", "dlq", "replay-d.jsonl")},
+		{map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/h"}, "/s/dlq/replay-eu-west-1-123456789012-d.jsonl"},
+		{map[string]string{"HOME": "/h"}, "/h/.local/state/dlq/replay-eu-west-1-123456789012-d.jsonl"},
+		{map[string]string{}, filepath.Join(os.TempDir(), "dlq-state", "dlq", "replay-eu-west-1-123456789012-d.jsonl")},
 	} {
-		if got := DefaultJournalPath(env(tc.env), "d"); got != tc.want || !filepath.IsAbs(got) {
-			t.Errorf("DefaultJournalPath(%v) = %s, want %s", tc.env, got, tc.want)
+		if got := DefaultPath(env(tc.env), arn); got != tc.want || !filepath.IsAbs(got) {
+			t.Errorf("DefaultPath(%v) = %s, want %s", tc.env, got, tc.want)
 		}
+	}
+	e := env(map[string]string{"XDG_STATE_HOME": "/s"})
+	if got := DefaultPath(e, "arn:aws:sqs:us-east-1:210987654321:d"); got == DefaultPath(e, arn) {
+		t.Errorf("same-named DLQs of two accounts and regions share %s", got)
+	}
+	if got, want := LegacyPath(e, "d"), "/s/dlq/replay-d.jsonl"; got != want {
+		t.Errorf("LegacyPath = %s, want %s", got, want)
+	}
+}
+
+// A journal keyed by ARN reads the DLQ's journal from before (keyed by its
+// name) as its own: what an older run sent is not sent again, and its hold
+// is waited for; nothing is written to the old file.
+func TestJournalReadsItsLegacyJournal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	old, err := OpenFile(filepath.Join(dir, "replay-d.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := errors.Join(old.Record(ctx, []string{"a", "b"}, Sending), old.Record(ctx, []string{"a"}, Sent), old.Hold(ctx, "old-run", 2, until), old.Close()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "replay-d.jsonl"))
+	j, err := OpenFile(filepath.Join(dir, "replay-r-1-d.jsonl"), filepath.Join(dir, "replay-d.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	if err := j.Record(ctx, []string{"c"}, Sent); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.Lookup(ctx, []string{"a", "b", "c", "d"})
+	if want := map[string]State{"a": Sent, "b": Sending, "c": Sent}; err != nil || !maps.Equal(got, want) {
+		t.Errorf("Lookup = %v, %v; want %v", got, err, want)
+	}
+	holds, err := j.Holds(ctx)
+	if err != nil || len(holds) != 1 || holds[0].Run != "old-run" || !holds[0].Until.Equal(until) {
+		t.Errorf("Holds = %+v, %v; want the older run's", holds, err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "replay-d.jsonl")); string(after) != string(before) {
+		t.Error("the legacy journal was written to")
 	}
 }
 
@@ -64,18 +110,18 @@ func TestJournalConcurrentAppendsAllLand(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				id := fmt.Sprintf("m-%d-%d", w, i)
-				if err := j.Record(ctx, []string{id}, StateSending); err != nil {
+				if err := j.Record(ctx, []string{id}, Sending); err != nil {
 					t.Error(err)
 					return
 				}
 				// Once Record returned, a fresh reader sees the line.
 				if i%10 == 0 {
-					if st, err := j.Lookup(ctx, []string{id}); err != nil || st[id] != StateSending {
+					if st, err := j.Lookup(ctx, []string{id}); err != nil || st[id] != Sending {
 						t.Errorf("%s: %v %v right after Record returned", id, st, err)
 						return
 					}
 				}
-				if err := j.Record(ctx, []string{id}, StateSent); err != nil {
+				if err := j.Record(ctx, []string{id}, Sent); err != nil {
 					t.Error(err)
 					return
 				}
@@ -91,7 +137,7 @@ func TestJournalConcurrentAppendsAllLand(t *testing.T) {
 		t.Fatalf("%d messages in the journal, want %d", len(states), writers*each)
 	}
 	for id, st := range states {
-		if st != StateSent {
+		if st != Sent {
 			t.Fatalf("%s is %s, want sent", id, st)
 		}
 	}
@@ -103,7 +149,7 @@ func TestJournalFailedWriteFailsTheAppend(t *testing.T) {
 	j := openJournal(t)
 	_ = j.f.Close() // the disk goes away
 	ctx := context.Background()
-	if err := j.Record(ctx, []string{"a"}, StateSending); err == nil {
+	if err := j.Record(ctx, []string{"a"}, Sending); err == nil {
 		t.Fatal("Record on a closed file succeeded")
 	}
 	if err := j.Hold(ctx, "run", 1, time.Now()); err == nil {
@@ -113,9 +159,9 @@ func TestJournalFailedWriteFailsTheAppend(t *testing.T) {
 
 // openJournal is a fresh journal in a temporary directory, closed when the
 // test ends.
-func openJournal(t *testing.T) *FileJournal {
+func openJournal(t *testing.T) *File {
 	t.Helper()
-	j, err := OpenFileJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +179,10 @@ func TestJournalBatchLinesAndOlderLines(t *testing.T) {
 	if err := os.WriteFile(j.path, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Record(ctx, []string{"a", "b", "c"}, StateSending); err != nil {
+	if err := j.Record(ctx, []string{"a", "b", "c"}, Sending); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Record(ctx, []string{"c"}, StateDeleted); err != nil {
+	if err := j.Record(ctx, []string{"c"}, Deleted); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.flush(); err != nil { // "deleted" is written with the next synced line
@@ -150,7 +196,7 @@ func TestJournalBatchLinesAndOlderLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"a": StateSent, "b": StateSending, "c": StateDeleted}
+	want := map[string]State{"a": Sent, "b": Sending, "c": Deleted}
 	if !maps.Equal(got, want) {
 		t.Fatalf("Lookup = %v, want %v", got, want)
 	}
@@ -164,21 +210,21 @@ func TestJournalLookupKeepsUpWithRecord(t *testing.T) {
 	j := openJournal(t)
 	ctx := context.Background()
 	a, b := "2ae037ee-39c5-4b7a-9e0a-7f1f1c1d2e3f", "m-text"
-	if err := j.Record(ctx, []string{a}, StateDeleted); err != nil {
+	if err := j.Record(ctx, []string{a}, Deleted); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]string{a: StateDeleted}) {
+	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]State{a: Deleted}) {
 		t.Fatalf("first Lookup = %v, %v", got, err)
 	}
 	if err := os.Truncate(j.path, 0); err != nil { // the file is not read again
 		t.Fatal(err)
 	}
-	for _, st := range []string{StateSending, StateSent} {
+	for _, st := range []State{Sending, Sent} {
 		if err := j.Record(ctx, []string{a, b}, st); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]string{a: StateDeleted, b: StateSent}) {
+	if got, err := j.Lookup(ctx, []string{a, b}); err != nil || !maps.Equal(got, map[string]State{a: Deleted, b: Sent}) {
 		t.Fatalf("Lookup after Record = %v, %v", got, err)
 	}
 }
@@ -190,7 +236,7 @@ func TestJournalDeletedIsWrittenLater(t *testing.T) {
 	t.Parallel()
 	j := openJournal(t)
 	ctx := context.Background()
-	for _, st := range []string{StateSending, StateSent, StateDeleted} {
+	for _, st := range []State{Sending, Sent, Deleted} {
 		if err := j.Record(ctx, []string{"a"}, st); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +245,7 @@ func TestJournalDeletedIsWrittenLater(t *testing.T) {
 	if !strings.Contains(string(b), `"sent"`) || strings.Contains(string(b), `"deleted"`) {
 		t.Fatalf("on disk after Record: %s; want sending and sent, not yet deleted", b)
 	}
-	if got, err := j.Lookup(ctx, []string{"a"}); err != nil || got["a"] != StateDeleted {
+	if got, err := j.Lookup(ctx, []string{"a"}); err != nil || got["a"] != Deleted {
 		t.Fatalf("Lookup = %v, %v", got, err)
 	}
 	if err := j.Close(); err != nil {

@@ -1,4 +1,9 @@
-package replay
+// Package journal records a replay's progress, so that a replay that
+// crashed or was interrupted resumes without resending what the
+// destination already has, and waits for the messages an interrupted run
+// still holds: the Journal interface, its states, and the journal in a
+// JSON-lines file the CLI uses (the replay Lambda keeps one in DynamoDB).
+package journal
 
 import (
 	"bufio"
@@ -9,18 +14,43 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dlqops/dlq/internal/queue"
 )
 
-// Entry states in a journal, in the order a message goes through them.
+// State is how far a message has gone; states only move forward.
+type State uint8
+
+// States, in the order a message goes through them.
 const (
-	StateSending = "sending" // about to be sent: a crash here may send it twice
-	StateSent    = "sent"    // the destination has it: never send it again
-	StateDeleted = "deleted" // gone from the DLQ: done
+	None    State = iota // never recorded
+	Sending              // about to be sent: a crash here may send it twice
+	Sent                 // the destination has it: never send it again
+	Deleted              // gone from the DLQ: done
 )
+
+// names are the states as the file writes them.
+var names = [...]string{None: "", Sending: "sending", Sent: "sent", Deleted: "deleted"}
+
+func (s State) String() string {
+	if int(s) < len(names) {
+		return names[s]
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// ParseState reads a state as the file writes it; None when unknown.
+func ParseState(s string) State {
+	for st, name := range names {
+		if name == s {
+			return State(st)
+		}
+	}
+	return None
+}
 
 // Journal records each message's progress by its original message ID, so
 // a replay that crashed or was interrupted resumes without resending what
@@ -28,9 +58,9 @@ const (
 type Journal interface {
 	// Lookup returns the last recorded state of the given messages
 	// (absent: never recorded).
-	Lookup(ctx context.Context, ids []string) (map[string]string, error)
+	Lookup(ctx context.Context, ids []string) (map[string]State, error)
 	// Record stores states for messages, durably, before it returns.
-	Record(ctx context.Context, ids []string, state string) error
+	Record(ctx context.Context, ids []string, state State) error
 	// Hold records, before the hold is taken or renewed, that run keeps n
 	// messages of the DLQ hidden until until (n < 0: not known yet).
 	Hold(ctx context.Context, run string, n int, until time.Time) error
@@ -51,13 +81,14 @@ type Hold struct {
 	Until    time.Time
 }
 
-// FileJournal is a journal in an append-only JSON-lines file: every
+// File is a journal in an append-only JSON-lines file: every
 // append is fsynced before it returns, appends made at the same time
 // sharing one fsync.
-type FileJournal struct {
-	path string
-	mu   sync.Mutex // the file, for reads and appends
-	f    *os.File
+type File struct {
+	path   string
+	legacy []string   // read, never written (OpenFile)
+	mu     sync.Mutex // the file, for reads and appends
+	f      *os.File
 
 	// Group commit: appends that arrive while one is being written and
 	// synced wait, and the next write takes all of them with one fsync.
@@ -82,19 +113,19 @@ type FileJournal struct {
 // stateIndex is the furthest state of each message by ID: 17 bytes and a
 // map entry for a UUID.
 type stateIndex struct {
-	uuids map[[16]byte]uint8
-	texts map[string]uint8
+	uuids map[[16]byte]State
+	texts map[string]State
 }
 
-func (x *stateIndex) raise(id string, rank uint8) {
+func (x *stateIndex) raise(id string, st State) {
 	if b, ok := queue.UUIDBytes(id); ok {
-		x.uuids[b] = max(x.uuids[b], rank)
+		x.uuids[b] = max(x.uuids[b], st)
 		return
 	}
-	x.texts[id] = max(x.texts[id], rank)
+	x.texts[id] = max(x.texts[id], st)
 }
 
-func (x *stateIndex) rank(id string) uint8 {
+func (x *stateIndex) state(id string) State {
 	if b, ok := queue.UUIDBytes(id); ok {
 		return x.uuids[b]
 	}
@@ -115,8 +146,12 @@ type journalLine struct {
 	At       string   `json:"at"`
 }
 
-// OpenFileJournal opens (or creates) the journal at path.
-func OpenFileJournal(path string) (*FileJournal, error) {
+// OpenFile opens (or creates) the journal at path. The journals at
+// legacy paths (a DLQ's journal before journals were keyed by its ARN)
+// are read as if they were part of it, and never written: a run upgraded
+// mid-incident still waits for an older run's holds, and does not resend
+// what it sent.
+func OpenFile(path string, legacy ...string) (*File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -124,87 +159,128 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	j := &FileJournal{path: path, f: f}
+	j := &File{path: path, f: f}
+	for _, p := range legacy {
+		if p != path {
+			j.legacy = append(j.legacy, p)
+		}
+	}
 	j.gcond = sync.NewCond(&j.gmu)
 	return j, nil
 }
 
-// DefaultJournalPath is $XDG_STATE_HOME/dlq/replay-<dlq>.jsonl
-// (~/.local/state when XDG_STATE_HOME is unset): one journal per DLQ,
-// since a message's ID is unique to it, whatever its destination.
-func DefaultJournalPath(env func(string) (string, bool), dlqName string) string {
-	dir, ok := env("XDG_STATE_HOME")
-	if !ok || dir == "" {
-		if home, ok := env("HOME"); ok && home != "" {
-			dir = filepath.Join(home, ".local", "state")
-		} else {
-			// No home at all (a bare container): never a path relative to
-			// wherever the command happens to run.
-			dir = filepath.Join(os.TempDir(), "dlq-state")
-		}
+// DefaultPath is the journal of the DLQ with that ARN:
+// $XDG_STATE_HOME/dlq/replay-REGION-ACCOUNT-NAME.jsonl (~/.local/state
+// when XDG_STATE_HOME is unset). One journal per DLQ, since a message's
+// ID is unique to it, whatever its destination; keyed by the ARN, so that
+// same-named DLQs of two accounts or regions never share hold records.
+// An ARN that does not parse keys it by the whole string.
+func DefaultPath(env func(string) (string, bool), dlqARN string) string {
+	key := dlqARN
+	// arn:PARTITION:sqs:REGION:ACCOUNT:NAME
+	if f := strings.Split(dlqARN, ":"); len(f) == 6 && f[0] == "arn" {
+		key = f[3] + "-" + f[4] + "-" + f[5]
 	}
-	return filepath.Join(dir, "dlq", fmt.Sprintf("replay-%s.jsonl", dlqName))
+	return filepath.Join(stateDir(env), "dlq", "replay-"+strings.NewReplacer("/", "_", ":", "_").Replace(key)+".jsonl")
+}
+
+// LegacyPath is where a DLQ's journal was kept before journals were keyed
+// by ARN: $XDG_STATE_HOME/dlq/replay-NAME.jsonl.
+func LegacyPath(env func(string) (string, bool), dlqName string) string {
+	return filepath.Join(stateDir(env), "dlq", fmt.Sprintf("replay-%s.jsonl", dlqName))
+}
+
+// stateDir is $XDG_STATE_HOME, else ~/.local/state.
+func stateDir(env func(string) (string, bool)) string {
+	if dir, ok := env("XDG_STATE_HOME"); ok && dir != "" {
+		return dir
+	}
+	if home, ok := env("HOME"); ok && home != "" {
+		return filepath.Join(home, ".local", "state")
+	}
+	// No home at all (a bare container): never a path relative to
+	// wherever the command happens to run.
+	return filepath.Join(os.TempDir(), "dlq-state")
 }
 
 // Lookup returns the states of ids. The first call reads the journal
 // (every run's history of the DLQ) into an index, 17 bytes and a map
 // entry a message; later calls, and Record, use and update it.
-func (j *FileJournal) Lookup(_ context.Context, ids []string) (map[string]string, error) {
+func (j *File) Lookup(_ context.Context, ids []string) (map[string]State, error) {
 	j.imu.Lock()
 	defer j.imu.Unlock()
 	if j.index == nil {
-		x := &stateIndex{uuids: map[[16]byte]uint8{}, texts: map[string]uint8{}}
-		if _, err := j.read(func(id, state string) { x.raise(id, rank(state)) }); err != nil {
+		x := &stateIndex{uuids: map[[16]byte]State{}, texts: map[string]State{}}
+		if _, err := j.read(func(id string, st State) { x.raise(id, st) }); err != nil {
 			return nil, err
 		}
 		j.index = x
 	}
-	states := map[string]string{}
+	states := map[string]State{}
 	for _, id := range ids {
-		if r := j.index.rank(id); r > 0 {
-			states[id] = states3[r]
+		if st := j.index.state(id); st > None {
+			states[id] = st
 		}
 	}
 	return states, nil
 }
 
-// states3 are the states by rank.
-var states3 = [...]string{1: StateSending, 2: StateSent, 3: StateDeleted}
-
-// Load returns the last state of every message in the journal.
-func (j *FileJournal) Load() (map[string]string, error) {
-	states := map[string]string{}
-	_, err := j.read(func(id, state string) {
-		if rank(state) >= rank(states[id]) {
-			states[id] = state
-		}
-	})
+// Load returns the furthest state of every message in the journal.
+func (j *File) Load() (map[string]State, error) {
+	states := map[string]State{}
+	_, err := j.read(func(id string, st State) { states[id] = max(states[id], st) })
 	return states, err
 }
 
 // Holds lists the last hold of every run that did not record Released.
-func (j *FileJournal) Holds(context.Context) ([]Hold, error) {
-	return j.read(func(string, string) {})
+func (j *File) Holds(context.Context) ([]Hold, error) {
+	return j.read(func(string, State) {})
 }
 
-// read reads every line, giving each message state to each (in the
-// order written), and returns the holds of the runs that did not
-// release theirs; a torn last line (a crash mid-write) is ignored.
-func (j *FileJournal) read(each func(id, state string)) ([]Hold, error) {
+// read reads every line of the legacy journals, then of this one,
+// giving each message state to each (in the order written), and returns
+// the holds of the runs that did not release theirs; a torn last line (a
+// crash mid-write) is ignored.
+func (j *File) read(each func(id string, st State)) ([]Hold, error) {
 	_ = j.flush() // a failed write fails the run's appends, not this read
+	hs := holdSet{holds: map[string]Hold{}, listed: map[string]bool{}}
+	for _, p := range j.legacy {
+		if err := readFile(p, each, &hs); err != nil {
+			return nil, err
+		}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	f, err := os.Open(j.path)
+	if err := readFile(j.path, each, &hs); err != nil {
+		return nil, err
+	}
+	var out []Hold
+	for _, run := range hs.runs {
+		if h, ok := hs.holds[run]; ok {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// holdSet is the last hold of each run read so far, in the order the
+// runs first held.
+type holdSet struct {
+	holds  map[string]Hold
+	runs   []string
+	listed map[string]bool // a run holds again after a release when the final check adds a round
+}
+
+// readFile reads the journal at path (none: nothing) into each and hs.
+func readFile(path string, each func(id string, st State), hs *holdSet) error {
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
+		return fmt.Errorf("read journal: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	holds := map[string]Hold{}
-	var runs []string
-	listed := map[string]bool{} // a run holds again after a release when the final check adds a round
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -217,42 +293,28 @@ func (j *FileJournal) read(each func(id, state string)) ([]Hold, error) {
 		}
 		switch {
 		case len(l.IDs) > 0:
+			st := ParseState(l.State)
 			for _, id := range l.IDs {
-				each(id, l.State)
+				each(id, st)
 			}
 		case l.Run != "" && l.Released:
-			delete(holds, l.Run)
+			delete(hs.holds, l.Run)
 		case l.Run != "" && l.Held != nil:
 			until, err := time.Parse(time.RFC3339Nano, l.Until)
 			if err != nil {
 				continue
 			}
-			if !listed[l.Run] {
-				listed[l.Run] = true
-				runs = append(runs, l.Run)
+			if !hs.listed[l.Run] {
+				hs.listed[l.Run] = true
+				hs.runs = append(hs.runs, l.Run)
 			}
-			holds[l.Run] = Hold{Run: l.Run, Messages: *l.Held, Until: until}
+			hs.holds[l.Run] = Hold{Run: l.Run, Messages: *l.Held, Until: until}
 		}
 	}
-	var out []Hold
-	for _, run := range runs {
-		if h, ok := holds[run]; ok {
-			out = append(out, h)
-		}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read journal %s: %w", path, err)
 	}
-	return out, sc.Err()
-}
-
-func rank(state string) uint8 {
-	switch state {
-	case StateSending:
-		return 1
-	case StateSent:
-		return 2
-	case StateDeleted:
-		return 3
-	}
-	return 0
+	return nil
 }
 
 // Record appends one line for the batch. "sending" and "sent" are on disk
@@ -260,13 +322,13 @@ func rank(state string) uint8 {
 // "deleted" is written with the next line that is, or at Close: a message
 // gone from the DLQ is never looked up again, so a crash that loses the
 // line changes nothing (and the run saves a third of its fsyncs).
-func (j *FileJournal) Record(_ context.Context, ids []string, state string) error {
+func (j *File) Record(_ context.Context, ids []string, state State) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	line := journalLine{IDs: ids, State: state, At: time.Now().UTC().Format(time.RFC3339Nano)}
+	line := journalLine{IDs: ids, State: state.String(), At: time.Now().UTC().Format(time.RFC3339Nano)}
 	var err error
-	if state == StateDeleted {
+	if state == Deleted {
 		err = j.appendLater(line)
 	} else {
 		err = j.append(line)
@@ -278,24 +340,24 @@ func (j *FileJournal) Record(_ context.Context, ids []string, state string) erro
 	defer j.imu.Unlock()
 	if j.index != nil { // else the first Lookup reads this line from the file
 		for _, id := range ids {
-			j.index.raise(id, rank(state))
+			j.index.raise(id, state)
 		}
 	}
 	return nil
 }
 
 // Hold appends the run's hold.
-func (j *FileJournal) Hold(_ context.Context, run string, n int, until time.Time) error {
+func (j *File) Hold(_ context.Context, run string, n int, until time.Time) error {
 	return j.append(journalLine{Run: run, Held: &n, Until: until.UTC().Format(time.RFC3339Nano), At: time.Now().UTC().Format(time.RFC3339Nano)})
 }
 
 // Released appends the run's end.
-func (j *FileJournal) Released(_ context.Context, run string) error {
+func (j *File) Released(_ context.Context, run string) error {
 	return j.append(journalLine{Run: run, Released: true, At: time.Now().UTC().Format(time.RFC3339Nano)})
 }
 
 // appendLater queues a line for the next write, without waiting for it.
-func (j *FileJournal) appendLater(l journalLine) error {
+func (j *File) appendLater(l journalLine) error {
 	b, _ := json.Marshal(l)
 	j.gmu.Lock()
 	defer j.gmu.Unlock()
@@ -304,7 +366,7 @@ func (j *FileJournal) appendLater(l journalLine) error {
 }
 
 // flush writes and syncs the lines appendLater queued, if any.
-func (j *FileJournal) flush() error {
+func (j *File) flush() error {
 	j.gmu.Lock()
 	empty := len(j.pending) == 0
 	j.gmu.Unlock()
@@ -314,7 +376,7 @@ func (j *FileJournal) flush() error {
 	return j.append()
 }
 
-func (j *FileJournal) append(lines ...journalLine) error {
+func (j *File) append(lines ...journalLine) error {
 	var buf []byte
 	for _, l := range lines {
 		b, _ := json.Marshal(l)
@@ -349,7 +411,7 @@ func (j *FileJournal) append(lines ...journalLine) error {
 }
 
 // write appends buf to the file and syncs it.
-func (j *FileJournal) write(buf []byte) error {
+func (j *File) write(buf []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Write(buf); err != nil {
@@ -362,7 +424,7 @@ func (j *FileJournal) write(buf []byte) error {
 }
 
 // Location is the file's path.
-func (j *FileJournal) Location() string { return j.path }
+func (j *File) Location() string { return j.path }
 
 // Close writes what is queued and closes the file.
-func (j *FileJournal) Close() error { return errors.Join(j.flush(), j.f.Close()) }
+func (j *File) Close() error { return errors.Join(j.flush(), j.f.Close()) }
