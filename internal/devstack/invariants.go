@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/dlqops/dlq/internal/orders"
 	"github.com/dlqops/dlq/internal/pipeline/saga"
 	"github.com/dlqops/dlq/internal/queue"
 )
@@ -111,7 +112,7 @@ func Check(ctx context.Context, c Clients, s Stack, sc Scenario) (Invariants, er
 	}
 	for i := 0; i < placed; i++ {
 		id := OrderID(i)
-		st, ok := sagas["saga-"+id]
+		st, ok := sagas[orders.SagaID(id, 1)] // the demo places each order once
 		switch {
 		case sc.IsPoison(id) && !ok && inDLQ[id]:
 			v.Poison++ // never started, waiting for a person: right

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -132,6 +133,15 @@ func PaymentKey(orderID string, attempt int) string {
 	return idempotency.Key("order", orderID, "payment", "attempt", strconv.Itoa(attempt))
 }
 
+// SagaID names the saga of one attempt of an order:
+// saga-{id}-attempt-{n}. The attempt is the event's (the envelope's
+// attempt): a redelivery or a replay of the same event keeps it and finds
+// its saga done, while a new attempt by the producer is a new saga, not a
+// duplicate.
+func SagaID(orderID string, attempt int) string {
+	return idempotency.Key("saga", orderID, "attempt", strconv.Itoa(attempt))
+}
+
 // Definition is the order saga for one order and attempt.
 func (p *Pipeline) Definition(o Order, attempt int) saga.Definition {
 	step := func(name string, do, undo func(context.Context) error) saga.Step {
@@ -148,31 +158,48 @@ func (p *Pipeline) Definition(o Order, attempt int) saga.Definition {
 		Name: "order",
 		Steps: []saga.Step{
 			step("reserve", func(ctx context.Context) error {
-				return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RESERVED", "")
+				return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RESERVED", create("RELEASED"))
 			},
 				func(ctx context.Context) error {
-					return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RELEASED", "RESERVED")
+					return p.setStatus(ctx, p.Tables.Inventory, "orderId", o.OrderID, o, "RELEASED", move("RESERVED"))
 				}),
 			step("charge", func(ctx context.Context) error {
-				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "CHARGED", "")
+				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "CHARGED", create(""))
 			}, func(ctx context.Context) error {
-				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "REFUNDED", "CHARGED")
+				return p.setStatus(ctx, p.Tables.Payments, "paymentKey", PaymentKey(o.OrderID, attempt), o, "REFUNDED", move("CHARGED"))
 			}),
 			step("ship", func(ctx context.Context) error {
-				return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CREATED", "")
+				return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CREATED", create("CANCELLED"))
 			},
 				func(ctx context.Context) error {
-					return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CANCELLED", "CREATED")
+					return p.setStatus(ctx, p.Tables.Shipments, "orderId", o.OrderID, o, "CANCELLED", move("CREATED"))
 				}),
 		},
 		Compensation: p.Compensation,
 	}
 }
 
+// write is when a record may be written: absent (a forward action
+// creates it), or in state from (a compensation moves it on; a forward
+// action takes back what an earlier attempt's compensation left, so a
+// new attempt of an order reserves and ships again).
+type write struct {
+	absent bool
+	from   string
+}
+
+// create writes a record that is absent, or that an earlier attempt left
+// undone (undone "": never).
+func create(undone string) write { return write{absent: true, from: undone} }
+
+// move writes a record that is in state from.
+func move(from string) write { return write{from: from} }
+
 // setStatus writes a service's record. A forward action creates it only if
-// absent (the service's own guard against a second effect, under the
-// saga's idempotency); a compensation moves it from the state it expects.
-func (p *Pipeline) setStatus(ctx context.Context, table, keyName, key string, o Order, status, from string) error {
+// absent or undone by an earlier attempt (the service's own guard against
+// a second effect, under the saga's idempotency); a compensation moves it
+// from the state it expects.
+func (p *Pipeline) setStatus(ctx context.Context, table, keyName, key string, o Order, status string, w write) error {
 	ids := trace.From(ctx)
 	item := map[string]types.AttributeValue{
 		keyName:     &types.AttributeValueMemberS{Value: key},
@@ -182,15 +209,18 @@ func (p *Pipeline) setStatus(ctx context.Context, table, keyName, key string, o 
 		"traceId":   &types.AttributeValueMemberS{Value: ids.TraceID},
 		"updatedAt": &types.AttributeValueMemberS{Value: p.now().UTC().Format(time.RFC3339Nano)},
 	}
-	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}
-	if from == "" {
-		in.ConditionExpression = aws.String("attribute_not_exists(#k)")
-		in.ExpressionAttributeNames = map[string]string{"#k": keyName}
-	} else {
-		in.ConditionExpression = aws.String("#s = :from")
-		in.ExpressionAttributeNames = map[string]string{"#s": "status"}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":from": &types.AttributeValueMemberS{Value: from}}
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ExpressionAttributeNames: map[string]string{}}
+	var conds []string
+	if w.absent {
+		conds = append(conds, "attribute_not_exists(#k)")
+		in.ExpressionAttributeNames["#k"] = keyName
 	}
+	if w.from != "" {
+		conds = append(conds, "#s = :from")
+		in.ExpressionAttributeNames["#s"] = "status"
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":from": &types.AttributeValueMemberS{Value: w.from}}
+	}
+	in.ConditionExpression = aws.String(strings.Join(conds, " OR "))
 	_, err := p.DB.PutItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -251,7 +281,7 @@ func (p *Pipeline) HandleRecord(ctx context.Context, _ events.SQSMessage, env tr
 		Now:        p.Now,
 		Sleep:      p.Sleep,
 	}
-	_, err := orch.Run(ctx, "saga-"+o.OrderID, attempt)
+	_, err := orch.Run(ctx, SagaID(o.OrderID, attempt), attempt)
 	if errors.Is(err, saga.ErrCompensationFailed) {
 		return nil
 	}

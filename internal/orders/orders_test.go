@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -127,5 +128,67 @@ func TestPoisonOrderIsRejectedBeforeAnyStep(t *testing.T) {
 	}
 	if orders.Validate(orders.Order{OrderID: "o", Currency: "EUR"}) != nil {
 		t.Error("EUR rejected")
+	}
+}
+
+// attemptRecord is an OrderPlaced event of one attempt of an order.
+func attemptRecord(id, orderID string, attempt int) events.SQSMessage {
+	m := orderRecord(id, orderID)
+	m.Body = strings.Replace(m.Body, `"attempt":1`, fmt.Sprintf(`"attempt":%d`, attempt), 1)
+	return m
+}
+
+// The saga ID carries the event's attempt: a new attempt by the producer,
+// after the first one failed and was compensated, is a saga of its own
+// that reserves, charges (under its own payment key) and ships again,
+// not a duplicate of the first; a redelivery or a replay of that attempt
+// keeps its attempt, finds its saga done, and charges nothing more.
+func TestANewAttemptIsANewSagaAndItsRedeliveryChargesOnce(t *testing.T) {
+	t.Parallel()
+	c, tables := setup(t)
+	var mu sync.Mutex
+	shipDown := true
+	charges := map[int]int{} // by attempt
+	p := &orders.Pipeline{DB: c, Tables: tables, Faults: func(ctx context.Context, step string, o orders.Order) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if step == "charge" {
+			charges[trace.From(ctx).Attempt]++
+		}
+		if step == "ship" && shipDown {
+			return errors.New("shipping provider down")
+		}
+		return nil
+	}}
+	handle := p.Handler(sqsbatch.Options{})
+	deliver := func(m events.SQSMessage) {
+		t.Helper()
+		if resp, err := handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{m}}); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("%s: %+v %v", m.MessageId, resp, err)
+		}
+	}
+	deliver(attemptRecord("m-1", "o-again", 1)) // fails at ship: compensated
+	mu.Lock()
+	shipDown = false
+	mu.Unlock()
+	deliver(attemptRecord("m-1-replayed", "o-again", 1)) // a replay of attempt 1: its saga is done
+	deliver(attemptRecord("m-2", "o-again", 2))          // the producer's new attempt
+	deliver(attemptRecord("m-2b", "o-again", 2))         // redelivered
+	for _, ck := range []struct{ table, keyName, key, want string }{
+		{tables.Inventory, "orderId", "o-again", "RESERVED"},
+		{tables.Payments, "paymentKey", orders.PaymentKey("o-again", 1), "REFUNDED"},
+		{tables.Payments, "paymentKey", orders.PaymentKey("o-again", 2), "CHARGED"},
+		{tables.Shipments, "orderId", "o-again", "CREATED"},
+		{tables.Sagas, "sagaId", orders.SagaID("o-again", 1), "COMPENSATED"},
+		{tables.Sagas, "sagaId", orders.SagaID("o-again", 2), "COMPLETED"},
+	} {
+		if got := status(t, c, ck.table, ck.keyName, ck.key); got != ck.want {
+			t.Errorf("%s %s = %q, want %q", ck.table, ck.key, got, ck.want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if charges[1] != 1 || charges[2] != 1 {
+		t.Errorf("charges by attempt = %v, want one each", charges)
 	}
 }

@@ -139,7 +139,7 @@ func runOrder(t *testing.T, c *dynamodb.Client, tables orders.Tables, orderID st
 		}
 	}
 	run.charges, run.calls = db.charges, db.calls
-	st, err := (&saga.DynamoLog{API: c, Table: tables.Sagas}).Load(context.Background(), "saga-"+orderID)
+	st, err := (&saga.DynamoLog{API: c, Table: tables.Sagas}).Load(context.Background(), orders.SagaID(orderID, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
