@@ -211,9 +211,9 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 			// Interrupted, or the wait would pass ctx's deadline: nothing
 			// was sent, and no later batch may go before this one.
 			if ctx.Err() != nil {
-				r.stop("interrupted")
+				r.stop(StopInterrupted, "interrupted")
 			} else {
-				r.stop("deadline")
+				r.stop(StopDeadline, "the rate limit's next batch would pass the deadline")
 			}
 			return noRow, nil
 		}

@@ -320,7 +320,7 @@ func TestReplayStopsBeforeSQSsTwelveHourHold(t *testing.T) {
 		return time.Now()
 	}
 	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL, Now: clock, Order: replay.OrderSent})
-	if !strings.Contains(r.Stopped, "12-hour") || r.Deleted != 10 || r.Verified || r.Left.NotReached != 20 {
+	if r.Stopped != replay.StopMaxHold || !strings.Contains(r.NextStep, "12-hour") || r.Deleted != 10 || r.Verified || r.Left.NotReached != 20 {
 		t.Fatalf("report = %+v", r)
 	}
 	p.refresh(t)

@@ -227,9 +227,11 @@ type Report struct {
 	Warnings  []string  `json:"warnings,omitempty"`
 	Failures  []Failure `json:"failures"`
 	Unmarked  []string  `json:"unmarked,omitempty"`
-	Stopped   string    `json:"stopped,omitempty"`
-	Journal   string    `json:"journal"`
-	Plan      *Plan     `json:"plan,omitempty"`
+	// Stopped is why the run stopped early: interrupted, deadline,
+	// max-hold or storm; nextStep says it in words.
+	Stopped Stop   `json:"stopped,omitempty"`
+	Journal string `json:"journal"`
+	Plan    *Plan  `json:"plan,omitempty"`
 
 	DurationSeconds float64 `json:"durationSeconds"`
 }
@@ -285,14 +287,16 @@ type runner struct {
 	mu       sync.Mutex
 	stopped  map[string]string // FIFO groups that must not go on
 	heldBack map[string]bool
-	reason   string
-	earlier  journal.Hold // holds of interrupted runs not waited for
-	scanned  int
-	matched  int
-	skipped  int
-	blocked  int // messages left behind a failed message of their key or group
-	warnings []string
-	warned   map[string]bool // kinds of warning given (warnOnce)
+	reason   Stop
+	// reasonDetail is reason in a sentence, for the next step.
+	reasonDetail string
+	earlier      journal.Hold // holds of interrupted runs not waited for
+	scanned      int
+	matched      int
+	skipped      int
+	blocked      int // messages left behind a failed message of their key or group
+	warnings     []string
+	warned       map[string]bool // kinds of warning given (warnOnce)
 	// missed: matching messages the last final check found that were in
 	// the DLQ before the run started (hidden when it scanned).
 	missed int
@@ -399,7 +403,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r.mu.Lock()
 	rep.Warnings = append([]string(nil), r.warnings...)
 	r.mu.Unlock()
-	rep.NextStep = nextStep(rep, r.blocked+r.blockedLate)
+	rep.NextStep = nextStep(rep, r.reasonDetail, r.blocked+r.blockedLate)
 	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil
 }
@@ -516,15 +520,29 @@ func (r *runner) finish(rep Report, start time.Time) Report {
 	return rep
 }
 
-func (r *runner) stop(reason string) {
+// Stop is why a run stopped before it moved its whole selection: the
+// report's stopped, one of a fixed set of codes.
+type Stop string
+
+// Stops.
+const (
+	StopInterrupted Stop = "interrupted" // Ctrl-C, SIGTERM, or the caller's context
+	StopDeadline    Stop = "deadline"    // the caller's deadline (--timeout, the Lambda's)
+	StopMaxHold     Stop = "max-hold"    // SQS's 12-hour hold on received messages is nearly over
+	StopStorm       Stop = "storm"       // --stop-on-return: replayed messages came back
+)
+
+// stop records why no new batch may start; the first reason stays.
+// detail says it in a sentence, for the next step.
+func (r *runner) stop(code Stop, detail string) {
 	r.mu.Lock()
 	if r.reason == "" {
-		r.reason = reason
+		r.reason, r.reasonDetail = code, detail
 	}
 	r.mu.Unlock()
 }
 
-func (r *runner) stopReason() string {
+func (r *runner) stopReason() Stop {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reason
@@ -556,17 +574,17 @@ func (r *runner) halted(ctx context.Context) bool {
 	now := r.cfg.Now()
 	switch {
 	case ctx.Err() != nil:
-		r.stop("interrupted")
+		r.stop(StopInterrupted, "interrupted")
 	case !r.cfg.Deadline.IsZero() && now.Add(r.cfg.Margin).After(r.cfg.Deadline):
-		r.stop("deadline")
+		r.stop(StopDeadline, "the deadline is near")
 	case !r.started.IsZero() && now.Add(r.cfg.Visibility).After(r.started.Add(MaxHold)):
-		r.stop("SQS's 12-hour hold on received messages is nearly over: run again to go on")
+		r.stop(StopMaxHold, "SQS's 12-hour hold on received messages is nearly over")
 	}
 	return r.stopReason() != ""
 }
 
 // nextStep is the one line that tells the user what to do.
-func nextStep(r Report, blocked int) string {
+func nextStep(r Report, stopped string, blocked int) string {
 	var parts []string
 	if r.Left.HeldByEarlierRun > 0 {
 		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run again and let it wait for them", r.Left.HeldByEarlierRun))
@@ -576,8 +594,8 @@ func nextStep(r Report, blocked int) string {
 	}
 	if r.Left.NotReached > 0 {
 		why := "run the same command again"
-		if r.Stopped != "" {
-			why += " (stopped: " + r.Stopped + ")"
+		if stopped != "" {
+			why += " (stopped: " + stopped + ")"
 		}
 		if len(r.HeldBack) > 0 {
 			why += fmt.Sprintf("; %d held back (dedup original) until %s after their first send", len(r.HeldBack), DedupWindow)
@@ -586,6 +604,9 @@ func nextStep(r Report, blocked int) string {
 			why = fmt.Sprintf("%d of them wait behind a failed message of the same key or FIFO group: fix that one first, then %s", blocked, why)
 		}
 		parts = append(parts, fmt.Sprintf("%d matching message(s) were not reached: %s", r.Left.NotReached, why))
+	}
+	if r.Left.NotReached == 0 && stopped != "" && r.Stopped != StopInterrupted {
+		parts = append(parts, "stopped: "+stopped)
 	}
 	if r.Left.Unchecked > 0 {
 		parts = append(parts, fmt.Sprintf("%d message(s) in the DLQ could not be checked (in flight, delayed, or behind others in a FIFO group): run again to finish and verify", r.Left.Unchecked))

@@ -342,7 +342,7 @@ func TestReplayStopsOnReturnStorm(t *testing.T) {
 	}()
 	r := run(t, replay.Config{API: p.c, DLQ: p.dlq.URL, To: p.src.URL, Rate: 10, StopOnReturn: 5})
 	cancel()
-	if !strings.Contains(r.Stopped, "came back to the DLQ") || r.Remaining == 0 || r.Deleted >= 100 || !r.LeftBehind() {
+	if r.Stopped != replay.StopStorm || !strings.Contains(r.NextStep, "came back to the DLQ") || r.Remaining == 0 || r.Deleted >= 100 || !r.LeftBehind() {
 		t.Fatalf("report = %+v, want a run stopped by returning messages", r)
 	}
 }

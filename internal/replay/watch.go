@@ -64,7 +64,7 @@ func (h *held) watchReturns(ctx context.Context) func() {
 				}
 			}
 			if len(seen) >= n {
-				r.stop(fmt.Sprintf("%d replayed messages came back to the DLQ (stop on return: %d)", len(seen), n))
+				r.stop(StopStorm, fmt.Sprintf("%d replayed messages came back to the DLQ (stop on return: %d): fix what they fail on before replaying the rest", len(seen), n))
 				return
 			}
 		}

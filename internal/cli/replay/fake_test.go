@@ -132,8 +132,9 @@ func scenarios() []scenario {
 				progress: []engine.Progress{{Total: 5}, {Total: 5, Sent: 5, Deleted: 5, Elapsed: 2 * time.Second, InFlight: 0}}}
 		}},
 		{name: "left", exit: cli.ExitCondition,
-			message: "dlq: 2 message(s) of this replay are still in shared-dlq (1 failed, 1 not reached); stopped: replay storm: 20 replayed messages came back (--stop-on-return 20): " +
-				"1 message(s) failed: fix what the failures say, then run again",
+			message: "dlq: 2 message(s) of this replay are still in shared-dlq (1 failed, 1 not reached); stopped: storm: " +
+				"1 message(s) failed: fix what the failures say, then run again; 1 matching message(s) were not reached: run the same command again " +
+				"(stopped: 20 replayed messages came back to the DLQ (stop on return: 20): fix what they fail on before replaying the rest)",
 			engine: func() *fakeEngine {
 				p := planFor(6)
 				p.Routes = []engine.RoutePlan{{Destination: "orders-payments", Messages: 4, Via: "sourceArn"}, {Destination: "orders-notify", Messages: 2, Via: "to"}}
@@ -143,12 +144,12 @@ func scenarios() []scenario {
 				rep := plan
 				rep.Sent, rep.Deleted, rep.Failed, rep.Uncertain, rep.Remaining = 4, 4, 1, 1, 1
 				rep.LeftInDLQ, rep.Left = 2, engine.Left{Failed: 1, NotReached: 1}
-				rep.NextStep = "1 message(s) failed: fix what the failures say, then run again"
+				rep.NextStep = "1 message(s) failed: fix what the failures say, then run again; 1 matching message(s) were not reached: run the same command again (stopped: 20 replayed messages came back to the DLQ (stop on return: 20): fix what they fail on before replaying the rest)"
 				rep.Failures = []engine.Failure{{MessageID: "m-3", Error: "2000 bytes with attributes: larger than orders-payments's maximum message size (1024)\x1b[2J"}}
 				rep.Warnings = []string{"order o-9: a later message overtook a failed one"}
 				rep.HeldBack = []string{"m-5"}
 				rep.Unmarked = []string{"m-4"}
-				rep.Stopped = "replay storm: 20 replayed messages came back (--stop-on-return 20)"
+				rep.Stopped = engine.StopStorm
 				rep.DurationSeconds = 12.04
 				return &fakeEngine{plan: plan, report: rep}
 			}},

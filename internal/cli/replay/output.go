@@ -93,7 +93,7 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 		fmt.Fprintf(&b, "%d message(s) were sent again after an answer was lost: the destination may have them twice (docs/replay.md)\n", r.Uncertain)
 	}
 	if r.Stopped != "" {
-		fmt.Fprintf(&b, "stopped: %s\n", render.Sanitize(r.Stopped))
+		fmt.Fprintf(&b, "stopped: %s\n", r.Stopped)
 	}
 	if r.Journal != "" {
 		fmt.Fprintf(&b, "journal: %s\n", r.Journal)

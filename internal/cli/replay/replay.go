@@ -356,7 +356,7 @@ func stopped(r engine.Report) string {
 	if r.Stopped == "" {
 		return ""
 	}
-	return "; stopped: " + r.Stopped
+	return "; stopped: " + string(r.Stopped)
 }
 
 // confirm asks on the terminal. Ctrl-C while it waits ends the run like
