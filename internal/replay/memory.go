@@ -87,6 +87,9 @@ func (m *memoryLimit) adjust() {
 
 // restore puts back the limit the run found.
 func (m *memoryLimit) restore() {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.set {

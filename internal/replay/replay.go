@@ -138,6 +138,13 @@ type Config struct {
 	Now      func() time.Time
 	// Sleep waits d or until ctx ends; default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// LimitMemory lets the run set the process's soft memory limit
+	// (runtime/debug.SetMemoryLimit) while it runs, unless GOMEMLIMIT or
+	// the program set one: a limit that follows the run's live heap, so
+	// the process stays near 40 MiB. It changes the whole process, so
+	// only a program that is the run (the CLI, the replay Lambda) asks
+	// for it.
+	LimitMemory bool
 }
 
 func (c *Config) defaults() {
@@ -354,8 +361,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	defer func() { _ = r.spool.close() }()
-	r.mem = limitMemory()
-	defer r.mem.restore()
+	if cfg.LimitMemory {
+		r.mem = limitMemory()
+		defer r.mem.restore()
+	}
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {
 		return r.finish(rep, start), err

@@ -108,7 +108,8 @@ func (l *progressLine) aside(write func() error) error {
 	return err
 }
 
-// clear takes the line off the terminal for good.
+// clear takes the line off the terminal for good, after drawing the last
+// count.
 func (l *progressLine) clear() {
 	l.ended.Store(true)
 	if l.stop != nil {
@@ -119,6 +120,11 @@ func (l *progressLine) clear() {
 	// wait for the terminal.
 	for range 250 {
 		if l.mu.TryLock() {
+			// The last count first: where the scan ended is drawn whether
+			// or not the drawer was scheduled since the last update.
+			if l.on {
+				l.drawLocked()
+			}
 			l.clearLocked()
 			l.mu.Unlock()
 			return

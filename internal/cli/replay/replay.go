@@ -221,7 +221,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
-		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now,
+		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
 		// --yes confirms no plan: --order none sends while it scans.
 		Stream: opts.Yes && !opts.DryRun}
 	if !opts.DryRun {

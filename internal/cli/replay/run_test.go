@@ -384,7 +384,7 @@ func TestReplayRunConfig(t *testing.T) {
 // wantConfig is the engine config of runOptions, its spool in spoolDir.
 // wantConfig is the engine config of runOptions (--yes: Stream).
 func wantConfig(spoolDir string) engine.Config {
-	return engine.Config{DLQ: "orders-payments-dlq", Order: engine.OrderKey, Dedup: engine.DedupNew, Visibility: engine.DefaultVisibility, SpoolDir: spoolDir, Stream: true}
+	return engine.Config{DLQ: "orders-payments-dlq", Order: engine.OrderKey, Dedup: engine.DedupNew, Visibility: engine.DefaultVisibility, SpoolDir: spoolDir, Stream: true, LimitMemory: true}
 }
 
 // The plan names how each destination was chosen in the user's words.

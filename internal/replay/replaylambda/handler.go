@@ -126,7 +126,7 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		}
 		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
 			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn, Stream: true,
-			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep, Journal: j}
+			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep, Journal: j, LimitMemory: true}
 		if dl, ok := ctx.Deadline(); ok {
 			cfg.Deadline = dl
 		}
