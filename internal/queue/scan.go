@@ -57,7 +57,9 @@ type ScanOptions struct {
 	// it has received by Visibility every Visibility/3, so a scan longer
 	// than the visibility timeout loses no hold. It is called before each
 	// extension with the number of messages held (replay journals the new
-	// expiry first); an error from it ends the scan.
+	// expiry first), and again after one that took more than a few
+	// seconds (its last messages were extended that much later); an error
+	// from it ends the scan.
 	KeepAlive func(held int) error
 	// Keep, when set, is called with each matched message before the scan
 	// keeps it: peek streams it. An error from it ends the scan.
@@ -76,9 +78,9 @@ type ScanOptions struct {
 	// passes messages on as it takes them (replay sending while it scans)
 	// finishes what it started there. Holds are still renewed meanwhile.
 	Drain func(failed bool)
-	// Handover, when set with KeepAlive and KeepMatched, is called once
-	// the scan has stopped renewing and before it releases anything, if
-	// it did not fail: from then on the messages it keeps are the
+	// Handover, when set with KeepMatched, is called once the scan has
+	// stopped renewing (KeepAlive) and before it releases anything, if it
+	// did not fail: from then on the messages it keeps are the
 	// caller's to renew. renewed is when the scan last renewed them (or
 	// started, if it never did): each stays hidden at least Visibility
 	// from then, so the caller's first renewal is due a third of it
@@ -468,6 +470,14 @@ func (s *scan) keepAlive(ctx context.Context, started time.Time) func() (time.Ti
 				})
 				failed = failed || herr != nil
 			}
+			if time.Since(now) > slowRenewal {
+				if err := s.opts.KeepAlive(held); err != nil {
+					s.stop()
+					<-stop
+					done <- err
+					return
+				}
+			}
 			// A renewal that failed for some holds leaves them running down
 			// from the one before: a handover then renews at once.
 			if !failed {
@@ -481,6 +491,10 @@ func (s *scan) keepAlive(ctx context.Context, started time.Time) func() (time.Ti
 		return *renewed.Load(), err
 	}
 }
+
+// slowRenewal is how long a renewal of every hold may take before the
+// scan tells KeepAlive again.
+const slowRenewal = 2 * time.Second
 
 // shortPolls is how many empty short polls a receiver makes in a row
 // before it polls long; after the first it pauses shortPause, then twice

@@ -144,10 +144,20 @@ func (t *table) renew(ctx context.Context) bool {
 	if d <= 0 {
 		return true
 	}
-	if r.journalHold(ctx, len(pending)) != nil {
-		return false // not renewed unless journaled: a next run must not wait too little
+	if err := r.journalHold(ctx, len(pending)); err != nil {
+		// Not renewed unless journaled: a next run must not wait too little.
+		r.warnOnce("renew-journal", "journaling the hold on %d held message(s) failed (%v), so it was not renewed: a hold lapses if this goes on for longer than --visibility", len(pending), err)
+		return false
 	}
-	if err := t.changeVisibility(context.WithoutCancel(ctx), pending, d); err != nil {
+	start := time.Now()
+	err := t.changeVisibility(context.WithoutCancel(ctx), pending, d)
+	if time.Since(start) > holdSlack {
+		// A slow renewal (100,000 holds are 10,000 calls) extended its last
+		// messages well after the record made before it: record again, so
+		// a killed run's successor waits long enough.
+		_ = r.journalHold(ctx, len(pending))
+	}
+	if err != nil {
 		r.warnOnce("renew", "renewing the hold on %d held message(s) failed (%v): a hold lapses only if renewals fail for longer than --visibility", len(pending), err)
 		return false
 	}

@@ -48,6 +48,7 @@ const (
 	stFailed                    // this run could not move it (reported)
 	stMissing                   // the final check has not seen it yet (ledger only)
 	stGiven                     // given back to the DLQ: never renewed again (table only)
+	stRefused                   // Hold refused it: the scan gives it back (table only)
 )
 
 // noRow is no row.
@@ -245,7 +246,7 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 			// The scan ends, and gives this message back from its own
 			// record of the handle: Handles leaves it out.
 			t.mu.Lock()
-			t.st[i] |= stGiven
+			t.st[i] |= stGiven | stRefused
 			if t.refused == nil {
 				t.refused = err
 			}
@@ -260,7 +261,7 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 // renewals use from now on.
 func (t *table) Rehandle(i int, handle string) error {
 	t.mu.Lock()
-	refused := t.st[i]&stGiven != 0
+	refused := t.st[i]&stRefused != 0
 	why := t.refused
 	t.mu.Unlock()
 	if refused {

@@ -28,7 +28,8 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 	// look) may still hide messages, and the run could not wait for them.
 	var lostHidden time.Time
 	for n := 1; ; n++ {
-		left, hidden, err := r.look(ctx)
+		lk, err := r.look(ctx)
+		left, hidden := lk.left, lk.hidden
 		if err != nil {
 			return left, err
 		}
@@ -51,7 +52,11 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 		// included, once they may be visible, unless an earlier run's
 		// known hold explains them.
 		explained := r.earlier.Messages != 0 && (r.earlier.Messages < 0 || int64(r.earlier.Messages) >= hidden)
-		if (hidden == 0 && left.Unchecked == 0) || n >= verifyLooks || (explained && left.Unchecked == 0) {
+		// What this look deleted again is checked by another look, not
+		// trusted to the delete.
+		settled := lk.redeleted == 0 && left.Unchecked == 0 && (hidden == 0 || explained)
+		if settled || n >= verifyLooks {
+			left.Unchecked += lk.redeleted
 			r.account(&left, hidden)
 			if !lostHidden.IsZero() && time.Now().Before(lostHidden) {
 				// Up to ten messages nobody could look at: not verified.
@@ -81,15 +86,23 @@ func (r *runner) account(left *Left, hidden int64) {
 	left.Unchecked += int(hidden - earlier)
 }
 
-// look is one look at the DLQ: what it finds of the selection, and how
-// many messages it could not see (in flight or delayed, beyond the run's
-// own unseen ones, which are already counted).
-func (r *runner) look(ctx context.Context) (Left, int64, error) {
-	var left Left
+// lookResult is what one look at the DLQ found: the selection's messages
+// left, how many messages it could not see (in flight or delayed, beyond
+// the run's own unseen ones, which left counts already), and how many
+// messages the run sent it found and deleted again.
+type lookResult struct {
+	left      Left
+	hidden    int64
+	redeleted int
+}
+
+// look is one look at the DLQ.
+func (r *runner) look(ctx context.Context) (lookResult, error) {
+	var lk lookResult
 	r.missed, r.blockedLate = 0, 0
 	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
 	if err != nil {
-		return left, 0, err
+		return lk, err
 	}
 	limited := r.cfg.Limit > 0
 	// The run's own messages not deleted (SQS confirmed each delete) are
@@ -101,41 +114,43 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 	// an empty DLQ.
 	missing, sent := r.ledger.markMissing()
 	if missing == 0 && sent == 0 && (limited || q.Depth() == 0) {
-		return left, 0, nil
+		return lk, nil
 	}
 	var res queue.ScanResult
 	// After a wait for what a lost receive hid, the counters may still
 	// count those messages in flight (SQS's are approximate; fauxqs
 	// expires a hold only when a receive comes): receive all the same.
 	if q.Visible > 0 || missing > 0 || sent > 0 || r.lostWaits > 0 && q.InFlight > 0 {
-		if res, err = r.scanAgain(ctx, q, missing, &left); err != nil {
-			return left, 0, err
+		if res, lk.redeleted, err = r.scanAgain(ctx, q, missing+sent, &lk.left); err != nil {
+			return lk, err
 		}
 		missing = r.ledger.missing()
 	}
-	left.Unchecked = missing // the run's own, not seen: hidden, or behind others in a FIFO group
-	if limited {
-		// The selection is what the run took. Of the messages hidden now,
-		// those it sent may be its own, left by a delete that did not take
-		// and received by another reader: unchecked unless explained, as
-		// without a limit. Delayed messages cannot be the run's.
-		if sent == 0 {
-			return left, 0, nil
-		}
-		return left, max(q.InFlight-int64(missing), 0), nil
+	lk.left.Unchecked = missing // the run's own, not seen: hidden, or behind others in a FIFO group
+	if limited && sent == 0 {
+		return lk, nil // the selection is what the run took: all deleted, none sent
 	}
 	// SQS refused to let the scan hold more (its in-flight limit): what it
-	// did not reach is not known to be outside the selection.
+	// did not reach is not known to be outside the selection (with a
+	// limit: not known to hold none of the run's own).
 	if res.OverLimit {
-		left.Unchecked += max(int(q.Visible)-res.Scanned, 1)
+		lk.left.Unchecked += max(int(q.Visible)-res.Scanned, 1)
 	}
 	// A FIFO queue shows only the first messages of each group: what the
 	// scan could not reach is not known to be outside the selection.
 	if q.FIFO && int64(res.Scanned) < q.Visible {
-		left.Unchecked = max(left.Unchecked, int(q.Visible)-res.Scanned)
+		lk.left.Unchecked = max(lk.left.Unchecked, int(q.Visible)-res.Scanned)
 	}
-	hidden := q.InFlight + q.Delayed - int64(missing)
-	return left, max(hidden, 0), nil
+	inFlight := max(q.InFlight-int64(missing), 0)
+	if limited {
+		// Of the messages hidden now, at most those the run sent may be
+		// its own (left by a delete that did not take, received by
+		// another reader); delayed messages cannot be.
+		lk.hidden = min(inFlight, int64(sent))
+		return lk, nil
+	}
+	lk.hidden = inFlight + q.Delayed
+	return lk, nil
 }
 
 // scanAgain is the final check's scan. It holds what it finds of the
@@ -143,11 +158,18 @@ func (r *runner) look(ctx context.Context) (Left, int64, error) {
 // sent is deleted again (a delete that did not take), the rest is
 // counted in left and given back. The holds are renewed from the scan's
 // end until they are given back.
-func (r *runner) scanAgain(ctx context.Context, q queue.Queue, missing int, left *Left) (queue.ScanResult, error) {
+func (r *runner) scanAgain(ctx context.Context, q queue.Queue, own int, left *Left) (res queue.ScanResult, redeleted int, err error) {
 	// This scan holds what it receives too: journaled, so a run killed
 	// here tells the next one how long to wait.
 	if err := r.journalHold(ctx, -1); err != nil {
-		return queue.ScanResult{}, err
+		return res, 0, err
+	}
+	// Looking for the run's own messages, the scan goes on until receives
+	// come back empty, not only as far as SQS's approximate count: the
+	// count can miss what a delete left behind.
+	depth := q.Visible
+	if own > 0 {
+		depth = 0
 	}
 	limited := r.cfg.Limit > 0
 	// What the scan holds waits in the spool, as a round's messages do:
@@ -156,7 +178,7 @@ func (r *runner) scanAgain(ctx context.Context, q queue.Queue, missing int, left
 	t.light = true
 	stop := func() {}
 	defer func() { stop() }()
-	res, err := queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: max(q.Visible, int64(missing)), Receivers: r.scanReceivers(), Raw: !r.parse(),
+	res, err = queue.Scan(ctx, r.cfg.API, r.dlq.URL, queue.ScanOptions{Depth: depth, Receivers: r.scanReceivers(), Raw: !r.parse(),
 		Visibility: r.cfg.Visibility, KeepMatched: true, KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
 		Handover: func(renewed time.Time) { stop = t.keepHidden(ctx, renewed.Add(r.cfg.Visibility/3)) }},
 		func(m *queue.Message) bool {
@@ -171,18 +193,18 @@ func (r *runner) scanAgain(ctx context.Context, q queue.Queue, missing int, left
 		if res.Held > 0 { // only the release of the others failed
 			_ = t.giveBack(ctx, t.sorted())
 		}
-		return res, err
+		return res, 0, err
 	}
 	r.mem.adjust()
 	found := t.sorted()
-	if err := r.deleteAgain(ctx, t, found); err != nil {
+	if redeleted, err = r.deleteAgain(ctx, t, found); err != nil {
 		stop()
 		_ = t.giveBack(ctx, found)
-		return res, err
+		return res, redeleted, err
 	}
 	back := r.sortFound(t, found, left)
 	stop()
-	return res, t.giveBack(ctx, back)
+	return res, redeleted, t.giveBack(ctx, back)
 }
 
 // deleteAgain deletes the messages this run sent that are still in the
@@ -190,7 +212,7 @@ func (r *runner) scanAgain(ctx context.Context, q queue.Queue, missing int, left
 // a stale receipt handle without deleting, after a hold lapsed). The
 // destination has them: they are deleted now, with the handle just
 // received.
-func (r *runner) deleteAgain(ctx context.Context, t *table, found []int32) error {
+func (r *runner) deleteAgain(ctx context.Context, t *table, found []int32) (int, error) {
 	var again []int32
 	for _, i := range found {
 		if st, _ := r.ledger.state(t.id(i)); st&stSent != 0 {
@@ -198,21 +220,21 @@ func (r *runner) deleteAgain(ctx context.Context, t *table, found []int32) error
 		}
 	}
 	if len(again) == 0 {
-		return nil
+		return 0, nil
 	}
 	ids := t.ids(again)
 	hs, err := t.handles(again)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, id := range ids {
 		r.ledger.update(id, 0, stDone)
 	}
 	if err := r.deleteFromDLQ(ctx, ids, hs, func(k int) { r.ledger.update(ids[k], stDone, 0); t.set(stDone, again[k]) }, false); err != nil {
-		return err
+		return len(again), err
 	}
 	r.warn("%d message(s) sent by this run were still in the DLQ at the final check (a delete that did not take): deleted now", len(again))
-	return nil
+	return len(again), nil
 }
 
 // sortFound counts the messages of the selection the final check found,
