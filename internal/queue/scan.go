@@ -304,7 +304,7 @@ func (s *scan) receive(ctx context.Context) error {
 			WaitTimeSeconds:             int32(wait / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},
-		}, noRetry)
+		}, NoRetry)
 		cancel()
 		// SQS's in-flight limit (120,000 per standard queue, counting
 		// every reader's holds): the scan ends with what it has, and says
@@ -504,11 +504,13 @@ const shortPolls = 3
 var shortPause = 20 * time.Millisecond
 
 // receiveAttempts is how many receives in a row may fail before the scan
-// gives up. The SDK does not retry a receive itself (noRetry): each retry
+// gives up. The SDK does not retry a receive itself (NoRetry): each retry
 // here knows the lost answer may have hidden messages.
 const receiveAttempts = 4
 
-func noRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
+// NoRetry makes the SDK send a call once: the caller retries it, knowing
+// that a lost answer may have done what the call asked.
+func NoRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 // lostReceive records that messages may be hidden, unknown to the scan,
 // until a visibility timeout from now.

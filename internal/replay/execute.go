@@ -138,10 +138,7 @@ type sender struct {
 func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt int) {
 	var cur []entry
 	size := 0
-	limit := int(s.dest.MaxMessageSize)
-	if limit <= 0 {
-		limit = 1 << 20
-	}
+	limit := maxSize(s.dest)
 	h := s.h
 	now := h.r.cfg.Now()
 	c := h.r.c
@@ -186,9 +183,6 @@ func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt in
 	return out, -1
 }
 
-// noSDKRetry leaves every resend of a batch to send, which journals and
-// counts it.
-func noSDKRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 // send sends one batch: journal "sending", SendMessageBatch, journal
 // "sent" for what succeeded, delete those from the DLQ, journal "deleted".
@@ -248,7 +242,7 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 				}
 			}
 		}
-		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, noSDKRetry)
+		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, queue.NoRetry) // every resend goes through send, journaled and counted
 		var sent []entry
 		var retry []entry
 		unknown = false

@@ -114,10 +114,7 @@ func (s *sender) keyed(ctx context.Context, rows []int32) error {
 		busy     int // batches in flight
 		firstErr error
 	)
-	limit := int(s.dest.MaxMessageSize)
-	if limit <= 0 {
-		limit = 1 << 20
-	}
+	limit := maxSize(s.dest)
 	for {
 		mu.Lock()
 		for len(ready) == 0 && busy > 0 && firstErr == nil {

@@ -322,7 +322,8 @@ func (st *streamer) stopped() bool {
 	}
 }
 
-// maxSize is the most a SendMessageBatch call to dest may carry.
+// maxSize is the most a SendMessageBatch call to dest may carry: its
+// maximum message size, else SQS's largest (1 MiB).
 func maxSize(dest queue.Queue) int {
 	if dest.MaxMessageSize <= 0 {
 		return 1 << 20
