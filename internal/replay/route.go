@@ -18,10 +18,32 @@ import (
 const SourceARNAttribute = "DeadLetterQueueSourceArn"
 
 // DestinationError is a destination that cannot be used: the caller's
-// input is wrong (a usage error for the CLI). Its text names no flag.
-type DestinationError struct{ Msg string }
+// input is wrong (a usage error for the CLI). Its text names no flag;
+// Fix says what the caller can do, in the caller's own words.
+type DestinationError struct {
+	Msg string
+	Fix Fix
+}
 
-func (e *DestinationError) Error() string { return e.Msg }
+// Fix is what a caller can do about a DestinationError.
+type Fix int
+
+// Fixes.
+const (
+	FixNone  Fix = iota // nothing: the destination cannot be used
+	FixTo               // name a destination (Config.To)
+	FixForce            // replay there anyway (Config.Force)
+)
+
+func (e *DestinationError) Error() string {
+	switch e.Fix {
+	case FixTo:
+		return e.Msg + ": name a destination"
+	case FixForce:
+		return e.Msg + ": replaying there needs force"
+	}
+	return e.Msg
+}
 
 // router decides where each message goes. Sources are compared by ARN.
 type router struct {
@@ -71,7 +93,7 @@ func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, forc
 		case rt.sourcesErr != nil:
 			rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): %s is used as given", dlq.Name, errorCode(rt.sourcesErr), q.Name))
 		case !isSource && !force:
-			return nil, &DestinationError{fmt.Sprintf("%s is not a source of %s: replaying there needs force", q.Name, dlq.Name)}
+			return nil, &DestinationError{Msg: fmt.Sprintf("%s is not a source of %s", q.Name, dlq.Name), Fix: FixForce}
 		}
 		rt.to = &q
 		return rt, nil
@@ -98,10 +120,10 @@ func errorCode(err error) string {
 // usable refuses a destination of the other kind, or the DLQ itself.
 func (rt *router) usable(q queue.Queue) error {
 	if q.FIFO != rt.dlq.FIFO {
-		return &DestinationError{fmt.Sprintf("%s is %s but %s is %s: FIFO and standard queues do not mix", rt.dlq.Name, kind(rt.dlq.FIFO), q.Name, kind(q.FIFO))}
+		return &DestinationError{Msg: fmt.Sprintf("%s is %s but %s is %s: FIFO and standard queues do not mix", rt.dlq.Name, kind(rt.dlq.FIFO), q.Name, kind(q.FIFO))}
 	}
 	if q.URL == rt.dlq.URL || (q.ARN != "" && q.ARN == rt.dlq.ARN) {
-		return &DestinationError{"the destination is the DLQ itself"}
+		return &DestinationError{Msg: "the destination is the DLQ itself"}
 	}
 	return nil
 }
@@ -210,7 +232,7 @@ func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) 
 			var got queue.Queue
 			if got, err = queue.Attributes(ctx, rt.api, url); err == nil {
 				if got.ARN != arn {
-					return nil, &DestinationError{fmt.Sprintf("source %s resolved to %s: not the same queue", arn, got.ARN)}
+					return nil, &DestinationError{Msg: fmt.Sprintf("source %s resolved to %s: not the same queue", arn, got.ARN)}
 				}
 				if err := rt.usable(got); err != nil {
 					return nil, err
@@ -221,7 +243,7 @@ func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) 
 	}
 	var nf *queue.NotFoundError
 	if errors.As(err, &nf) {
-		return nil, &DestinationError{fmt.Sprintf("messages in %s came from %s, which no longer exists: name a destination", rt.dlq.Name, arn)}
+		return nil, &DestinationError{Msg: fmt.Sprintf("messages in %s came from %s, which no longer exists", rt.dlq.Name, arn), Fix: FixTo}
 	}
 	if err != nil {
 		return nil, err
@@ -236,17 +258,17 @@ func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) 
 func (rt *router) unroutableError(n int) error {
 	switch {
 	case rt.sourcesErr != nil:
-		return &DestinationError{fmt.Sprintf("%d message(s) in %s do not say which queue they came from and its sources could not be listed (%s): name a destination",
-			n, rt.dlq.Name, errorCode(rt.sourcesErr))}
+		return &DestinationError{Msg: fmt.Sprintf("%d message(s) in %s do not say which queue they came from and its sources could not be listed (%s)",
+			n, rt.dlq.Name, errorCode(rt.sourcesErr)), Fix: FixTo}
 	case len(rt.sources) == 0:
-		return &DestinationError{fmt.Sprintf("no queue redrives to %s: name a destination", rt.dlq.Name)}
+		return &DestinationError{Msg: fmt.Sprintf("no queue redrives to %s", rt.dlq.Name), Fix: FixTo}
 	}
 	names := make([]string, len(rt.sources))
 	for i, s := range rt.sources {
 		names[i] = s.Name
 	}
-	return &DestinationError{fmt.Sprintf("%s has %d sources (%s) and %d message(s) do not say which they came from: name a destination",
-		rt.dlq.Name, len(rt.sources), strings.Join(names, ", "), n)}
+	return &DestinationError{Msg: fmt.Sprintf("%s has %d sources (%s) and %d message(s) do not say which they came from",
+		rt.dlq.Name, len(rt.sources), strings.Join(names, ", "), n), Fix: FixTo}
 }
 
 // destinations names the queues messages went to, for the report.
@@ -273,7 +295,7 @@ func (rt *router) destinations() string {
 func resolveQueue(ctx context.Context, api SQSAPI, s string) (queue.Queue, error) {
 	ref, err := queue.ParseRef(s)
 	if err != nil {
-		return queue.Queue{}, &DestinationError{err.Error()}
+		return queue.Queue{}, &DestinationError{Msg: err.Error()}
 	}
 	url, err := queue.ResolveURL(ctx, api, ref)
 	if err != nil {

@@ -264,7 +264,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	case errors.As(err, &de):
 		// The whole text: a give-back that failed with it says messages
 		// may stay hidden.
-		uerr := &cli.UsageError{Err: errors.New(flagWords(err.Error()))}
+		uerr := &cli.UsageError{Err: errors.New(strings.Replace(err.Error(), de.Error(), flagWords(de), 1))}
 		if report.Sent == 0 && report.Deleted == 0 {
 			return uerr
 		}
@@ -333,10 +333,15 @@ func openJournal(ctx context.Context, api engine.SQSAPI, opts *ReplayOptions) (*
 	return journal.OpenFile(journal.DefaultPath(opts.Env, q.ARN), journal.LegacyPath(opts.Env, q.Name))
 }
 
-// flagWords puts the CLI's flags into the engine's words.
-func flagWords(msg string) string {
-	msg = strings.ReplaceAll(msg, "name a destination", "pass --to QUEUE")
-	return strings.ReplaceAll(msg, "replaying there needs force", "pass --force to replay there anyway")
+// flagWords is a destination error with its fix in the CLI's flags.
+func flagWords(de *engine.DestinationError) string {
+	switch de.Fix {
+	case engine.FixTo:
+		return de.Msg + ": pass --to QUEUE"
+	case engine.FixForce:
+		return de.Msg + ": pass --force to replay there anyway"
+	}
+	return de.Msg
 }
 
 func leftReasons(l engine.Left) string {
