@@ -195,172 +195,233 @@ func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt in
 // detached from ctx: an interrupt lets the batch in flight finish, so its
 // outcome is known and journaled.
 func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err error) {
-	h := s.h
-	r := h.r
-	cfg := r.cfg
-	c := r.c
 	blocked = noRow
-	if s.limiter != nil {
-		if err := s.limiter.WaitN(ctx, len(batch)); err != nil {
-			// Interrupted, or the wait would pass ctx's deadline: nothing
-			// was sent, and no later batch may go before this one.
-			if ctx.Err() != nil {
-				r.stop(StopInterrupted, "interrupted")
-			} else {
-				r.stop(StopDeadline, "the rate limit's next batch would pass the deadline")
-			}
-			return noRow, nil
-		}
-	}
-	// Batches wait for room and for the rate: the run may have stopped
-	// meanwhile, and a batch that has not gone yet does not go.
-	if r.halted(ctx) {
+	if len(batch) == 0 || !s.mayGo(ctx, len(batch)) {
 		return noRow, nil
 	}
 	dctx := context.WithoutCancel(ctx)
 	pending := batch
 	unknown := false // the last attempt's outcome was not known
-	for attempt := 1; len(pending) > 0; attempt++ {
-		ids := make([]string, len(pending))
-		entries := make([]types.SendMessageBatchRequestEntry, len(pending))
-		for i, e := range pending {
-			ids[i] = h.t.id(e.row)
-			e.in.Id = aws.String(fmt.Sprint(i))
-			entries[i] = e.in
+	for attempt := 1; ; attempt++ {
+		if err := s.journalSending(dctx, pending, attempt, unknown); err != nil {
+			return noRow, err
 		}
-		if cfg.Journal != nil {
-			if err := cfg.Journal.Record(dctx, ids, journal.Sending); err != nil {
-				return noRow, err
-			}
-		}
-		if unknown {
-			c.uncertain.Add(int64(len(pending)))
-		} else if attempt == 1 {
-			for _, e := range pending {
-				if h.t.has(e.row, stUnknown) {
-					c.uncertain.Add(1)
-				}
-			}
-		}
-		out, callErr := cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: entries}, queue.NoRetry) // every resend goes through send, journaled and counted
-		var sent []entry
-		var retry []entry
-		unknown = false
+		out, callErr := s.h.r.cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: requestEntries(pending)},
+			queue.NoRetry) // every resend goes through here, journaled and counted
 		if callErr != nil || throttled(out) {
 			s.congested.Store(true)
 		}
+		var a answer
 		if callErr != nil {
-			retry, unknown = pending, !queue.Rejected(callErr)
+			a = answer{retry: pending, unknown: !queue.Rejected(callErr), stopAt: noRow}
 		} else {
-			ok := make([]bool, len(pending))
-			failed := make([]*types.BatchResultErrorEntry, len(pending))
-			for _, e := range out.Successful {
-				if i := queue.EntryIndex(e.Id, len(pending)); i >= 0 {
-					ok[i] = true
-				}
-			}
-			for k := range out.Failed {
-				if i := queue.EntryIndex(out.Failed[k].Id, len(pending)); i >= 0 {
-					failed[i] = &out.Failed[k]
-				}
-			}
-			cut := len(pending) // FIFO: the first entry not accepted
-			if s.dest.FIFO {
-				for i := range pending {
-					if !ok[i] {
-						cut = i
-						break
-					}
-				}
-			}
-			overtaken := false
-			for i := cut + 1; i < len(pending); i++ {
-				overtaken = overtaken || ok[i]
-			}
-			stopAt := noRow // this attempt's FIFO stop
-			for i, e := range pending {
-				switch f := failed[i]; {
-				case ok[i]:
-					sent = append(sent, e)
-				case stopAt != noRow:
-					// Behind the message its FIFO group stopped at: left in
-					// the DLQ, not attempted again.
-				case f != nil && f.SenderFault:
-					h.fail(e.row, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
-					if s.dest.FIFO {
-						stopAt = e.row
-					}
-				case overtaken && i >= cut:
-					// Later messages of the group are in already: sending this
-					// one now would deliver it out of order.
-					h.fail(e.row, "not accepted while later messages of its FIFO group were: left in the DLQ")
-					stopAt = e.row
-				default:
-					// Failed for a transient reason, or missing from the answer.
-					// On FIFO, entries before the stop are retried: in order,
-					// ahead of it.
-					retry = append(retry, e)
-					unknown = unknown || f == nil
-				}
-			}
-			if stopAt != noRow {
-				blocked = stopAt
-			}
-			if overtaken {
-				cutRow := pending[cut].row
-				r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", r.groups.str(h.t.row(cutRow).group), len(sent)-cut, h.t.id(cutRow))
-			}
+			a = s.sortAnswer(pending, out)
 		}
-		if len(sent) > 0 {
-			c.sent.Add(int64(len(sent)))
-			rows := make([]int32, len(sent))
-			sentIDs := make([]string, len(sent))
-			handles := make([]string, len(sent))
-			for i, e := range sent {
-				rows[i], sentIDs[i], handles[i] = e.row, h.t.id(e.row), e.handle
-				// Received again while it waited (its hold lapsed): only the
-				// newest handle deletes it. Unreadable, the older one is
-				// tried, and the final check deletes what it left.
-				if hd, err := h.t.newest(e.row, e.handle); err == nil {
-					handles[i] = hd
-				}
-			}
-			h.t.set(stSent, rows...)
-			if cfg.Journal != nil {
-				if err := cfg.Journal.Record(dctx, sentIDs, journal.Sent); err != nil {
-					return blocked, err
-				}
-			}
-			if s.deletes != nil {
-				s.deletes.Go(func() error { return h.delete(dctx, rows, handles) })
-			} else if err := h.delete(dctx, rows, handles); err != nil {
-				return blocked, err
-			}
+		unknown = a.unknown
+		if a.stopAt != noRow {
+			blocked = a.stopAt
+		}
+		if err := s.commit(dctx, a.sent); err != nil {
+			return blocked, err
 		}
 		s.progress()
-		if len(retry) == 0 {
+		if len(a.retry) == 0 {
 			return blocked, nil
 		}
 		if attempt >= sendAttempts {
-			why := "send failed after retries"
-			if callErr != nil {
-				why = callErr.Error()
-			}
-			if unknown {
-				why += " (the last answer was lost: the destination may have it)"
-			}
-			for _, e := range retry {
-				h.fail(e.row, why)
-			}
-			if s.dest.FIFO {
-				blocked = retry[0].row
-			}
-			return blocked, nil
+			return s.giveUp(a.retry, callErr, unknown, blocked), nil
 		}
-		_ = cfg.Sleep(dctx, backoff.Delay(attempt))
-		pending = retry
+		_ = s.h.r.cfg.Sleep(dctx, backoff.Delay(attempt))
+		pending = a.retry
 	}
-	return blocked, nil
+}
+
+// mayGo waits for the rate limit, and reports whether the batch may go:
+// a batch that waited (for room, for the rate) does not go once the run
+// stopped meanwhile. An interrupt or a deadline the wait would pass stop
+// the run: nothing was sent, and no later batch may go before this one.
+func (s *sender) mayGo(ctx context.Context, n int) bool {
+	r := s.h.r
+	if s.limiter != nil {
+		if err := s.limiter.WaitN(ctx, n); err != nil {
+			if ctx.Err() != nil {
+				r.stop(StopInterrupted, "interrupted")
+			} else {
+				r.stop(StopDeadline, "the rate limit's next batch would pass the deadline")
+			}
+			return false
+		}
+	}
+	return !r.halted(ctx)
+}
+
+// journalSending journals the attempt's entries "sending" and counts as
+// uncertain those whose earlier send may have arrived: all of a resend
+// after a lost answer, and on the first attempt those an earlier run left
+// journaled "sending".
+func (s *sender) journalSending(ctx context.Context, pending []entry, attempt int, unknown bool) error {
+	h, c := s.h, s.h.r.c
+	if j := h.r.cfg.Journal; j != nil {
+		ids := make([]string, len(pending))
+		for i, e := range pending {
+			ids[i] = h.t.id(e.row)
+		}
+		if err := j.Record(ctx, ids, journal.Sending); err != nil {
+			return err
+		}
+	}
+	switch {
+	case unknown:
+		c.uncertain.Add(int64(len(pending)))
+	case attempt == 1:
+		for _, e := range pending {
+			if h.t.has(e.row, stUnknown) {
+				c.uncertain.Add(1)
+			}
+		}
+	}
+	return nil
+}
+
+// requestEntries are the batch's entries, each with its index as its ID.
+func requestEntries(pending []entry) []types.SendMessageBatchRequestEntry {
+	entries := make([]types.SendMessageBatchRequestEntry, len(pending))
+	for i, e := range pending {
+		e.in.Id = aws.String(fmt.Sprint(i))
+		entries[i] = e.in
+	}
+	return entries
+}
+
+// answer is an attempt's entries sorted by what SQS said: sent, to send
+// again (unknown: some outcome was not known), and the row its FIFO group
+// stopped at (noRow: none); the rest failed (reported) or wait behind the
+// stop.
+type answer struct {
+	sent, retry []entry
+	unknown     bool
+	stopAt      int32
+}
+
+// sortAnswer sorts the entries of an answered SendMessageBatch.
+func (s *sender) sortAnswer(pending []entry, out *sqs.SendMessageBatchOutput) answer {
+	h := s.h
+	ok := make([]bool, len(pending))
+	failed := make([]*types.BatchResultErrorEntry, len(pending))
+	for _, e := range out.Successful {
+		if i := queue.EntryIndex(e.Id, len(pending)); i >= 0 {
+			ok[i] = true
+		}
+	}
+	for k := range out.Failed {
+		if i := queue.EntryIndex(out.Failed[k].Id, len(pending)); i >= 0 {
+			failed[i] = &out.Failed[k]
+		}
+	}
+	cut, overtaken := fifoCut(ok, s.dest.FIFO)
+	a := answer{stopAt: noRow}
+	for i, e := range pending {
+		switch f := failed[i]; {
+		case ok[i]:
+			a.sent = append(a.sent, e)
+		case a.stopAt != noRow:
+			// Behind the message its FIFO group stopped at: left in the
+			// DLQ, not attempted again.
+		case f != nil && f.SenderFault:
+			h.fail(e.row, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+			if s.dest.FIFO {
+				a.stopAt = e.row
+			}
+		case overtaken && i >= cut:
+			// Later messages of the group are in already: sending this one
+			// now would deliver it out of order.
+			h.fail(e.row, "not accepted while later messages of its FIFO group were: left in the DLQ")
+			a.stopAt = e.row
+		default:
+			// Failed for a transient reason, or missing from the answer. On
+			// FIFO, entries before the stop are retried: in order, ahead of
+			// it.
+			a.retry = append(a.retry, e)
+			a.unknown = a.unknown || f == nil
+		}
+	}
+	if overtaken {
+		cutRow := pending[cut].row
+		h.r.warn("FIFO group %s: %d message(s) after %s were accepted in the same batch and overtook it", h.r.groups.str(h.t.row(cutRow).group), len(a.sent)-cut, h.t.id(cutRow))
+	}
+	return a
+}
+
+// fifoCut is, on a FIFO destination, the first entry SQS did not accept
+// (len(ok) when it took them all; always that on a standard one), and
+// whether an entry after it was accepted: it overtook the cut one.
+func fifoCut(ok []bool, fifo bool) (cut int, overtaken bool) {
+	cut = len(ok)
+	if fifo {
+		for i := range ok {
+			if !ok[i] {
+				cut = i
+				break
+			}
+		}
+	}
+	for i := cut + 1; i < len(ok); i++ {
+		overtaken = overtaken || ok[i]
+	}
+	return cut, overtaken
+}
+
+// commit records what the destination has: counted, marked sent,
+// journaled "sent", then deleted from the DLQ (in the background when
+// the sender has a delete group).
+func (s *sender) commit(ctx context.Context, sent []entry) error {
+	if len(sent) == 0 {
+		return nil
+	}
+	h := s.h
+	h.r.c.sent.Add(int64(len(sent)))
+	rows := make([]int32, len(sent))
+	ids := make([]string, len(sent))
+	handles := make([]string, len(sent))
+	for i, e := range sent {
+		rows[i], ids[i], handles[i] = e.row, h.t.id(e.row), e.handle
+		// Received again while it waited (its hold lapsed): only the
+		// newest handle deletes it. Unreadable, the older one is tried,
+		// and the final check deletes what it left.
+		if hd, err := h.t.newest(e.row, e.handle); err == nil {
+			handles[i] = hd
+		}
+	}
+	h.t.set(stSent, rows...)
+	if j := h.r.cfg.Journal; j != nil {
+		if err := j.Record(ctx, ids, journal.Sent); err != nil {
+			return err
+		}
+	}
+	if s.deletes != nil {
+		s.deletes.Go(func() error { return h.delete(ctx, rows, handles) })
+		return nil
+	}
+	return h.delete(ctx, rows, handles)
+}
+
+// giveUp reports the entries still failing after sendAttempts as failed,
+// and returns the row a FIFO group stops at (blocked, else).
+func (s *sender) giveUp(retry []entry, callErr error, unknown bool, blocked int32) int32 {
+	why := "send failed after retries"
+	if callErr != nil {
+		why = callErr.Error()
+	}
+	if unknown {
+		why += " (the last answer was lost: the destination may have it)"
+	}
+	for _, e := range retry {
+		s.h.fail(e.row, why)
+	}
+	if s.dest.FIFO {
+		return retry[0].row
+	}
+	return blocked
 }
 
 func (s *sender) progress() {
