@@ -183,7 +183,6 @@ func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt in
 	return out, -1
 }
 
-
 // send sends one batch: journal "sending", SendMessageBatch, journal
 // "sent" for what succeeded, delete those from the DLQ, journal "deleted".
 // Entries that failed for a transient reason, and whole calls whose answer
