@@ -77,116 +77,145 @@ func (s *sender) concurrent(ctx context.Context, rows []int32) error {
 // that fails stops its key (nothing of that key overtakes it); messages
 // without a key are independent.
 func (s *sender) keyed(ctx context.Context, rows []int32) error {
-	h := s.h
-	r := h.r
-	// Each key's messages are a list through next, in send order: no
-	// allocation per key or message.
-	next := make([]int32, len(rows)) // position of the key's next message; -1: none
-	last := map[int32]int32{}        // key → position of its last message so far
-	var ready []int32                // positions whose message may go: heads of keys, oldest first
+	kl := newKeyLists(s.h, rows)
+	s.deletes = &errgroup.Group{}
+	s.deletes.SetLimit(maxInFlight)
+	limit := maxSize(s.dest)
+	for {
+		heads, done, err := kl.nextBatch(ctx, limit)
+		if done {
+			return errors.Join(err, s.deletes.Wait())
+		}
+		tok := s.h.r.inFlight.acquire()
+		go s.sendHeads(ctx, kl, heads, tok)
+	}
+}
+
+// sendHeads sends one batch of heads of keys, then lets kl go on from
+// what happened to them.
+func (s *sender) sendHeads(ctx context.Context, kl *keyLists, heads []int32, tok int) {
+	batch := make([]int32, len(heads))
+	for k, p := range heads {
+		batch[k] = kl.rows[p]
+	}
+	bs, _ := s.batches(batch, false)
+	moved := 0
+	var err error
+	for _, b := range bs {
+		_, err = s.send(ctx, b)
+		moved += s.sentOf(b)
+		if err != nil {
+			break
+		}
+	}
+	s.h.r.inFlight.release(tok, moved, s.congested.Swap(false))
+	kl.answered(heads, err)
+}
+
+// keyLists is the order of a keyed send: each key's messages a list
+// through next, in send order (no allocation per key or message), and the
+// positions (in rows) whose message may go now.
+type keyLists struct {
+	h     *held
+	rows  []int32
+	next  []int32 // position of the key's next message; -1: none
+	ready []int32 // heads of keys and independent messages, oldest first
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	busy     int // batches in flight
+	firstErr error
+}
+
+func newKeyLists(h *held, rows []int32) *keyLists {
+	kl := &keyLists{h: h, rows: rows, next: make([]int32, len(rows))}
+	kl.cond = sync.NewCond(&kl.mu)
+	last := map[int32]int32{} // key → position of its last message so far
 	for p, i := range rows {
-		next[p] = -1
+		kl.next[p] = -1
 		k := h.t.row(i).key
 		if k < 0 {
-			ready = append(ready, int32(p)) // independent
+			kl.ready = append(kl.ready, int32(p)) // independent
 			continue
 		}
 		if q, ok := last[k]; ok {
-			next[q] = int32(p)
+			kl.next[q] = int32(p)
 		} else {
-			ready = append(ready, int32(p))
+			kl.ready = append(kl.ready, int32(p))
 		}
 		last[k] = int32(p)
 	}
-	// behind counts the messages after position p in its key's list.
-	behind := func(p int32) int {
-		n := 0
-		for q := next[p]; q >= 0; q = next[q] {
-			n++
-		}
-		return n
-	}
-	s.deletes = &errgroup.Group{}
-	s.deletes.SetLimit(maxInFlight)
-	var (
-		mu       sync.Mutex
-		cond     = sync.NewCond(&mu)
-		busy     int // batches in flight
-		firstErr error
-	)
-	limit := maxSize(s.dest)
-	for {
-		mu.Lock()
-		for len(ready) == 0 && busy > 0 && firstErr == nil {
-			cond.Wait()
-		}
-		if len(ready) == 0 || firstErr != nil || r.halted(ctx) {
-			for busy > 0 {
-				cond.Wait()
-			}
-			err := firstErr
-			mu.Unlock()
-			return errors.Join(err, s.deletes.Wait())
-		}
-		// One batch of heads of distinct keys, within the size limit.
-		var heads []int32 // positions
-		size := 0
-		for len(ready) > 0 && len(heads) < queue.MaxBatch {
-			p := ready[0]
-			sz := int(h.t.row(rows[p]).size) + markerSize
-			if len(heads) > 0 && size+sz > limit {
-				break
-			}
-			ready = ready[1:]
-			heads, size = append(heads, p), size+sz
-		}
-		busy++
-		mu.Unlock()
+	return kl
+}
 
-		tok := r.inFlight.acquire()
-		go func() {
-			batch := make([]int32, len(heads))
-			for k, p := range heads {
-				batch[k] = rows[p]
-			}
-			bs, _ := s.batches(batch, false)
-			moved := 0
-			var err error
-			for _, b := range bs {
-				_, err = s.send(ctx, b)
-				moved += s.sentOf(b)
-				if err != nil {
-					break
-				}
-			}
-			r.inFlight.release(tok, moved, s.congested.Swap(false))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			for _, p := range heads {
-				i := rows[p]
-				k := h.t.row(i).key
-				switch {
-				case h.t.has(i, stSent):
-					r.keys.mark(k, keySent)
-					if next[p] >= 0 {
-						ready = append(ready, next[p])
-					}
-				case h.t.has(i, stFailed):
-					r.keys.mark(k, keyStopped)
-					if n := behind(p); n > 0 {
-						r.blockedBehind(n)
-						r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", r.keys.str(k), h.t.id(i), n)
-					}
-				}
-				// Neither: not attempted (the run is stopping); it stays.
-			}
-			busy--
-			cond.Broadcast()
-		}()
+// nextBatch waits for messages that may go and takes one batch of heads
+// of distinct keys within limit bytes. done: nothing more goes (all sent,
+// a send failed, or the run stopped), and every batch in flight was
+// answered; err is the first send's error.
+func (kl *keyLists) nextBatch(ctx context.Context, limit int) (heads []int32, done bool, err error) {
+	kl.mu.Lock()
+	defer kl.mu.Unlock()
+	for len(kl.ready) == 0 && kl.busy > 0 && kl.firstErr == nil {
+		kl.cond.Wait()
 	}
+	if len(kl.ready) == 0 || kl.firstErr != nil || kl.h.r.halted(ctx) {
+		for kl.busy > 0 {
+			kl.cond.Wait()
+		}
+		return nil, true, kl.firstErr
+	}
+	size := 0
+	for len(kl.ready) > 0 && len(heads) < queue.MaxBatch {
+		p := kl.ready[0]
+		sz := int(kl.h.t.row(kl.rows[p]).size) + markerSize
+		if len(heads) > 0 && size+sz > limit {
+			break
+		}
+		kl.ready = kl.ready[1:]
+		heads, size = append(heads, p), size+sz
+	}
+	kl.busy++
+	return heads, false, nil
+}
+
+// answered goes on from a batch of heads: a message sent lets its key's
+// next one go; one that failed stops its key; one neither sent nor
+// failed was not attempted (the run is stopping), and stays.
+func (kl *keyLists) answered(heads []int32, err error) {
+	h, r := kl.h, kl.h.r
+	kl.mu.Lock()
+	defer kl.mu.Unlock()
+	if err != nil && kl.firstErr == nil {
+		kl.firstErr = err
+	}
+	for _, p := range heads {
+		i := kl.rows[p]
+		k := h.t.row(i).key
+		switch {
+		case h.t.has(i, stSent):
+			r.keys.mark(k, keySent)
+			if kl.next[p] >= 0 {
+				kl.ready = append(kl.ready, kl.next[p])
+			}
+		case h.t.has(i, stFailed):
+			r.keys.mark(k, keyStopped)
+			if n := kl.behind(p); n > 0 {
+				r.blockedBehind(n)
+				r.warn("order key %s stopped at message %s: %d later message(s) with that key stay in the DLQ so that none overtakes it", r.keys.str(k), h.t.id(i), n)
+			}
+		}
+	}
+	kl.busy--
+	kl.cond.Broadcast()
+}
+
+// behind counts the messages after position p in its key's list.
+func (kl *keyLists) behind(p int32) int {
+	n := 0
+	for q := kl.next[p]; q >= 0; q = kl.next[q] {
+		n++
+	}
+	return n
 }
 
 // sentOf counts the entries of a batch the destination has.

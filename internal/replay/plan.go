@@ -70,8 +70,8 @@ func (h *held) fail(i int32, why string) {
 }
 
 // prepare scans the DLQ, holds the messages of the run's selection (up to
-// what is left of Limit), routes them and starts the heartbeat. Messages
-// that are not selected are released by the scan at once.
+// what is left of Limit and one window), routes them and keeps their hold
+// renewed. Messages that are not selected are released by the scan.
 func (r *runner) prepare(ctx context.Context) (*held, error) {
 	cfg := r.cfg
 	dlq, err := queue.Attributes(ctx, cfg.API, r.dlq.URL)
@@ -80,20 +80,9 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	// The plan's counts are from now, after any wait for earlier holds.
 	r.dlq.Visible, r.dlq.InFlight, r.dlq.Delayed = dlq.Visible, dlq.InFlight, dlq.Delayed
-	limit := 0
-	if cfg.Limit > 0 {
-		limit = cfg.Limit - r.taken()
-		if limit <= 0 {
-			return &held{r: r, t: r.newTable(0)}, nil
-		}
-	}
-	window := cfg.Window
-	if window <= 0 {
-		window = DefaultWindow
-	}
-	windowed := limit <= 0 || window < limit
-	if windowed {
-		limit = window
+	limit, window, done := r.roundSize()
+	if done {
+		return &held{r: r, t: r.newTable(0)}, nil
 	}
 	if r.started.IsZero() {
 		r.started = cfg.Now()
@@ -103,10 +92,56 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	if err := r.journalHold(ctx, -1); err != nil {
 		return nil, err
 	}
-	t := r.newTable(int(min(int64(limit), dlq.Visible+dlq.Visible/8+16)))
+	h, res, err := r.scanRound(ctx, dlq.Visible, limit)
+	if err != nil {
+		return nil, err
+	}
+	h.cut = res.OverLimit || window > 0 && res.Held >= window
+	if h.cut {
+		r.noteCut(h, res, max(window, limit), dlq.Visible)
+	}
+	h.order = h.t.sorted()
+	r.mem.adjust()
+	if err := h.route(ctx); err != nil {
+		return nil, err
+	}
+	if !h.streamed { // a streaming round counted them as they came
+		r.mu.Lock()
+		r.matched += len(h.order)
+		r.mu.Unlock()
+	}
+	return h, nil
+}
+
+// roundSize is how many messages the next round may take: what is left of
+// Limit, at most a window. window is set when the window is what bounds
+// it (the DLQ may hold more: rounds follow); done when Limit is reached.
+func (r *runner) roundSize() (limit, window int, done bool) {
+	if r.cfg.Limit > 0 {
+		limit = r.cfg.Limit - r.taken()
+		if limit <= 0 {
+			return 0, 0, true
+		}
+	}
+	w := r.cfg.Window
+	if w <= 0 {
+		w = DefaultWindow
+	}
+	if limit <= 0 || w < limit {
+		return w, w, false
+	}
+	return limit, 0, false
+}
+
+// scanRound scans for the round: a table holds what the scan takes (a
+// streaming round sends it as it comes), and renewals take the holds over
+// from the scan. On an error nothing is held any more.
+func (r *runner) scanRound(ctx context.Context, visible int64, limit int) (*held, queue.ScanResult, error) {
+	cfg := r.cfg
+	t := r.newTable(int(min(int64(limit), visible+visible/8+16)))
 	h := &held{r: r, t: t}
 	opts := queue.ScanOptions{
-		Depth: dlq.Visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
+		Depth: visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
 		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
 		// The round renews its holds from the end of the scan's renewals:
 		// through the release of what it did not take, the plan, the
@@ -121,15 +156,15 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	res, err := queue.Scan(ctx, cfg.API, r.dlq.URL, opts, r.takes)
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
-	h.scanned, h.cut = res.Scanned, res.OverLimit || windowed && res.Held >= window
+	h.scanned = res.Scanned
 	r.mu.Lock()
-	first := r.scanned == 0 // the plan says a round was cut; later rounds warn
 	r.scanned += res.Scanned
 	r.mu.Unlock()
 	if st != nil {
-		if err = h.endStream(ctx, st, res, err); err != nil {
+		err = h.endStream(ctx, st, res, err)
+		if err != nil {
 			h.stopHeartbeat()
-			return nil, err
+			return nil, res, err
 		}
 	}
 	if err != nil {
@@ -139,25 +174,36 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 		if res.Held > 0 {
 			_ = h.giveBack(ctx, t.sorted())
 		}
-		return nil, err
+		return nil, res, err
 	}
-	if h.cut {
-		why := fmt.Sprintf("more matching messages than one round holds (%d)", window)
-		if res.OverLimit {
-			why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, res.Held)
-		}
-		h.cutWhy = fmt.Sprintf("%s: the DLQ (~%d visible) is replayed in rounds, this plan shows the first", why, dlq.Visible)
-		if cfg.Order != OrderNone || r.dlq.FIFO {
-			h.cutWhy += ", and order applies within each round"
-		}
-		if !first && !r.cutSeen {
-			r.warn("%s", h.cutWhy)
-		}
-		r.cutSeen = true
-	}
-	h.order = t.sorted()
-	r.mem.adjust()
+	return h, res, nil
+}
 
+// noteCut says why the round was cut (the window, or SQS's in-flight
+// limit): in the plan of the first round, as a warning of a later one.
+func (r *runner) noteCut(h *held, res queue.ScanResult, window int, visible int64) {
+	why := fmt.Sprintf("more matching messages than one round holds (%d)", window)
+	if res.OverLimit {
+		why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, res.Held)
+	}
+	h.cutWhy = fmt.Sprintf("%s: the DLQ (~%d visible) is replayed in rounds, this plan shows the first", why, visible)
+	if r.cfg.Order != OrderNone || r.dlq.FIFO {
+		h.cutWhy += ", and order applies within each round"
+	}
+	r.mu.Lock()
+	first := r.scanned == res.Scanned // the plan says a round was cut; later rounds warn
+	r.mu.Unlock()
+	if !first && !r.cutSeen {
+		r.warn("%s", h.cutWhy)
+	}
+	r.cutSeen = true
+}
+
+// route holds back what --dedup original must not send yet (given back),
+// and routes the rest; a message that cannot be routed gives the whole
+// round back and ends the run.
+func (h *held) route(ctx context.Context) error {
+	r := h.r
 	var back []int32
 	h.order, back = h.holdBack(h.order)
 	routes, unroutable, err := r.router.split(ctx, h)
@@ -166,21 +212,16 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	}
 	if err != nil {
 		h.stopHeartbeat()
-		if relErr := h.giveBack(ctx, t.sorted()); relErr != nil {
-			return nil, fmt.Errorf("%w (and giving messages back: %w)", err, relErr)
+		if relErr := h.giveBack(ctx, h.t.sorted()); relErr != nil {
+			return fmt.Errorf("%w (and giving messages back: %w)", err, relErr)
 		}
-		return nil, err
+		return err
 	}
 	if err := h.giveBack(ctx, back); err != nil {
 		h.order = append(h.order, back...) // still held: released with the rest
 	}
 	h.routes = routes
-	if !h.streamed { // a streaming round counted them as they came
-		r.mu.Lock()
-		r.matched += len(h.order)
-		r.mu.Unlock()
-	}
-	return h, nil
+	return nil
 }
 
 // takes is the run's selection: the filter, the route (--to without
@@ -326,8 +367,9 @@ func (h *held) holdBack(rows []int32) (keep, back []int32) {
 	return keep, back
 }
 
+// plan describes the round's messages: counts, keys, times, routes,
+// samples and the warnings a user should read before saying yes.
 func (h *held) plan() Plan {
-	r := h.r
 	p := Plan{Messages: len(h.order), Samples: []string{}, Warnings: []string{}, Routes: []RoutePlan{}}
 	groups := map[int32]bool{}
 	for k, i := range h.order {
@@ -341,25 +383,8 @@ func (h *held) plan() Plan {
 		}
 	}
 	p.Groups = len(groups)
-	if r.cfg.Order == OrderKey && !r.dlq.FIFO {
-		keys := map[int32]bool{}
-		for _, i := range h.order {
-			if k := h.t.row(i).key; k >= 0 {
-				keys[k] = true
-			} else {
-				p.Unkeyed++
-			}
-		}
-		p.Keys = len(keys)
-		if r.cfg.Limit > 0 || r.cfg.MaxScan > 0 {
-			p.Warnings = append(p.Warnings, "with a limit, the messages taken are the first received, not always the oldest of each key: a later run may send an older message of a key after a newer one")
-		}
-		if p.Keys > 0 && len(h.order)-p.Unkeyed > 20*p.Keys {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%d messages share %d key(s): each key sends one message at a time, so this is slow; --order none if order does not matter", len(h.order)-p.Unkeyed, p.Keys))
-		}
-		if p.Unkeyed > 0 {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) have no order key: they are sent as independent messages", p.Unkeyed))
-		}
+	if h.r.cfg.Order == OrderKey && !h.r.dlq.FIFO {
+		h.planKeys(&p)
 	}
 	if n := len(h.order); n > 0 {
 		p.Oldest = time.UnixMilli(h.t.row(h.order[0]).sent).UTC().Format(time.RFC3339)
@@ -373,29 +398,62 @@ func (h *held) plan() Plan {
 			}
 		}
 	}
-	p.Warnings = append(p.Warnings, r.router.notes...)
+	p.Warnings = append(p.Warnings, h.planWarnings()...)
+	return p
+}
+
+// planKeys counts the order keys of --order key, and warns about keys
+// that make it slow, messages without one, and a limit.
+func (h *held) planKeys(p *Plan) {
+	keys := map[int32]bool{}
+	for _, i := range h.order {
+		if k := h.t.row(i).key; k >= 0 {
+			keys[k] = true
+		} else {
+			p.Unkeyed++
+		}
+	}
+	p.Keys = len(keys)
+	if h.r.cfg.Limit > 0 || h.r.cfg.MaxScan > 0 {
+		p.Warnings = append(p.Warnings, "with a limit, the messages taken are the first received, not always the oldest of each key: a later run may send an older message of a key after a newer one")
+	}
+	if p.Keys > 0 && len(h.order)-p.Unkeyed > 20*p.Keys {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d messages share %d key(s): each key sends one message at a time, so this is slow; --order none if order does not matter", len(h.order)-p.Unkeyed, p.Keys))
+	}
+	if p.Unkeyed > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) have no order key: they are sent as independent messages", p.Unkeyed))
+	}
+}
+
+// planWarnings are the run's warnings for the plan: what the router
+// noted, messages in flight or held by an interrupted run, messages held
+// back, a round cut short, FIFO rounds, and a rate that would pass SQS's
+// 12-hour hold.
+func (h *held) planWarnings() []string {
+	r, cfg := h.r, h.r.cfg
+	w := append([]string(nil), r.router.notes...)
 	if r.earlier.Messages != 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s held by an interrupted run until %s are not part of this run (not waited for)",
+		w = append(w, fmt.Sprintf("%s held by an interrupted run until %s are not part of this run (not waited for)",
 			countOrSome(r.earlier.Messages), r.earlier.Until.UTC().Format(time.RFC3339)))
 	} else if r.dlq.InFlight > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%d message(s) in %s are in flight (another consumer, or a replay still running): they are not part of this replay", r.dlq.InFlight, r.dlq.Name))
+		w = append(w, fmt.Sprintf("%d message(s) in %s are in flight (another consumer, or a replay still running): they are not part of this replay", r.dlq.InFlight, r.dlq.Name))
 	}
 	if n := len(r.heldBack); n > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("dedup original: %d message(s) first sent less than %s ago are held back (SQS would drop them as duplicates); run again later", n, DedupWindow))
+		w = append(w, fmt.Sprintf("dedup original: %d message(s) first sent less than %s ago are held back (SQS would drop them as duplicates); run again later", n, DedupWindow))
 	}
 	if h.cut {
-		p.Warnings = append(p.Warnings, h.cutWhy)
+		w = append(w, h.cutWhy)
 	}
 	if r.dlq.FIFO {
-		p.Warnings = append(p.Warnings, "FIFO: SQS shows the first messages of each group at a time; later messages are replayed in further rounds")
+		w = append(w, "FIFO: SQS shows the first messages of each group at a time; later messages are replayed in further rounds")
 	}
-	if cfg := r.cfg; cfg.Rate > 0 {
+	if cfg.Rate > 0 {
 		if need := time.Duration(float64(len(h.order)) / cfg.Rate * float64(time.Second)); need > MaxHold-cfg.Visibility {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("at %g messages a second, %d messages take %s: SQS holds a received message at most %s, so the run stops before then; run it again to go on",
+			w = append(w, fmt.Sprintf("at %g messages a second, %d messages take %s: SQS holds a received message at most %s, so the run stops before then; run it again to go on",
 				cfg.Rate, len(h.order), need.Round(time.Minute), MaxHold))
 		}
 	}
-	return p
+	return w
 }
 
 func countOrSome(n int) string {

@@ -343,23 +343,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Journal != nil {
 		rep.Journal = cfg.Journal.Location()
 	}
-	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
+	r, err := newRunner(ctx, cfg)
 	if err != nil {
 		return rep, err
 	}
-	rep.DLQ = dlq.Name
-	if cfg.Filter != nil {
-		cfg.Filter.ForQueue(dlq.Name) // once: the scan's receivers share the filter
-	}
-	rt, err := newRouter(ctx, cfg.API, dlq, cfg.To, cfg.Force)
-	if err != nil {
-		return rep, err
-	}
-	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now),
-		stopped: map[string]string{}, heldBack: map[string]bool{}}
-	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
-		return rep, err
-	}
+	rep.DLQ = r.dlq.Name
 	defer func() { _ = r.spool.close() }()
 	if cfg.LimitMemory {
 		r.mem = limitMemory()
@@ -367,54 +355,75 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	start := cfg.Now()
 	if err := r.waitForEarlierHolds(ctx); err != nil {
-		return r.finish(rep, start), err
+		return r.report(rep, start, nil), err
 	}
+	left, end, err := r.sweeps(ctx, &rep, start)
+	switch {
+	case end == endedAtPlan:
+		rep = r.report(rep, start, nil)
+		rep.Remaining = 0
+		return rep, err
+	case err == nil && ctx.Err() != nil:
+		err = ctx.Err()
+	}
+	if err != nil {
+		return r.report(rep, start, nil), err
+	}
+	return r.report(rep, start, &left), nil
+}
 
-	var runErr error
-	var left Left
+// newRunner resolves the DLQ and its destinations and opens the spool.
+func newRunner(ctx context.Context, cfg Config) (*runner, error) {
+	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Filter != nil {
+		cfg.Filter.ForQueue(dlq.Name) // once: the scan's receivers share the filter
+	}
+	rt, err := newRouter(ctx, cfg.API, dlq, cfg.To, cfg.Force)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now),
+		stopped: map[string]string{}, heldBack: map[string]bool{}}
+	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// sweeps moves the selection in rounds and looks at the DLQ again; when
+// that look finds messages that were there before the run but hidden when
+// it scanned (a hold that lapsed late, or counters that lagged), it moves
+// them in more rounds and looks again, at most maxSweeps times. Not with
+// --order sent (an older message would follow newer ones) or --max-scan
+// (what it did not scan was not hidden).
+func (r *runner) sweeps(ctx context.Context, rep *Report, start time.Time) (Left, roundsEnd, error) {
+	cfg := r.cfg
 	for sweep := 0; ; sweep++ {
-		runErr = r.rounds(ctx, &rep, start)
-		var early *endedEarly
-		if errors.As(runErr, &early) {
-			rep = r.finish(rep, start)
-			rep.Remaining = 0
-			return rep, early.err
+		end, err := r.rounds(ctx, rep, start)
+		if end == endedAtPlan {
+			return Left{}, end, err
 		}
-		if runErr != nil || ctx.Err() != nil {
-			r.released(ctx, runErr)
-			break
+		if err != nil || ctx.Err() != nil {
+			r.released(ctx, err)
+			return Left{}, end, err
 		}
 		// The final check holds messages while it scans: the run is
 		// journaled released only after it.
-		if left, err = r.verify(ctx); err != nil {
-			return r.finish(rep, start), fmt.Errorf("verify %s: %w", dlq.Name, err)
+		left, err := r.verify(ctx)
+		if err != nil {
+			return left, end, fmt.Errorf("verify %s: %w", r.dlq.Name, err)
 		}
-		// Messages that were in the DLQ before the run but hidden when it
-		// scanned (a hold that lapsed late, or counters that lagged) are
-		// moved by another round, not left to the user; not with --order
-		// sent (an older message would follow newer ones) or --max-scan
-		// (what it did not scan was not hidden).
-		if r.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || cfg.Limit > 0 && r.taken() >= cfg.Limit {
+		limitReached := cfg.Limit > 0 && r.taken() >= cfg.Limit
+		if r.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || limitReached {
 			r.released(ctx, nil)
-			break
+			return left, end, nil
 		}
 		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", r.missed)
 		r.sweeping = true
 	}
-	rep = r.finish(rep, start)
-	if runErr == nil && ctx.Err() != nil {
-		runErr = ctx.Err()
-	}
-	if runErr != nil {
-		return rep, runErr
-	}
-	rep.Left, rep.LeftInDLQ, rep.Verified = left, left.Total(), left.Total() == 0
-	r.mu.Lock()
-	rep.Warnings = append([]string(nil), r.warnings...)
-	r.mu.Unlock()
-	rep.NextStep = nextStep(rep, r.reasonDetail, r.blocked+r.blockedLate)
-	rep.DurationSeconds = cfg.Now().Sub(start).Seconds()
-	return rep, nil
 }
 
 // DefaultWindow is the most messages a round holds, below SQS's in-flight
@@ -429,47 +438,39 @@ const maxSweeps = 2
 // ended).
 func (r *runner) taken() int { return r.ledger.len() }
 
+// roundsEnd is how the rounds ended.
+type roundsEnd int
+
+const (
+	// roundsDone: they moved what they could; the final check follows.
+	roundsDone roundsEnd = iota
+	// endedAtPlan: a dry run, or a confirmation declined or failed:
+	// nothing moved, every message was given back, no final check.
+	endedAtPlan
+)
+
 // rounds scans, confirms (first round only) and moves messages, in rounds
-// on a FIFO DLQ. A declined or dry run returns its outcome as an error
-// (ErrDeclined) or leaves rep.Plan set and returns nil.
-func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error {
-	cfg := r.cfg
+// while a round was cut (a FIFO DLQ, a window). A dry run, or a declined
+// confirmation, ends at the plan (rep.Plan set; declined: ErrDeclined).
+func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) (roundsEnd, error) {
 	for round := 0; ; round++ {
 		if round > 0 && r.halted(ctx) {
-			return nil
+			return roundsDone, nil
 		}
 		// Before prepare: a streaming round moves its messages in it.
 		before := r.progressMark()
 		h, err := r.prepare(ctx)
 		if err != nil {
-			return err
+			return roundsDone, err
 		}
 		if round == 0 && !r.sweeping {
-			plan := h.plan()
-			rep.Plan = &plan
-			rep.Destination = r.router.destinations()
-			rep.Streamed = h.streamed
-			if !h.streamed && (cfg.DryRun || cfg.Confirm != nil && len(h.order) > 0) {
-				ok := cfg.DryRun
-				if !cfg.DryRun {
-					ok, err = cfg.Confirm(r.finish(*rep, start))
-				}
-				if cfg.DryRun || err != nil || !ok {
-					relErr := h.release(ctx)
-					r.released(ctx, relErr)
-					switch {
-					case err != nil:
-						return &endedEarly{errors.Join(err, relErr)}
-					case cfg.DryRun:
-						return &endedEarly{relErr}
-					}
-					return &endedEarly{errors.Join(ErrDeclined, relErr)}
-				}
+			if end, err := r.confirm(ctx, h, rep, start); end == endedAtPlan {
+				return end, err
 			}
 		}
 		if len(h.order) == 0 {
 			r.ledger.add(h.t)
-			return h.release(ctx)
+			return roundsDone, h.release(ctx)
 		}
 		if h.streamed {
 			err = h.releaseRest(ctx) // what the sends did not move
@@ -479,20 +480,45 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) error
 		r.ledger.add(h.t) // the round took its messages, whatever happened next
 		r.mem.adjust()
 		if err != nil {
-			return err
+			return roundsDone, err
 		}
 		// A round that moved, skipped and failed nothing would repeat.
 		if !r.dlq.FIFO && !h.cut || r.stopReason() != "" || r.progressMark() == before {
-			return nil
+			return roundsDone, nil
 		}
 	}
 }
 
-// endedEarly ends a run at its plan: a dry run, a declined or failed
-// confirmation. err (possibly nil) is what Run returns.
-type endedEarly struct{ err error }
-
-func (e *endedEarly) Error() string { return fmt.Sprint(e.err) }
+// confirm puts the first round's plan in the report and, unless the round
+// streamed (it moved its messages already), asks Confirm, or ends a dry
+// run there. Ending at the plan gives every held message back.
+func (r *runner) confirm(ctx context.Context, h *held, rep *Report, start time.Time) (roundsEnd, error) {
+	cfg := r.cfg
+	plan := h.plan()
+	rep.Plan = &plan
+	rep.Destination = r.router.destinations()
+	rep.Streamed = h.streamed
+	asks := cfg.Confirm != nil && len(h.order) > 0
+	if h.streamed || !cfg.DryRun && !asks {
+		return roundsDone, nil
+	}
+	ok, err := cfg.DryRun, error(nil)
+	if !cfg.DryRun {
+		ok, err = cfg.Confirm(r.report(*rep, start, nil))
+	}
+	if ok && err == nil && !cfg.DryRun {
+		return roundsDone, nil
+	}
+	relErr := h.release(ctx)
+	r.released(ctx, relErr)
+	switch {
+	case err != nil:
+		return endedAtPlan, errors.Join(err, relErr)
+	case cfg.DryRun:
+		return endedAtPlan, relErr
+	}
+	return endedAtPlan, errors.Join(ErrDeclined, relErr)
+}
 
 // progressMark changes whenever a message is deleted or fails.
 func (r *runner) progressMark() [2]int64 {
@@ -508,8 +534,10 @@ func (r *runner) released(ctx context.Context, err error) {
 	_ = r.cfg.Journal.Released(context.WithoutCancel(ctx), r.runID)
 }
 
-// finish fills the report from the run's counters.
-func (r *runner) finish(rep Report, start time.Time) Report {
+// report fills the report from the run's counters, and, given what the
+// final check left (nil: the run ended before it), whether it verified
+// and the next step: the one place the report is assembled.
+func (r *runner) report(rep Report, start time.Time, left *Left) Report {
 	c := r.c
 	r.mu.Lock()
 	rep.Scanned, rep.Matched, rep.Skipped = r.scanned, r.matched, r.skipped
@@ -518,6 +546,7 @@ func (r *runner) finish(rep Report, start time.Time) Report {
 	for id := range r.heldBack {
 		rep.HeldBack = append(rep.HeldBack, id)
 	}
+	blocked, stopped := r.blocked+r.blockedLate, r.reasonDetail
 	r.mu.Unlock()
 	rep.Sent, rep.Deleted, rep.Failed, rep.Uncertain = int(c.sent.Load()), int(c.deleted.Load()), int(c.failed.Load()), int(c.uncertain.Load())
 	c.mu.Lock()
@@ -525,6 +554,10 @@ func (r *runner) finish(rep Report, start time.Time) Report {
 	rep.Unmarked = append([]string(nil), c.unmarked...)
 	c.mu.Unlock()
 	rep.Remaining = max(rep.Matched-rep.Deleted-rep.Failed, 0) // Deleted counts the skipped
+	if left != nil {
+		rep.Left, rep.LeftInDLQ, rep.Verified = *left, left.Total(), left.Total() == 0
+		rep.NextStep = nextStep(rep, stopped, blocked)
+	}
 	rep.DurationSeconds = r.cfg.Now().Sub(start).Seconds()
 	return rep
 }
