@@ -81,7 +81,10 @@ func Find(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	for i := range dlqs {
 		dlqs[i].Findings = deliveryFindings(dlqs[i])
 	}
-	if len(opts.Refs) == 0 {
+	if len(opts.Refs) > 0 {
+		// The account's warnings are about other places than the queues named.
+		warnings = nil
+	} else {
 		warnings = append(warnings, dropped(found.sources)...)
 		warnings = append(warnings, unkeptFunctions(found.sources, found.functions)...)
 	}
