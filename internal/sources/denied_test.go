@@ -68,8 +68,8 @@ func TestFindGoesOnWithoutAPermission(t *testing.T) {
 				t.Errorf("DLQs (-want +got):\n%s", diff)
 			}
 			for _, w := range tt.wantWarns {
-				if !hasPrefix(res.Warnings, w) {
-					t.Errorf("warnings %q\nwant one starting %q", res.Warnings, w)
+				if !hasPrefix(res.Denied, w) {
+					t.Errorf("denied %q\nwant one starting %q", res.Denied, w)
 				}
 			}
 			for _, w := range res.Warnings {

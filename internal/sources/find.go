@@ -88,10 +88,9 @@ func Find(ctx context.Context, c Clients, opts Options) (*Result, error) {
 		warnings = append(warnings, dropped(found.sources)...)
 		warnings = append(warnings, unkeptFunctions(found.sources, found.functions)...)
 	}
-	warnings = append(warnings, found.denials.warnings()...)
 	sortWarnings(warnings)
 	sortDeepestFirst(dlqs)
-	return &Result{DLQs: dlqs, Warnings: warnings}, nil
+	return &Result{DLQs: dlqs, Warnings: warnings, Denied: found.denials.warnings()}, nil
 }
 
 func findQueues(ctx context.Context, api queue.SQSAPI, opts Options) ([]queue.DeadLetterQueue, error) {

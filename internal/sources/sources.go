@@ -151,8 +151,11 @@ type Result struct {
 	DLQs []DeadLetterQueue
 	// Warnings are not about one DLQ: a target or subscription without a
 	// DLQ, a Lambda function that drops failed events, a DLQ that is not a
-	// queue, a permission that was denied.
+	// queue or is in another region.
 	Warnings []string
+	// Denied are the permissions refused, each with what was not read:
+	// DLQs may be missing.
+	Denied []string
 }
 
 // sortWarnings keeps the account's warnings in a stable order.

@@ -79,8 +79,8 @@ const (
 // Report is the result of one inspection.
 type Report struct {
 	Rows []Row
-	// Warnings are the account's, not one DLQ's: a rule target or
-	// subscription without a DLQ, a permission denied.
+	// Warnings are the account's, not one DLQ's: a permission denied
+	// (first), a rule target or subscription without a DLQ.
 	Warnings []string
 	// AlarmsErr is why alarms could not be read; rows then carry no alarm
 	// and no alarm warnings.
@@ -89,7 +89,7 @@ type Report struct {
 
 // NewReport joins DLQs with the alarms that watch them and judges each.
 func NewReport(found *sources.Result, alarms map[string][]alarm.Alarm, alarmsErr error) *Report {
-	r := &Report{Rows: make([]Row, 0, len(found.DLQs)), Warnings: found.Warnings, AlarmsErr: alarmsErr}
+	r := &Report{Rows: make([]Row, 0, len(found.DLQs)), Warnings: append(append([]string{}, found.Denied...), found.Warnings...), AlarmsErr: alarmsErr}
 	for _, d := range found.DLQs {
 		row := Row{
 			Name: d.Name, URL: d.URL, ARN: d.ARN, Exists: d.Exists, FIFO: d.FIFO,
