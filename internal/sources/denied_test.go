@@ -24,14 +24,18 @@ func TestFindGoesOnWithoutAPermission(t *testing.T) {
 		wantWarns []string // warnings that start so
 	}{
 		{
-			name:     "no events:ListRules",
-			deny:     func(eb *fakeEventBridge, _ *fakeSNS, _ *fakeLambda) { eb.errs = map[string]error{"ListRules": denied("EventBridge", "ListRules")} },
-			wantDLQs: []string{"orders-payments-dlq", "orders-bus-dlq", "orders-charge-dlq", "orders-notify-dlq"},
+			name: "no events:ListRules",
+			deny: func(eb *fakeEventBridge, _ *fakeSNS, _ *fakeLambda) {
+				eb.errs = map[string]error{"ListRules": denied("EventBridge", "ListRules")}
+			},
+			wantDLQs:  []string{"orders-payments-dlq", "orders-bus-dlq", "orders-charge-dlq", "orders-notify-dlq"},
 			wantWarns: []string{"events:ListRules denied 2 times (AccessDeniedException): the rules of those event buses were not read; grant it to see every DLQ (docs/iam.md)"},
 		},
 		{
-			name:      "no sns:ListSubscriptions",
-			deny:      func(_ *fakeEventBridge, sn *fakeSNS, _ *fakeLambda) { sn.errs = map[string]error{"ListSubscriptions": denied("SNS", "ListSubscriptions")} },
+			name: "no sns:ListSubscriptions",
+			deny: func(_ *fakeEventBridge, sn *fakeSNS, _ *fakeLambda) {
+				sn.errs = map[string]error{"ListSubscriptions": denied("SNS", "ListSubscriptions")}
+			},
 			wantDLQs:  []string{"orders-payments-dlq", "orders-shipping-dlq", "orders-bus-dlq", "orders-charge-dlq"},
 			wantWarns: []string{"sns:ListSubscriptions denied (AccessDeniedException): SNS subscriptions were not read"},
 		},

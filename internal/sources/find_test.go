@@ -59,7 +59,7 @@ func describe(r *Result) string {
 	var b strings.Builder
 	for _, d := range r.DLQs {
 		fmt.Fprintf(&b, "%s exists=%v depth=%d\n", d.Name, d.Exists, d.Depth())
-		for _, s := range d.DeadLetterQueue.Sources {
+		for _, s := range d.Sources {
 			fmt.Fprintf(&b, "  < queue %s\n", s.Name)
 		}
 		for _, s := range d.Services {

@@ -21,7 +21,7 @@ import (
 
 // InspectOptions are the flags and dependencies of `dlq inspect`.
 type InspectOptions struct {
-	IO         *render.IOStreams
+	IO          *render.IOStreams
 	SQS         func(context.Context) (queue.SQSAPI, error)
 	CloudWatch  func(context.Context) (alarm.CloudWatchAPI, error)
 	EventBridge func(context.Context) (sources.EventBridgeAPI, error)
