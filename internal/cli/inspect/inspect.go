@@ -113,25 +113,8 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 			if err := cli.QueueSelection(cmd, s, args, &opts.Prefix); err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("max-depth") {
-				opts.MaxDepth = -1
-			} else if opts.MaxDepth < 0 {
-				return cli.Usagef("--max-depth must be 0 or more, got %d", opts.MaxDepth)
-			}
-			if len(args) > 0 && cmd.Flags().Changed("prefix") {
-				return cli.Usagef("--prefix applies to discovery: name queues or give --prefix, not both")
-			}
-			if opts.Watch < 0 {
-				return cli.Usagef("--watch must be positive, got %s", opts.Watch)
-			}
-			if opts.Watch > 0 && (!opts.IO.IsStdoutTTY() || opts.Output != render.FormatTable) {
-				return cli.Usagef("--watch needs a terminal and table output")
-			}
-			if opts.Sources, err = sources.ParseKinds(kinds); err != nil {
-				return cli.Usagef("--sources: %s", err)
-			}
-			if opts.Concurrency < 1 {
-				return cli.Usagef("--concurrency must be at least 1, got %d", opts.Concurrency)
+			if err := opts.validate(cmd, kinds); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -146,6 +129,33 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 	cmd.Flags().IntVar(&opts.Concurrency, "concurrency", queue.DefaultConcurrency, "parallel reads per service")
 	cmd.Flags().StringSliceVar(&kinds, "sources", nil, "read only these kinds of `SOURCES`: sqs, eventbridge, sns, lambda (default all)")
 	return cmd
+}
+
+// validate checks the flags against each other and fills in what they
+// imply: no --max-depth is no threshold, no --sources is every kind.
+func (opts *InspectOptions) validate(cmd *cobra.Command, kinds []string) error {
+	var err error
+	if !cmd.Flags().Changed("max-depth") {
+		opts.MaxDepth = -1
+	} else if opts.MaxDepth < 0 {
+		return cli.Usagef("--max-depth must be 0 or more, got %d", opts.MaxDepth)
+	}
+	if len(opts.Queues) > 0 && cmd.Flags().Changed("prefix") {
+		return cli.Usagef("--prefix applies to discovery: name queues or give --prefix, not both")
+	}
+	if opts.Watch < 0 {
+		return cli.Usagef("--watch must be positive, got %s", opts.Watch)
+	}
+	if opts.Watch > 0 && (!opts.IO.IsStdoutTTY() || opts.Output != render.FormatTable) {
+		return cli.Usagef("--watch needs a terminal and table output")
+	}
+	if opts.Sources, err = sources.ParseKinds(kinds); err != nil {
+		return cli.Usagef("--sources: %s", err)
+	}
+	if opts.Concurrency < 1 {
+		return cli.Usagef("--concurrency must be at least 1, got %d", opts.Concurrency)
+	}
+	return nil
 }
 
 func inspectRun(ctx context.Context, opts *InspectOptions) error {
