@@ -112,3 +112,31 @@ orders-notify-dlq exists=true depth=0
 		t.Errorf("ListRules calls = %d, want 4: two rules on each bus, one a page", got)
 	}
 }
+
+// A target's DLQ in another region is not read (dlq reads one region's
+// queues) and a warning says where it is.
+func TestFindDLQInAnotherRegion(t *testing.T) {
+	t.Parallel()
+	q, eb, sn, la := pipeline()
+	other := "arn:aws:sqs:us-east-1:" + acct + ":orders-far-dlq"
+	eb.rules = []fakeRule{{bus: "orders", name: "far", targets: targets(target("t1", qARN+"orders-shipping", other))}}
+	res, err := Find(context.Background(), clients(q, eb, sn, la), Options{Prefix: "orders-far"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "! rule orders/far → sqs:orders-shipping dead-letters into " + other + " in us-east-1: dlq reads one region's queues; inspect that region too\n"
+	if got := describe(&Result{DLQs: res.DLQs, Warnings: filter(res.Warnings, "rule orders/far")}); got != want {
+		t.Errorf("Find:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// filter keeps the lines that start with prefix.
+func filter(lines []string, prefix string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
