@@ -32,6 +32,14 @@ func TestFindGoesOnWithoutAPermission(t *testing.T) {
 			wantWarns: []string{"events:ListRules denied 2 times (AccessDeniedException): the rules of those event buses were not read; grant it to see every DLQ (docs/iam.md)"},
 		},
 		{
+			name: "no events:DescribeEventBus",
+			deny: func(eb *fakeEventBridge, _ *fakeSNS, _ *fakeLambda) {
+				eb.errs = map[string]error{"DescribeEventBus": denied("EventBridge", "DescribeEventBus")}
+			},
+			wantDLQs:  []string{"orders-payments-dlq", "orders-shipping-dlq", "orders-bus-dlq", "orders-charge-dlq", "orders-notify-dlq"},
+			wantWarns: []string{"events:DescribeEventBus denied 2 times (AccessDeniedException): those event buses' own DLQs"},
+		},
+		{
 			name: "no sns:ListSubscriptions",
 			deny: func(_ *fakeEventBridge, sn *fakeSNS, _ *fakeLambda) {
 				sn.errs = map[string]error{"ListSubscriptions": denied("SNS", "ListSubscriptions")}

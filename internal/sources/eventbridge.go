@@ -30,40 +30,14 @@ func discoverEventBridge(ctx context.Context, api EventBridgeAPI, concurrency in
 	if err != nil {
 		return nil, d.note(err, "EventBridge rule targets and event buses were not read")
 	}
-	var (
-		mu  sync.Mutex
-		out []Source
-	)
-	add := func(s ...Source) { mu.Lock(); out = append(out, s...); mu.Unlock() }
-	var rules []types.Rule
-	for _, b := range buses {
-		rs, err := listRules(ctx, api, aws.ToString(b.Name))
-		if err != nil {
-			if err := d.note(err, "the rules of those event buses were not read"); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		rules = append(rules, rs...)
+	var c collected[Source]
+	rules, err := readBuses(ctx, api, buses, concurrency, d, &c)
+	if err != nil {
+		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
-	for _, b := range buses {
-		g.Go(func() error {
-			s, err := busDLQ(gctx, api, b)
-			if isNotFound(err) {
-				return nil
-			}
-			if err != nil {
-				return d.note(err, "those event buses' own DLQs (for events no rule could take, such as KMS failures) were not read")
-			}
-			if s != nil {
-				add(*s)
-			}
-			return nil
-		})
-	}
-	for _, r := range rules {
+	for _, r := range rules.all() {
 		g.Go(func() error {
 			s, err := ruleTargets(gctx, api, r)
 			if isNotFound(err) {
@@ -72,14 +46,61 @@ func discoverEventBridge(ctx context.Context, api EventBridgeAPI, concurrency in
 			if err != nil {
 				return d.note(err, "those rules' targets were not read")
 			}
-			add(s...)
+			c.add(s...)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return c.all(), nil
+}
+
+// readBuses reads each bus's own DLQ (into c) and lists its rules.
+func readBuses(ctx context.Context, api EventBridgeAPI, buses []types.EventBus, concurrency int, d *denials, c *collected[Source]) (*collected[types.Rule], error) {
+	var rules collected[types.Rule]
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	for _, b := range buses {
+		g.Go(func() error {
+			s, err := busDLQ(gctx, api, b)
+			switch {
+			case isNotFound(err):
+				return nil // deleted since it was listed
+			case err != nil:
+				if err := d.note(err, "those event buses' own DLQs (for events no rule could take, such as KMS failures) were not read"); err != nil {
+					return err
+				}
+			case s != nil:
+				c.add(*s)
+			}
+			rs, err := listRules(gctx, api, aws.ToString(b.Name))
+			if err != nil && !isNotFound(err) {
+				return d.note(err, "the rules of those event buses were not read")
+			}
+			rules.add(rs...)
+			return nil
+		})
+	}
+	return &rules, g.Wait()
+}
+
+// collected gathers what concurrent reads find.
+type collected[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+func (c *collected[T]) add(v ...T) {
+	c.mu.Lock()
+	c.items = append(c.items, v...)
+	c.mu.Unlock()
+}
+
+func (c *collected[T]) all() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.items
 }
 
 func listBuses(ctx context.Context, api EventBridgeAPI) ([]types.EventBus, error) {

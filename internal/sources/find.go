@@ -28,7 +28,8 @@ type Options struct {
 	// Kinds are the kinds of sources read; nil reads all. Named queues'
 	// source queues are listed whatever Kinds says.
 	Kinds KindSet
-	// Concurrency bounds parallel reads per service; 0 means
+	// Concurrency bounds parallel reads per service (SQS, EventBridge,
+	// SNS and Lambda are read side by side); 0 means
 	// queue.DefaultConcurrency.
 	Concurrency int
 }
@@ -66,12 +67,16 @@ func Find(ctx context.Context, c Clients, opts Options) (*Result, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = queue.DefaultConcurrency
 	}
-	base, err := findQueues(ctx, c.SQS, opts)
-	if err != nil {
-		return nil, err
-	}
-	found, err := discover(ctx, c, opts)
-	if err != nil {
+	// Queues and the other services are read side by side: in a large
+	// account each takes seconds of round trips.
+	var (
+		base  []queue.DeadLetterQueue
+		found *discovered
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { base, err = findQueues(gctx, c.SQS, opts); return err })
+	g.Go(func() (err error) { found, err = discover(gctx, c, opts); return err })
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	dlqs, warnings, err := attach(ctx, c.SQS, base, found.sources, opts)
