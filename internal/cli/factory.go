@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/logging"
@@ -30,11 +32,14 @@ type Factory struct {
 	Settings func() (Settings, error)
 	// AWSConfig loads the AWS configuration once for the process.
 	AWSConfig func(context.Context) (aws.Config, error)
-	// SQS, CloudWatch and Logs build clients from AWSConfig.
-	SQS        func(context.Context) (*sqs.Client, error)
-	CloudWatch func(context.Context) (*cloudwatch.Client, error)
-	Logs       func(context.Context) (*cloudwatchlogs.Client, error)
-	SNS        func(context.Context) (*sns.Client, error)
+	// SQS, CloudWatch, Logs, SNS, EventBridge and Lambda build clients
+	// from AWSConfig.
+	SQS         func(context.Context) (*sqs.Client, error)
+	CloudWatch  func(context.Context) (*cloudwatch.Client, error)
+	Logs        func(context.Context) (*cloudwatchlogs.Client, error)
+	SNS         func(context.Context) (*sns.Client, error)
+	EventBridge func(context.Context) (*eventbridge.Client, error)
+	Lambda      func(context.Context) (*lambda.Client, error)
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 	// Env looks up environment variables (XDG directories and the like).
@@ -152,35 +157,26 @@ func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraA
 		})
 		return cfg, cfgErr
 	}
-	f.SQS = func(ctx context.Context) (*sqs.Client, error) {
-		c, err := f.AWSConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return sqs.NewFromConfig(c), nil
-	}
-	f.CloudWatch = func(ctx context.Context) (*cloudwatch.Client, error) {
-		c, err := f.AWSConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return cloudwatch.NewFromConfig(c), nil
-	}
-	f.Logs = func(ctx context.Context) (*cloudwatchlogs.Client, error) {
-		c, err := f.AWSConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return cloudwatchlogs.NewFromConfig(c), nil
-	}
-	f.SNS = func(ctx context.Context) (*sns.Client, error) {
-		c, err := f.AWSConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return sns.NewFromConfig(c), nil
-	}
+	f.SQS = lazily(f, func(c aws.Config) *sqs.Client { return sqs.NewFromConfig(c) })
+	f.CloudWatch = lazily(f, func(c aws.Config) *cloudwatch.Client { return cloudwatch.NewFromConfig(c) })
+	f.Logs = lazily(f, func(c aws.Config) *cloudwatchlogs.Client { return cloudwatchlogs.NewFromConfig(c) })
+	f.SNS = lazily(f, func(c aws.Config) *sns.Client { return sns.NewFromConfig(c) })
+	f.EventBridge = lazily(f, func(c aws.Config) *eventbridge.Client { return eventbridge.NewFromConfig(c) })
+	f.Lambda = lazily(f, func(c aws.Config) *lambda.Client { return lambda.NewFromConfig(c) })
 	return f
+}
+
+// lazily builds a client from the factory's AWS configuration when a
+// command first asks for it.
+func lazily[C any](f *Factory, build func(aws.Config) C) func(context.Context) (C, error) {
+	return func(ctx context.Context) (C, error) {
+		c, err := f.AWSConfig(ctx)
+		if err != nil {
+			var none C
+			return none, err
+		}
+		return build(c), nil
+	}
 }
 
 // LoadAWSConfig loads the SDK configuration for the resolved settings. A

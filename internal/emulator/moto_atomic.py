@@ -6,7 +6,9 @@ empty key can both succeed, which real DynamoDB never allows. This runs
 moto's own WSGI application under werkzeug's threaded server (SQS long
 polls need threads) and lets one DynamoDB request at a time through, the
 response included: every single-item write is then atomic, as on AWS.
-Usage: python3 moto_atomic.py HOST PORT
+
+It also mends two gaps of moto's Lambda that dlq's discovery meets (see
+patch_lambda). Usage: python3 moto_atomic.py HOST PORT
 """
 import os
 import signal
@@ -31,10 +33,56 @@ def atomic_dynamodb(app):
     return wrapped
 
 
+def patch_lambda():
+    """Mend moto 5.2.1's Lambda where discovery reads it.
+
+    moto drops a function's DeadLetterConfig (CreateFunction and
+    UpdateFunctionConfiguration accept it, GetFunctionConfiguration and
+    ListFunctions never return it): keep it, so that published versions
+    carry it as on AWS. And ListFunctionEventInvokeConfigs answers
+    LastModified as an ISO string where AWS sends epoch seconds, which the
+    Go SDK refuses to read.
+    """
+    from datetime import datetime
+    from moto.awslambda import models
+
+    fn = models.LambdaFunction
+    init, update, configuration = fn.__init__, fn.update_configuration, fn.get_configuration
+
+    def __init__(self, account_id, spec, region, version=1):
+        init(self, account_id, spec, region, version)
+        self.dead_letter_config = spec.get("DeadLetterConfig")
+
+    def update_configuration(self, config_updates):
+        if "DeadLetterConfig" in config_updates:
+            self.dead_letter_config = config_updates["DeadLetterConfig"]
+        return update(self, config_updates)
+
+    def get_configuration(self, on_create=False):
+        config = configuration(self, on_create)
+        dlc = getattr(self, "dead_letter_config", None)
+        if dlc and dlc.get("TargetArn"):
+            config["DeadLetterConfig"] = {"TargetArn": dlc["TargetArn"]}
+        return config
+
+    fn.__init__, fn.update_configuration, fn.get_configuration = __init__, update_configuration, get_configuration
+
+    response = models.EventInvokeConfig.response
+
+    def epoch_response(self):
+        r = response(self)
+        if isinstance(r.get("LastModified"), str):
+            r["LastModified"] = datetime.fromisoformat(r["LastModified"].replace("Z", "+00:00")).timestamp()
+        return r
+
+    models.EventInvokeConfig.response = epoch_response
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    patch_lambda()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, atomic_dynamodb(app), threaded=True)
 

@@ -23,6 +23,11 @@ type Queue struct {
 	RetentionSeconds int64
 	MaxMessageSize   int64
 	Redrive          *RedrivePolicy
+	// Policy is the queue's access policy (JSON), "" when it has none.
+	Policy string
+	// KMSMasterKeyID is the KMS key of server-side encryption with KMS
+	// ("alias/aws/sqs" for the AWS managed key), "" when there is none.
+	KMSMasterKeyID string
 }
 
 // Depth is every message the queue holds: visible, in flight and delayed.
@@ -85,6 +90,8 @@ func fromAttributes(url string, a map[string]string) (Queue, error) {
 		Delayed:          atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
 		RetentionSeconds: atoi(a[string(types.QueueAttributeNameMessageRetentionPeriod)]),
 		MaxMessageSize:   atoi(a[string(types.QueueAttributeNameMaximumMessageSize)]),
+		Policy:           a[string(types.QueueAttributeNamePolicy)],
+		KMSMasterKeyID:   a[string(types.QueueAttributeNameKmsMasterKeyId)],
 	}
 	q.Name = nameFromURL(url)
 	if q.ARN != "" {

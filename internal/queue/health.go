@@ -9,14 +9,26 @@ import (
 // Warnings are what an experienced operator would point out about this DLQ
 // and its sources, alarms aside (the queue package does not know them).
 func (d DeadLetterQueue) Warnings() []string {
+	return d.WarningsWithOtherSources(0)
+}
+
+// WarningsWithOtherSources are Warnings for a DLQ that, besides its source
+// queues, others sources of other kinds (EventBridge targets, SNS
+// subscriptions, Lambda functions) dead-letter into: such a queue is a
+// dead-letter queue even when no queue redrives to it.
+func (d DeadLetterQueue) WarningsWithOtherSources(others int) []string {
 	var w []string
 	if !d.Exists {
-		verb := "redrive"
-		if len(d.Sources) == 1 {
-			verb = "redrives"
+		n := len(d.Sources) + others
+		switch {
+		case others > 0 && n == 1:
+			return []string{"does not exist, but 1 source dead-letters into it: failed messages and events have nowhere to go"}
+		case others > 0:
+			return []string{fmt.Sprintf("does not exist, but %s dead-letter into it: failed messages and events have nowhere to go", render.Count(n, "source"))}
+		case n == 1:
+			return []string{"does not exist, but 1 source redrives to it: failed messages have nowhere to go"}
 		}
-		w = append(w, fmt.Sprintf("does not exist, but %s %s to it: failed messages have nowhere to go", render.Count(len(d.Sources), "source"), verb))
-		return w
+		return []string{fmt.Sprintf("does not exist, but %s redrive to it: failed messages have nowhere to go", render.Count(n, "source"))}
 	}
 	if n := d.Depth(); n > 0 {
 		w = append(w, "holds "+render.Count(int(n), "message"))
@@ -24,7 +36,7 @@ func (d DeadLetterQueue) Warnings() []string {
 	switch {
 	case d.SourcesUnlisted != "":
 		w = append(w, fmt.Sprintf("its sources could not be listed (%s): their redrive settings were not checked", d.SourcesUnlisted))
-	case len(d.Sources) == 0:
+	case len(d.Sources) == 0 && others == 0:
 		w = append(w, "no queue redrives to it: not a dead-letter queue")
 	}
 	for _, s := range d.Sources {

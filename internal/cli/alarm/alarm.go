@@ -18,6 +18,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 )
 
 // NewCmdAlarm builds `dlq alarm` and its subcommands.
@@ -46,26 +47,37 @@ type deps struct {
 	SQS        func(context.Context) (queue.SQSAPI, error)
 	CloudWatch func(context.Context) (alarm.CloudWatchAPI, error)
 	SNS        func(context.Context) (alarm.SNSAPI, error)
+	// EventBridge, Subscriptions and Lambda find the DLQs that rule
+	// targets, SNS subscriptions and Lambda functions dead-letter into.
+	EventBridge   func(context.Context) (sources.EventBridgeAPI, error)
+	Subscriptions func(context.Context) (sources.SNSAPI, error)
+	Lambda        func(context.Context) (sources.LambdaAPI, error)
 }
 
 func newDeps(f *cli.Factory) deps {
 	return deps{
-		IO:         f.IOStreams,
-		SQS:        func(ctx context.Context) (queue.SQSAPI, error) { return f.SQS(ctx) },
-		CloudWatch: func(ctx context.Context) (alarm.CloudWatchAPI, error) { return f.CloudWatch(ctx) },
-		SNS:        func(ctx context.Context) (alarm.SNSAPI, error) { return f.SNS(ctx) },
+		IO:            f.IOStreams,
+		SQS:           func(ctx context.Context) (queue.SQSAPI, error) { return f.SQS(ctx) },
+		CloudWatch:    func(ctx context.Context) (alarm.CloudWatchAPI, error) { return f.CloudWatch(ctx) },
+		SNS:           func(ctx context.Context) (alarm.SNSAPI, error) { return f.SNS(ctx) },
+		EventBridge:   func(ctx context.Context) (sources.EventBridgeAPI, error) { return f.EventBridge(ctx) },
+		Subscriptions: func(ctx context.Context) (sources.SNSAPI, error) { return f.SNS(ctx) },
+		Lambda:        func(ctx context.Context) (sources.LambdaAPI, error) { return f.Lambda(ctx) },
 	}
 }
 
 // target is what the subcommands work on: the DLQs, the depth alarms of
 // the account, and the CloudWatch client that read them.
 type target struct {
-	dlqs   []queue.DeadLetterQueue
+	dlqs   []sources.DeadLetterQueue
 	alarms map[string][]alarm.Alarm
 	cw     alarm.CloudWatchAPI
 	// unchecked holds, by queue URL, why a named queue's sources could
 	// not be listed; its Sources are then unknown, not empty.
 	unchecked map[string]error
+	// denied are the permissions discovery was refused: DLQs may be
+	// missing.
+	denied []string
 }
 
 // target finds the named DLQs, or all under prefix, with the depth alarms.
@@ -79,7 +91,8 @@ func (d deps) target(ctx context.Context, args []string, prefix string) (target,
 		return target{}, err
 	}
 	sc := &sourceCheck{SQSAPI: sqsAPI, refused: map[string]error{}}
-	dlqs, err := queue.FindDeadLetterQueues(ctx, sc, refs, prefix, queue.DefaultConcurrency)
+	found, err := sources.Find(ctx, sources.Clients{SQS: sc, EventBridge: d.EventBridge, SNS: d.Subscriptions, Lambda: d.Lambda},
+		sources.Options{Refs: refs, Prefix: prefix})
 	if err != nil {
 		return target{}, fmt.Errorf("find dead-letter queues: %w", err)
 	}
@@ -91,7 +104,7 @@ func (d deps) target(ctx context.Context, args []string, prefix string) (target,
 	if err != nil {
 		return target{}, err
 	}
-	return target{dlqs: dlqs, alarms: alarms, cw: cw, unchecked: sc.refused}, nil
+	return target{dlqs: found.DLQs, alarms: alarms, cw: cw, unchecked: sc.refused, denied: found.Denied}, nil
 }
 
 // sourceCheck lets the reading of named queues go on when SQS refuses
@@ -122,14 +135,22 @@ func (s *sourceCheck) ListDeadLetterSourceQueues(ctx context.Context, in *sqs.Li
 // dlqWarnings are what to tell about alarming a queue that may not be a
 // dead-letter queue: its depth is then ordinary traffic, and an alarm on it
 // fires all day until people learn to ignore it.
-func (t target) dlqWarnings(d queue.DeadLetterQueue) []string {
-	if len(d.Sources) > 0 {
+func (t target) dlqWarnings(d sources.DeadLetterQueue) []string {
+	if len(d.Sources) > 0 || len(d.Services) > 0 {
 		return nil
 	}
 	if err, ok := t.unchecked[d.URL]; ok {
 		return []string{fmt.Sprintf("could not check that it is a dead-letter queue: listing its source queues failed (%s)", errorCode(err))}
 	}
-	return []string{"no queue redrives to it: not a dead-letter queue, so a depth alarm fires on its ordinary traffic"}
+	return []string{"nothing dead-letters into it (no queue, rule target, subscription or Lambda function): not a dead-letter queue, so a depth alarm fires on its ordinary traffic"}
+}
+
+// warnDenied tells, on stderr, which permissions discovery was refused:
+// the DLQs behind them got no alarm.
+func (t target) warnDenied(ios *render.IOStreams) {
+	for _, w := range t.denied {
+		_, _ = fmt.Fprintf(ios.ErrOut, "warning: %s\n", render.Sanitize(w))
+	}
 }
 
 // errorCode is the service's error code, or the error when there is none.

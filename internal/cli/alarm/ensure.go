@@ -124,6 +124,7 @@ func ensureRun(ctx context.Context, opts *EnsureOptions) error {
 	if err != nil {
 		return err
 	}
+	t.warnDenied(opts.IO)
 	names := make([]string, 0, len(t.dlqs))
 	warnings := map[string][]string{}
 	for _, d := range t.dlqs {

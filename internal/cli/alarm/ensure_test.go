@@ -97,7 +97,7 @@ func TestEnsureRun(t *testing.T) {
 			wantStderr: "warning: could not check that SNS topic " + topic + " exists (AuthorizationError): alarms will notify it as given\n"},
 		{name: "not a DLQ", opts: EnsureOptions{Queues: []string{"orders-payments"}, DryRun: true},
 			wantStdout: "would be created",
-			wantStderr: "warning: orders-payments: no queue redrives to it: not a dead-letter queue, so a depth alarm fires on its ordinary traffic\n"},
+			wantStderr: "warning: orders-payments: nothing dead-letters into it (no queue, rule target, subscription or Lambda function): not a dead-letter queue, so a depth alarm fires on its ordinary traffic\n"},
 		{name: "sources not listed", opts: EnsureOptions{Queues: []string{"orders-payments-dlq"}, DryRun: true},
 			change: func(api *fakeSQS, _ *fakeCloudWatch, _ *fakeSNS) {
 				api.sourcesErr = map[string]error{"orders-payments-dlq": &smithy.GenericAPIError{Code: "AccessDenied", Message: "no"}}

@@ -67,6 +67,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
+	t.warnDenied(opts.IO)
 	entries := make([]ListEntry, 0, len(t.dlqs))
 	missing := 0
 	for _, d := range t.dlqs {

@@ -16,14 +16,18 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 )
 
 // InspectOptions are the flags and dependencies of `dlq inspect`.
 type InspectOptions struct {
-	IO         *render.IOStreams
-	SQS        func(context.Context) (queue.SQSAPI, error)
-	CloudWatch func(context.Context) (alarm.CloudWatchAPI, error)
-	Now        func() time.Time
+	IO          *render.IOStreams
+	SQS         func(context.Context) (queue.SQSAPI, error)
+	CloudWatch  func(context.Context) (alarm.CloudWatchAPI, error)
+	EventBridge func(context.Context) (sources.EventBridgeAPI, error)
+	SNS         func(context.Context) (sources.SNSAPI, error)
+	Lambda      func(context.Context) (sources.LambdaAPI, error)
+	Now         func() time.Time
 	// Tick paces --watch: a channel that ticks every d and its stop;
 	// default a time.Ticker (tests tick by hand).
 	Tick func(d time.Duration) (<-chan time.Time, func())
@@ -34,7 +38,9 @@ type InspectOptions struct {
 	FailOnWarning bool
 	Watch         time.Duration
 	Concurrency   int
-	Output        render.Format
+	// Sources are the kinds of sources read (--sources); nil reads all.
+	Sources sources.KindSet
+	Output  render.Format
 }
 
 // NewCmdInspect builds `dlq inspect`. runF replaces the run function in
@@ -49,22 +55,39 @@ func NewCmdInspect(f *cli.Factory, runF func(context.Context, *InspectOptions) e
 		CloudWatch: func(ctx context.Context) (alarm.CloudWatchAPI, error) {
 			return f.CloudWatch(ctx)
 		},
+		EventBridge: func(ctx context.Context) (sources.EventBridgeAPI, error) { return f.EventBridge(ctx) },
+		SNS:         func(ctx context.Context) (sources.SNSAPI, error) { return f.SNS(ctx) },
+		Lambda:      func(ctx context.Context) (sources.LambdaAPI, error) { return f.Lambda(ctx) },
 	}
+	var kinds []string
 	cmd := &cobra.Command{
 		Use:   "inspect [QUEUE...]",
 		Short: "Show every DLQ's depth, sources, alarm and warnings",
 		Long: `Show dead-letter queues with their depth (visible, in flight, delayed),
-retention, source queues with maxReceiveCount, and the CloudWatch alarm that
-watches them, deepest first.
+retention, what dead-letters into them, and the CloudWatch alarm that watches
+them, deepest first.
 
 With no arguments every DLQ in the account and region is discovered: a DLQ is
-any queue named in another queue's RedrivePolicy. QUEUE may be a name, a URL
-or an ARN.
+any queue named in another queue's RedrivePolicy, an EventBridge rule
+target's or event bus's DeadLetterConfig, an SNS subscription's
+RedrivePolicy, or a Lambda function's DeadLetterConfig or on-failure
+destination (every published version and qualifier). --sources limits what
+is read. QUEUE may be a name, a URL or an ARN; named queues get their sources
+of every kind.
 
 Warnings: a DLQ holding messages; DLQ retention not longer than a source's
 (SQS keeps the original enqueue time, so messages expire early); a source
 with maxReceiveCount 1; no alarm on the DLQ's depth, or one that does not fire
-on the first message; a source redriving to a queue that does not exist.
+on the first message; a source redriving to a queue that does not exist; a
+queue policy that does not let events.amazonaws.com or sns.amazonaws.com
+send for the rule or topic; a DLQ under the AWS managed key alias/aws/sqs,
+which those services cannot use. (Lambda writes with its execution role,
+which dlq does not read.) Warnings about the account, not one DLQ, follow
+the DLQs (on stderr unless on a terminal): a rule target or subscription
+with no DLQ, whose failed events are dropped after retries; a Lambda
+function a rule or subscription invokes with neither DLQ nor on-failure
+destination; an SNS DLQ in another account or region; a DLQ that is not an
+SQS queue; a permission denied, naming it (the rest is still read).
 
 Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 --fail-on-warning, when any DLQ has a warning; 1 error; 2 usage; 4 credentials.`,
@@ -90,22 +113,8 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 			if err := cli.QueueSelection(cmd, s, args, &opts.Prefix); err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("max-depth") {
-				opts.MaxDepth = -1
-			} else if opts.MaxDepth < 0 {
-				return cli.Usagef("--max-depth must be 0 or more, got %d", opts.MaxDepth)
-			}
-			if len(args) > 0 && cmd.Flags().Changed("prefix") {
-				return cli.Usagef("--prefix applies to discovery: name queues or give --prefix, not both")
-			}
-			if opts.Watch < 0 {
-				return cli.Usagef("--watch must be positive, got %s", opts.Watch)
-			}
-			if opts.Watch > 0 && (!opts.IO.IsStdoutTTY() || opts.Output != render.FormatTable) {
-				return cli.Usagef("--watch needs a terminal and table output")
-			}
-			if opts.Concurrency < 1 {
-				return cli.Usagef("--concurrency must be at least 1, got %d", opts.Concurrency)
+			if err := opts.validate(cmd, kinds); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -117,8 +126,36 @@ Exit codes: 0 ok; 3 when --max-depth is exceeded or, with
 	cmd.Flags().Int64Var(&opts.MaxDepth, "max-depth", 0, "exit 3 when any DLQ holds more than `N` messages")
 	cmd.Flags().BoolVar(&opts.FailOnWarning, "fail-on-warning", false, "exit 3 when any DLQ has a warning")
 	cmd.Flags().DurationVar(&opts.Watch, "watch", 0, "refresh every `DURATION` on a terminal until interrupted")
-	cmd.Flags().IntVar(&opts.Concurrency, "concurrency", queue.DefaultConcurrency, "parallel attribute reads")
+	cmd.Flags().IntVar(&opts.Concurrency, "concurrency", queue.DefaultConcurrency, "parallel reads per service")
+	cmd.Flags().StringSliceVar(&kinds, "sources", nil, "read only these kinds of `SOURCES`: sqs, eventbridge, sns, lambda (default all)")
 	return cmd
+}
+
+// validate checks the flags against each other and fills in what they
+// imply: no --max-depth is no threshold, no --sources is every kind.
+func (opts *InspectOptions) validate(cmd *cobra.Command, kinds []string) error {
+	var err error
+	if !cmd.Flags().Changed("max-depth") {
+		opts.MaxDepth = -1
+	} else if opts.MaxDepth < 0 {
+		return cli.Usagef("--max-depth must be 0 or more, got %d", opts.MaxDepth)
+	}
+	if len(opts.Queues) > 0 && cmd.Flags().Changed("prefix") {
+		return cli.Usagef("--prefix applies to discovery: name queues or give --prefix, not both")
+	}
+	if opts.Watch < 0 {
+		return cli.Usagef("--watch must be positive, got %s", opts.Watch)
+	}
+	if opts.Watch > 0 && (!opts.IO.IsStdoutTTY() || opts.Output != render.FormatTable) {
+		return cli.Usagef("--watch needs a terminal and table output")
+	}
+	if opts.Sources, err = sources.ParseKinds(kinds); err != nil {
+		return cli.Usagef("--sources: %s", err)
+	}
+	if opts.Concurrency < 1 {
+		return cli.Usagef("--concurrency must be at least 1, got %d", opts.Concurrency)
+	}
+	return nil
 }
 
 func inspectRun(ctx context.Context, opts *InspectOptions) error {
@@ -132,6 +169,7 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 	if err := write(opts, report); err != nil {
 		return err
 	}
+	writeAccountWarnings(opts, report)
 	_, _ = fmt.Fprintln(opts.IO.ErrOut, report.Summary())
 	return report.Verdict(opts.MaxDepth, opts.FailOnWarning)
 }
@@ -178,13 +216,14 @@ func collect(ctx context.Context, opts *InspectOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlqs, err := queue.FindDeadLetterQueues(ctx, sqsAPI, refs, opts.Prefix, opts.Concurrency)
+	found, err := sources.Find(ctx, sources.Clients{SQS: sqsAPI, EventBridge: opts.EventBridge, SNS: opts.SNS, Lambda: opts.Lambda},
+		sources.Options{Refs: refs, Prefix: opts.Prefix, Kinds: opts.Sources, Concurrency: opts.Concurrency})
 	if err != nil {
 		return nil, fmt.Errorf("inspect queues: %w", err)
 	}
 	var alarms map[string][]alarm.Alarm
 	alarmErr := error(nil)
-	if len(dlqs) > 0 {
+	if len(found.DLQs) > 0 {
 		cw, err := opts.CloudWatch(ctx)
 		if err == nil {
 			alarms, err = alarm.DepthAlarms(ctx, cw)
@@ -196,5 +235,5 @@ func collect(ctx context.Context, opts *InspectOptions) (*Report, error) {
 			alarmErr = err
 		}
 	}
-	return NewReport(dlqs, alarms, alarmErr), nil
+	return NewReport(found, alarms, alarmErr), nil
 }

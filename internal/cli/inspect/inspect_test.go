@@ -18,6 +18,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -32,7 +33,8 @@ func TestNewCmdInspect(t *testing.T) {
 	t.Parallel()
 	// defaults are the options of `dlq inspect` with no flags.
 	defaults := func() InspectOptions {
-		return InspectOptions{MaxDepth: -1, Concurrency: 16, Output: render.FormatTable}
+		all, _ := sources.ParseKinds(nil)
+		return InspectOptions{MaxDepth: -1, Concurrency: 16, Output: render.FormatTable, Sources: all}
 	}
 	with := func(change func(*InspectOptions)) InspectOptions {
 		o := defaults()
@@ -54,6 +56,9 @@ func TestNewCmdInspect(t *testing.T) {
 			want: with(func(o *InspectOptions) { o.Prefix, o.MaxDepth, o.FailOnWarning = "orders-", 0, true })},
 		{name: "depth threshold", args: "--max-depth 25", want: with(func(o *InspectOptions) { o.MaxDepth = 25 })},
 		{name: "concurrency", args: "--concurrency 4", want: with(func(o *InspectOptions) { o.Concurrency = 4 })},
+		{name: "some sources", args: "--sources sqs,SNS --sources lambda",
+			want: with(func(o *InspectOptions) { o.Sources = sources.KindSet{"sqs": true, "sns": true, "lambda": true} })},
+		{name: "unknown source", args: "--sources sqs,kinesis", wantErr: `--sources: unknown source kind "kinesis": want one of sqs, eventbridge, sns, lambda`},
 		{name: "context prefix", settings: cli.Settings{QueuePrefix: "ctx-"}, want: with(func(o *InspectOptions) { o.Prefix = "ctx-" })},
 		{name: "flag beats context prefix", args: "--prefix flag-", settings: cli.Settings{QueuePrefix: "ctx-"},
 			want: with(func(o *InspectOptions) { o.Prefix = "flag-" })},
@@ -96,7 +101,7 @@ func TestNewCmdInspect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(InspectOptions{}, "IO", "SQS", "CloudWatch", "Now"), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(InspectOptions{}, "IO", "SQS", "CloudWatch", "EventBridge", "SNS", "Lambda", "Now"), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
@@ -125,7 +130,7 @@ func sampleReport() *Report {
 		"payments-dlq": {{Name: "payments-dlq-depth", State: "ALARM", Period: 300, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: "GreaterThanThreshold", Actions: topic, ActionsEnabled: true}},
 		"orders-dlq":   {{Name: "dlq-depth-orders-dlq", State: "OK", Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 0, ComparisonOperator: "GreaterThanThreshold", Actions: topic, ActionsEnabled: true}},
 	}
-	return NewReport(dlqs, alarms, nil)
+	return NewReport(result(dlqs), alarms, nil)
 }
 
 // pipelineReport is the order pipeline's DLQs as an on-call engineer sees
@@ -157,7 +162,7 @@ func pipelineReport() *Report {
 		"orders-inventory-dlq":     firing("dlq-depth-orders-inventory-dlq", "OK"),
 		"orders-shipping-dlq.fifo": firing("dlq-depth-orders-shipping-dlq-fifo", "OK"),
 	}
-	return NewReport(dlqs, alarms, nil)
+	return NewReport(result(dlqs), alarms, nil)
 }
 
 func TestReportStatusAndWarnings(t *testing.T) {

@@ -6,7 +6,20 @@ import (
 	"strings"
 
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 )
+
+// writeAccountWarnings prints the warnings that are not one DLQ's to
+// stderr, one a line, when the table's warnings list (a terminal's) did
+// not show them: JSON keeps its documented shape.
+func writeAccountWarnings(opts *InspectOptions, r *Report) {
+	if opts.Output == render.FormatTable && opts.IO.IsStdoutTTY() {
+		return
+	}
+	for _, w := range r.Warnings {
+		_, _ = fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", render.Sanitize(w))
+	}
+}
 
 func write(opts *InspectOptions, r *Report) error {
 	if opts.Output != render.FormatTable {
@@ -52,7 +65,7 @@ func writeTable(ios *render.IOStreams, r *Report, watch bool) error {
 		cells := []render.Cell{
 			{Text: row.Name}, {Text: typ},
 			{Text: strconv.FormatInt(row.Visible, 10)}, {Text: strconv.FormatInt(row.InFlight, 10)}, {Text: strconv.FormatInt(row.Delayed, 10)},
-			{Text: ios.Seconds(row.RetentionSeconds)}, sources(ios, row), alarmCell(row, r.AlarmsErr != nil), {Text: row.Status},
+			{Text: ios.Seconds(row.RetentionSeconds)}, sourcesCell(ios, row), alarmCell(row, r.AlarmsErr != nil), {Text: row.Status},
 		}
 		if !row.Exists {
 			for _, i := range []int{2, 3, 4, 5} {
@@ -78,6 +91,9 @@ func writeTable(ios *render.IOStreams, r *Report, watch bool) error {
 			lines = append(lines, fmt.Sprintf("%s %s: %s", st.Warning.Render("!"), render.Sanitize(row.Name), render.Sanitize(w)))
 		}
 	}
+	for _, w := range r.Warnings {
+		lines = append(lines, fmt.Sprintf("%s %s", st.Warning.Render("!"), render.Sanitize(w)))
+	}
 	if watch {
 		lines = watchWarnings(lines, r, ios.TerminalWidth())
 	}
@@ -88,12 +104,19 @@ func writeTable(ios *render.IOStreams, r *Report, watch bool) error {
 	return nil
 }
 
-// sources lists the queues redriving into the DLQ; on a terminal with
-// their maxReceiveCount and retention, and in a short form of names only.
-func sources(ios *render.IOStreams, row Row) render.Cell {
+// sourcesCell lists what dead-letters into the DLQ: queues, on a terminal
+// with their maxReceiveCount and retention, and the other kinds in a few
+// words (`rule default/orders → sqs:shipping`, `λ charge (on-failure)`);
+// its short form names only.
+func sourcesCell(ios *render.IOStreams, row Row) render.Cell {
 	parts := make([]string, 0, len(row.Sources))
 	names := make([]string, 0, len(row.Sources))
 	for _, s := range row.Sources {
+		if s.Kind != string(sources.KindSQS) {
+			full, short := serviceText(s, ios.IsStdoutTTY())
+			parts, names = append(parts, full), append(names, short)
+			continue
+		}
 		if ios.IsStdoutTTY() {
 			parts = append(parts, fmt.Sprintf("%s (max %d, %s)", s.Name, s.MaxReceiveCount, ios.Seconds(s.RetentionSeconds)))
 		} else {
@@ -105,6 +128,23 @@ func sources(ios *render.IOStreams, row Row) render.Cell {
 		return render.Cell{Text: "-"}
 	}
 	return render.Cell{Text: strings.Join(parts, ", "), Short: strings.Join(names, ", ")}
+}
+
+// serviceText is an EventBridge, SNS or Lambda source in a few words, and
+// shorter. Lambda is λ on a terminal.
+func serviceText(s SourceRow, tty bool) (full, short string) {
+	full = s.text
+	word := s.Kind
+	switch {
+	case s.Kind == string(sources.KindEventBridge) && s.RuleARN == "":
+		word = "bus"
+	case s.Kind == string(sources.KindEventBridge):
+		word = "rule"
+	case s.Kind == string(sources.KindLambda) && tty:
+		word = "λ"
+		full = "λ" + strings.TrimPrefix(full, "lambda")
+	}
+	return full, word + " " + s.Name
 }
 
 // alarmCell is the alarm's name and state; its short form the state alone.

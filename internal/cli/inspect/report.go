@@ -6,8 +6,8 @@ import (
 
 	"github.com/dlqops/dlq/internal/alarm"
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 )
 
 // Row is one DLQ as inspect reports it; its JSON form is the documented
@@ -28,13 +28,39 @@ type Row struct {
 	Warnings         []string    `json:"warnings"`
 }
 
-// SourceRow is a queue redriving into the DLQ.
+// SourceRow is what dead-letters into the DLQ: a queue redriving into it
+// (kind sqs), an EventBridge rule's target or an event bus, an SNS
+// subscription, or a Lambda function's DLQ or on-failure destination.
+// Fields of other kinds are left out of its JSON.
 type SourceRow struct {
-	Name             string `json:"name"`
-	URL              string `json:"url"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+	// ARN is the source queue, the rule (the bus, for a bus's own DLQ),
+	// the subscription, or the function with its qualifier.
 	ARN              string `json:"arn"`
-	MaxReceiveCount  int    `json:"maxReceiveCount"`
-	RetentionSeconds int64  `json:"retentionSeconds"`
+	MaxReceiveCount  int    `json:"maxReceiveCount,omitempty"`
+	RetentionSeconds int64  `json:"retentionSeconds,omitempty"`
+
+	EventBus  string `json:"eventBus,omitempty"`
+	RuleARN   string `json:"ruleArn,omitempty"`
+	TargetID  string `json:"targetId,omitempty"`
+	TargetARN string `json:"targetArn,omitempty"`
+
+	TopicARN           string `json:"topicArn,omitempty"`
+	Protocol           string `json:"protocol,omitempty"`
+	Endpoint           string `json:"endpoint,omitempty"`
+	RawMessageDelivery *bool  `json:"rawMessageDelivery,omitempty"`
+
+	Function  string `json:"function,omitempty"`
+	Qualifier string `json:"qualifier,omitempty"`
+	Via       string `json:"via,omitempty"`
+
+	MaximumRetryAttempts     *int32 `json:"maximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int32 `json:"maximumEventAgeInSeconds,omitempty"`
+
+	// text is the source in a few words, for the table.
+	text string
 }
 
 // AlarmRow is the alarm that watches the DLQ's depth.
@@ -53,27 +79,24 @@ const (
 // Report is the result of one inspection.
 type Report struct {
 	Rows []Row
+	// Warnings are the account's, not one DLQ's: a permission denied
+	// (first), a rule target or subscription without a DLQ.
+	Warnings []string
 	// AlarmsErr is why alarms could not be read; rows then carry no alarm
 	// and no alarm warnings.
 	AlarmsErr error
 }
 
 // NewReport joins DLQs with the alarms that watch them and judges each.
-func NewReport(dlqs []queue.DeadLetterQueue, alarms map[string][]alarm.Alarm, alarmsErr error) *Report {
-	r := &Report{Rows: make([]Row, 0, len(dlqs)), AlarmsErr: alarmsErr}
-	for _, d := range dlqs {
+func NewReport(found *sources.Result, alarms map[string][]alarm.Alarm, alarmsErr error) *Report {
+	r := &Report{Rows: make([]Row, 0, len(found.DLQs)), Warnings: append(append([]string{}, found.Denied...), found.Warnings...), AlarmsErr: alarmsErr}
+	for _, d := range found.DLQs {
 		row := Row{
 			Name: d.Name, URL: d.URL, ARN: d.ARN, Exists: d.Exists, FIFO: d.FIFO,
 			Visible: d.Visible, InFlight: d.InFlight, Delayed: d.Delayed,
 			RetentionSeconds: d.RetentionSeconds,
-			Sources:          make([]SourceRow, 0, len(d.Sources)),
+			Sources:          sourceRows(d),
 			Warnings:         d.Warnings(),
-		}
-		for _, s := range d.Sources {
-			row.Sources = append(row.Sources, SourceRow{
-				Name: s.Name, URL: s.URL, ARN: s.ARN,
-				MaxReceiveCount: s.MaxReceiveCount, RetentionSeconds: s.RetentionSeconds,
-			})
 		}
 		if d.Exists && alarmsErr == nil {
 			row.Warnings = append(row.Warnings, alarmWarnings(d.Name, alarms[d.Name], &row)...)
@@ -92,6 +115,39 @@ func NewReport(dlqs []queue.DeadLetterQueue, alarms map[string][]alarm.Alarm, al
 		r.Rows = append(r.Rows, row)
 	}
 	return r
+}
+
+func sourceRows(d sources.DeadLetterQueue) []SourceRow {
+	rows := make([]SourceRow, 0, len(d.Sources)+len(d.Services))
+	for _, s := range d.Sources {
+		rows = append(rows, SourceRow{
+			Kind: string(sources.KindSQS), Name: s.Name, URL: s.URL, ARN: s.ARN,
+			MaxReceiveCount: s.MaxReceiveCount, RetentionSeconds: s.RetentionSeconds,
+		})
+	}
+	for _, s := range d.Services {
+		rows = append(rows, serviceRow(s))
+	}
+	return rows
+}
+
+func serviceRow(s sources.Source) SourceRow {
+	row := SourceRow{Kind: string(s.Kind), Name: s.Name, ARN: s.ARN, text: s.String()}
+	var retry *sources.Retry
+	switch {
+	case s.EventBridge != nil:
+		e := s.EventBridge
+		row.EventBus, row.RuleARN, row.TargetID, row.TargetARN, retry = e.Bus, e.RuleARN, e.TargetID, e.TargetARN, e.Retry
+	case s.SNS != nil:
+		raw := s.SNS.RawMessageDelivery
+		row.TopicARN, row.Protocol, row.Endpoint, row.RawMessageDelivery = s.SNS.TopicARN, s.SNS.Protocol, s.SNS.Endpoint, &raw
+	case s.Lambda != nil:
+		row.Function, row.Qualifier, row.Via, retry = s.Lambda.Function, s.Lambda.Qualifier, string(s.Lambda.Via), s.Lambda.Retry
+	}
+	if retry != nil {
+		row.MaximumRetryAttempts, row.MaximumEventAgeInSeconds = retry.MaximumRetryAttempts, retry.MaximumEventAgeInSeconds
+	}
+	return row
 }
 
 func alarmWarnings(queueName string, alarms []alarm.Alarm, row *Row) []string {
@@ -113,7 +169,7 @@ func alarmWarnings(queueName string, alarms []alarm.Alarm, row *Row) []string {
 
 // Summary is the one line printed to stderr after the data.
 func (r *Report) Summary() string {
-	if len(r.Rows) == 0 {
+	if len(r.Rows) == 0 && len(r.Warnings) == 0 {
 		return "no dead-letter queues found"
 	}
 	var withMsgs []string
@@ -128,6 +184,7 @@ func (r *Report) Summary() string {
 	if len(withMsgs) > 0 {
 		s += " (" + strings.Join(firstN(withMsgs, 5), ", ") + ")"
 	}
+	warnings += len(r.Warnings)
 	s += ", " + render.Count(warnings, "warning")
 	if r.AlarmsErr != nil {
 		s += "; alarms unknown: " + cli.Message(r.AlarmsErr, false, cli.Settings{})
@@ -151,15 +208,18 @@ func (r *Report) Verdict(maxDepth int64, failOnWarning bool) error {
 	}
 	var parts []string
 	if len(over) > 0 {
-		parts = append(parts, fmt.Sprintf("over --max-depth %d: %s", maxDepth, strings.Join(firstN(over, 10), ", ")))
+		parts = append(parts, fmt.Sprintf("DLQs over --max-depth %d: %s", maxDepth, strings.Join(firstN(over, 10), ", ")))
 	}
 	if len(warned) > 0 {
-		parts = append(parts, fmt.Sprintf("with warnings: %s", strings.Join(firstN(warned, 10), ", ")))
+		parts = append(parts, fmt.Sprintf("DLQs with warnings: %s", strings.Join(firstN(warned, 10), ", ")))
+	}
+	if failOnWarning && len(r.Warnings) > 0 {
+		parts = append(parts, render.Count(len(r.Warnings), "warning")+" about the account's sources")
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	return &cli.ConditionError{Message: "dlq: check failed: DLQs " + strings.Join(parts, "; DLQs ")}
+	return &cli.ConditionError{Message: "dlq: check failed: " + strings.Join(parts, "; ")}
 }
 
 func firstN(s []string, n int) []string {

@@ -12,6 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/sources"
 )
 
 const (
@@ -146,11 +150,61 @@ func orders() (*fakeSQS, *fakeCloudWatch) {
 	return api, cw
 }
 
-// runOptions are `dlq inspect` on ios against api and cw.
+// result is DLQs of queues alone, as sources.Find returns them.
+func result(dlqs []queue.DeadLetterQueue) *sources.Result {
+	r := &sources.Result{}
+	for _, d := range dlqs {
+		r.DLQs = append(r.DLQs, sources.DeadLetterQueue{DeadLetterQueue: d})
+	}
+	return r
+}
+
+// noServices is an account without EventBridge rules, SNS subscriptions
+// or Lambda functions: every list is empty, and the default bus has no
+// DLQ.
+type noServices struct{}
+
+func (noServices) ListEventBuses(context.Context, *eventbridge.ListEventBusesInput, ...func(*eventbridge.Options)) (*eventbridge.ListEventBusesOutput, error) {
+	return &eventbridge.ListEventBusesOutput{}, nil
+}
+
+func (noServices) DescribeEventBus(context.Context, *eventbridge.DescribeEventBusInput, ...func(*eventbridge.Options)) (*eventbridge.DescribeEventBusOutput, error) {
+	return &eventbridge.DescribeEventBusOutput{}, nil
+}
+
+func (noServices) ListRules(context.Context, *eventbridge.ListRulesInput, ...func(*eventbridge.Options)) (*eventbridge.ListRulesOutput, error) {
+	return &eventbridge.ListRulesOutput{}, nil
+}
+
+func (noServices) ListTargetsByRule(context.Context, *eventbridge.ListTargetsByRuleInput, ...func(*eventbridge.Options)) (*eventbridge.ListTargetsByRuleOutput, error) {
+	return &eventbridge.ListTargetsByRuleOutput{}, nil
+}
+
+func (noServices) ListSubscriptions(context.Context, *sns.ListSubscriptionsInput, ...func(*sns.Options)) (*sns.ListSubscriptionsOutput, error) {
+	return &sns.ListSubscriptionsOutput{}, nil
+}
+
+func (noServices) GetSubscriptionAttributes(context.Context, *sns.GetSubscriptionAttributesInput, ...func(*sns.Options)) (*sns.GetSubscriptionAttributesOutput, error) {
+	return &sns.GetSubscriptionAttributesOutput{}, nil
+}
+
+func (noServices) ListFunctions(context.Context, *lambda.ListFunctionsInput, ...func(*lambda.Options)) (*lambda.ListFunctionsOutput, error) {
+	return &lambda.ListFunctionsOutput{}, nil
+}
+
+func (noServices) ListFunctionEventInvokeConfigs(context.Context, *lambda.ListFunctionEventInvokeConfigsInput, ...func(*lambda.Options)) (*lambda.ListFunctionEventInvokeConfigsOutput, error) {
+	return &lambda.ListFunctionEventInvokeConfigsOutput{}, nil
+}
+
+// runOptions are `dlq inspect` on ios against api and cw, in an account
+// with no other sources.
 func runOptions(ios *render.IOStreams, api queue.SQSAPI, cw alarm.CloudWatchAPI, output render.Format) *InspectOptions {
 	return &InspectOptions{IO: ios, Output: output, MaxDepth: -1, Concurrency: 4,
-		SQS:        func(context.Context) (queue.SQSAPI, error) { return api, nil },
-		CloudWatch: func(context.Context) (alarm.CloudWatchAPI, error) { return cw, nil }}
+		SQS:         func(context.Context) (queue.SQSAPI, error) { return api, nil },
+		CloudWatch:  func(context.Context) (alarm.CloudWatchAPI, error) { return cw, nil },
+		EventBridge: func(context.Context) (sources.EventBridgeAPI, error) { return noServices{}, nil },
+		SNS:         func(context.Context) (sources.SNSAPI, error) { return noServices{}, nil },
+		Lambda:      func(context.Context) (sources.LambdaAPI, error) { return noServices{}, nil }}
 }
 
 // transcript is what a run shows: its exit code and error, stdout, and

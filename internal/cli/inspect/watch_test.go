@@ -165,7 +165,7 @@ func crowdedReport(rows int) *Report {
 			"no CloudWatch alarm watches its depth: run `dlq alarm ensure " + name + "`",
 		}
 		r.Rows = append(r.Rows, Row{Name: name, Exists: true, RetentionSeconds: 345600, Status: StatusWarning, Warnings: warnings,
-			Sources: []SourceRow{{Name: "orders", MaxReceiveCount: 1, RetentionSeconds: 345600}}})
+			Sources: []SourceRow{{Kind: "sqs", Name: "orders", MaxReceiveCount: 1, RetentionSeconds: 345600}}})
 	}
 	return r
 }

@@ -146,7 +146,7 @@ func TestAlarmEnsureWarnsOnQueueThatIsNotADLQ(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(r.stderr, "warning: "+audit+": no queue redrives to it: not a dead-letter queue") || strings.Contains(r.stderr, "warning: "+p+"-orders-dlq") {
+	if !strings.Contains(r.stderr, "warning: "+audit+": nothing dead-letters into it (no queue, rule target, subscription or Lambda function): not a dead-letter queue") || strings.Contains(r.stderr, "warning: "+p+"-orders-dlq") {
 		t.Errorf("stderr = %q", r.stderr)
 	}
 

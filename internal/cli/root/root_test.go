@@ -175,7 +175,10 @@ func TestInspectCallsPerQueue(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	want := map[string]int{"ListQueues": 1, "GetQueueAttributes": 2 * pairs, "DescribeAlarms": 1}
+	// The other kinds of sources cost a call each in an account without
+	// rules (but the default bus), subscriptions or functions.
+	want := map[string]int{"ListQueues": 1, "GetQueueAttributes": 2 * pairs, "DescribeAlarms": 1,
+		"ListEventBuses": 1, "DescribeEventBus": 1, "ListRules": 1, "ListSubscriptions": 1, "ListFunctions": 1}
 	if got := counter.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("calls = %v, want %v", got, want)
 	}
