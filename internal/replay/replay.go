@@ -26,6 +26,7 @@ import (
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay/journal"
+	"github.com/dlqops/dlq/internal/replay/spool"
 )
 
 // SQSAPI is what the engine calls.
@@ -281,7 +282,7 @@ type runner struct {
 	inFlight *inFlight
 	// spool keeps held messages' bodies, attributes and receipt handles
 	// on disk.
-	spool *spool
+	spool *spool.File
 	// keys (--order key), groups and sources number the strings held
 	// messages share; keys are marked sent or stopped.
 	keys, groups, sources strtab
@@ -348,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	rep.DLQ = r.dlq.Name
-	defer func() { _ = r.spool.close() }()
+	defer func() { _ = r.spool.Close() }()
 	if cfg.LimitMemory {
 		r.mem = limitMemory()
 		defer r.mem.restore()
@@ -387,7 +388,7 @@ func newRunner(ctx context.Context, cfg Config) (*runner, error) {
 	}
 	r := &runner{cfg: cfg, dlq: dlq, router: rt, runID: uuid.NewString(), c: newCounters(), inFlight: newInFlight(cfg.Concurrency, cfg.Now),
 		stopped: map[string]string{}, heldBack: map[string]bool{}}
-	if r.spool, err = openSpool(cfg.SpoolDir); err != nil {
+	if r.spool, err = spool.Open(cfg.SpoolDir); err != nil {
 		return nil, err
 	}
 	return r, nil

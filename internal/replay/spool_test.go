@@ -2,9 +2,7 @@ package replay
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -12,16 +10,17 @@ import (
 	"unsafe"
 
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/spool"
 )
 
 // tableFor is a table of a run that keeps its spool in a test directory.
 func tableFor(t *testing.T, order Order) *table {
 	t.Helper()
-	s, err := openSpool(t.TempDir())
+	s, err := spool.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.close() })
+	t.Cleanup(func() { _ = s.Close() })
 	r := &runner{cfg: Config{Order: order}, spool: s}
 	return r.newTable(0)
 }
@@ -67,39 +66,6 @@ func TestTableKeepsMessagesOnDiskAndReadsThemBackExactly(t *testing.T) {
 	}
 	if h, err := tb.handle(0); err != nil || h != handle {
 		t.Fatalf("handle read back %q, %v", h, err)
-	}
-}
-
-// A spool record reads back exactly what was written, and a record cut
-// short or followed by stray bytes is an error, never a panic or a
-// message with parts missing.
-func TestSpoolRecordRoundTripsAndRejectsDamage(t *testing.T) {
-	t.Parallel()
-	for _, m := range []queue.Message{
-		{},
-		{Body: "plain"},
-		{Body: strings.Repeat("é", 70000), Attributes: map[string]queue.Attribute{
-			"bin": {Type: "Binary", Binary: []byte{0, 1, 2, 255}}, "s": {Type: "String.custom", String: "v"}, "n": {Type: "Number", String: "12"}, "": {Type: "String"}},
-			System: map[string]string{"AWSTraceHeader": "Root=1-abc", "MessageDeduplicationId": "", "SentTimestamp": "1700000000123"}},
-	} {
-		rec := appendRecord(nil, &m)
-		var got queue.Message
-		if err := readRecord(rec, &got); err != nil {
-			t.Fatal(err)
-		}
-		if got.Body != m.Body || !maps.EqualFunc(got.Attributes, m.Attributes, func(a, b queue.Attribute) bool {
-			return a.Type == b.Type && a.String == b.String && bytes.Equal(a.Binary, b.Binary)
-		}) || !maps.Equal(got.System, m.System) {
-			t.Fatalf("read back %+v, want %+v", got, m)
-		}
-		for cut := range len(rec) {
-			if err := readRecord(rec[:cut], &queue.Message{}); !errors.Is(err, errRecord) {
-				t.Fatalf("a record cut at %d of %d bytes read as %v", cut, len(rec), err)
-			}
-		}
-		if err := readRecord(append(rec, 0), &queue.Message{}); !errors.Is(err, errRecord) {
-			t.Fatalf("a record with a stray byte read as %v", err)
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/spool"
 )
 
 // row is one held message in 64 bytes and no pointer (the collector never
@@ -54,100 +55,13 @@ const (
 // noRow is no row.
 const noRow int32 = -1
 
-// A message's record in the spool is its body, message attributes and
-// system attributes, each string prefixed by its length (a uvarint):
-// body, the attribute count, then name, type, string value and binary
-// value of each, the system attribute count, then name and value of each.
-// It is written and read back once; JSON cost the run a tenth of its CPU.
-
-// appendRecord appends m's record to b.
-func appendRecord(b []byte, m *queue.Message) []byte {
-	b = appendString(b, m.Body)
-	b = binary.AppendUvarint(b, uint64(len(m.Attributes)))
-	for k, a := range m.Attributes {
-		b = appendString(appendString(appendString(b, k), a.Type), a.String)
-		b = binary.AppendUvarint(b, uint64(len(a.Binary)))
-		b = append(b, a.Binary...)
-	}
-	b = binary.AppendUvarint(b, uint64(len(m.System)))
-	for k, v := range m.System {
-		b = appendString(appendString(b, k), v)
-	}
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// errRecord is a spool record that does not decode: the file was changed
-// under the run.
-var errRecord = errors.New("read replay spool: malformed record")
-
-// readRecord decodes a record into m's body and attributes.
-func readRecord(b []byte, m *queue.Message) error {
-	d := recordReader{b: b}
-	m.Body = d.str()
-	if n := d.count(); n > 0 {
-		m.Attributes = make(map[string]queue.Attribute, n)
-		for range n {
-			k, typ, str := d.str(), d.str(), d.str()
-			a := queue.Attribute{Type: typ, String: str}
-			if bin := d.str(); len(bin) > 0 {
-				a.Binary = []byte(bin)
-			}
-			m.Attributes[k] = a
-		}
-	}
-	if n := d.count(); n > 0 {
-		m.System = make(map[string]string, n)
-		for range n {
-			k := d.str()
-			m.System[k] = d.str()
-		}
-	}
-	if d.bad || len(d.b) > 0 {
-		return errRecord
-	}
-	return nil
-}
-
-// recordReader reads a record's fields; bad is set at the first that does
-// not fit.
-type recordReader struct {
-	b   []byte
-	bad bool
-}
-
-func (d *recordReader) str() string {
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 || n > uint64(len(d.b)-k) {
-		d.bad, d.b = true, nil
-		return ""
-	}
-	s := string(d.b[k : k+int(n)])
-	d.b = d.b[k+int(n):]
-	return s
-}
-
-// count is a number of entries, each at least two bytes long.
-func (d *recordReader) count() int {
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 || n > uint64(len(d.b)-k)/2 {
-		d.bad, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[k:]
-	return int(n)
-}
-
 // table is one round's held messages, a row each, numbered in the order
 // the scan took them: it is the scan's queue.Holder. What stays in memory
 // is about 70 bytes a message, whatever the size of its body and of its
 // receipt handle (400 to 600 bytes on AWS).
 type table struct {
 	r  *runner
-	sp *spool // this table's records and receipt handles
+	sp *spool.File // this table's records and receipt handles
 	// light tables (the final check's) spool receipt handles only: their
 	// messages are given back or deleted, never sent.
 	light bool
@@ -184,12 +98,12 @@ type handleAt struct {
 // the closed file would fail loudly, never read another's records. If no
 // new file can be opened, the run goes on with the old one, and says so.
 func (r *runner) newTable(capacity int) *table {
-	if prev := r.spool.size(); prev > 0 {
-		sp, err := openSpool(r.cfg.SpoolDir)
+	if prev := r.spool.Size(); prev > 0 {
+		sp, err := spool.Open(r.cfg.SpoolDir)
 		if err != nil {
 			r.warn("%v: the spool of the round before is used on (its disk is freed when the run ends)", err)
 		} else {
-			_ = r.spool.close()
+			_ = r.spool.Close()
 			r.spool = sp
 			if hook := testHookSpoolRenewed.Load(); hook != nil {
 				(*hook)(r.dlq.URL, prev)
@@ -220,10 +134,10 @@ func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	}
 	var rec []byte
 	if !t.light {
-		rec = appendRecord(make([]byte, 0, len(m.Body)+256), m)
+		rec = spool.AppendRecord(make([]byte, 0, len(m.Body)+256), m)
 	}
 	var err error
-	if rw.off, err = t.sp.write(rec, handle); err != nil {
+	if rw.off, err = t.sp.Write(rec, handle); err != nil {
 		return err
 	}
 	rw.n, rw.hlen = uint32(len(rec)), uint32(len(handle))
@@ -270,7 +184,7 @@ func (t *table) Rehandle(i int, handle string) error {
 		// Hold's, so that the scan ends for the reason it did.
 		return why
 	}
-	off, err := t.sp.write(nil, handle)
+	off, err := t.sp.Write(nil, handle)
 	if err != nil {
 		return err
 	}
@@ -348,7 +262,7 @@ func (t *table) changeVisibility(ctx context.Context, rows []int32, d time.Durat
 // handle reads row i's newest receipt handle.
 func (t *table) handle(i int32) (string, error) {
 	at := t.handleAt(i)
-	b, err := t.sp.read(at.off, int(at.n))
+	b, err := t.sp.Read(at.off, int(at.n))
 	return string(b), err
 }
 
@@ -384,12 +298,12 @@ func (t *table) load(i int32) (queue.Message, error) {
 	if adjacent {
 		n += int(at.n) // one read for both
 	}
-	buf, err := t.sp.read(rw.off, n)
+	buf, err := t.sp.Read(rw.off, n)
 	if err != nil {
 		return queue.Message{}, err
 	}
 	m := queue.Message{MessageID: t.id(i), SentAt: time.UnixMilli(rw.sent).UTC(), GroupID: t.r.groups.str(rw.group)}
-	if err := readRecord(buf[:rw.n], &m); err != nil {
+	if err := spool.ReadRecord(buf[:rw.n], &m); err != nil {
 		return queue.Message{}, err
 	}
 	if adjacent {
