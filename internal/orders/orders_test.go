@@ -131,9 +131,9 @@ func TestPoisonOrderIsRejectedBeforeAnyStep(t *testing.T) {
 	}
 }
 
-// attemptRecord is an OrderPlaced event of one attempt of an order.
-func attemptRecord(id, orderID string, attempt int) events.SQSMessage {
-	m := orderRecord(id, orderID)
+// attemptRecord is an OrderPlaced event of one attempt of order o-again.
+func attemptRecord(id string, attempt int) events.SQSMessage {
+	m := orderRecord(id, "o-again")
 	m.Body = strings.Replace(m.Body, `"attempt":1`, fmt.Sprintf(`"attempt":%d`, attempt), 1)
 	return m
 }
@@ -167,13 +167,13 @@ func TestANewAttemptIsANewSagaAndItsRedeliveryChargesOnce(t *testing.T) {
 			t.Fatalf("%s: %+v %v", m.MessageId, resp, err)
 		}
 	}
-	deliver(attemptRecord("m-1", "o-again", 1)) // fails at ship: compensated
+	deliver(attemptRecord("m-1", 1)) // fails at ship: compensated
 	mu.Lock()
 	shipDown = false
 	mu.Unlock()
-	deliver(attemptRecord("m-1-replayed", "o-again", 1)) // a replay of attempt 1: its saga is done
-	deliver(attemptRecord("m-2", "o-again", 2))          // the producer's new attempt
-	deliver(attemptRecord("m-2b", "o-again", 2))         // redelivered
+	deliver(attemptRecord("m-1-replayed", 1)) // a replay of attempt 1: its saga is done
+	deliver(attemptRecord("m-2", 2))          // the producer's new attempt
+	deliver(attemptRecord("m-2b", 2))         // redelivered
 	for _, ck := range []struct{ table, keyName, key, want string }{
 		{tables.Inventory, "orderId", "o-again", "RESERVED"},
 		{tables.Payments, "paymentKey", orders.PaymentKey("o-again", 1), "REFUNDED"},

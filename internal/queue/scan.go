@@ -216,7 +216,12 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	released, relErr := s.release(relCtx, scanErr != nil)
+	return s.result(released, scanErr, relErr)
+}
 
+// result is what the scan saw and kept, and its error: the scan's own,
+// its release's, or both.
+func (s *scan) result(released int, scanErr, relErr error) (ScanResult, error) {
 	res := ScanResult{Scanned: s.scanned, Matched: s.matched, Released: released, ReleaseErr: relErr, Failed: scanErr != nil, HiddenUntil: s.hiddenUntil, OverLimit: s.overLimit.Load(), Found: s.taken}
 	if s.opts.KeepMatched {
 		res.Held = len(s.matched)
@@ -228,13 +233,10 @@ func Scan(ctx context.Context, api ReceiveAPI, url string, opts ScanOptions, mat
 		res.Matched, res.Held = nil, 0 // everything was released: nothing is held
 	}
 	sort.SliceStable(res.Matched, func(i, j int) bool { return res.Matched[i].SentAt.Before(res.Matched[j].SentAt) })
-	if scanErr != nil && relErr != nil {
-		return res, errors.Join(fmt.Errorf("scan %s: %w", nameFromURL(url), scanErr), relErr)
+	if scanErr == nil {
+		return res, relErr
 	}
-	if scanErr != nil {
-		return res, fmt.Errorf("scan %s: %w", nameFromURL(url), scanErr)
-	}
-	return res, relErr
+	return res, errors.Join(fmt.Errorf("scan %s: %w", nameFromURL(s.url), scanErr), relErr)
 }
 
 type scan struct {
@@ -288,91 +290,121 @@ func (s *scan) receive(ctx context.Context) error {
 	// Short polls while messages keep coming, long polls once a receive
 	// came back empty: a scan that reached its target is not left waiting
 	// for long polls in flight.
-	wait := time.Duration(0)
-	failures, shortEmpties := 0, 0
+	p := poller{s: s}
 	for !s.stopped.Load() && ctx.Err() == nil {
-		if wait > 0 && !s.startLongPoll() {
+		if p.wait > 0 && !s.startLongPoll() {
 			_ = backoff.Sleep(s.pause, shortPause<<shortPolls)
 			continue
 		}
-		// Detached from ctx (see Scan), bounded by the long poll plus slack.
-		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
-		out, err := s.api.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(s.url),
-			MaxNumberOfMessages:         MaxBatch,
-			VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
-			WaitTimeSeconds:             int32(wait / time.Second),
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
-		}, NoRetry)
-		cancel()
-		// SQS's in-flight limit (120,000 per standard queue, counting
-		// every reader's holds): the scan ends with what it has, and says
-		// so; a replay moves that window, then scans again. (Stopped
-		// before this poll's place is free: no receiver waiting for it
-		// starts one more.)
-		overLimit := err != nil && OverLimit(err)
-		if overLimit {
-			s.overLimit.Store(true)
-			s.stop()
-		}
-		if wait > 0 {
-			s.endLongPoll(err == nil, err == nil && len(out.Messages) > 0)
-		}
+		out, err := s.receiveOnce(ctx, p.wait)
 		if err != nil {
-			if overLimit {
-				return nil
+			if again, err := p.failed(err); !again {
+				return err
 			}
-			// A receive whose answer was lost may have hidden messages we
-			// hold no handle for: they stay hidden for the visibility
-			// timeout, and the result says until when.
-			if !Rejected(err) {
-				s.lostReceive()
-			}
-			if failures++; failures < receiveAttempts && retryable(err) {
-				_ = backoff.Sleep(s.pause, backoff.Delay(failures))
-				continue
-			}
-			s.stop()
-			return fmt.Errorf("receive: %w", err)
+			continue
 		}
-		failures = 0
+		p.failures = 0
 		if len(out.Messages) == 0 {
-			if wait == 0 {
-				// An empty short poll proves nothing: SQS samples some of
-				// its servers, and near the end of a scan the other
-				// receivers took what was visible. Poll short again a few
-				// times, then long; a long poll in flight when the scan
-				// reaches its target would hold the scan up for its whole
-				// wait.
-				if shortEmpties++; shortEmpties < shortPolls {
-					_ = backoff.Sleep(s.pause, shortPause<<shortEmpties)
-					continue
-				}
-				wait = s.opts.WaitTime
-				continue
-			}
-			continue // counted above
+			p.empty()
+			continue
 		}
-		s.mu.Lock()
-		s.empties = 0
-		s.mu.Unlock()
+		s.took(out.Messages)
 		// Messages again: short polls, which every receiver may make (at
 		// most MaxEmpty long polls are out at once).
-		shortEmpties, wait = 0, 0
-		for _, raw := range out.Messages {
-			if s.offer(raw) {
-				s.stop()
-			}
-		}
-		if s.opts.Progress != nil {
-			s.mu.Lock()
-			scanned, matched := s.scanned, s.taken
-			s.mu.Unlock()
-			s.opts.Progress(scanned, matched)
-		}
+		p.shortEmpties, p.wait = 0, 0
 	}
 	return nil
+}
+
+// poller is one receiver's state: how long it polls, and the failures
+// and empty short polls in a row.
+type poller struct {
+	s                      *scan
+	wait                   time.Duration
+	failures, shortEmpties int
+}
+
+// failed decides what a failed receive does: again, or end the receiver
+// (err its error; nil when SQS's in-flight limit ended the scan).
+func (p *poller) failed(err error) (again bool, _ error) {
+	s := p.s
+	if OverLimit(err) {
+		return false, nil
+	}
+	// A receive whose answer was lost may have hidden messages we hold no
+	// handle for: they stay hidden for the visibility timeout, and the
+	// result says until when.
+	if !Rejected(err) {
+		s.lostReceive()
+	}
+	if p.failures++; p.failures < receiveAttempts && retryable(err) {
+		_ = backoff.Sleep(s.pause, backoff.Delay(p.failures))
+		return true, nil
+	}
+	s.stop()
+	return false, fmt.Errorf("receive: %w", err)
+}
+
+// empty follows an empty receive. An empty short poll proves nothing:
+// SQS samples some of its servers, and near the end of a scan the other
+// receivers took what was visible. It polls short again a few times,
+// then long; a long poll in flight when the scan reaches its target
+// would hold the scan up for its whole wait. (An empty long poll was
+// counted as it ended.)
+func (p *poller) empty() {
+	if p.wait > 0 {
+		return
+	}
+	if p.shortEmpties++; p.shortEmpties < shortPolls {
+		_ = backoff.Sleep(p.s.pause, shortPause<<p.shortEmpties)
+		return
+	}
+	p.wait = p.s.opts.WaitTime
+}
+
+// receiveOnce makes one receive, detached from ctx (see Scan), bounded by
+// the long poll plus slack. SQS's in-flight limit (120,000 per standard
+// queue, counting every reader's holds) ends the scan with what it has,
+// and says so; a replay moves that window, then scans again. (Stopped
+// before this poll's place is free: no receiver waiting for it starts one
+// more.)
+func (s *scan) receiveOnce(ctx context.Context, wait time.Duration) (*sqs.ReceiveMessageOutput, error) {
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTime+30*time.Second)
+	out, err := s.api.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(s.url),
+		MaxNumberOfMessages:         MaxBatch,
+		VisibilityTimeout:           int32(s.opts.Visibility / time.Second),
+		WaitTimeSeconds:             int32(wait / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	}, NoRetry)
+	cancel()
+	if err != nil && OverLimit(err) {
+		s.overLimit.Store(true)
+		s.stop()
+	}
+	if wait > 0 {
+		s.endLongPoll(err == nil, err == nil && len(out.Messages) > 0)
+	}
+	return out, err
+}
+
+// took offers a receive's messages and reports progress.
+func (s *scan) took(msgs []types.Message) {
+	s.mu.Lock()
+	s.empties = 0
+	s.mu.Unlock()
+	for _, raw := range msgs {
+		if s.offer(raw) {
+			s.stop()
+		}
+	}
+	if s.opts.Progress != nil {
+		s.mu.Lock()
+		scanned, matched := s.scanned, s.taken
+		s.mu.Unlock()
+		s.opts.Progress(scanned, matched)
+	}
 }
 
 // startLongPoll reports whether a receiver may start a long poll: not
@@ -444,43 +476,16 @@ func (s *scan) keepAlive(ctx context.Context, started time.Time) func() (time.Ti
 			}
 			// Before the calls: SQS extends each hold from when it gets one.
 			now := time.Now()
-			s.mu.Lock()
-			handles := make([]string, 0, len(s.slots))
-			for _, sl := range s.slots {
-				if sl.handle != "" {
-					handles = append(handles, sl.handle)
-				}
-			}
-			held := len(s.slots)
-			s.mu.Unlock()
-			if err := s.opts.KeepAlive(held); err != nil {
+			ok, err := s.renewAll(ctx)
+			if err != nil {
 				s.stop()
 				<-stop
 				done <- err
 				return
 			}
-			dctx := context.WithoutCancel(ctx)
-			_, err := ChangeVisibility(dctx, s.api, s.url, handles, s.opts.Visibility)
-			failed := err != nil
-			if s.holder() != nil {
-				herr := s.holder().Handles(func(hs []string) {
-					if _, err := ChangeVisibility(dctx, s.api, s.url, hs, s.opts.Visibility); err != nil {
-						failed = true
-					}
-				})
-				failed = failed || herr != nil
-			}
-			if time.Since(now) > slowRenewal {
-				if err := s.opts.KeepAlive(held); err != nil {
-					s.stop()
-					<-stop
-					done <- err
-					return
-				}
-			}
 			// A renewal that failed for some holds leaves them running down
 			// from the one before: a handover then renews at once.
-			if !failed {
+			if ok {
 				renewed.Store(&now)
 			}
 		}
@@ -490,6 +495,43 @@ func (s *scan) keepAlive(ctx context.Context, started time.Time) func() (time.Ti
 		err := <-done
 		return *renewed.Load(), err
 	}
+}
+
+// renewAll extends the hold on every message received, the scan's own
+// and the Holder's, KeepAlive told first (and again after a slow
+// renewal). ok: every hold was extended; err: KeepAlive's, which ends the
+// scan.
+func (s *scan) renewAll(ctx context.Context) (ok bool, err error) {
+	start := time.Now()
+	s.mu.Lock()
+	handles := make([]string, 0, len(s.slots))
+	for _, sl := range s.slots {
+		if sl.handle != "" {
+			handles = append(handles, sl.handle)
+		}
+	}
+	held := len(s.slots)
+	s.mu.Unlock()
+	if err := s.opts.KeepAlive(held); err != nil {
+		return false, err
+	}
+	dctx := context.WithoutCancel(ctx)
+	_, cerr := ChangeVisibility(dctx, s.api, s.url, handles, s.opts.Visibility)
+	ok = cerr == nil
+	if h := s.holder(); h != nil {
+		herr := h.Handles(func(hs []string) {
+			if _, err := ChangeVisibility(dctx, s.api, s.url, hs, s.opts.Visibility); err != nil {
+				ok = false
+			}
+		})
+		ok = ok && herr == nil
+	}
+	if time.Since(start) > slowRenewal {
+		if err := s.opts.KeepAlive(held); err != nil {
+			return false, err
+		}
+	}
+	return ok, nil
 }
 
 // slowRenewal is how long a renewal of every hold may take before the
@@ -553,6 +595,32 @@ func retryable(err error) bool {
 
 // offer records a received message and reports whether the scan is done.
 func (s *scan) offer(raw types.Message) bool {
+	n, added, full, err := s.note(raw)
+	if err != nil {
+		s.fail(err)
+		return true
+	}
+	if !added || full {
+		return s.done()
+	}
+	m := fromSQS(raw)
+	if !s.opts.Raw {
+		Correlate(&m)
+	}
+	if s.match != nil && !s.match(&m) {
+		return s.done()
+	}
+	if err := s.keep(n, &m); err != nil {
+		s.fail(err)
+		return true
+	}
+	return s.done()
+}
+
+// note records a received message: a new one gets a slot (added); one
+// received again keeps its newest receipt handle, which goes to the
+// Holder if it has the message. full: the scan kept Limit messages.
+func (s *scan) note(raw types.Message) (n int32, added, full bool, err error) {
 	// Copies: the SDK decodes every string of a response into one buffer,
 	// and a string kept from it keeps the whole buffer (every body of the
 	// response) alive. (The index copies the IDs it keeps as text.)
@@ -560,7 +628,7 @@ func (s *scan) offer(raw types.Message) bool {
 	count, _ := strconv.Atoi(raw.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	holder := s.holder()
 	s.mu.Lock()
-	n, added := s.ids.Add(id)
+	n, added = s.ids.Add(id)
 	give := false
 	if added {
 		s.slots = append(s.slots, slot{handle: handle, count: int32(count), place: -1})
@@ -576,25 +644,18 @@ func (s *scan) offer(raw types.Message) bool {
 			sl.busy, give = true, true
 		}
 	}
-	full := s.opts.Limit > 0 && s.taken >= s.opts.Limit
+	full = s.opts.Limit > 0 && s.taken >= s.opts.Limit
 	s.mu.Unlock()
 	if give {
-		if err := s.give(n, nil); err != nil {
-			s.fail(err)
-			return true
-		}
+		err = s.give(n, nil)
 	}
-	if !added || full {
-		return s.done()
-	}
-	m := fromSQS(raw)
-	if !s.opts.Raw {
-		Correlate(&m)
-	}
-	matched := s.match == nil || s.match(&m)
-	if !matched {
-		return s.done()
-	}
+	return n, added, full, err
+}
+
+// keep keeps matched message n, within Limit: the Holder takes it, or
+// Keep streams it, or Matched keeps it (its parsed body dropped).
+func (s *scan) keep(n int32, m *Message) error {
+	holder := s.holder()
 	// The place is taken under the lock, before Keep runs: receivers
 	// offering at the same time cannot pass the limit between them.
 	s.mu.Lock()
@@ -606,33 +667,25 @@ func (s *scan) offer(raw types.Message) bool {
 		s.taken++
 	}
 	s.mu.Unlock()
-	if !keep {
-		return s.done()
-	}
-	if holder != nil {
-		if err := s.give(n, &m); err != nil {
-			s.fail(err)
-			return true
-		}
-		return s.done()
+	switch {
+	case !keep:
+		return nil
+	case holder != nil:
+		return s.give(n, m)
 	}
 	// The parsed body served the filter; keeping it for every held message
 	// would multiply memory several times over the bodies themselves.
 	m.Parsed, m.Unwrapped = nil, nil
 	if s.opts.Keep != nil {
-		if err := s.opts.Keep(&m); err != nil {
-			s.fail(err)
-			return true
-		}
-		if s.opts.Forget {
-			return s.done()
+		if err := s.opts.Keep(m); err != nil || s.opts.Forget {
+			return err
 		}
 	}
 	s.mu.Lock()
 	s.slots[n].place = int32(len(s.matched))
-	s.matched = append(s.matched, m)
+	s.matched = append(s.matched, *m)
 	s.mu.Unlock()
-	return s.done()
+	return nil
 }
 
 // holder is the Holder that takes the matched messages, if any.

@@ -114,7 +114,7 @@ func (f *clockSQS) hidden(q *clockQueue) []string {
 
 func (f *clockSQS) call(d time.Duration) { time.Sleep(d) }
 
-func (f *clockSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+func (f *clockSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) { //nolint:revive // the SDK interface's name
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, q := range f.queues {

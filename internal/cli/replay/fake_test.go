@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/render"
 	engine "github.com/dlqops/dlq/internal/replay"
@@ -83,7 +84,7 @@ func (e *fakeEngine) config() engine.Config {
 // DLQ's ARN).
 type noSQS struct{ SQSAPI }
 
-func (noSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+func (noSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) { //nolint:revive // the SDK interface's name
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String("https://sqs.us-east-1.amazonaws.com/123456789012/" + aws.ToString(in.QueueName))}, nil
 }
 
