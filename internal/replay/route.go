@@ -225,22 +225,7 @@ func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) 
 	if ok {
 		return q, nil
 	}
-	ref, err := queue.ParseRef(arn)
-	if err == nil {
-		var url string
-		if url, err = queue.ResolveURL(ctx, rt.api, ref); err == nil {
-			var got queue.Queue
-			if got, err = queue.Attributes(ctx, rt.api, url); err == nil {
-				if got.ARN != arn {
-					return nil, &DestinationError{Msg: fmt.Sprintf("source %s resolved to %s: not the same queue", arn, got.ARN)}
-				}
-				if err := rt.usable(got); err != nil {
-					return nil, err
-				}
-				q = &got
-			}
-		}
-	}
+	got, err := rt.resolve(ctx, arn)
 	var nf *queue.NotFoundError
 	if errors.As(err, &nf) {
 		return nil, &DestinationError{Msg: fmt.Sprintf("messages in %s came from %s, which no longer exists", rt.dlq.Name, arn), Fix: FixTo}
@@ -248,10 +233,29 @@ func (rt *router) lookup(ctx context.Context, arn string) (*queue.Queue, error) 
 	if err != nil {
 		return nil, err
 	}
+	if got.ARN != arn {
+		return nil, &DestinationError{Msg: fmt.Sprintf("source %s resolved to %s: not the same queue", arn, got.ARN)}
+	}
+	if err := rt.usable(got); err != nil {
+		return nil, err
+	}
 	rt.mu.Lock()
-	rt.byARN[arn] = q
+	rt.byARN[arn] = &got
 	rt.mu.Unlock()
-	return q, nil
+	return &got, nil
+}
+
+// resolve reads the queue named by arn.
+func (rt *router) resolve(ctx context.Context, arn string) (queue.Queue, error) {
+	ref, err := queue.ParseRef(arn)
+	if err != nil {
+		return queue.Queue{}, err
+	}
+	url, err := queue.ResolveURL(ctx, rt.api, ref)
+	if err != nil {
+		return queue.Queue{}, err
+	}
+	return queue.Attributes(ctx, rt.api, url)
 }
 
 // unroutableError explains why n messages have no destination.

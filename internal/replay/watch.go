@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/queue"
 )
@@ -51,15 +52,7 @@ func (h *held) watchReturns(ctx context.Context) func() {
 			}
 			_, _ = queue.Release(dctx, r.cfg.API, r.dlq.URL, hs)
 			for _, m := range out.Messages {
-				a, ok := m.MessageAttributes[MarkerAttribute]
-				if !ok || seen[aws.ToString(m.MessageId)] {
-					continue
-				}
-				var mk Marker
-				if json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk) != nil {
-					continue
-				}
-				if t, err := time.Parse(time.RFC3339Nano, mk.ReplayedAt); err == nil && !t.Before(since) {
+				if replayedSince(m, since) {
 					seen[aws.ToString(m.MessageId)] = true
 				}
 			}
@@ -70,4 +63,19 @@ func (h *held) watchReturns(ctx context.Context) func() {
 		}
 	}()
 	return func() { stop.Do(func() { close(quit) }); <-done }
+}
+
+// replayedSince reports whether m carries a replay marker written at or
+// after since: a message a replay since then sent, back in the DLQ.
+func replayedSince(m types.Message, since time.Time) bool {
+	a, ok := m.MessageAttributes[MarkerAttribute]
+	if !ok {
+		return false
+	}
+	var mk Marker
+	if json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk) != nil {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, mk.ReplayedAt)
+	return err == nil && !t.Before(since)
 }

@@ -234,68 +234,13 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		cfg.Journal = j
 		cfg.SpoolDir = filepath.Dir(path) // held bodies next to the journal, not in memory
 	}
-	tty := opts.IO.IsStderrTTY()
-	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
-	cfg.Status = func(s string) {
-		if s != "" {
-			s += " (--no-wait to skip)"
-		}
-		live.set(s)
-	}
-	if tty && !opts.DryRun {
-		cfg.Progress = progressBar(live)
-	}
-	if !opts.DryRun {
-		// The plan is shown before anything is sent, with --yes too.
-		cfg.Confirm = func(r engine.Report) (bool, error) {
-			live.clear()
-			writePlan(opts.IO.ErrOut, r)
-			if opts.Yes {
-				return true, nil
-			}
-			return confirm(ctx, opts, r.Plan.Messages, r.Destination)
-		}
-	}
-
+	live := watchRun(ctx, opts, &cfg)
 	report, err := opts.Run(ctx, cfg)
 	live.clear()
-	var de *engine.DestinationError
-	switch {
-	case errors.As(err, &de):
-		// The whole text: a give-back that failed with it says messages
-		// may stay hidden.
-		uerr := &cli.UsageError{Err: errors.New(strings.Replace(err.Error(), de.Error(), flagWords(de), 1))}
-		if report.Sent == 0 && report.Deleted == 0 {
-			return uerr
-		}
-		// A streaming run stopped at a message it cannot route after
-		// moving others: the report says what moved.
-		err = uerr
-	case errors.Is(err, engine.ErrDeclined):
-		// Nothing moved and the DLQ still holds the selection: exit 0
-		// would say it was verified empty.
-		n := 0
-		if report.Plan != nil {
-			n = report.Plan.Messages
-		}
-		return &cli.ConditionError{Message: fmt.Sprintf("dlq: declined: nothing moved; the %d message(s) of the plan are back in %s", n, report.DLQ)}
-	case err != nil && report.DLQ == "":
-		return fmt.Errorf("replay: %w", err)
+	if done, err := engineError(&report, &err); done {
+		return err
 	}
-	if n := cause.Missed(); n > 0 {
-		// Messages that were in the DLQ when --cause classified it, but
-		// hidden (a killed run's hold, another reader): nobody knows their
-		// cause, so the run cannot say it moved every message of it.
-		why := fmt.Sprintf("%d message(s) in %s were hidden when --cause classified it (a killed run's hold, or another reader): run the same command again to classify and move them", n, report.DLQ)
-		if opts.DryRun {
-			report.Warnings = append(report.Warnings, why)
-		} else {
-			report.Verified = false
-			report.Left.Unchecked += n
-			report.LeftInDLQ += n
-			report.NextStep = strings.TrimPrefix(report.NextStep+"; "+why, "; ")
-		}
-	}
+	causeMissed(opts, cause, &report)
 	if opts.DryRun || report.Plan == nil || report.Plan.Messages == 0 || report.Streamed {
 		writePlan(opts.IO.ErrOut, report) // a streamed run shows what it took
 	}
@@ -310,6 +255,84 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			report.LeftInDLQ, report.DLQ, leftReasons(report.Left), stopped(report), report.NextStep)}
 	}
 	return nil
+}
+
+// watchRun sets what a run shows while it goes: one live line on stderr
+// (what it waits for; progress on a terminal) and, unless it is a dry
+// run, the plan before anything is sent (with --yes too), then the
+// question.
+func watchRun(ctx context.Context, opts *ReplayOptions, cfg *engine.Config) *liveLine {
+	tty := opts.IO.IsStderrTTY()
+	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
+	cfg.Status = func(s string) {
+		if s != "" {
+			s += " (--no-wait to skip)"
+		}
+		live.set(s)
+	}
+	if tty && !opts.DryRun {
+		cfg.Progress = progressBar(live)
+	}
+	if !opts.DryRun {
+		cfg.Confirm = func(r engine.Report) (bool, error) {
+			live.clear()
+			writePlan(opts.IO.ErrOut, r)
+			if opts.Yes {
+				return true, nil
+			}
+			return confirm(ctx, opts, r.Plan.Messages, r.Destination)
+		}
+	}
+	return live
+}
+
+// engineError turns the engine's error into the CLI's. done: the command
+// ends with *err, without a report; else *err (maybe a usage error after
+// a streaming run moved some messages) goes with the report.
+func engineError(report *engine.Report, err *error) (done bool, _ error) {
+	var de *engine.DestinationError
+	switch {
+	case errors.As(*err, &de):
+		// The whole text: a give-back that failed with it says messages
+		// may stay hidden.
+		uerr := &cli.UsageError{Err: errors.New(strings.Replace((*err).Error(), de.Error(), flagWords(de), 1))}
+		if report.Sent == 0 && report.Deleted == 0 {
+			return true, uerr
+		}
+		// A streaming run stopped at a message it cannot route after
+		// moving others: the report says what moved.
+		*err = uerr
+	case errors.Is(*err, engine.ErrDeclined):
+		// Nothing moved and the DLQ still holds the selection: exit 0
+		// would say it was verified empty.
+		n := 0
+		if report.Plan != nil {
+			n = report.Plan.Messages
+		}
+		return true, &cli.ConditionError{Message: fmt.Sprintf("dlq: declined: nothing moved; the %d message(s) of the plan are back in %s", n, report.DLQ)}
+	case *err != nil && report.DLQ == "":
+		return true, fmt.Errorf("replay: %w", *err)
+	}
+	return false, nil
+}
+
+// causeMissed accounts for messages that were in the DLQ when --cause
+// classified it, but hidden (a killed run's hold, another reader): nobody
+// knows their cause, so the run cannot say it moved every message of it.
+func causeMissed(opts *ReplayOptions, cause *cli.Cause, report *engine.Report) {
+	n := cause.Missed()
+	if n == 0 {
+		return
+	}
+	why := fmt.Sprintf("%d message(s) in %s were hidden when --cause classified it (a killed run's hold, or another reader): run the same command again to classify and move them", n, report.DLQ)
+	if opts.DryRun {
+		report.Warnings = append(report.Warnings, why)
+		return
+	}
+	report.Verified = false
+	report.Left.Unchecked += n
+	report.LeftInDLQ += n
+	report.NextStep = strings.TrimPrefix(report.NextStep+"; "+why, "; ")
 }
 
 // openJournal opens --journal, else the DLQ's own journal, keyed by its

@@ -118,56 +118,15 @@ counted on stderr and appear in JSON with "events": [].`,
 				return err
 			}
 			opts.Output = s.Output
-			if opts.XRayTraceID != "" {
-				id, ok := xray.Parse(opts.XRayTraceID)
-				if !ok {
-					return cli.Usagef("invalid --xray-trace-id %q: want an X-Ray trace ID (1-5759e988-bd862e3fe1be46a994272793) or a trace header (Root=1-…)", opts.XRayTraceID)
-				}
-				opts.XRayTraceID = id
-			}
-			if len(args) == 1 {
-				for _, flag := range []string{"trace-id", "xray-trace-id"} {
-					if cmd.Flags().Changed(flag) {
-						return cli.Usagef("give the trace ID as TRACE_ID or --%s, not both", flag)
-					}
-				}
-				// A dlq traceId is whatever its producer chose; one shaped
-				// like an X-Ray ID is matched as either (insights.belongs).
-				if id, ok := xray.Parse(args[0]); ok {
-					opts.XRayTraceID = id
-				} else {
-					opts.TraceID = args[0]
-				}
-			}
-			if n := countSet(opts.TraceID, opts.XRayTraceID, opts.OrderID, opts.FromDLQ); n != 1 {
-				return cli.Usagef("give exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq")
+			if err := opts.traceFrom(cmd, args); err != nil {
+				return err
 			}
 			opts.SinceSet = cmd.Flags().Changed("since")
-			for kind, id := range map[string]string{"trace ID": opts.TraceID, "order ID": opts.OrderID} {
-				if id != "" {
-					if err := insights.ValidateID(kind, id); err != nil {
-						return &cli.UsageError{Err: err}
-					}
-				}
-			}
 			if len(opts.Groups) == 0 && len(opts.Prefixes) == 0 {
 				opts.Groups, opts.Prefixes = s.LogGroups, s.LogGroupPrefix
 			}
-			if len(opts.Groups) == 0 && len(opts.Prefixes) == 0 {
-				return cli.Usagef("no log groups: pass --log-group or --log-group-prefix, or set logGroups or logGroupPrefix in the context")
-			}
-			if opts.FromDLQ != "" {
-				if _, err := queue.ParseRef(opts.FromDLQ); err != nil {
-					return &cli.UsageError{Err: err}
-				}
-				if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
-					return &cli.UsageError{Err: err}
-				}
-			} else if filterSet(cmd) {
-				return cli.Usagef("message filters apply to --from-dlq")
-			}
-			if _, _, err := window(opts, nil); err != nil {
-				return &cli.UsageError{Err: err}
+			if err := opts.validate(cmd); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -193,6 +152,65 @@ counted on stderr and appear in JSON with "events": [].`,
 	cli.AddFilterFlags(cmd, &opts.Filter)
 	cli.AddCauseFlags(cmd, &opts.Cause)
 	return cmd
+}
+
+// traceFrom reads what to show from TRACE_ID and the flags: exactly one
+// of a trace, an X-Ray trace, an order or a DLQ.
+func (opts *TimelineOptions) traceFrom(cmd *cobra.Command, args []string) error {
+	if opts.XRayTraceID != "" {
+		id, ok := xray.Parse(opts.XRayTraceID)
+		if !ok {
+			return cli.Usagef("invalid --xray-trace-id %q: want an X-Ray trace ID (1-5759e988-bd862e3fe1be46a994272793) or a trace header (Root=1-…)", opts.XRayTraceID)
+		}
+		opts.XRayTraceID = id
+	}
+	if len(args) == 1 {
+		for _, flag := range []string{"trace-id", "xray-trace-id"} {
+			if cmd.Flags().Changed(flag) {
+				return cli.Usagef("give the trace ID as TRACE_ID or --%s, not both", flag)
+			}
+		}
+		// A dlq traceId is whatever its producer chose; one shaped like an
+		// X-Ray ID is matched as either (insights.belongs).
+		if id, ok := xray.Parse(args[0]); ok {
+			opts.XRayTraceID = id
+		} else {
+			opts.TraceID = args[0]
+		}
+	}
+	if n := countSet(opts.TraceID, opts.XRayTraceID, opts.OrderID, opts.FromDLQ); n != 1 {
+		return cli.Usagef("give exactly one of TRACE_ID (or --trace-id or --xray-trace-id), --order-id or --from-dlq")
+	}
+	for kind, id := range map[string]string{"trace ID": opts.TraceID, "order ID": opts.OrderID} {
+		if id != "" {
+			if err := insights.ValidateID(kind, id); err != nil {
+				return &cli.UsageError{Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// validate checks the log groups, --from-dlq and its filters, and the
+// time window.
+func (opts *TimelineOptions) validate(cmd *cobra.Command) error {
+	if len(opts.Groups) == 0 && len(opts.Prefixes) == 0 {
+		return cli.Usagef("no log groups: pass --log-group or --log-group-prefix, or set logGroups or logGroupPrefix in the context")
+	}
+	if opts.FromDLQ != "" {
+		if _, err := queue.ParseRef(opts.FromDLQ); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	} else if filterSet(cmd) {
+		return cli.Usagef("message filters apply to --from-dlq")
+	}
+	if _, _, err := window(opts, nil); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	return nil
 }
 
 // atMostOneTrace is cobra.MaximumNArgs(1) as a UsageError (exit 2).
