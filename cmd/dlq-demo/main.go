@@ -144,7 +144,19 @@ func run(ctx context.Context, dlqBin, workerBin, prefix, endpoint string, orders
 		// Render what a person at a terminal sees (tables, not the
 		// tab-separated lines of a pipe), whatever the demo's output is.
 		"DLQ_FORCE_TTY=1")
-	runStep := func(ctx context.Context, s devstack.Step) (int, error) {
+	sc := devstack.DefaultScenario(orders)
+	sc.Chaos, sc.WorkerBinary = chaos, workerBin
+	out, err := devstack.BlackFriday(ctx, c, prefix, sc, runDLQ(dlqBin, env), func(s string) { step(s) })
+	if err != nil {
+		return 1, err
+	}
+	return report(out, start), nil
+}
+
+// runDLQ runs a runbook step with the dlq binary, as a person would type
+// it, and returns its exit code.
+func runDLQ(dlqBin string, env []string) devstack.RunStep {
+	return func(ctx context.Context, s devstack.Step) (int, error) {
 		step(s.Why)
 		fmt.Printf("$ dlq %s\n", strings.Join(s.Args, " "))
 		cmd := exec.CommandContext(ctx, dlqBin, s.Args...)
@@ -160,12 +172,11 @@ func run(ctx context.Context, dlqBin, workerBin, prefix, endpoint string, orders
 		}
 		return 0, nil
 	}
-	sc := devstack.DefaultScenario(orders)
-	sc.Chaos, sc.WorkerBinary = chaos, workerBin
-	out, err := devstack.BlackFriday(ctx, c, prefix, sc, runStep, func(s string) { step(s) })
-	if err != nil {
-		return 1, err
-	}
+}
+
+// report prints the invariant report and the steps that did not end as
+// expected, and returns the demo's exit code.
+func report(out devstack.Outcome, start time.Time) int {
 	step("Invariant report (from the tables, queues and logs)")
 	fmt.Println(out.Invariants)
 	code := 0
@@ -178,7 +189,7 @@ func run(ctx context.Context, dlqBin, workerBin, prefix, endpoint string, orders
 		code = 1
 	}
 	step(fmt.Sprintf("Done in %s; the emulator stops now, nothing is left running", time.Since(start).Round(time.Second)))
-	return code, nil
+	return code
 }
 
 func step(s string) {

@@ -109,17 +109,16 @@ func DefaultConfigPath(env render.Env) string {
 	return ""
 }
 
-// ResolveSettings reads the parsed global flags, DLQ_ variables and the
-// config file into Settings. A missing default config file is not an error;
-// a missing file named by --config, an unknown context or an invalid
-// --output are usage errors.
-func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
+// bindSettings binds the global flags and their DLQ_* variables into a
+// viper; explicit says which were given (a context's value does not
+// override those).
+func bindSettings(fs *pflag.FlagSet, env render.Env) (*viper.Viper, map[string]bool, error) {
 	v := viper.New()
 	explicit := map[string]bool{}
 	for _, name := range []string{FlagProfile, FlagRegion, FlagEndpointURL, FlagContext, FlagOutput, FlagNoColor, FlagVerbose, FlagConfig, FlagConnectTimeout, FlagCallTimeout, FlagTimeout} {
 		if f := fs.Lookup(name); f != nil {
 			if err := v.BindPFlag(name, f); err != nil {
-				return Settings{}, fmt.Errorf("bind flag %s: %w", name, err)
+				return nil, nil, fmt.Errorf("bind flag %s: %w", name, err)
 			}
 			explicit[name] = f.Changed
 		}
@@ -131,7 +130,11 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 			explicit[name] = explicit[name] || val != ""
 		}
 	}
+	return v, explicit, nil
+}
 
+// globalSettings reads the global flags (and variables) from v.
+func globalSettings(v *viper.Viper) (Settings, error) {
 	s := Settings{
 		Profile:     v.GetString(FlagProfile),
 		Region:      v.GetString(FlagRegion),
@@ -159,7 +162,22 @@ func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
 		return Settings{}, &UsageError{Err: err}
 	}
 	s.Output = out
+	return s, nil
+}
 
+// ResolveSettings reads the parsed global flags, DLQ_ variables and the
+// config file into Settings. A missing default config file is not an error;
+// a missing file named by --config, an unknown context or an invalid
+// --output are usage errors.
+func ResolveSettings(fs *pflag.FlagSet, env render.Env) (Settings, error) {
+	v, explicit, err := bindSettings(fs, env)
+	if err != nil {
+		return Settings{}, err
+	}
+	s, err := globalSettings(v)
+	if err != nil {
+		return Settings{}, err
+	}
 	explicitConfig := s.ConfigFile != ""
 	if !explicitConfig {
 		s.ConfigFile = DefaultConfigPath(env)

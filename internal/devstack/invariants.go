@@ -70,21 +70,15 @@ func (v Invariants) String() string {
 func Check(ctx context.Context, c Clients, s Stack, sc Scenario) (Invariants, error) {
 	placed := sc.Orders
 	v := Invariants{Placed: placed, PoisonPlaced: sc.Poisoned()}
-	sagas, err := scan(ctx, c.DB, s.Tables.Sagas, "sagaId")
-	if err != nil {
-		return v, err
-	}
-	inventory, err := scan(ctx, c.DB, s.Tables.Inventory, "orderId")
-	if err != nil {
-		return v, err
-	}
-	shipments, err := scan(ctx, c.DB, s.Tables.Shipments, "orderId")
-	if err != nil {
-		return v, err
-	}
-	payments, err := scan(ctx, c.DB, s.Tables.Payments, "paymentKey")
-	if err != nil {
-		return v, err
+	var sagas, inventory, shipments, payments map[string]map[string]string
+	for _, t := range []struct {
+		to         *map[string]map[string]string
+		table, key string
+	}{{&sagas, s.Tables.Sagas, "sagaId"}, {&inventory, s.Tables.Inventory, "orderId"}, {&shipments, s.Tables.Shipments, "orderId"}, {&payments, s.Tables.Payments, "paymentKey"}} {
+		var err error
+		if *t.to, err = scan(ctx, c.DB, t.table, t.key); err != nil {
+			return v, err
+		}
 	}
 	charged := map[string]int{}
 	refundedOrCharged := map[string]string{}

@@ -36,118 +36,165 @@ type Outcome struct {
 // replay, final inspect), and the invariant report.
 func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run RunStep, note func(string)) (Outcome, error) {
 	start := time.Now()
-	out := Outcome{}
+	in := &incident{c: c, prefix: prefix, sc: sc, run: run, note: note}
 	stack, err := ProvisionOrders(ctx, c, prefix)
 	if err != nil {
-		return out, err
+		return in.out, err
 	}
-	out.Stack = stack
+	in.stack, in.out.Stack = stack, stack
 	note(fmt.Sprintf("provisioned %sorders → %s (maxReceiveCount %d), %s, 5 tables, log group %s, 2 DLQ alarms", prefix, stack.OrdersDLQ, MaxReceiveCount, stack.SagaDLQ, stack.LogGroup))
-
-	p, err := StartPipeline(ctx, c, stack, sc)
-	if err != nil {
-		return out, err
+	if in.p, err = StartPipeline(ctx, c, stack, sc); err != nil {
+		return in.out, err
 	}
-	defer func() { _ = p.Stop() }()
-	note("the pipeline runs on " + p.String())
-	note(fmt.Sprintf("Black Friday: %d orders (every %dth delivered twice); payment provider down for orders %d%%–%d%%, shipping rejects %d%%–%d%%",
+	defer func() { _ = in.p.Stop() }()
+	note("the pipeline runs on " + in.p.String())
+	for _, phase := range []func(context.Context) error{in.burst, in.replayTheOutage, in.replayTheRest, in.investigate, in.stop} {
+		if err := phase(ctx); err != nil {
+			return in.out, err
+		}
+	}
+	inv, err := Check(ctx, c, stack, sc)
+	in.out.Invariants, in.out.Duration = inv, time.Since(start)
+	return in.out, err
+}
+
+// incident is one Black Friday run: what every phase shares.
+type incident struct {
+	c      Clients
+	prefix string
+	sc     Scenario
+	run    RunStep
+	note   func(string)
+	stack  Stack
+	p      *Pipeline
+	out    Outcome
+	// order is an order the payment outage put in the DLQ: the runbook
+	// shows its timeline once it was replayed.
+	order string
+}
+
+// steps runs runbook steps; one that ends with another exit code than it
+// should is a failure of the outcome, not an error.
+func (in *incident) steps(ctx context.Context, list ...Step) error {
+	for _, s := range list {
+		code, err := in.run(ctx, s)
+		if err != nil {
+			return err
+		}
+		if code != s.WantExit {
+			in.out.Failures = append(in.out.Failures, fmt.Sprintf("dlq %v: exit %d, want %d", s.Args, code, s.WantExit))
+		}
+	}
+	return nil
+}
+
+// burst places the orders, waits for the pipeline, and picks an order the
+// payment outage dead-lettered.
+func (in *incident) burst(ctx context.Context) error {
+	sc, stack := in.sc, in.stack
+	in.note(fmt.Sprintf("Black Friday: %d orders (every %dth delivered twice); payment provider down for orders %d%%–%d%%, shipping rejects %d%%–%d%%",
 		sc.Orders, sc.DuplicateEvery, int(sc.PaymentFrom*100), int(sc.PaymentTo*100), int(sc.ShipFrom*100), int(sc.ShipTo*100)))
-	if err := PlaceOrders(ctx, c.SQS, stack, sc); err != nil {
-		return out, err
+	if err := PlaceOrders(ctx, in.c.SQS, stack, sc); err != nil {
+		return err
 	}
-	if err := p.WaitIdle(ctx); err != nil {
-		return out, err
+	if err := in.p.WaitIdle(ctx); err != nil {
+		return err
 	}
-	_ = p.Logs.Flush(ctx)
-	note("the burst is through: " + p.String())
-
-	ids, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL)
+	_ = in.p.Logs.Flush(ctx)
+	in.note("the burst is through: " + in.p.String())
+	ids, err := DLQOrderIDs(ctx, in.c.SQS, stack.OrdersDLQURL)
 	if err != nil {
-		return out, err
+		return err
 	}
 	if len(ids) == 0 {
-		return out, fmt.Errorf("no order reached %s: the payment outage did not bite", stack.OrdersDLQ)
+		return fmt.Errorf("no order reached %s: the payment outage did not bite", stack.OrdersDLQ)
 	}
 	// The runbook looks at an order the payment outage put there: on a
 	// busy machine a duplicate delivery can also run out of receives while
 	// its twin holds the saga, and its timeline would tell another story.
-	order := ids[0]
+	in.order = ids[0]
 	for _, id := range ids {
 		if sc.InPaymentOutage(id) {
-			order = id
+			in.order = id
 			break
 		}
 	}
-	steps := func(list []Step) error {
-		for _, s := range list {
-			code, err := run(ctx, s)
-			if err != nil {
-				return err
-			}
-			if code != s.WantExit {
-				out.Failures = append(out.Failures, fmt.Sprintf("dlq %v: exit %d, want %d", s.Args, code, s.WantExit))
-			}
-		}
-		return nil
-	}
-	// Three commands from the alarm to the targeted replay: which DLQ,
-	// why (two causes), replay the one that was fixed.
-	if err := steps([]Step{
-		{"Which DLQs hold messages? (exit 3: the CI smoke check fails)", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}, 3},
-		{"Why are they failing? One cause or many", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
-	}); err != nil {
-		return out, err
+	return nil
+}
+
+// replayTheOutage is three commands from the alarm to the targeted
+// replay: which DLQ, why (two causes), replay the one that was fixed.
+func (in *incident) replayTheOutage(ctx context.Context) error {
+	stack := in.stack
+	if err := in.steps(ctx,
+		Step{"Which DLQs hold messages? (exit 3: the CI smoke check fails)", []string{"inspect", "--prefix", in.prefix, "--max-depth", "0"}, 3},
+		Step{"Why are they failing? One cause or many", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
+	); err != nil {
+		return err
 	}
 	// The operator reads the outage's cause ID off the triage table; the
 	// runbook finds it the same way the command does.
-	outage, err := OutageCause(ctx, c, stack)
+	outage, err := OutageCause(ctx, in.c, stack)
 	if err != nil {
-		return out, err
+		return err
 	}
-	note(fmt.Sprintf("the payment outage is cause %s (%d orders), and the payment provider is back; the poison orders are another cause", outage.ID, outage.Count))
-	if err := p.FixPaymentOutage(ctx); err != nil {
-		return out, err
+	in.note(fmt.Sprintf("the payment outage is cause %s (%d orders), and the payment provider is back; the poison orders are another cause", outage.ID, outage.Count))
+	if err := in.p.FixPaymentOutage(ctx); err != nil {
+		return err
 	}
-	if sc.WorkerBinary != "" {
-		note("the fix is deployed: the worker exited 0 on SIGTERM and a new one runs without the outage: " + p.String())
+	if in.sc.WorkerBinary != "" {
+		in.note("the fix is deployed: the worker exited 0 on SIGTERM and a new one runs without the outage: " + in.p.String())
 	}
-	if err := steps([]Step{{"Replay the outage's orders, only those (the plan shows first)", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--yes"}, 0}}); err != nil {
-		return out, err
+	if err := in.steps(ctx, Step{"Replay the outage's orders, only those (the plan shows first)", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--yes"}, 0}); err != nil {
+		return err
 	}
-	if err := p.WaitIdle(ctx); err != nil {
-		return out, err
+	if err := in.p.WaitIdle(ctx); err != nil {
+		return err
 	}
-	_ = p.Logs.Flush(ctx)
-	note("the pipeline drained the replayed orders: " + p.String())
-	// Under chaos, a replayed order can meet enough faults to exhaust its
-	// receives again, and on a busy machine a duplicate delivery can run
-	// out of receives while its twin holds the saga: the operator replays
-	// what a replay can fix (not the poison orders), as a runbook says to.
+	_ = in.p.Logs.Flush(ctx)
+	in.note("the pipeline drained the replayed orders: " + in.p.String())
+	return nil
+}
+
+// replayTheRest replays what a replay can fix besides the outage (not the
+// poison orders), as a runbook says to: under chaos, a replayed order can
+// meet enough faults to exhaust its receives again, and on a busy machine
+// a duplicate delivery can run out of receives while its twin holds the
+// saga.
+func (in *incident) replayTheRest(ctx context.Context) error {
 	for round := 0; round < 3; round++ {
-		left, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL)
+		left, err := DLQOrderIDs(ctx, in.c.SQS, in.stack.OrdersDLQURL)
 		if err != nil {
-			return out, err
+			return err
 		}
-		var back []string
+		back := 0
 		for _, id := range left {
-			if !sc.IsPoison(id) {
-				back = append(back, id)
+			if !in.sc.IsPoison(id) {
+				back++
 			}
 		}
-		if len(back) == 0 {
+		if back == 0 {
 			break
 		}
-		note(fmt.Sprintf("%d order(s) besides the poison ones are in the DLQ (faults, or a duplicate that ran out of receives): replay those", len(back)))
-		if err := steps([]Step{{"Replay what else is there, not the poison orders", []string{"replay", stack.OrdersDLQ, "--where", "payload.currency=EUR", "--yes"}, 0}}); err != nil {
-			return out, err
+		in.note(fmt.Sprintf("%d order(s) besides the poison ones are in the DLQ (faults, or a duplicate that ran out of receives): replay those", back))
+		if err := in.steps(ctx, Step{"Replay what else is there, not the poison orders", []string{"replay", in.stack.OrdersDLQ, "--where", "payload.currency=EUR", "--yes"}, 0}); err != nil {
+			return err
 		}
-		if err := p.WaitIdle(ctx); err != nil {
-			return out, err
+		if err := in.p.WaitIdle(ctx); err != nil {
+			return err
 		}
 	}
-	if sc.Chaos != nil {
-		note(sc.Chaos.String())
+	if in.sc.Chaos != nil {
+		in.note(in.sc.Chaos.String())
 	}
+	return nil
+}
+
+// investigate looks at what is left: a poison order's message and story,
+// a replayed order's story, the causes, and the check that rightly fails
+// while poison orders wait for a person.
+func (in *incident) investigate(ctx context.Context) error {
+	sc, stack := in.sc, in.stack
 	want := 0
 	if sc.Poisoned() > 0 {
 		want = 3 // the poison orders wait for a person: the alarm rightly stays
@@ -158,37 +205,40 @@ func BlackFriday(ctx context.Context, c Clients, prefix string, sc Scenario, run
 			poison = OrderID(i)
 		}
 	}
-	var investigate []Step
+	var steps []Step
 	if poison != "" {
-		investigate = []Step{
+		steps = []Step{
 			{"What is left? " + poison + ", without consuming anything", []string{"peek", stack.OrdersDLQ, "--order-id", poison, "--body"}, 0},
 			{"What happened to " + poison + "?", []string{"timeline", "--order-id", poison, "--log-group", stack.LogGroup, "--since", "1h"}, 0},
-			{"What happened to " + order + ", one of the replayed orders?", []string{"timeline", "--order-id", order, "--log-group", stack.LogGroup, "--since", "1h"}, 0},
+			{"What happened to " + in.order + ", one of the replayed orders?", []string{"timeline", "--order-id", in.order, "--log-group", stack.LogGroup, "--since", "1h"}, 0},
 		}
 	}
-	if err := steps(append(investigate, []Step{
-		{"What is left: only the poison orders", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
-		{"The DLQ holds the poison orders, so the check rightly fails (exit 3)", []string{"inspect", "--prefix", prefix, "--max-depth", "0"}, want},
-	}...)); err != nil {
-		return out, err
+	steps = append(steps,
+		Step{"What is left: only the poison orders", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
+		Step{"The DLQ holds the poison orders, so the check rightly fails (exit 3)", []string{"inspect", "--prefix", in.prefix, "--max-depth", "0"}, want})
+	if err := in.steps(ctx, steps...); err != nil {
+		return err
 	}
-	left, err := DLQOrderIDs(ctx, c.SQS, stack.OrdersDLQURL)
+	left, err := DLQOrderIDs(ctx, in.c.SQS, stack.OrdersDLQURL)
 	if err != nil {
-		return out, err
+		return err
 	}
 	for _, id := range left {
 		if !sc.IsPoison(id) {
-			out.Failures = append(out.Failures, fmt.Sprintf("order %s is still in the DLQ and is not a poison order", id))
+			in.out.Failures = append(in.out.Failures, fmt.Sprintf("order %s is still in the DLQ and is not a poison order", id))
 		}
 	}
-	if err := p.Stop(); err != nil {
-		out.Failures = append(out.Failures, err.Error())
-	} else if sc.WorkerBinary != "" {
-		note("the worker exited 0 on SIGTERM: " + p.String())
+	return nil
+}
+
+// stop stops the pipeline: the worker must exit 0 on SIGTERM.
+func (in *incident) stop(context.Context) error {
+	if err := in.p.Stop(); err != nil {
+		in.out.Failures = append(in.out.Failures, err.Error())
+	} else if in.sc.WorkerBinary != "" {
+		in.note("the worker exited 0 on SIGTERM: " + in.p.String())
 	}
-	inv, err := Check(ctx, c, stack, sc)
-	out.Invariants, out.Duration = inv, time.Since(start)
-	return out, err
+	return nil
 }
 
 // OutageCause is the triage group of the payment outage in the orders

@@ -100,32 +100,41 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 
 	// Lambda's platform lines (START, REPORT, timeouts) carry only the
 	// request ID: fetch them for the invocations the trace ran in.
-	if len(requestIDs) > 0 {
-		ids := make([]string, 0, len(requestIDs))
-		for id := range requestIDs {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for start := 0; start < len(ids); start += 50 {
-			chunk := ids[start:min(start+50, len(ids))]
-			pq, err := Query(chunk)
-			if err != nil {
-				return Result{}, err
-			}
-			prows, _, err := f.runEverywhere(ctx, req, pq)
-			if err != nil {
-				return Result{}, err
-			}
-			for _, r := range prows {
-				if e := ParseRow(r); e.Platform && requestIDs[e.RequestID] {
-					events = append(events, e)
-				}
-			}
-		}
+	platform, err := f.platformLines(ctx, req, requestIDs)
+	if err != nil {
+		return Result{}, err
 	}
+	events = append(events, platform...)
 	events = dedupe(events)
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Timestamp.Before(events[j].Timestamp) })
 	return Result{Events: events, Queries: int(f.queries.Load()), Groups: len(groups), Truncated: f.truncated}, nil
+}
+
+// platformLines are Lambda's platform lines of the invocations
+// requestIDs, 50 request IDs a query.
+func (f *Fetcher) platformLines(ctx context.Context, req Request, requestIDs map[string]bool) ([]Event, error) {
+	ids := make([]string, 0, len(requestIDs))
+	for id := range requestIDs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var events []Event
+	for start := 0; start < len(ids); start += 50 {
+		pq, err := Query(ids[start:min(start+50, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		rows, _, err := f.runEverywhere(ctx, req, pq)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if e := ParseRow(r); e.Platform && requestIDs[e.RequestID] {
+				events = append(events, e)
+			}
+		}
+	}
+	return events, nil
 }
 
 // belongs is the client-side check: a row is shown only when its own

@@ -169,50 +169,8 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 		if slices.Contains(st.Completed, step.Name) {
 			continue
 		}
-		sctx := trace.Update(ctx, func(i *trace.IDs) { i.Step = step.Name })
-		start := o.Now()
-		o.Logger.InfoContext(sctx, step.Name+" started", "status", "started")
-		key := idempotency.Key(sagaID, step.Name, fmt.Sprint(attempt))
-		_, outcome, err := idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
-			return struct{}{}, step.Action(c)
-		})
-		dur := ms(o.Now().Sub(start))
-		if errors.Is(err, idempotency.ErrInProgress) {
-			o.Logger.WarnContext(sctx, step.Name+" in progress elsewhere", "status", "retry", "durationMs", dur)
+		if ended, err := o.forward(ctx, st, step, attempt); ended || err != nil {
 			return *st, err
-		}
-		if errors.Is(err, idempotency.ErrNotRecorded) {
-			// The action ran; only its record is missing. It is a completed
-			// step: compensated like one if the saga is undone, never run
-			// again.
-			o.Logger.WarnContext(sctx, step.Name+" done, not recorded", "status", "success", "error", err.Error(), "durationMs", dur)
-			err = nil
-		}
-		if IsRetryable(err) || errors.Is(err, idempotency.ErrUnavailable) {
-			// A store call failing around the action is never the action
-			// failing: the saga keeps its place and the delivery is retried.
-			o.Logger.WarnContext(sctx, step.Name+" failed, will retry", "status", "retry", "error", err.Error(), "durationMs", dur)
-			return *st, err
-		}
-		if err != nil {
-			o.Logger.ErrorContext(sctx, step.Name+" failed", "status", "error", "error", err.Error(), "durationMs", dur)
-			// From here on the saga must reach a safe state even if the
-			// invocation is being torn down (compensate detaches too, and
-			// keeps the deadline in mind).
-			st.Status, st.FailedStep, st.Error = StatusCompensating, step.Name, err.Error()
-			if err := o.Log.Save(context.WithoutCancel(ctx), st); err != nil {
-				return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
-			}
-			return o.compensate(ctx, st, attempt)
-		}
-		status := "success"
-		if outcome == idempotency.Duplicate {
-			status = "duplicate"
-		}
-		o.Logger.InfoContext(sctx, step.Name+" done", "status", status, "durationMs", dur)
-		st.Completed = append(st.Completed, step.Name)
-		if err := o.Log.Save(ctx, st); err != nil {
-			return *st, fmt.Errorf("save saga %s: %w", sagaID, err)
 		}
 	}
 	st.Status = StatusCompleted
@@ -221,6 +179,61 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 	}
 	o.Logger.InfoContext(ctx, "saga completed", "status", "success")
 	return *st, nil
+}
+
+// forward runs one step through idempotency and records it completed.
+// An error ends Run with the saga where it is: a step in progress
+// elsewhere or an outcome not known yet (the delivery is retried). A step
+// that failed ends it too (ended), once the saga was compensated, with
+// compensate's error.
+func (o *Orchestrator) forward(ctx context.Context, st *State, step Step, attempt int) (ended bool, err error) {
+	sctx := trace.Update(ctx, func(i *trace.IDs) { i.Step = step.Name })
+	start := o.Now()
+	o.Logger.InfoContext(sctx, step.Name+" started", "status", "started")
+	key := idempotency.Key(st.SagaID, step.Name, fmt.Sprint(attempt))
+	_, outcome, err := idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
+		return struct{}{}, step.Action(c)
+	})
+	dur := ms(o.Now().Sub(start))
+	if errors.Is(err, idempotency.ErrInProgress) {
+		o.Logger.WarnContext(sctx, step.Name+" in progress elsewhere", "status", "retry", "durationMs", dur)
+		return false, err
+	}
+	if errors.Is(err, idempotency.ErrNotRecorded) {
+		// The action ran; only its record is missing. It is a completed
+		// step: compensated like one if the saga is undone, never run
+		// again.
+		o.Logger.WarnContext(sctx, step.Name+" done, not recorded", "status", "success", "error", err.Error(), "durationMs", dur)
+		err = nil
+	}
+	if IsRetryable(err) || errors.Is(err, idempotency.ErrUnavailable) {
+		// A store call failing around the action is never the action
+		// failing: the saga keeps its place and the delivery is retried.
+		o.Logger.WarnContext(sctx, step.Name+" failed, will retry", "status", "retry", "error", err.Error(), "durationMs", dur)
+		return false, err
+	}
+	if err != nil {
+		o.Logger.ErrorContext(sctx, step.Name+" failed", "status", "error", "error", err.Error(), "durationMs", dur)
+		// From here on the saga must reach a safe state even if the
+		// invocation is being torn down (compensate detaches too, and
+		// keeps the deadline in mind).
+		st.Status, st.FailedStep, st.Error = StatusCompensating, step.Name, err.Error()
+		if err := o.Log.Save(context.WithoutCancel(ctx), st); err != nil {
+			return true, fmt.Errorf("save saga %s: %w", st.SagaID, err)
+		}
+		_, err := o.compensate(ctx, st, attempt)
+		return true, err
+	}
+	status := "success"
+	if outcome == idempotency.Duplicate {
+		status = "duplicate"
+	}
+	o.Logger.InfoContext(sctx, step.Name+" done", "status", status, "durationMs", dur)
+	st.Completed = append(st.Completed, step.Name)
+	if err := o.Log.Save(ctx, st); err != nil {
+		return false, fmt.Errorf("save saga %s: %w", st.SagaID, err)
+	}
+	return false, nil
 }
 
 // compensate undoes, in reverse order, the steps that may have taken
@@ -235,7 +248,6 @@ func (o *Orchestrator) Run(ctx context.Context, sagaID string, attempt int) (Sta
 func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (State, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	ctx = context.WithoutCancel(ctx)
-	policy := o.Def.Compensation.withDefaults()
 	undo := slices.Clone(st.Completed)
 	if st.FailedStep != "" && !slices.Contains(undo, st.FailedStep) {
 		undo = append(undo, st.FailedStep)
@@ -251,43 +263,7 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 			continue
 		}
 		sctx := trace.Update(ctx, func(ids *trace.IDs) { ids.Step = name })
-		key := idempotency.Key(st.SagaID, name, "compensate", fmt.Sprint(attempt))
-		var lastErr error
-		cut := false // the deadline left no room for the remaining attempts
-		// Another worker compensating this step (ErrInProgress) holds it at
-		// most for the lease. Without a deadline (a worker) that wait does
-		// not use up attempts; under one (Lambda) the delivery is retried
-		// instead of outliving the invocation.
-		waitUntil := o.Now().Add(o.lease() + policy.Max)
-		for try := 1; try <= policy.MaxAttempts; try++ {
-			start := o.Now()
-			o.Logger.InfoContext(sctx, "compensating "+name, "status", "compensating", "attempt", try)
-			_, _, lastErr = idempotency.Do(sctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
-				return struct{}{}, step.Compensate(c)
-			})
-			if errors.Is(lastErr, idempotency.ErrNotRecorded) {
-				lastErr = nil // it ran
-			}
-			if lastErr == nil {
-				o.Logger.InfoContext(sctx, name+" compensated", "status", "compensated", "durationMs", ms(o.Now().Sub(start)))
-				break
-			}
-			if errors.Is(lastErr, idempotency.ErrInProgress) && !hasDeadline && o.Now().Before(waitUntil) {
-				o.Logger.InfoContext(sctx, "compensation of "+name+" in progress elsewhere: waiting", "status", "retry")
-				try--
-				_ = o.Sleep(sctx, max(policy.Max, o.lease()/20))
-				continue
-			}
-			o.Logger.WarnContext(sctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
-			if try == policy.MaxAttempts {
-				break
-			}
-			if hasDeadline && deadline.Sub(o.Now()) <= policy.delay(try)+time.Second {
-				cut = true
-				break
-			}
-			_ = o.Sleep(sctx, policy.delay(try))
-		}
+		cut, lastErr := o.undo(sctx, st.SagaID, step, attempt, deadline, hasDeadline)
 		if lastErr != nil && (unknownOutcome(lastErr) || cut) {
 			// Not refused for good: unknown, not yet possible, or out of
 			// time before its attempts were used up. The saga stays
@@ -315,6 +291,49 @@ func (o *Orchestrator) compensate(ctx context.Context, st *State, attempt int) (
 	}
 	o.Logger.InfoContext(ctx, "saga compensated", "status", "compensated", "error", st.Error)
 	return *st, nil
+}
+
+// undo runs step's compensation through idempotency, with retries on the
+// compensation policy: cut is whether the deadline left no room for the
+// remaining attempts, lastErr its last error (nil: compensated). Another
+// worker compensating this step (ErrInProgress) holds it at most for the
+// lease: without a deadline (a worker) that wait does not use up
+// attempts; under one (Lambda) the delivery is retried instead of
+// outliving the invocation.
+func (o *Orchestrator) undo(ctx context.Context, sagaID string, step Step, attempt int, deadline time.Time, hasDeadline bool) (cut bool, lastErr error) {
+	policy := o.Def.Compensation.withDefaults()
+	name := step.Name
+	key := idempotency.Key(sagaID, name, "compensate", fmt.Sprint(attempt))
+	waitUntil := o.Now().Add(o.lease() + policy.Max)
+	for try := 1; try <= policy.MaxAttempts; try++ {
+		start := o.Now()
+		o.Logger.InfoContext(ctx, "compensating "+name, "status", "compensating", "attempt", try)
+		_, _, lastErr = idempotency.Do(ctx, o.Idem, key, key, func(c context.Context) (struct{}, error) {
+			return struct{}{}, step.Compensate(c)
+		})
+		if errors.Is(lastErr, idempotency.ErrNotRecorded) {
+			lastErr = nil // it ran
+		}
+		if lastErr == nil {
+			o.Logger.InfoContext(ctx, name+" compensated", "status", "compensated", "durationMs", ms(o.Now().Sub(start)))
+			return false, nil
+		}
+		if errors.Is(lastErr, idempotency.ErrInProgress) && !hasDeadline && o.Now().Before(waitUntil) {
+			o.Logger.InfoContext(ctx, "compensation of "+name+" in progress elsewhere: waiting", "status", "retry")
+			try--
+			_ = o.Sleep(ctx, max(policy.Max, o.lease()/20))
+			continue
+		}
+		o.Logger.WarnContext(ctx, "compensation of "+name+" failed", "status", "retry", "error", lastErr.Error(), "attempt", try)
+		if try == policy.MaxAttempts {
+			break
+		}
+		if hasDeadline && deadline.Sub(o.Now()) <= policy.delay(try)+time.Second {
+			return true, lastErr
+		}
+		_ = o.Sleep(ctx, policy.delay(try))
+	}
+	return false, lastErr
 }
 
 // unknownOutcome reports whether err leaves a step's outcome open: marked

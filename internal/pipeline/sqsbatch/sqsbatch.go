@@ -83,19 +83,7 @@ func (b *batch) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	g.SetLimit(b.o.Concurrency)
 	if isFIFO(ev) {
 		for _, group := range groups(ev.Records) {
-			g.Go(func() error {
-				for i, r := range group {
-					if !b.run(ctx, r) {
-						// Later records of the group must not overtake this
-						// one: report them failed untouched.
-						for _, rest := range group[i:] {
-							fail(rest.MessageId)
-						}
-						return nil
-					}
-				}
-				return nil
-			})
+			g.Go(func() error { b.runGroup(ctx, group, fail); return nil })
 		}
 	} else {
 		for _, r := range ev.Records {
@@ -115,6 +103,20 @@ func (b *batch) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 		}
 	}
 	return resp, nil
+}
+
+// runGroup handles a FIFO group's records in order. Later records of the
+// group must not overtake one that failed: they are reported failed
+// untouched.
+func (b *batch) runGroup(ctx context.Context, group []events.SQSMessage, fail func(id string)) {
+	for i, r := range group {
+		if !b.run(ctx, r) {
+			for _, rest := range group[i:] {
+				fail(rest.MessageId)
+			}
+			return
+		}
+	}
 }
 
 // run handles one record and reports whether it succeeded.
