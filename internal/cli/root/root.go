@@ -38,8 +38,13 @@ func NewCmdRoot(f *cli.Factory, info BuildInfo) *cobra.Command {
 		Use:   "dlq <command> [flags]",
 		Short: "Operate dead-letter queues of SQS → Lambda pipelines",
 		Long: `dlq is the tool on-call engineers reach for when a dead-letter queue starts
-filling: see every DLQ in an account with its depth and health, and make sure
-none fills without an alarm.
+filling: see every DLQ in an account with what feeds it (SQS queues,
+EventBridge targets, SNS subscriptions, Lambda functions), its depth and
+health (inspect); read its messages without consuming them (peek); group
+them by the cause of their first failure (triage); follow a trace through
+the pipeline's logs (timeline); move them back to where they failed, in
+order, verified (replay); and make sure no DLQ fills without an alarm
+(alarm).
 
 Settings come from flags, then DLQ_* environment variables, then the named
 context of the config file ($XDG_CONFIG_HOME/dlq/config.yaml); AWS's own
