@@ -3,7 +3,7 @@ package queue
 import (
 	"fmt"
 
-	"github.com/dlqops/dlq/internal/render"
+	"github.com/dlqops/dlq/internal/humanize"
 )
 
 // Warnings are what an experienced operator would point out about this DLQ
@@ -24,14 +24,14 @@ func (d DeadLetterQueue) WarningsWithOtherSources(others int) []string {
 		case others > 0 && n == 1:
 			return []string{"does not exist, but 1 source dead-letters into it: failed messages and events have nowhere to go"}
 		case others > 0:
-			return []string{fmt.Sprintf("does not exist, but %s dead-letter into it: failed messages and events have nowhere to go", render.Count(n, "source"))}
+			return []string{fmt.Sprintf("does not exist, but %s dead-letter into it: failed messages and events have nowhere to go", humanize.Count(n, "source"))}
 		case n == 1:
 			return []string{"does not exist, but 1 source redrives to it: failed messages have nowhere to go"}
 		}
-		return []string{fmt.Sprintf("does not exist, but %s redrive to it: failed messages have nowhere to go", render.Count(n, "source"))}
+		return []string{fmt.Sprintf("does not exist, but %s redrive to it: failed messages have nowhere to go", humanize.Count(n, "source"))}
 	}
 	if n := d.Depth(); n > 0 {
-		w = append(w, "holds "+render.Count(int(n), "message"))
+		w = append(w, "holds "+humanize.Count(int(n), "message"))
 	}
 	switch {
 	case d.SourcesUnlisted != "":
@@ -42,7 +42,7 @@ func (d DeadLetterQueue) WarningsWithOtherSources(others int) []string {
 	for _, s := range d.Sources {
 		if d.RetentionSeconds <= s.RetentionSeconds {
 			w = append(w, fmt.Sprintf("retention %s is not longer than source %s's %s: SQS keeps each message's original enqueue time, so dead-lettered messages can expire before anyone looks",
-				render.HumanSeconds(d.RetentionSeconds), s.Name, render.HumanSeconds(s.RetentionSeconds)))
+				humanize.Seconds(d.RetentionSeconds), s.Name, humanize.Seconds(s.RetentionSeconds)))
 		}
 		if s.MaxReceiveCount == 1 {
 			w = append(w, fmt.Sprintf("source %s has maxReceiveCount 1: a single failed or timed-out receive dead-letters a message", s.Name))
