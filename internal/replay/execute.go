@@ -27,7 +27,7 @@ const sendAttempts = 5
 // deleted from the DLQ after a journaled send, or visible again in the DLQ
 // (failed, or not reached before an interrupt, a deadline or a replay
 // storm).
-func (h *held) execute(ctx context.Context) error {
+func (h *round) execute(ctx context.Context) error {
 	r := h.r
 	cfg := r.cfg
 	// What the destination already has is deleted, never sent again.
@@ -36,7 +36,7 @@ func (h *held) execute(ctx context.Context) error {
 		err = h.skip(ctx, alreadySent, nil)
 	}
 	if err != nil {
-		return errors.Join(err, h.releaseRest(ctx))
+		return errors.Join(err, h.giveBackRest(ctx))
 	}
 
 	storm := h.watchReturns(ctx)
@@ -72,7 +72,7 @@ func (h *held) execute(ctx context.Context) error {
 		}
 	}
 	storm()
-	return errors.Join(err, h.releaseRest(ctx))
+	return errors.Join(err, h.giveBackRest(ctx))
 }
 
 // journaled looks rows up in the journal (without one, nothing is
@@ -80,7 +80,7 @@ func (h *held) execute(ctx context.Context) error {
 // is marked stUnknown: sending it again is the only way to a known
 // outcome, and it is counted as uncertain. It returns the rows journaled
 // sent or deleted: the destination has them.
-func (h *held) journaled(ctx context.Context, rows []int32) ([]int32, error) {
+func (h *round) journaled(ctx context.Context, rows []int32) ([]int32, error) {
 	j := h.r.cfg.Journal
 	if j == nil || len(rows) == 0 {
 		return nil, nil
@@ -104,7 +104,7 @@ func (h *held) journaled(ctx context.Context, rows []int32) ([]int32, error) {
 
 // skip deletes rows the destination already has, without sending them
 // again (handles: theirs; nil: read from the spool), and counts them.
-func (h *held) skip(ctx context.Context, rows []int32, handles []string) error {
+func (h *round) skip(ctx context.Context, rows []int32, handles []string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -119,7 +119,7 @@ func (h *held) skip(ctx context.Context, rows []int32, handles []string) error {
 }
 
 type sender struct {
-	h       *held
+	h       *round
 	dest    queue.Queue
 	limiter *rate.Limiter
 	start   time.Time
@@ -441,7 +441,7 @@ func (s *sender) progress() {
 // spool. A delete that fails leaves a message the destination already
 // has: it is reported, and the journal makes the next run delete it
 // without sending it again.
-func (h *held) delete(ctx context.Context, rows []int32, handles []string) error {
+func (h *round) delete(ctx context.Context, rows []int32, handles []string) error {
 	for start := 0; start < len(rows); start += queue.MaxBatch {
 		batch := rows[start:min(start+queue.MaxBatch, len(rows))]
 		var hs []string

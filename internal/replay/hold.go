@@ -74,7 +74,7 @@ func (r *runner) waitForLostReceive(ctx context.Context) (waited bool, hiddenUnt
 		status(fmt.Sprintf("waiting %s for messages a lost receive hid", left.Round(time.Second)))
 		step := min(left, time.Second)
 		if err := r.cfg.Sleep(ctx, step); err != nil {
-			r.released(ctx, nil)
+			r.journalReleased(ctx, nil)
 			return true, time.Time{}, err
 		}
 		left -= step
@@ -128,7 +128,7 @@ func (t *table) keepHidden(ctx context.Context, due time.Time) (stop func()) {
 // renew extends the hold on the held messages by a visibility timeout
 // (less near SQS's 12-hour cap), journaled first, and reports whether
 // every one was extended. A give-back waits for it (holdMu): a renewal
-// landing after a release would hide a message nobody holds any more.
+// landing after a give-back would hide a message nobody holds any more.
 func (t *table) renew(ctx context.Context) bool {
 	r := t.r
 	t.holdMu.Lock()
@@ -177,14 +177,14 @@ func (t *table) pending() []int32 {
 	return out
 }
 
-// releaseRest makes every held message that was not deleted visible again.
-func (h *held) releaseRest(ctx context.Context) error {
+// giveBackRest makes every held message that was not deleted visible again.
+func (h *round) giveBackRest(ctx context.Context) error {
 	h.stopHeartbeat()
 	return h.giveBack(ctx, h.t.pending())
 }
 
 // stopHeartbeat stops renewing the round's holds, if it had started.
-func (h *held) stopHeartbeat() {
+func (h *round) stopHeartbeat() {
 	if h.stopBeat != nil {
 		h.stopBeat()
 	}
@@ -193,7 +193,7 @@ func (h *held) stopHeartbeat() {
 // giveBack makes the messages of rows visible again at once; those
 // deleted or given back already are left alone (SQS refuses to change a
 // message that is not in flight).
-func (h *held) giveBack(ctx context.Context, rows []int32) error {
+func (h *round) giveBack(ctx context.Context, rows []int32) error {
 	return h.t.giveBack(ctx, rows)
 }
 

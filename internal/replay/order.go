@@ -116,7 +116,7 @@ func (s *sender) sendHeads(ctx context.Context, kl *keyLists, heads []int32, tok
 // through next, in send order (no allocation per key or message), and the
 // positions (in rows) whose message may go now.
 type keyLists struct {
-	h     *held
+	h     *round
 	rows  []int32
 	next  []int32 // position of the key's next message; -1: none
 	ready []int32 // heads of keys and independent messages, oldest first
@@ -127,7 +127,7 @@ type keyLists struct {
 	firstErr error
 }
 
-func newKeyLists(h *held, rows []int32) *keyLists {
+func newKeyLists(h *round, rows []int32) *keyLists {
 	kl := &keyLists{h: h, rows: rows, next: make([]int32, len(rows))}
 	kl.cond = sync.NewCond(&kl.mu)
 	last := map[int32]int32{} // key → position of its last message so far

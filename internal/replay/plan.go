@@ -37,13 +37,14 @@ type counters struct {
 
 func newCounters() *counters { return &counters{} }
 
-// held is one round's scanned messages, hidden in the DLQ (a heartbeat
-// renews the hold) until execute or release decides their fate.
-type held struct {
+// round is one round of a run: the messages its scan took, hidden in the
+// DLQ (renewals keep them hidden) until they are sent and deleted or
+// given back.
+type round struct {
 	r *runner
 	t *table
 	// order is the rows to move, by sent time (and messages held back
-	// whose release failed: given back with the rest).
+	// whose give-back failed: given back with the rest).
 	order   []int32
 	routes  []route
 	scanned int
@@ -58,7 +59,7 @@ type held struct {
 }
 
 // fail reports row i's message as failed (once).
-func (h *held) fail(i int32, why string) {
+func (h *round) fail(i int32, why string) {
 	if !h.t.setOnce(i, stFailed) {
 		return
 	}
@@ -71,8 +72,8 @@ func (h *held) fail(i int32, why string) {
 
 // prepare scans the DLQ, holds the messages of the run's selection (up to
 // what is left of Limit and one window), routes them and keeps their hold
-// renewed. Messages that are not selected are released by the scan.
-func (r *runner) prepare(ctx context.Context) (*held, error) {
+// renewed. Messages that are not selected are given back by the scan.
+func (r *runner) prepare(ctx context.Context) (*round, error) {
 	cfg := r.cfg
 	dlq, err := queue.Attributes(ctx, cfg.API, r.dlq.URL)
 	if err != nil {
@@ -82,7 +83,7 @@ func (r *runner) prepare(ctx context.Context) (*held, error) {
 	r.dlq.Visible, r.dlq.InFlight, r.dlq.Delayed = dlq.Visible, dlq.InFlight, dlq.Delayed
 	limit, window, done := r.roundSize()
 	if done {
-		return &held{r: r, t: r.newTable(0)}, nil
+		return &round{r: r, t: r.newTable(0)}, nil
 	}
 	if r.started.IsZero() {
 		r.started = cfg.Now()
@@ -136,15 +137,15 @@ func (r *runner) roundSize() (limit, window int, done bool) {
 // scanRound scans for the round: a table holds what the scan takes (a
 // streaming round sends it as it comes), and renewals take the holds over
 // from the scan. On an error nothing is held any more.
-func (r *runner) scanRound(ctx context.Context, visible int64, limit int) (*held, queue.ScanResult, error) {
+func (r *runner) scanRound(ctx context.Context, visible int64, limit int) (*round, queue.ScanResult, error) {
 	cfg := r.cfg
 	t := r.newTable(int(min(int64(limit), visible+visible/8+16)))
-	h := &held{r: r, t: t}
+	h := &round{r: r, t: t}
 	opts := queue.ScanOptions{
 		Depth: visible, MaxScan: cfg.MaxScan, Limit: limit, KeepMatched: true, Visibility: cfg.Visibility, Raw: !r.parse(),
 		Receivers: r.scanReceivers(), KeepAlive: func(n int) error { return r.journalHold(ctx, n) }, Holder: t,
 		// The round renews its holds from the end of the scan's renewals:
-		// through the release of what it did not take, the plan, the
+		// through the give-back of what it did not take, the plan, the
 		// prompt and the sends.
 		Handover: func(renewed time.Time) { h.stopBeat = t.keepHidden(ctx, renewed.Add(cfg.Visibility/3)) },
 	}
@@ -169,7 +170,7 @@ func (r *runner) scanRound(ctx context.Context, visible int64, limit int) (*held
 	}
 	if err != nil {
 		// The scan gives everything back on failure, except when only its
-		// release failed: then the matched messages are still held.
+		// give-back failed: then the matched messages are still held.
 		h.stopHeartbeat()
 		if res.Held > 0 {
 			_ = h.giveBack(ctx, t.sorted())
@@ -181,7 +182,7 @@ func (r *runner) scanRound(ctx context.Context, visible int64, limit int) (*held
 
 // noteCut says why the round was cut (the window, or SQS's in-flight
 // limit): in the plan of the first round, as a warning of a later one.
-func (r *runner) noteCut(h *held, res queue.ScanResult, window int, visible int64) {
+func (r *runner) noteCut(h *round, res queue.ScanResult, window int, visible int64) {
 	why := fmt.Sprintf("more matching messages than one round holds (%d)", window)
 	if res.OverLimit {
 		why = fmt.Sprintf("SQS's in-flight limit for %s was reached at %d held message(s)", r.dlq.Name, res.Held)
@@ -202,7 +203,7 @@ func (r *runner) noteCut(h *held, res queue.ScanResult, window int, visible int6
 // route holds back what --dedup original must not send yet (given back),
 // and routes the rest; a message that cannot be routed gives the whole
 // round back and ends the run.
-func (h *held) route(ctx context.Context) error {
+func (h *round) route(ctx context.Context) error {
 	r := h.r
 	var back []int32
 	h.order, back = h.holdBack(h.order)
@@ -218,7 +219,7 @@ func (h *held) route(ctx context.Context) error {
 		return err
 	}
 	if err := h.giveBack(ctx, back); err != nil {
-		h.order = append(h.order, back...) // still held: released with the rest
+		h.order = append(h.order, back...) // still held: given back with the rest
 	}
 	h.routes = routes
 	return nil
@@ -347,7 +348,7 @@ func (r *runner) matches(m *queue.Message) bool {
 // holdBack takes out, with --dedup original on a FIFO destination,
 // messages first sent less than DedupWindow ago: SQS would accept them and
 // silently drop them as duplicates of their first send.
-func (h *held) holdBack(rows []int32) (keep, back []int32) {
+func (h *round) holdBack(rows []int32) (keep, back []int32) {
 	r := h.r
 	if r.cfg.Dedup != DedupOriginal || !r.dlq.FIFO {
 		return rows, nil
@@ -369,7 +370,7 @@ func (h *held) holdBack(rows []int32) (keep, back []int32) {
 
 // plan describes the round's messages: counts, keys, times, routes,
 // samples and the warnings a user should read before saying yes.
-func (h *held) plan() Plan {
+func (h *round) plan() Plan {
 	p := Plan{Messages: len(h.order), Samples: []string{}, Warnings: []string{}, Routes: []RoutePlan{}}
 	groups := map[int32]bool{}
 	for k, i := range h.order {
@@ -404,7 +405,7 @@ func (h *held) plan() Plan {
 
 // planKeys counts the order keys of --order key, and warns about keys
 // that make it slow, messages without one, and a limit.
-func (h *held) planKeys(p *Plan) {
+func (h *round) planKeys(p *Plan) {
 	keys := map[int32]bool{}
 	for _, i := range h.order {
 		if k := h.t.row(i).key; k >= 0 {
@@ -429,7 +430,7 @@ func (h *held) planKeys(p *Plan) {
 // noted, messages in flight or held by an interrupted run, messages held
 // back, a round cut short, FIFO rounds, and a rate that would pass SQS's
 // 12-hour hold.
-func (h *held) planWarnings() []string {
+func (h *round) planWarnings() []string {
 	r, cfg := h.r, h.r.cfg
 	w := append([]string(nil), r.router.notes...)
 	if r.earlier.Messages != 0 {
@@ -464,7 +465,7 @@ func countOrSome(n int) string {
 }
 
 // sample names row i's message in the plan: its ID, order and trace.
-func (h *held) sample(i int32) string {
+func (h *round) sample(i int32) string {
 	s := h.t.id(i)
 	m, err := h.t.load(i)
 	if err != nil {
@@ -480,9 +481,9 @@ func (h *held) sample(i int32) string {
 	return s
 }
 
-// release gives every held message back to the DLQ (visibility 0): a dry
+// giveBackAll gives every held message back to the DLQ (visibility 0): a dry
 // run, or a replay the user declined.
-func (h *held) release(ctx context.Context) error {
+func (h *round) giveBackAll(ctx context.Context) error {
 	h.stopHeartbeat()
 	return h.giveBack(ctx, h.order)
 }
@@ -510,7 +511,7 @@ type entry struct {
 }
 
 // entry builds the send of row i from m, its message read back whole.
-func (h *held) entry(i int32, m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
+func (h *round) entry(i int32, m *queue.Message, dest queue.Queue, now time.Time) (entry, bool) {
 	attrs := make(map[string]types.MessageAttributeValue, len(m.Attributes)+1)
 	for k, a := range m.Attributes {
 		v := types.MessageAttributeValue{DataType: aws.String(a.Type)}

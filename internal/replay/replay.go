@@ -408,7 +408,7 @@ func (r *runner) sweeps(ctx context.Context, rep *Report, start time.Time) (Left
 			return Left{}, end, err
 		}
 		if err != nil || ctx.Err() != nil {
-			r.released(ctx, err)
+			r.journalReleased(ctx, err)
 			return Left{}, end, err
 		}
 		// The final check holds messages while it scans: the run is
@@ -419,7 +419,7 @@ func (r *runner) sweeps(ctx context.Context, rep *Report, start time.Time) (Left
 		}
 		limitReached := cfg.Limit > 0 && r.taken() >= cfg.Limit
 		if r.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || limitReached {
-			r.released(ctx, nil)
+			r.journalReleased(ctx, nil)
 			return left, end, nil
 		}
 		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", r.missed)
@@ -454,8 +454,8 @@ const (
 // while a round was cut (a FIFO DLQ, a window). A dry run, or a declined
 // confirmation, ends at the plan (rep.Plan set; declined: ErrDeclined).
 func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) (roundsEnd, error) {
-	for round := 0; ; round++ {
-		if round > 0 && r.halted(ctx) {
+	for n := 0; ; n++ {
+		if n > 0 && r.halted(ctx) {
 			return roundsDone, nil
 		}
 		// Before prepare: a streaming round moves its messages in it.
@@ -464,17 +464,17 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) (roun
 		if err != nil {
 			return roundsDone, err
 		}
-		if round == 0 && !r.sweeping {
+		if n == 0 && !r.sweeping {
 			if end, err := r.confirm(ctx, h, rep, start); end == endedAtPlan {
 				return end, err
 			}
 		}
 		if len(h.order) == 0 {
 			r.ledger.add(h.t)
-			return roundsDone, h.release(ctx)
+			return roundsDone, h.giveBackAll(ctx)
 		}
 		if h.streamed {
-			err = h.releaseRest(ctx) // what the sends did not move
+			err = h.giveBackRest(ctx) // what the sends did not move
 		} else {
 			err = h.execute(ctx)
 		}
@@ -493,7 +493,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report, start time.Time) (roun
 // confirm puts the first round's plan in the report and, unless the round
 // streamed (it moved its messages already), asks Confirm, or ends a dry
 // run there. Ending at the plan gives every held message back.
-func (r *runner) confirm(ctx context.Context, h *held, rep *Report, start time.Time) (roundsEnd, error) {
+func (r *runner) confirm(ctx context.Context, h *round, rep *Report, start time.Time) (roundsEnd, error) {
 	cfg := r.cfg
 	plan := h.plan()
 	rep.Plan = &plan
@@ -510,8 +510,8 @@ func (r *runner) confirm(ctx context.Context, h *held, rep *Report, start time.T
 	if ok && err == nil && !cfg.DryRun {
 		return roundsDone, nil
 	}
-	relErr := h.release(ctx)
-	r.released(ctx, relErr)
+	relErr := h.giveBackAll(ctx)
+	r.journalReleased(ctx, relErr)
 	switch {
 	case err != nil:
 		return endedAtPlan, errors.Join(err, relErr)
@@ -526,9 +526,9 @@ func (r *runner) progressMark() [2]int64 {
 	return [2]int64{r.c.deleted.Load(), r.c.failed.Load()}
 }
 
-// released journals that this run holds nothing any more, unless giving
+// journalReleased journals that this run holds nothing any more, unless giving
 // messages back failed (then the next run must wait for their holds).
-func (r *runner) released(ctx context.Context, err error) {
+func (r *runner) journalReleased(ctx context.Context, err error) {
 	if r.cfg.Journal == nil || err != nil {
 		return
 	}

@@ -150,7 +150,7 @@ type route struct {
 // split routes the round's messages, in order; it counts apart those
 // whose destination cannot be known. When they all go to one destination
 // (the usual case), its route shares h.order.
-func (rt *router) split(ctx context.Context, h *held) ([]route, int, error) {
+func (rt *router) split(ctx context.Context, h *round) ([]route, int, error) {
 	idx := map[string]int{}
 	var routes []route
 	of := make([]int32, len(h.order)) // each row's route; -1: none

@@ -56,7 +56,7 @@ func (r *runner) streaming() bool {
 
 // streamer is one streaming round's sending side.
 type streamer struct {
-	h   *held
+	h   *round
 	ctx context.Context
 	in  chan streamed
 	// bytes bounds the queue's bodies and attributes (streamBytes).
@@ -91,7 +91,7 @@ type streamed struct {
 }
 
 // stream makes h's table queue each message it holds for sending.
-func (h *held) stream(ctx context.Context) *streamer {
+func (h *round) stream(ctx context.Context) *streamer {
 	r := h.r
 	st := &streamer{h: h, ctx: ctx, in: make(chan streamed, streamQueue), quit: make(chan struct{}), done: make(chan struct{}),
 		deletes: &errgroup.Group{}, senders: map[string]*sender{}, bytes: semaphore.NewWeighted(streamBytes)}
@@ -334,10 +334,10 @@ func maxSize(dest queue.Queue) int {
 // endStream settles a streaming round once its scan returned (and Drain
 // waited for every send). A scan that failed or stopped gave back every
 // message not deleted: they are marked so, and nothing gives them back
-// twice. A scan whose only error is its release of the messages it did
+// twice. A scan whose only error is giving back the messages it did
 // not take still holds the rest: they are given back here. It returns
 // the round's error; nil also when the run stopped (the report says why).
-func (h *held) endStream(ctx context.Context, st *streamer, res queue.ScanResult, scanErr error) error {
+func (h *round) endStream(ctx context.Context, st *streamer, res queue.ScanResult, scanErr error) error {
 	if res.Failed {
 		h.t.setUnless(stGiven, stDone)
 	}

@@ -66,7 +66,7 @@ type table struct {
 	// messages are given back or deleted, never sent.
 	light bool
 	// holdMu keeps a renewal of the holds (keepHidden) and a give-back
-	// apart: a renewal landing after a release would hide a message
+	// apart: a renewal landing after a give-back would hide a message
 	// nobody holds any more.
 	holdMu sync.Mutex
 	mu     sync.Mutex
@@ -226,7 +226,7 @@ func (t *table) Handles(each func([]string)) error {
 }
 
 // handleChunk is how many receipt handles are read at a time for a
-// renewal or a release: about half a megabyte on AWS.
+// renewal or a give-back: about half a megabyte on AWS.
 const handleChunk = 1000
 
 // handles reads the receipt handles of rows; those that cannot be read

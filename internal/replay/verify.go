@@ -10,12 +10,12 @@ import (
 
 // verifyLooks is how often the final check looks at the DLQ while it
 // cannot see everything: SQS's counters are approximate and lag the
-// releases this run just made, and a hold that has not lapsed yet hides
+// give-backs this run just made, and a hold that has not lapsed yet hides
 // messages a later look sees.
 const verifyLooks = 3
 
 // verify looks at the DLQ again after the run: its attributes, then a
-// scan that holds nothing (every message it receives is released) for the
+// scan that holds nothing (every message it receives is given back) for the
 // messages of the run's selection still there. With a limit, the
 // selection is the messages this run took; without, every message that
 // matches. Messages the run took and did not delete must be found: those
@@ -193,7 +193,7 @@ func (r *runner) scanAgain(ctx context.Context, q queue.Queue, own int, left *Le
 	r.hiddenByLostReceive(ctx, res.HiddenUntil)
 	if err != nil {
 		stop()
-		if res.Held > 0 { // only the release of the others failed
+		if res.Held > 0 { // only giving back the others failed
 			_ = t.giveBack(ctx, t.sorted())
 		}
 		return res, 0, err

@@ -20,7 +20,7 @@ import (
 // "receive without hiding": a visibility of 0 is the queue's default to the
 // SDK), and a receive in flight is never cancelled, so no message is left
 // hidden by the watcher. The returned func stops it.
-func (h *held) watchReturns(ctx context.Context) func() {
+func (h *round) watchReturns(ctx context.Context) func() {
 	r := h.r
 	n := r.cfg.StopOnReturn
 	if n <= 0 {
