@@ -305,11 +305,8 @@ type runner struct {
 	blocked      int // messages left behind a failed message of their key or group
 	warnings     []string
 	warned       map[string]bool // kinds of warning given (warnOnce)
-	// missed: matching messages the last final check found that were in
-	// the DLQ before the run started (hidden when it scanned).
-	missed int
-	// blockedLate: messages the last final check found behind a key
-	// stopped in an earlier round.
+	// blockedLate: messages the final check found behind a key stopped
+	// in an earlier round.
 	blockedLate int
 	// sweeping: the rounds the final check added take only such messages
 	// (and no message of an order key this run sent a message of: it
@@ -413,16 +410,17 @@ func (r *runner) sweeps(ctx context.Context, rep *Report, start time.Time) (Left
 		}
 		// The final check holds messages while it scans: the run is
 		// journaled released only after it.
-		left, err := r.verify(ctx)
+		left, late, err := r.verify(ctx)
+		r.blockedLate = late.blockedLate
 		if err != nil {
 			return left, end, fmt.Errorf("verify %s: %w", r.dlq.Name, err)
 		}
 		limitReached := cfg.Limit > 0 && r.taken() >= cfg.Limit
-		if r.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || limitReached {
+		if late.missed == 0 || sweep >= maxSweeps || cfg.Order == OrderSent || cfg.MaxScan > 0 || r.halted(ctx) || limitReached {
 			r.journalReleased(ctx, nil)
 			return left, end, nil
 		}
-		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", r.missed)
+		r.warn("%d matching message(s) were hidden when the run scanned and visible at the final check: moved in another round", late.missed)
 		r.sweeping = true
 	}
 }

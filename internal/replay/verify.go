@@ -23,7 +23,7 @@ const verifyLooks = 3
 // unchecked. Other messages it cannot look at (in flight, delayed, FIFO
 // messages behind others) are counted as unchecked, or as held by an
 // earlier run when the journal says one still holds messages.
-func (r *runner) verify(ctx context.Context) (Left, error) {
+func (r *runner) verify(ctx context.Context) (Left, untaken, error) {
 	// lostHidden: a receive whose answer was lost (of the rounds or of a
 	// look) may still hide messages, and the run could not wait for them.
 	var lostHidden time.Time
@@ -31,14 +31,14 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 		lk, err := r.look(ctx)
 		left, hidden := lk.left, lk.hidden
 		if err != nil {
-			return left, err
+			return left, lk.untaken, err
 		}
 		// A lost receive hid messages the look could not see, and the
 		// counters it read before its scan may count them as visible:
 		// look again once they are visible, whatever this look found.
 		waited, until, err := r.waitForLostReceive(ctx)
 		if err != nil {
-			return left, err
+			return left, lk.untaken, err
 		}
 		if waited {
 			n-- // this look did not count: what it could not see is visible now
@@ -64,10 +64,10 @@ func (r *runner) verify(ctx context.Context) (Left, error) {
 				r.warn("a receive's answer was lost: up to %d message(s) may stay hidden until %s, unchecked",
 					queue.MaxBatch, lostHidden.UTC().Format("15:04:05Z"))
 			}
-			return left, nil
+			return left, lk.untaken, nil
 		}
 		if err := r.cfg.Sleep(ctx, min(r.cfg.Visibility, backoff.Delay(n+3))); err != nil {
-			return left, err
+			return left, lk.untaken, err
 		}
 	}
 }
@@ -94,12 +94,20 @@ type lookResult struct {
 	left      Left
 	hidden    int64
 	redeleted int
+	untaken
+}
+
+// untaken is what a final check found of messages the run did not take:
+// missed, matching messages that were in the DLQ before the run started
+// (hidden when it scanned: another round moves them); blockedLate, those
+// behind a key stopped in an earlier round.
+type untaken struct {
+	missed, blockedLate int
 }
 
 // look is one look at the DLQ.
 func (r *runner) look(ctx context.Context) (lookResult, error) {
 	var lk lookResult
-	r.missed, r.blockedLate = 0, 0
 	q, err := queue.Attributes(ctx, r.cfg.API, r.dlq.URL)
 	if err != nil {
 		return lk, err
@@ -121,7 +129,7 @@ func (r *runner) look(ctx context.Context) (lookResult, error) {
 	// count those messages in flight (SQS's are approximate; fauxqs
 	// expires a hold only when a receive comes): receive all the same.
 	if q.Visible > 0 || missing > 0 || sent > 0 || r.lostWaits > 0 && q.InFlight > 0 {
-		if res, lk.redeleted, err = r.scanAgain(ctx, q, missing+sent, &lk.left); err != nil {
+		if res, lk.redeleted, err = r.scanAgain(ctx, q, missing+sent, &lk); err != nil {
 			return lk, err
 		}
 		missing = r.ledger.missing()
@@ -161,7 +169,7 @@ func (r *runner) look(ctx context.Context) (lookResult, error) {
 // sent is deleted again (a delete that did not take), the rest is
 // counted in left and given back. The holds are renewed from the scan's
 // end until they are given back.
-func (r *runner) scanAgain(ctx context.Context, q queue.Queue, own int, left *Left) (res queue.ScanResult, redeleted int, err error) {
+func (r *runner) scanAgain(ctx context.Context, q queue.Queue, own int, lk *lookResult) (res queue.ScanResult, redeleted int, err error) {
 	// This scan holds what it receives too: journaled, so a run killed
 	// here tells the next one how long to wait.
 	if err := r.journalHold(ctx, -1); err != nil {
@@ -205,7 +213,7 @@ func (r *runner) scanAgain(ctx context.Context, q queue.Queue, own int, left *Le
 		_ = t.giveBack(ctx, found)
 		return res, redeleted, err
 	}
-	back := r.sortFound(t, found, left)
+	back := r.sortFound(t, found, lk)
 	stop()
 	return res, redeleted, t.giveBack(ctx, back)
 }
@@ -243,7 +251,8 @@ func (r *runner) deleteAgain(ctx context.Context, t *table, found []int32) (int,
 // sortFound counts the messages of the selection the final check found,
 // by why they are still there, and returns those to give back: all but
 // the deleted.
-func (r *runner) sortFound(t *table, found []int32, left *Left) (back []int32) {
+func (r *runner) sortFound(t *table, found []int32, lk *lookResult) (back []int32) {
+	left := &lk.left
 	for _, i := range found {
 		id, rw := t.id(i), t.row(i)
 		st, taken := r.ledger.state(id)
@@ -264,12 +273,12 @@ func (r *runner) sortFound(t *table, found []int32, left *Left) (back []int32) {
 		switch {
 		case taken || stopped || rw.kind&kReturned != 0:
 		case k != "" && r.keys.marked(k, keyStopped):
-			r.blockedLate++ // behind a failed message of its key, from a later round
+			lk.blockedLate++ // behind a failed message of its key, from a later round
 		case k != "" && r.keys.marked(k, keySent):
 			// Older than a message of its key this run already sent:
 			// sending it now would reverse them; the user decides.
 		case time.UnixMilli(rw.sent).Before(r.started):
-			r.missed++
+			lk.missed++
 		}
 	}
 	return back
