@@ -38,8 +38,7 @@ func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // from a proxy, which the SDK decodes as UnknownError) and throttling that
 // outlived the SDK's retries are server failures, not refusals to list the
 // sources: Inspect fails (exit 1) instead of reporting the DLQ with a
-// warning and skipping the source checks. (A review found them taken for
-// refusals.)
+// warning and skipping the source checks.
 func TestInspectServerErrorListingSourcesIsAnError(t *testing.T) {
 	t.Parallel()
 	c := sqs.NewFromConfig(testenv.Config(t, ""))

@@ -29,8 +29,7 @@ func (f sourcesFailing) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // A server failure listing the DLQ's sources (500 InternalError here) is
 // not a refusal to list them: it must not turn off the guard that --to
-// must be a source of the DLQ unless --force. (A review found the replay
-// sending the DLQ's messages to an unrelated queue, with only a note.)
+// must be a source of the DLQ unless --force.
 func TestReplayServerErrorListingSourcesKeepsTheDestinationGuard(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, false, nil)

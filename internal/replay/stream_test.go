@@ -339,8 +339,7 @@ func TestReplayDoesNotTakeItsOwnReturns(t *testing.T) {
 // A streaming round cut at the window (or SQS's in-flight limit) is
 // followed by the next round, as a scan-first one is: --limit above the
 // window moves that many, and without a limit nothing is left to the
-// final check's sweeps. (A review found the streaming run stopping after
-// its first round: its moves happened before rounds() took its measure.)
+// final check's sweeps.
 func TestReplayStreamGoesOnPastTheWindow(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{false, true} {
@@ -372,8 +371,7 @@ func TestReplayStreamGoesOnPastTheWindow(t *testing.T) {
 // answer is refused by the Holder (the run stopped), and the scan keeps
 // its handle to give it back. SQS delivers that message again before the
 // receiver stops: the table refuses the newer handle too, so the scan
-// gives the message back with it, and nothing stays hidden. (A review
-// found the newer handle taken by the table and the message hidden.)
+// gives the message back with it, and nothing stays hidden.
 func TestReplayStreamRefusedHoldReceivedAgainIsGivenBack(t *testing.T) {
 	t.Parallel()
 	for _, again := range []bool{false, true} {
@@ -411,8 +409,7 @@ func refusedHoldReceivedAgain(t *testing.T, again bool) {
 
 // Interrupted mid-stream while giving back fails: the run returns the
 // release's error and keeps its hold in the journal, so the next run
-// waits for the messages still hidden, as after a scan-first run. (A
-// review found the streaming run journaled released.)
+// waits for the messages still hidden, as after a scan-first run.
 func TestReplayStreamHaltedKeepsAFailedRelease(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{false, true} {
@@ -547,9 +544,7 @@ func releaseFailsAfterCompleteScan(t *testing.T, stream bool) (replay.Report, ma
 
 // The scan completed and kept its Holder's messages; only the give-back
 // of the unselected ones failed. Both runs give back what they still
-// held (the oversize message) and report the error. (A review found the
-// streaming run taking that error for a failed scan, and leaving the
-// message hidden for the visibility timeout.)
+// held (the oversize message) and report the error.
 func TestReplayStreamReleaseErrorAfterACompleteScanGivesTheRestBack(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{false, true} {
@@ -569,7 +564,7 @@ func TestReplayStreamReleaseErrorAfterACompleteScanGivesTheRestBack(t *testing.T
 }
 
 // A streaming round that ends in an error still counts what it scanned,
-// as well as what it matched and moved. (A review found scanned 0.)
+// as well as what it matched and moved.
 func TestReplayStreamErrorReportCountsScanned(t *testing.T) {
 	t.Parallel()
 	r, _, err := releaseFailsAfterCompleteScan(t, true)

@@ -52,7 +52,6 @@ const (
 	stRefused                   // Hold refused it: the scan gives it back (table only)
 )
 
-// noRow is no row.
 const noRow int32 = -1
 
 // table is one round's held messages, a row each, numbered in the order

@@ -19,7 +19,7 @@ import (
 // not in flight: the check must not take their absence for a verified
 // DLQ. Here one matching message arrives in the DLQ while the run moves
 // the others (Left.NotReached); with or without the lost receive the run
-// is not verified. (A review found it verified with the lost receive.)
+// is not verified.
 func TestReplayLostReceiveInFinalCheckIsNotVerified(t *testing.T) {
 	t.Parallel()
 	for _, lose := range []bool{false, true} {

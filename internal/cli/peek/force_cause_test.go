@@ -23,8 +23,7 @@ func (f redriveDLQ) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttr
 }
 
 // --force lets peek read a queue with its own RedrivePolicy, and --cause's
-// classification too (a review found `peek --force --cause X` refused
-// with "pass --force to read it anyway"); without --force both refuse.
+// classification too; without --force both refuse.
 func TestPeekForceWithCause(t *testing.T) {
 	t.Parallel()
 	ios, _, _, stderr := render.Test()

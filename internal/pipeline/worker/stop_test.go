@@ -15,8 +15,7 @@ import (
 // A stop lets a receive in flight finish, so a grace period that does not
 // outlast the long poll would cut an idle worker's receive mid-call (and
 // could hide messages no handle releases): such options are refused
-// before the first receive. (A review found the receive cut and Run
-// failing with ErrGraceExpired while it held nothing.)
+// before the first receive.
 func TestGraceShorterThanTheLongPollIsRefused(t *testing.T) {
 	t.Parallel()
 	f := newFake(make(chan struct{}))
@@ -42,7 +41,7 @@ func TestGraceShorterThanTheLongPollIsRefused(t *testing.T) {
 
 // A SIGTERM that arrives before the worker read its queue stops it
 // cleanly: nothing was received, nothing is held, Run returns nil (the
-// binary exits 0). (A review found it failing on the cancelled read.)
+// binary exits 0).
 func TestStopBeforeTheFirstReadIsClean(t *testing.T) {
 	t.Parallel()
 	c := sqs.NewFromConfig(testenv.Config(t, ""))
