@@ -67,7 +67,7 @@ var (
 
 // ParseRow turns the fields of one Insights result row into an Event.
 // @timestamp may be "2026-11-26 18:33:58.123" (AWS) or epoch milliseconds
-// (moto); @log may be "ACCOUNT:GROUP", "GROUP", or missing.
+// (an emulator); @log may be "ACCOUNT:GROUP", "GROUP", or missing.
 func ParseRow(fields map[string]string) Event {
 	e := Event{Raw: fields["@message"], LogStream: fields["@logStream"], RequestID: fields["@requestId"]}
 	e.Timestamp = parseTimestamp(fields["@timestamp"])

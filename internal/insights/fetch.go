@@ -139,7 +139,7 @@ func (f *Fetcher) platformLines(ctx context.Context, req Request, requestIDs map
 
 // belongs is the client-side check: a row is shown only when its own
 // fields name the requested trace, X-Ray trace or order. Servers that
-// ignore or loosen the filter (moto ignores it) never leak someone else's
+// ignore or loosen the filter (an emulator may) never leak someone else's
 // events. An X-Ray trace ID matches a line's xrayTraceId, or its traceId
 // for a producer that uses X-Ray IDs as its trace IDs: the same trace.
 func belongs(e Event, req Request) bool {
@@ -212,7 +212,7 @@ func (f *Fetcher) runEverywhere(ctx context.Context, req Request, query string) 
 }
 
 // trySource queries by prefix with the SOURCE command. An endpoint that
-// does not know it (moto answers 500) makes ok false: the caller lists
+// does not know it (an emulator answers 500) makes ok false: the caller lists
 // the groups instead.
 func (f *Fetcher) trySource(ctx context.Context, req Request, query string) ([]map[string]string, bool, error) {
 	var rows []map[string]string

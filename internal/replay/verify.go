@@ -126,8 +126,8 @@ func (r *runner) look(ctx context.Context) (lookResult, error) {
 	}
 	var res queue.ScanResult
 	// After a wait for what a lost receive hid, the counters may still
-	// count those messages in flight (SQS's are approximate; fauxqs
-	// expires a hold only when a receive comes): receive all the same.
+	// count those messages in flight (they are approximate, and may be
+	// updated only when a receive comes): receive all the same.
 	if q.Visible > 0 || missing > 0 || sent > 0 || r.lostWaits > 0 && q.InFlight > 0 {
 		if res, lk.redeleted, err = r.scanAgain(ctx, q, missing+sent, &lk); err != nil {
 			return lk, err
