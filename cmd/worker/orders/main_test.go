@@ -181,7 +181,7 @@ func TestSIGTERMMidBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, item := range scan.Items {
-		sagas[strings.TrimPrefix(attr(item, "sagaId"), "saga-")] = attr(item, "status")
+		sagas[attr(item, "sagaId")] = attr(item, "status")
 	}
 	charges := map[string]int{}
 	pays, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(tables.Payments), ConsistentRead: aws.Bool(true)})
@@ -197,11 +197,11 @@ func TestSIGTERMMidBurst(t *testing.T) {
 	for i := range n {
 		id := orderID(i)
 		switch {
-		case sagas[id] == "COMPLETED" && back[id] == 0 && charges[id] == 1:
+		case sagas[orders.SagaID(id, 1)] == "COMPLETED" && back[id] == 0 && charges[id] == 1:
 			done++
-		case sagas[id] == "" && back[id] == 1 && charges[id] == 0:
+		case sagas[orders.SagaID(id, 1)] == "" && back[id] == 1 && charges[id] == 0:
 		default:
-			t.Errorf("order %s: saga %q, %d charges, %d times back in the queue: want done once and gone, or untouched and back once", id, sagas[id], charges[id], back[id])
+			t.Errorf("order %s: saga %q, %d charges, %d times back in the queue: want done once and gone, or untouched and back once", id, sagas[orders.SagaID(id, 1)], charges[id], back[id])
 		}
 	}
 	if done < n/4 || done == n {
