@@ -120,3 +120,21 @@ func (f *inFlight) state() (limit, n int, rate float64) {
 	defer f.mu.Unlock()
 	return int(f.limit), f.n, f.current
 }
+
+// parallel is the fixed parallelism of deletes and FIFO groups.
+func (r *runner) parallel() int {
+	if r.cfg.Concurrency > 0 {
+		return r.cfg.Concurrency
+	}
+	return fixedParallel
+}
+
+// scanReceivers is how many receives a scan keeps in flight: at AWS's
+// latency a receive of ten takes a round trip, and the scan is the first
+// half of a replay.
+func (r *runner) scanReceivers() int {
+	if r.cfg.Concurrency > 0 {
+		return r.cfg.Concurrency
+	}
+	return 2 * startInFlight
+}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
-	"github.com/dlqops/dlq/internal/backoff"
-	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/replay/spool"
@@ -37,240 +34,9 @@ type SQSAPI interface {
 	DeleteMessageBatch(context.Context, *sqs.DeleteMessageBatchInput, ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
 }
 
-// Order is how messages are sent.
-type Order string
-
-// Orders.
-const (
-	OrderKey  Order = "key"  // per entity key (orderId, traceId, group) in SentTimestamp order, keys in parallel
-	OrderSent Order = "sent" // strictly by SentTimestamp, one batch at a time (slow)
-	OrderNone Order = "none" // concurrently, no order
-)
-
-// Dedup chooses FIFO deduplication IDs.
-type Dedup string
-
-// Dedup modes.
-const (
-	DedupNew      Dedup = "new"      // a new ID per replay (stable across a resume)
-	DedupOriginal Dedup = "original" // the message's original ID: held back within 5 minutes of its first send
-)
-
-// Service limits and defaults that shape a run.
-const (
-	// MaxHold is how long SQS lets a received message stay hidden, counted
-	// from the receive, however often its visibility is extended.
-	MaxHold = 12 * time.Hour
-	// DedupWindow is how long a FIFO queue remembers a deduplication ID.
-	DedupWindow = 5 * time.Minute
-	// DefaultVisibility is the hold a heartbeat renews every third of it:
-	// a killed run's messages are back in the DLQ within about 90 s.
-	DefaultVisibility = 90 * time.Second
-	// holdSlack covers the delay between recording a hold's expiry in the
-	// journal and SQS applying it.
-	holdSlack = 2 * time.Second
-)
-
-// timeFormat is RFC3339 with fixed milliseconds, so marker times sort as
-// strings.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
-
 // ErrDeclined is returned when Confirm said no: every message was given
 // back.
 var ErrDeclined = errors.New("replay declined: every message is back in the DLQ")
-
-// Config is one replay.
-type Config struct {
-	API SQSAPI
-	// DLQ is the dead-letter queue by name, URL or ARN.
-	DLQ string
-	// To is the destination by name, URL or ARN; empty: each message's
-	// own source (DeadLetterQueueSourceArn), else the DLQ's single source.
-	To string
-	// Force allows a To that is not a source of the DLQ, and sends every
-	// selected message there, whatever its source.
-	Force  bool
-	Filter *filter.Filter
-	Order  Order
-	// OrderKey is the entity key of OrderKey; nil: the envelope's orderId,
-	// else traceId, else the message group.
-	OrderKey *filter.Path
-	Dedup    Dedup
-	Rate     float64 // messages per second; 0: unlimited
-	// Concurrency is a fixed number of batches in flight (FIFO: groups in
-	// parallel); 0: adaptive, from 16 up while throughput grows (FIFO: 8).
-	Concurrency int
-	Limit       int // at most this many messages, across FIFO rounds; 0: all
-	MaxScan     int
-	// Window is the most messages one round holds (0: DefaultWindow): a
-	// larger DLQ is moved in rounds, and order applies within each.
-	Window int
-	DryRun bool
-	// NoWait does not wait for messages an interrupted run still holds:
-	// they are reported as held and the run is not verified.
-	NoWait  bool
-	Journal journal.Journal
-	// SpoolDir is where held messages' bodies, attributes and receipt
-	// handles are kept while the run holds them (a file unlinked at
-	// once); "" : the system's temporary directory.
-	SpoolDir string
-	// StopOnReturn stops the replay when this many replayed messages
-	// (marker present, replayed by this run) are back in the DLQ.
-	StopOnReturn int
-	// Deadline stops starting batches Margin before it (the Lambda).
-	Deadline time.Time
-	Margin   time.Duration
-	// Visibility holds messages while the replay runs; a heartbeat renews
-	// it every third of it. Default DefaultVisibility.
-	Visibility time.Duration
-	// Stream lets --order none on a standard DLQ send while it scans
-	// (bounded memory, sends from the first receive): for callers that
-	// confirm no plan (--yes, the Lambda). Confirm is then not asked, and
-	// not with --stop-on-return or a dry run.
-	Stream bool
-	// Confirm is asked once the first plan is made, with the messages
-	// held (a heartbeat keeps them hidden while it waits). false gives
-	// every message back and Run returns ErrDeclined.
-	Confirm func(Report) (bool, error)
-	// Progress receives snapshots for a progress bar; Status one live
-	// line of what the run waits for ("" clears it).
-	Progress func(Progress)
-	Status   func(string)
-	Now      func() time.Time
-	// Sleep waits d or until ctx ends; default a timer.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// LimitMemory lets the run set the process's soft memory limit
-	// (runtime/debug.SetMemoryLimit) while it runs, unless GOMEMLIMIT or
-	// the program set one: a limit that follows the run's live heap, so
-	// the process stays near 40 MiB. It changes the whole process, so
-	// only a program that is the run (the CLI, the replay Lambda) asks
-	// for it.
-	LimitMemory bool
-}
-
-func (c *Config) defaults() {
-	if c.Visibility <= 0 {
-		c.Visibility = DefaultVisibility
-	}
-	if c.Order == "" {
-		c.Order = OrderKey
-	}
-	if c.Dedup == "" {
-		c.Dedup = DedupNew
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Sleep == nil {
-		c.Sleep = backoff.Sleep
-	}
-	if c.Margin <= 0 {
-		c.Margin = 10 * time.Second
-	}
-}
-
-// Progress is a snapshot for a progress bar.
-type Progress struct {
-	Total, Sent, Deleted, Failed int
-	Elapsed                      time.Duration
-	// Rate is the last window's msg/s; InFlight the batches in flight.
-	Rate     float64
-	InFlight int
-	// Scanning: a streaming round still scans, so Total grows.
-	Scanning bool
-}
-
-// Failure is a message left in the DLQ, and why.
-type Failure struct {
-	MessageID string `json:"messageId"`
-	Error     string `json:"error"`
-}
-
-// Left counts the messages of the run's selection still in the DLQ when
-// the run looked again at the end, by why they are there.
-type Left struct {
-	// Failed: this run tried and could not move them (see failures).
-	Failed int `json:"failed"`
-	// HeldByEarlierRun: hidden by an interrupted run whose hold has not
-	// expired (--no-wait); the next run moves them.
-	HeldByEarlierRun int `json:"heldByEarlierRun"`
-	// NotReached: matching messages this run did not attempt (stopped,
-	// interrupted, held back, or arrived after the scan).
-	NotReached int `json:"notReached"`
-	// Unchecked: messages in flight or delayed in the DLQ, or FIFO
-	// messages behind others, that could not be looked at.
-	Unchecked int `json:"unchecked"`
-}
-
-// Total is every message counted.
-func (l Left) Total() int { return l.Failed + l.HeldByEarlierRun + l.NotReached + l.Unchecked }
-
-// Report is the outcome; its JSON is the documented contract.
-type Report struct {
-	DLQ         string `json:"dlq"`
-	Destination string `json:"destination"`
-	DryRun      bool   `json:"dryRun"`
-	Order       Order  `json:"order"`
-	// Streamed: messages were sent while the DLQ was scanned (Stream):
-	// the plan describes what the run took, not what it confirmed.
-	Streamed bool `json:"streamed,omitempty"`
-	Scanned  int  `json:"scanned"`
-	Matched  int  `json:"matched"`
-	Sent     int  `json:"sent"`
-	Deleted  int  `json:"deleted"`
-	Failed   int  `json:"failed"`
-	Skipped  int  `json:"skipped"`
-	// Uncertain counts sends whose outcome was unknown (the answer was
-	// lost) and that were sent again: each may be in the destination twice.
-	Uncertain int `json:"uncertain"`
-	// Remaining counts matched messages this run did not attempt.
-	Remaining int `json:"remaining"`
-	// Verified is true when the DLQ was read again at the end and holds no
-	// message of the run's selection.
-	Verified  bool      `json:"verified"`
-	LeftInDLQ int       `json:"leftInDlq"`
-	Left      Left      `json:"left"`
-	NextStep  string    `json:"nextStep,omitempty"`
-	HeldBack  []string  `json:"heldBack,omitempty"`
-	Warnings  []string  `json:"warnings,omitempty"`
-	Failures  []Failure `json:"failures"`
-	Unmarked  []string  `json:"unmarked,omitempty"`
-	// Stopped is why the run stopped early: interrupted, deadline,
-	// max-hold or storm; nextStep says it in words.
-	Stopped Stop   `json:"stopped,omitempty"`
-	Journal string `json:"journal"`
-	Plan    *Plan  `json:"plan,omitempty"`
-
-	DurationSeconds float64 `json:"durationSeconds"`
-}
-
-// LeftBehind reports whether the run cannot say that every message of its
-// selection left the DLQ.
-func (r Report) LeftBehind() bool { return !r.DryRun && !r.Verified }
-
-// Plan describes what a replay will do (and what a dry run would).
-type Plan struct {
-	Messages int         `json:"messages"`
-	Bytes    int64       `json:"bytes"`
-	Groups   int         `json:"groups"`
-	Keys     int         `json:"keys,omitempty"`    // --order key: distinct keys
-	Unkeyed  int         `json:"unkeyed,omitempty"` // --order key: messages without a key
-	Oldest   string      `json:"oldest,omitempty"`
-	Newest   string      `json:"newest,omitempty"`
-	Routes   []RoutePlan `json:"routes"`
-	Samples  []string    `json:"samples"`
-	Warnings []string    `json:"warnings"`
-}
-
-// RoutePlan is how many held messages go to one destination, and how
-// their source was known.
-type RoutePlan struct {
-	Destination string `json:"destination"`
-	Messages    int    `json:"messages"`
-	// Via: "sourceArn" (the message's DeadLetterQueueSourceArn), "source"
-	// (the DLQ's single source), or "to" (as given).
-	Via string `json:"via"`
-}
 
 // runner is one Run: what every round shares.
 type runner struct {
@@ -533,34 +299,6 @@ func (r *runner) journalReleased(ctx context.Context, err error) {
 	_ = r.cfg.Journal.Released(context.WithoutCancel(ctx), r.runID)
 }
 
-// report fills the report from the run's counters, and, given what the
-// final check left (nil: the run ended before it), whether it verified
-// and the next step: the one place the report is assembled.
-func (r *runner) report(rep Report, start time.Time, left *Left) Report {
-	c := r.c
-	r.mu.Lock()
-	rep.Scanned, rep.Matched, rep.Skipped = r.scanned, r.matched, r.skipped
-	rep.Stopped = r.reason
-	rep.Warnings = append([]string(nil), r.warnings...)
-	for id := range r.heldBack {
-		rep.HeldBack = append(rep.HeldBack, id)
-	}
-	blocked, stopped := r.blocked+r.blockedLate, r.reasonDetail
-	r.mu.Unlock()
-	rep.Sent, rep.Deleted, rep.Failed, rep.Uncertain = int(c.sent.Load()), int(c.deleted.Load()), int(c.failed.Load()), int(c.uncertain.Load())
-	c.mu.Lock()
-	rep.Failures = append([]Failure{}, c.failures...)
-	rep.Unmarked = append([]string(nil), c.unmarked...)
-	c.mu.Unlock()
-	rep.Remaining = max(rep.Matched-rep.Deleted-rep.Failed, 0) // Deleted counts the skipped
-	if left != nil {
-		rep.Left, rep.LeftInDLQ, rep.Verified = *left, left.Total(), left.Total() == 0
-		rep.NextStep = nextStep(rep, stopped, blocked)
-	}
-	rep.DurationSeconds = r.cfg.Now().Sub(start).Seconds()
-	return rep
-}
-
 // Stop is why a run stopped before it moved its whole selection: the
 // report's stopped, one of a fixed set of codes.
 type Stop string
@@ -622,35 +360,4 @@ func (r *runner) halted(ctx context.Context) bool {
 		r.stop(StopMaxHold, "SQS's 12-hour hold on received messages is nearly over")
 	}
 	return r.stopReason() != ""
-}
-
-// nextStep is the one line that tells the user what to do.
-func nextStep(r Report, stopped string, blocked int) string {
-	var parts []string
-	if r.Left.HeldByEarlierRun > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) are held by an interrupted run: run again and let it wait for them", r.Left.HeldByEarlierRun))
-	}
-	if r.Left.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) failed: fix what the failures say, then run again", r.Left.Failed))
-	}
-	if r.Left.NotReached > 0 {
-		why := "run the same command again"
-		if stopped != "" {
-			why += " (stopped: " + stopped + ")"
-		}
-		if len(r.HeldBack) > 0 {
-			why += fmt.Sprintf("; %d held back (dedup original) until %s after their first send", len(r.HeldBack), DedupWindow)
-		}
-		if blocked > 0 {
-			why = fmt.Sprintf("%d of them wait behind a failed message of the same key or FIFO group: fix that one first, then %s", blocked, why)
-		}
-		parts = append(parts, fmt.Sprintf("%d matching message(s) were not reached: %s", r.Left.NotReached, why))
-	}
-	if r.Left.NotReached == 0 && stopped != "" && r.Stopped != StopInterrupted {
-		parts = append(parts, "stopped: "+stopped)
-	}
-	if r.Left.Unchecked > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) in the DLQ could not be checked (in flight, delayed, or behind others in a FIFO group): run again to finish and verify", r.Left.Unchecked))
-	}
-	return strings.Join(parts, "; ")
 }
