@@ -24,12 +24,12 @@ type ledger struct {
 
 type uuidEntry struct {
 	id [16]byte
-	st uint8
+	st msgState
 }
 
 type textEntry struct {
 	id string
-	st uint8
+	st msgState
 }
 
 // add records a round's messages: every row of t (the run took them all)
@@ -99,7 +99,7 @@ func merge[E any](a, b []E, compare func(E, E) int, combine func(E, E) E) []E {
 }
 
 // state is what happened to the message id, if the run took it.
-func (l *ledger) state(id string) (uint8, bool) {
+func (l *ledger) state(id string) (msgState, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.find(id)
@@ -110,7 +110,7 @@ func (l *ledger) state(id string) (uint8, bool) {
 }
 
 // update sets and clears states of the message id, if the run took it.
-func (l *ledger) update(id string, set, clear uint8) {
+func (l *ledger) update(id string, set, clear msgState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if p := l.find(id); p != nil {
@@ -119,7 +119,7 @@ func (l *ledger) update(id string, set, clear uint8) {
 }
 
 // find is where id's state is; the caller holds mu.
-func (l *ledger) find(id string) *uint8 {
+func (l *ledger) find(id string) *msgState {
 	if b, ok := queue.UUIDBytes(id); ok {
 		i, found := slices.BinarySearchFunc(l.uuids, b, func(e uuidEntry, b [16]byte) int { return bytes.Compare(e.id[:], b[:]) })
 		if found {
@@ -148,7 +148,7 @@ func (l *ledger) len() int {
 func (l *ledger) markMissing() (missing, sent int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	mark := func(st *uint8) {
+	mark := func(st *msgState) {
 		*st &^= stMissing
 		if *st&stDone == 0 {
 			*st |= stMissing

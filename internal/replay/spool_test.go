@@ -163,7 +163,7 @@ func TestTableNumbersSharedStrings(t *testing.T) {
 func TestLedgerMergesRounds(t *testing.T) {
 	t.Parallel()
 	var l ledger
-	takeRound := func(ids []string, st map[string]uint8) {
+	takeRound := func(ids []string, st map[string]msgState) {
 		tb := tableFor(t, OrderNone)
 		for i, id := range ids {
 			if err := tb.Hold(i, &queue.Message{MessageID: id}, "h"); err != nil {
@@ -174,12 +174,12 @@ func TestLedgerMergesRounds(t *testing.T) {
 		l.add(tb)
 	}
 	u := func(n int) string { return fmt.Sprintf("%08x-0000-4000-8000-00000000abcd", n) }
-	takeRound([]string{u(3), "x", u(1)}, map[string]uint8{u(3): stSent | stDone, "x": stFailed, u(1): stSent})
-	takeRound([]string{u(2), u(1), "a"}, map[string]uint8{u(1): stDone})
+	takeRound([]string{u(3), "x", u(1)}, map[string]msgState{u(3): stSent | stDone, "x": stFailed, u(1): stSent})
+	takeRound([]string{u(2), u(1), "a"}, map[string]msgState{u(1): stDone})
 	if l.len() != 5 {
 		t.Fatalf("len = %d", l.len())
 	}
-	for id, want := range map[string]uint8{u(1): stSent | stDone, u(2): 0, u(3): stSent | stDone, "x": stFailed, "a": 0} {
+	for id, want := range map[string]msgState{u(1): stSent | stDone, u(2): 0, u(3): stSent | stDone, "x": stFailed, "a": 0} {
 		if st, ok := l.state(id); !ok || st != want {
 			t.Errorf("state(%s) = %b, %v; want %b", id, st, ok, want)
 		}

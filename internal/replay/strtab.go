@@ -13,13 +13,16 @@ type strtab struct {
 	mu    sync.Mutex
 	index map[string]int32
 	strs  []string
-	marks []uint8
+	marks []keyMark
 }
+
+// keyMark is what the run did with an order key.
+type keyMark uint8
 
 // Marks of order keys.
 const (
-	keySent    uint8 = 1 << iota // this run sent a message of the key
-	keyStopped                   // stopped at a failed message
+	keySent    keyMark = 1 << iota // this run sent a message of the key
+	keyStopped                     // stopped at a failed message
 )
 
 // intern numbers s; "" is -1, no string.
@@ -54,7 +57,7 @@ func (t *strtab) str(i int32) string {
 	return t.strs[i]
 }
 
-func (t *strtab) mark(i int32, m uint8) {
+func (t *strtab) mark(i int32, m keyMark) {
 	if i < 0 {
 		return
 	}
@@ -64,7 +67,7 @@ func (t *strtab) mark(i int32, m uint8) {
 }
 
 // marked reports whether the string s has any of the marks m.
-func (t *strtab) marked(s string, m uint8) bool {
+func (t *strtab) marked(s string, m keyMark) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.index[s]

@@ -30,26 +30,33 @@ type row struct {
 	key   int32    // --order key: the order key (runner.keys); -1: none
 	group int32    // the FIFO group (runner.groups); -1: none
 	src   int32    // DeadLetterQueueSourceArn (runner.sources); -1: none
-	kind  uint8
+	kind  rowKind
 }
+
+// rowKind says what a row is: bits that do not change once Hold wrote it.
+type rowKind uint8
 
 // Kinds of row.
 const (
-	kHeld     uint8 = 1 << iota // written: Hold returned
-	kTextID                     // the message ID is not a UUID
-	kDedup                      // the message has a MessageDeduplicationId
-	kReturned                   // replayed by this run, and back (runner.returned)
+	kHeld     rowKind = 1 << iota // written: Hold returned
+	kTextID                       // the message ID is not a UUID
+	kDedup                        // the message has a MessageDeduplicationId
+	kReturned                     // replayed by this run, and back (runner.returned)
 )
 
-// What happened to a held message (table.st, ledger).
+// msgState is what happened to a held message (table.st, ledger): bits
+// that only accumulate, but for stMissing, which the final check clears.
+type msgState uint8
+
+// States of a held message.
 const (
-	stUnknown uint8 = 1 << iota // journaled "sending" by an earlier run, never "sent"
-	stSent                      // the destination has it (journaled "sent")
-	stDone                      // deleted from the DLQ
-	stFailed                    // this run could not move it (reported)
-	stMissing                   // the final check has not seen it yet (ledger only)
-	stGiven                     // given back to the DLQ: never renewed again (table only)
-	stRefused                   // Hold refused it: the scan gives it back (table only)
+	stUnknown msgState = 1 << iota // journaled "sending" by an earlier run, never "sent"
+	stSent                         // the destination has it (journaled "sent")
+	stDone                         // deleted from the DLQ
+	stFailed                       // this run could not move it (reported)
+	stMissing                      // the final check has not seen it yet (ledger only)
+	stGiven                        // given back to the DLQ: never renewed again (table only)
+	stRefused                      // Hold refused it: the scan gives it back (table only)
 )
 
 const noRow int32 = -1
@@ -70,7 +77,7 @@ type table struct {
 	holdMu sync.Mutex
 	mu     sync.Mutex
 	rows   []row
-	st     []uint8            // by row: what happened to its message
+	st     []msgState         // by row: what happened to its message
 	texts  []string           // message IDs that are not UUIDs
 	moved  map[int32]handleAt // newer receipt handles (received again)
 	// then, when set, is given each message once Hold kept it: a round
@@ -109,7 +116,7 @@ func (r *runner) newTable(capacity int) *table {
 			}
 		}
 	}
-	return &table{r: r, sp: r.spool, rows: make([]row, 0, capacity), st: make([]uint8, 0, capacity)}
+	return &table{r: r, sp: r.spool, rows: make([]row, 0, capacity), st: make([]msgState, 0, capacity)}
 }
 
 // testHookSpoolRenewed, set by tests, is told (with the DLQ's URL) how
@@ -347,14 +354,14 @@ func (t *table) len() int {
 }
 
 // has reports whether any of st happened to row i's message.
-func (t *table) has(i int32, st uint8) bool {
+func (t *table) has(i int32, st msgState) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.st[i]&st != 0
 }
 
 // set records st for rows.
-func (t *table) set(st uint8, rows ...int32) {
+func (t *table) set(st msgState, rows ...int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, i := range rows {
@@ -363,7 +370,7 @@ func (t *table) set(st uint8, rows ...int32) {
 }
 
 // setUnless records st for every row that has none of unless.
-func (t *table) setUnless(st, unless uint8) {
+func (t *table) setUnless(st, unless msgState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range t.st {
@@ -374,7 +381,7 @@ func (t *table) setUnless(st, unless uint8) {
 }
 
 // setOnce records st for row i, and reports whether it was new.
-func (t *table) setOnce(i int32, st uint8) bool {
+func (t *table) setOnce(i int32, st msgState) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.st[i]&st != 0 {
