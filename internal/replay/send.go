@@ -9,11 +9,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay/journal"
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 )
 
 // sendAttempts is how often one batch is sent before its entries are
