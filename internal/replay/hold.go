@@ -45,11 +45,9 @@ func (r *runner) hiddenByLostReceive(ctx context.Context, until time.Time) {
 // hold lapses, and the final check then sees them (and the run moves them
 // like the others). It does not wait with NoWait, past the deadline, or
 // more than maxSweeps times in a run; it then returns until when messages
-// may stay hidden, which the final check must count as not checked. The
-// receive's time is the scan's clock (the wall clock): the wait is counted
-// down in Sleep's steps, not read from cfg.Now. Nothing of the run is held
-// while it waits (the look before it gave back what it held), so an
-// interrupt here records the run released.
+// may stay hidden, which the final check counts as not checked. The wait
+// is counted down in Sleep's steps: the receive's time is the wall clock,
+// not cfg.Now.
 func (r *runner) waitForLostReceive(ctx context.Context) (waited bool, hiddenUntil time.Time, err error) {
 	r.mu.Lock()
 	until := r.lostUntil
@@ -83,16 +81,11 @@ func (r *runner) waitForLostReceive(ctx context.Context) (waited bool, hiddenUnt
 	return true, time.Time{}, nil
 }
 
-// keepHidden renews the hold on the table's held messages not yet
-// deleted nor given back, every third of the visibility timeout, the
-// first time at due, until the returned function is called. A scan
-// hands its holds over to it (ScanOptions.Handover) before releasing
-// what it did not keep, with due a third of a timeout after its own last
-// renewal: there is no moment when a held message is not under renewal,
-// through the plan, the prompt, the sends and the final check's
-// deletes. It never renews past SQS's 12-hour cap. A renewal that fails
-// for some messages does not stop the others; the next one comes sooner
-// (a twelfth of the timeout later), and the run says so.
+// keepHidden renews the table's holds every third of the visibility
+// timeout, first at due, until stopped. The scan hands its holds over to
+// it (ScanOptions.Handover) with due a third after its own last renewal,
+// so no held message is ever without renewal. A renewal that fails is
+// tried again a twelfth of the timeout later.
 func (t *table) keepHidden(ctx context.Context, due time.Time) (stop func()) {
 	r := t.r
 	period := r.cfg.Visibility / 3

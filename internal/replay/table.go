@@ -96,13 +96,10 @@ type handleAt struct {
 // newTable makes room for capacity rows at once: a table that outgrows its
 // room is copied, and the old and the new copy live side by side.
 //
-// A table (a round's, or the final check's) is only made once the one
-// before it is done with: nothing reads what that one spooled any more.
-// It gets a spool file of its own and the previous one is closed, so the
-// disk a run takes is one window's messages, not every message it moved
-// (the replay Lambda's /tmp is 512 MB by default). A table still reading
-// the closed file would fail loudly, never read another's records. If no
-// new file can be opened, the run goes on with the old one, and says so.
+// Each table gets a spool file of its own and the one before is closed
+// (nothing reads it any more): a run's disk is one window's messages, not
+// every message it moved (the replay Lambda's /tmp is 512 MB). If no new
+// file can be opened, the run goes on with the old one, and says so.
 func (r *runner) newTable(capacity int) *table {
 	if prev := r.spool.Size(); prev > 0 {
 		sp, err := spool.Open(r.cfg.SpoolDir)

@@ -14,15 +14,12 @@ import (
 // messages a later look sees.
 const verifyLooks = 3
 
-// verify looks at the DLQ again after the run: its attributes, then a
-// scan that holds nothing (every message it receives is given back) for the
-// messages of the run's selection still there. With a limit, the
-// selection is the messages this run took; without, every message that
-// matches. Messages the run took and did not delete must be found: those
-// the scan does not see (the attributes lag, or they are hidden) are
-// unchecked. Other messages it cannot look at (in flight, delayed, FIFO
-// messages behind others) are counted as unchecked, or as held by an
-// earlier run when the journal says one still holds messages.
+// verify looks at the DLQ again after the run, up to verifyLooks times,
+// for the messages of its selection still there: with a limit, those it
+// took; without, every one that matches. What it cannot look at (in
+// flight, delayed, behind others in a FIFO group, or the run's own not
+// found) is unchecked, or held by an earlier run as far as the journal
+// says.
 func (r *runner) verify(ctx context.Context) (Left, untaken, error) {
 	// lostHidden: a receive whose answer was lost (of the rounds or of a
 	// look) may still hide messages, and the run could not wait for them.
