@@ -20,6 +20,26 @@ import (
 // What the commands that read a DLQ's messages share: the filter flags,
 // --cause, and browsing a queue with the errors and notes a user sees.
 
+// MessageFilter is a command's message filters: the flags' values, and
+// the filter they make, parsed once (when the command starts; a run handed
+// its options directly parses them when it first needs them).
+type MessageFilter struct {
+	filter.Options
+	parsed *filter.Filter
+}
+
+// Parse makes the filter, once; a malformed filter is a usage error.
+func (m *MessageFilter) Parse(now time.Time) (*filter.Filter, error) {
+	if m.parsed == nil {
+		f, err := filter.New(m.Options, now)
+		if err != nil {
+			return nil, &UsageError{Err: err}
+		}
+		m.parsed = f
+	}
+	return m.parsed, nil
+}
+
 // AddFilterFlags declares the message filter flags peek, replay and
 // timeline share. A flag the command already declares for its own purpose
 // (timeline's --order-id and --since) is left to it.

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
@@ -32,7 +31,7 @@ type PeekOptions struct {
 	Now  func() time.Time
 
 	Queue   string
-	Filter  filter.Options
+	Filter  cli.MessageFilter
 	Cause   cli.CauseOptions
 	Limit   int
 	MaxScan int
@@ -110,8 +109,8 @@ each message group can be received without consuming them.`,
 			if opts.Limit < 0 || opts.MaxScan < 0 {
 				return cli.Usagef("--limit and --max-scan must be 0 (no limit) or more")
 			}
-			if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
-				return &cli.UsageError{Err: err}
+			if _, err := opts.Filter.Parse(opts.Now()); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -119,7 +118,7 @@ each message group can be received without consuming them.`,
 			return peekRun(cmd.Context(), opts)
 		},
 	}
-	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	cli.AddCauseFlags(cmd, &opts.Cause)
 	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "stop after `N` matching messages (0: no limit)")
 	cmd.Flags().IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
@@ -133,9 +132,9 @@ func peekRun(ctx context.Context, opts *PeekOptions) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	flt, err := filter.New(opts.Filter, opts.Now())
+	flt, err := opts.Filter.Parse(opts.Now())
 	if err != nil {
-		return &cli.UsageError{Err: err}
+		return err
 	}
 	api, err := opts.SQS(ctx)
 	if err != nil {

@@ -26,9 +26,9 @@ func TestNewCmdPeek(t *testing.T) {
 	}{
 		{args: "orders-dlq", want: PeekOptions{Queue: "orders-dlq", Limit: 100}},
 		{args: "orders-dlq --trace-id t-1 --order-id o-1 --limit 0 --max-scan 500 --body --force",
-			want: PeekOptions{Queue: "orders-dlq", Filter: filter.Options{TraceID: "t-1", OrderID: "o-1"}, MaxScan: 500, Body: true, Force: true}},
+			want: PeekOptions{Queue: "orders-dlq", Filter: cli.MessageFilter{Options: filter.Options{TraceID: "t-1", OrderID: "o-1"}}, MaxScan: 500, Body: true, Force: true}},
 		{args: "orders-dlq --where a.b=1 --where attr.X=y --jq '.receiveCount > 2' --since 1h --until 30m --min-receives 3 --error-code 500",
-			want: PeekOptions{Queue: "orders-dlq", Limit: 100, Filter: filter.Options{Where: []string{"a.b=1", "attr.X=y"}, JQ: ".receiveCount > 2", Since: time.Hour, Until: "30m", MinReceives: 3, ErrorCode: "500"}}},
+			want: PeekOptions{Queue: "orders-dlq", Limit: 100, Filter: cli.MessageFilter{Options: filter.Options{Where: []string{"a.b=1", "attr.X=y"}, JQ: ".receiveCount > 2", Since: time.Hour, Until: "30m", MinReceives: 3, ErrorCode: "500"}}}},
 		{args: "", wantErr: true},
 		{args: "a b", wantErr: true},
 		{args: "bad/name", wantErr: true},
@@ -55,7 +55,7 @@ func TestNewCmdPeek(t *testing.T) {
 			}
 			want := tt.want
 			want.Output = render.FormatTable
-			if diff := cmp.Diff(want, *got, cmpopts.IgnoreFields(PeekOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(want, *got, cmpopts.IgnoreFields(PeekOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(cli.MessageFilter{})); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})

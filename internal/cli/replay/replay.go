@@ -39,7 +39,7 @@ type ReplayOptions struct {
 
 	DLQ          string
 	To           string
-	Filter       filter.Options
+	Filter       cli.MessageFilter
 	Cause        cli.CauseOptions
 	Order        string
 	OrderKey     string
@@ -167,8 +167,8 @@ first); 2 usage; 1 error.`,
 			case opts.Visibility < 3*time.Second || opts.Visibility > 12*time.Hour:
 				return cli.Usagef("--visibility must be between 3s and 12h")
 			}
-			if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
-				return &cli.UsageError{Err: err}
+			if _, err := opts.Filter.Parse(opts.Now()); err != nil {
+				return err
 			}
 			// Decided before anything is received or journaled.
 			if !opts.Yes && !opts.DryRun && !opts.IO.IsStderrTTY() {
@@ -182,7 +182,7 @@ first); 2 usage; 1 error.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: the DLQ's single source queue)")
-	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	cli.AddCauseFlags(cmd, &opts.Cause)
 	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
 	fs.StringVar(&opts.OrderKey, "order-key", "", "the entity key of --order key, a `PATH` as in --where (default orderId, else traceId, else the message group)")
@@ -206,7 +206,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	if err != nil {
 		return err
 	}
-	flt, _ := filter.New(opts.Filter, opts.Now())
+	flt, _ := opts.Filter.Parse(opts.Now()) // parsed when the command started
 	// --cause: the DLQ is classified first (a scan that gives every message
 	// back); the replay then takes exactly that cause's messages, by ID,
 	// and its final check looks for those.

@@ -28,7 +28,7 @@ var now = time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)
 // orderKey is checked on its own (TestNewCmdReplayParsesTheOrderKey).
 var ignoreDeps = cmp.Options{
 	cmpopts.IgnoreFields(ReplayOptions{}, "IO", "SQS", "Logs", "Now", "Env", "Run"),
-	cmpopts.IgnoreUnexported(ReplayOptions{}),
+	cmpopts.IgnoreUnexported(ReplayOptions{}, cli.MessageFilter{}),
 }
 
 // defaults are the options of `dlq replay orders-dlq` with no flags.
@@ -91,7 +91,7 @@ func TestNewCmdReplay(t *testing.T) {
 		{name: "filters", args: "orders-dlq -y --order-id order-1042 --trace-id t-1 --where a.b=1 --where attr.x=2 --since 1h --until 10m --min-receives 2 --error-code 503 --jq .body",
 			want: with(func(o *ReplayOptions) {
 				o.Yes = true
-				o.Filter = filter.Options{OrderID: "order-1042", TraceID: "t-1", Where: []string{"a.b=1", "attr.x=2"}, Since: time.Hour, Until: "10m",
+				o.Filter.Options = filter.Options{OrderID: "order-1042", TraceID: "t-1", Where: []string{"a.b=1", "attr.x=2"}, Since: time.Hour, Until: "10m",
 					MinReceives: 2, ErrorCode: "503", JQ: ".body"}
 			})},
 		{name: "cause with the context's log groups", args: "orders-dlq --cause 3f9a2c -y", settings: ctxGroups,

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
@@ -29,7 +28,7 @@ type TimelineOptions struct {
 	TraceID  string
 	OrderID  string
 	FromDLQ  string
-	Filter   filter.Options
+	Filter   cli.MessageFilter
 	Limit    int
 	Force    bool
 	Groups   []string
@@ -149,7 +148,7 @@ counted on stderr and appear in JSON with "events": [].`,
 	fs.Var(sinceValue{&opts.Since}, "since", "search the last `DURATION`: 30m, 6h, 7d, 1d12h")
 	fs.StringVar(&opts.Start, "start", "", "search from `TIME` (RFC3339, or a date: 2026-11-28 is midnight UTC)")
 	fs.StringVar(&opts.End, "end", "", "search until `TIME` (RFC3339 or a date; default now)")
-	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	cli.AddCauseFlags(cmd, &opts.Cause)
 	return cmd
 }
@@ -201,8 +200,8 @@ func (opts *TimelineOptions) validate(cmd *cobra.Command) error {
 		if _, err := queue.ParseRef(opts.FromDLQ); err != nil {
 			return &cli.UsageError{Err: err}
 		}
-		if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
-			return &cli.UsageError{Err: err}
+		if _, err := opts.Filter.Parse(opts.Now()); err != nil {
+			return err
 		}
 	} else if filterSet(cmd) {
 		return cli.Usagef("message filters apply to --from-dlq")
@@ -362,9 +361,9 @@ func tracesFromDLQ(ctx context.Context, opts *TimelineOptions) ([]string, []queu
 	if err != nil {
 		return nil, nil, &cli.UsageError{Err: err}
 	}
-	flt, err := filter.New(opts.Filter, opts.Now())
+	flt, err := opts.Filter.Parse(opts.Now())
 	if err != nil {
-		return nil, nil, &cli.UsageError{Err: err}
+		return nil, nil, err
 	}
 	api, err := opts.SQS(ctx)
 	if err != nil {

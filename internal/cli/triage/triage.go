@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dlqops/dlq/internal/cli"
-	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/render"
@@ -29,7 +28,7 @@ type TriageOptions struct {
 	Now  func() time.Time
 
 	Queue    string
-	Filter   filter.Options
+	Filter   cli.MessageFilter
 	Limit    int
 	MaxScan  int
 	Force    bool
@@ -101,8 +100,8 @@ raw example, the sources and every message ID (docs/json-output.md).`,
 			if opts.Limit < 0 || opts.MaxScan < 0 {
 				return cli.Usagef("--limit and --max-scan must be 0 (no limit) or more")
 			}
-			if _, err := filter.New(opts.Filter, opts.Now()); err != nil {
-				return &cli.UsageError{Err: err}
+			if _, err := opts.Filter.Parse(opts.Now()); err != nil {
+				return err
 			}
 			if len(opts.Groups) == 0 && len(opts.Prefixes) == 0 {
 				opts.Groups, opts.Prefixes = s.LogGroups, s.LogGroupPrefix
@@ -119,7 +118,7 @@ raw example, the sources and every message ID (docs/json-output.md).`,
 	fs.IntVar(&opts.Limit, "limit", 0, "triage at most `N` matching messages (0: all)")
 	fs.IntVar(&opts.MaxScan, "max-scan", 0, "scan at most `N` messages (0: the queue's depth)")
 	fs.BoolVar(&opts.Force, "force", false, "read a queue that has its own RedrivePolicy")
-	cli.AddFilterFlags(cmd, &opts.Filter)
+	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	return cmd
 }
 
@@ -129,9 +128,9 @@ func triageRun(ctx context.Context, opts *TriageOptions) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	flt, err := filter.New(opts.Filter, opts.Now())
+	flt, err := opts.Filter.Parse(opts.Now())
 	if err != nil {
-		return &cli.UsageError{Err: err}
+		return err
 	}
 	api, err := opts.SQS(ctx)
 	if err != nil {

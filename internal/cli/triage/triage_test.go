@@ -40,10 +40,10 @@ func TestNewCmdTriage(t *testing.T) {
 			want: TriageOptions{Queue: "orders-dlq", Output: render.FormatJSON, Groups: []string{"a", "b"}}},
 		{args: "orders-dlq --log-group-prefix /aws/lambda/orders- --limit 50 --max-scan 500 --force --trace-id t-1 --where a.b=1 --since 1h",
 			want: TriageOptions{Queue: "orders-dlq", Output: render.FormatTable, Prefixes: []string{"/aws/lambda/orders-"}, Limit: 50, MaxScan: 500, Force: true,
-				Filter: filter.Options{TraceID: "t-1", Where: []string{"a.b=1"}, Since: time.Hour}}},
+				Filter: cli.MessageFilter{Options: filter.Options{TraceID: "t-1", Where: []string{"a.b=1"}, Since: time.Hour}}}},
 		{args: "arn:aws:sqs:eu-west-1:123456789012:orders-dlq --order-id order-1042 --until 2026-11-26T18:00:00Z --min-receives 3 --error-code 503 --jq .body",
 			want: TriageOptions{Queue: "arn:aws:sqs:eu-west-1:123456789012:orders-dlq", Output: render.FormatTable,
-				Filter: filter.Options{OrderID: "order-1042", Until: "2026-11-26T18:00:00Z", MinReceives: 3, ErrorCode: "503", JQ: ".body"}}},
+				Filter: cli.MessageFilter{Options: filter.Options{OrderID: "order-1042", Until: "2026-11-26T18:00:00Z", MinReceives: 3, ErrorCode: "503", JQ: ".body"}}}},
 		{args: "", wantErr: "takes 1 argument"},
 		{args: "a b", wantErr: "takes 1 argument"},
 		{args: "bad/name", wantErr: "invalid queue"},
@@ -81,7 +81,7 @@ func TestNewCmdTriage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(TriageOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty()); diff != "" {
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(TriageOptions{}, "IO", "SQS", "Logs", "Now"), cmpopts.EquateEmpty(), cmpopts.IgnoreUnexported(cli.MessageFilter{})); diff != "" {
 				t.Errorf("options (-want +got):\n%s", diff)
 			}
 		})
