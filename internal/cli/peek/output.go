@@ -60,7 +60,7 @@ func newPrinter(opts *PeekOptions, q queue.Queue) *printer {
 		if opts.MaxScan > 0 && opts.MaxScan < total {
 			total = opts.MaxScan
 		}
-		p.live = &progressLine{w: ios.ErrOut, width: ios.TerminalWidth(), now: opts.Now, total: total}
+		p.live = &progressLine{line: render.NewLiveLine(ios.ErrOut, true, ios.TerminalWidth()), now: opts.Now, total: total}
 	}
 	if p.streams {
 		p.more = sync.NewCond(&p.mu)

@@ -2,8 +2,6 @@ package peek
 
 import (
 	"fmt"
-	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,16 +17,13 @@ const redrawEvery = 100 * time.Millisecond
 // progressBarWidth is the bar's width in cells, as replay's.
 const progressBarWidth = 30
 
-// progressLine is the one stderr line a terminal redraws in place while a
-// scan runs: how many messages it has seen of the queue's approximate
-// depth, and how many matched. It is drawn only on a terminal (off one,
-// the summary says it all once) and cleared when the scan ends. Replay
-// draws its own the same way; the two belong in render.
+// progressLine is the progress of a scan on the terminal's live line:
+// how many messages it has seen of the queue's approximate depth, and how
+// many matched. It is drawn only on a terminal (off one, the summary says
+// it all once) and cleared when the scan ends.
 type progressLine struct {
-	mu    sync.Mutex
-	w     io.Writer
-	width int
-	now   func() time.Time
+	line *render.LiveLine
+	now  func() time.Time
 	// total is what the scan expects to see: the approximate depth, or
 	// --max-scan when smaller; 0 when unknown.
 	total int
@@ -40,8 +35,7 @@ type progressLine struct {
 	kick             chan struct{}
 	stop             chan struct{}
 	stopOnce         sync.Once
-	drawn            time.Time
-	on               bool
+	drawn            time.Time   // the drawer's last draw (the drawer's own)
 	ended            atomic.Bool // cleared for good: nothing draws it again
 }
 
@@ -70,10 +64,8 @@ func storeMax(v *atomic.Int64, n int64) {
 // draw shows the line as it stands, at the start, and starts the drawer.
 func (l *progressLine) draw() {
 	l.kick, l.stop = make(chan struct{}, 1), make(chan struct{})
-	l.mu.Lock()
 	l.drawn = l.now()
-	l.drawLocked()
-	l.mu.Unlock()
+	l.line.Progress(l.text())
 	go func() {
 		t := time.NewTicker(redrawEvery)
 		defer t.Stop()
@@ -84,12 +76,10 @@ func (l *progressLine) draw() {
 			case <-l.kick:
 			case <-t.C:
 			}
-			l.mu.Lock()
-			if now := l.now(); !l.ended.Load() && (!l.on || now.Sub(l.drawn) >= redrawEvery) {
+			if now := l.now(); !l.ended.Load() && now.Sub(l.drawn) >= redrawEvery {
 				l.drawn = now
-				l.drawLocked()
+				l.line.Progress(l.text())
 			}
-			l.mu.Unlock()
 		}
 	}()
 }
@@ -97,52 +87,24 @@ func (l *progressLine) draw() {
 // aside takes the line off the terminal while write prints there, then
 // draws it again under what was printed.
 func (l *progressLine) aside(write func() error) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	on := l.on
-	l.clearLocked()
-	err := write()
-	if on && !l.ended.Load() {
-		l.drawLocked()
-	}
-	return err
+	return l.line.Aside(write, func() string {
+		if l.ended.Load() {
+			return ""
+		}
+		return l.text()
+	})
 }
 
 // clear takes the line off the terminal for good, after drawing the last
-// count.
+// count (whether or not the drawer was scheduled since the last update).
+// A drawer stuck on a stalled terminal holds the line: after half a second
+// the command goes on without clearing it rather than wait.
 func (l *progressLine) clear() {
 	l.ended.Store(true)
 	if l.stop != nil {
 		l.stopOnce.Do(func() { close(l.stop) })
 	}
-	// A drawer stuck on a stalled terminal holds the lock: after half a
-	// second the command goes on without clearing the line rather than
-	// wait for the terminal.
-	for range 250 {
-		if l.mu.TryLock() {
-			// The last count first: where the scan ended is drawn whether
-			// or not the drawer was scheduled since the last update.
-			if l.on {
-				l.drawLocked()
-			}
-			l.clearLocked()
-			l.mu.Unlock()
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (l *progressLine) drawLocked() {
-	_, _ = io.WriteString(l.w, "\r\x1b[K"+render.TruncateLine(l.text(), max(l.width-1, 1)))
-	l.on = true
-}
-
-func (l *progressLine) clearLocked() {
-	if l.on {
-		_, _ = io.WriteString(l.w, "\r\x1b[K")
-		l.on = false
-	}
+	l.line.Finish(l.text(), 500*time.Millisecond)
 }
 
 func (l *progressLine) text() string {
@@ -150,7 +112,5 @@ func (l *progressLine) text() string {
 	if l.total <= 0 {
 		return fmt.Sprintf("scanned %d, %d matched", scanned, matched)
 	}
-	filled := min(progressBarWidth*scanned/l.total, progressBarWidth)
-	return fmt.Sprintf("[%s%s] scanned %d of ~%d, %d matched", strings.Repeat("█", filled), strings.Repeat("░", progressBarWidth-filled),
-		scanned, l.total, matched)
+	return fmt.Sprintf("%s scanned %d of ~%d, %d matched", render.ProgressBar(scanned, l.total, progressBarWidth), scanned, l.total, matched)
 }

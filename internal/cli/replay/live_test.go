@@ -80,28 +80,3 @@ func progressBarFrames(t *testing.T, streaming bool) {
 		}
 	}
 }
-
-// The live line: a terminal redraws it in place and a clear erases it;
-// off a terminal each status is said once, and again only after a clear
-// (the run waits for something else).
-func TestLiveLine(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		tty  bool
-		want string
-	}{
-		{tty: true, want: "\r\x1b[Kwaiting 3s\r\x1b[Kwaiting 2s\r\x1b[K\r\x1b[Kchecking\r\x1b[K"},
-		{tty: false, want: "waiting 3s\nchecking\n"},
-	} {
-		var b strings.Builder
-		l := &liveLine{w: &b, tty: tt.tty}
-		for _, s := range []string{"waiting 3s", "waiting 2s", "", "checking"} {
-			l.set(s)
-		}
-		l.clear()
-		l.clear() // a second clear writes nothing
-		if b.String() != tt.want {
-			t.Errorf("tty=%v: %q, want %q", tt.tty, b.String(), tt.want)
-		}
-	}
-}

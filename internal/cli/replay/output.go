@@ -102,49 +102,8 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 	return err
 }
 
-// liveLine is the one stderr line that a terminal redraws in place:
-// progress, or what the run waits for. Off a terminal, a status is
-// printed once and progress not at all.
-type liveLine struct {
-	mu   sync.Mutex
-	w    io.Writer
-	tty  bool
-	on   bool
-	said bool // off a terminal: this status was printed
-}
-
-func (l *liveLine) set(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case s == "":
-		l.clearLocked()
-		l.said = false
-	case l.tty:
-		_, _ = fmt.Fprintf(l.w, "\r\x1b[K%s", s)
-		l.on = true
-	case !l.said:
-		// Off a terminal a countdown would be a line a second: say it once.
-		_, _ = fmt.Fprintln(l.w, s)
-		l.said = true
-	}
-}
-
-func (l *liveLine) clear() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.clearLocked()
-}
-
-func (l *liveLine) clearLocked() {
-	if l.on {
-		_, _ = io.WriteString(l.w, "\r\x1b[K")
-		l.on = false
-	}
-}
-
 // progressBar draws sent, deleted, failed, rate and ETA on the live line.
-func progressBar(l *liveLine) func(engine.Progress) {
+func progressBar(l *render.LiveLine) func(engine.Progress) {
 	var mu sync.Mutex
 	last := time.Time{}
 	return func(p engine.Progress) {
@@ -154,12 +113,7 @@ func progressBar(l *liveLine) func(engine.Progress) {
 			return
 		}
 		last = time.Now()
-		const width = 30
 		done := p.Deleted + p.Failed
-		filled := 0
-		if p.Total > 0 {
-			filled = min(width*done/p.Total, width)
-		}
 		rate := p.Rate
 		if rate == 0 && p.Elapsed > 0 {
 			rate = float64(p.Sent) / p.Elapsed.Seconds()
@@ -171,7 +125,7 @@ func progressBar(l *liveLine) func(engine.Progress) {
 		case rate > 0 && p.Total > done:
 			eta = "ETA " + (time.Duration(float64(p.Total-done)/rate) * time.Second).Round(time.Second).String()
 		}
-		l.set(fmt.Sprintf("[%s%s] sent %d  deleted %d  failed %d  %.0f msg/s  %d in flight  %s",
-			strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.Sent, p.Deleted, p.Failed, rate, p.InFlight, eta))
+		l.Progress(fmt.Sprintf("%s sent %d  deleted %d  failed %d  %.0f msg/s  %d in flight  %s",
+			render.ProgressBar(done, p.Total, 30), p.Sent, p.Deleted, p.Failed, rate, p.InFlight, eta))
 	}
 }

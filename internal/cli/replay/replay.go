@@ -236,7 +236,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	live := watchRun(ctx, opts, &cfg)
 	report, err := opts.Run(ctx, cfg)
-	live.clear()
+	live.Clear()
 	if done, err := engineError(&report, &err); done {
 		return err
 	}
@@ -261,21 +261,21 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 // (what it waits for; progress on a terminal) and, unless it is a dry
 // run, the plan before anything is sent (with --yes too), then the
 // question.
-func watchRun(ctx context.Context, opts *ReplayOptions, cfg *engine.Config) *liveLine {
+func watchRun(ctx context.Context, opts *ReplayOptions, cfg *engine.Config) *render.LiveLine {
 	tty := opts.IO.IsStderrTTY()
-	live := &liveLine{w: opts.IO.ErrOut, tty: tty}
+	live := render.NewLiveLine(opts.IO.ErrOut, tty, 0)
 	cfg.Status = func(s string) {
 		if s != "" {
 			s += " (--no-wait to skip)"
 		}
-		live.set(s)
+		live.Status(s)
 	}
 	if tty && !opts.DryRun {
 		cfg.Progress = progressBar(live)
 	}
 	if !opts.DryRun {
 		cfg.Confirm = func(r engine.Report) (bool, error) {
-			live.clear()
+			live.Clear()
 			writePlan(opts.IO.ErrOut, r)
 			if opts.Yes {
 				return true, nil
