@@ -80,6 +80,9 @@ type runner struct {
 	sweeping bool
 	// cutSeen: a round was cut at the window or the in-flight limit.
 	cutSeen bool
+	// passedOver: a round left a FIFO message it did not take ahead of
+	// messages it took, maybe in their group (takes, holdBack).
+	passedOver atomic.Bool
 	// scanning: a streaming round's scan runs (Progress.Scanning).
 	scanning atomic.Bool
 	// lostUntil: a receive of this run lost its answer, and the messages

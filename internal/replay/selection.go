@@ -7,10 +7,21 @@ import (
 	"github.com/dlqops/dlq/internal/queue"
 )
 
-// takes is the run's selection: the filter, the route (--to without
+// takes is the run's selection (takeable). A FIFO message it passes
+// over may be ahead of messages it takes in their group: the final check
+// then cannot count on the run's own being the first of their groups.
+func (r *runner) takes(m *queue.Message) bool {
+	ok := r.takeable(m)
+	if !ok && m.GroupID != "" {
+		r.passedOver.Store(true)
+	}
+	return ok
+}
+
+// takeable is the run's selection: the filter, the route (--to without
 // --force takes only messages from that source), and nothing this run
 // already failed or whose FIFO group stopped.
-func (r *runner) takes(m *queue.Message) bool {
+func (r *runner) takeable(m *queue.Message) bool {
 	if st, ok := r.ledger.state(m.MessageID); ok && st&stFailed != 0 {
 		return false
 	}
@@ -125,6 +136,7 @@ func (h *round) holdBack(rows []int32) (keep, back []int32) {
 			r.mu.Lock()
 			r.heldBack[h.t.id(i)] = true // still the run's: the final check looks for it
 			r.mu.Unlock()
+			r.passedOver.Store(true) // ahead of later messages of its group the run sends
 			continue
 		}
 		keep = append(keep, i)

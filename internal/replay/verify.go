@@ -142,20 +142,21 @@ func (r *runner) look(ctx context.Context) (lookResult, error) {
 		lk.left.Unchecked += max(int(q.Visible)-res.Scanned, 1)
 	}
 	inFlight := max(q.InFlight-int64(missing), 0)
+	// A FIFO queue shows only the first messages of each group: what the
+	// scan could not reach is not known to be outside the selection. With
+	// a limit, the selection is the run's own: when the run passed over no
+	// message of a group, its own are the first of their groups, which a
+	// receive shows first (and a look that deleted again is followed by
+	// another, which sees the next ones).
+	if q.FIFO && int64(res.Scanned) < q.Visible && (!limited || r.passedOver.Load()) {
+		lk.left.Unchecked = max(lk.left.Unchecked, int(q.Visible)-res.Scanned)
+	}
 	if limited {
 		// Of the messages hidden now, at most those the run sent may be
 		// its own (left by a delete that did not take, received by
-		// another reader); delayed messages cannot be. On a FIFO queue
-		// the run's own are the oldest of their groups, which a receive
-		// shows first: what a look deleted again is followed by another
-		// look, which sees the next ones.
+		// another reader); delayed messages cannot be.
 		lk.hidden = min(inFlight, int64(sent))
 		return lk, nil
-	}
-	// A FIFO queue shows only the first messages of each group: what the
-	// scan could not reach is not known to be outside the selection.
-	if q.FIFO && int64(res.Scanned) < q.Visible {
-		lk.left.Unchecked = max(lk.left.Unchecked, int(q.Visible)-res.Scanned)
 	}
 	lk.hidden = inFlight + q.Delayed
 	return lk, nil
