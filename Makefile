@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-worker test unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-peek bench-replay bench-replay-latency bench-worker release-check clean
+.PHONY: all build build-worker test unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-inspect bench-peek bench-replay bench-replay-latency bench-worker release-check clean
 
 all: build
 
@@ -82,6 +82,10 @@ demo: build build-worker
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline|BenchmarkTriage' -benchtime 3x ./internal/cli/root/
 	$(GO) test -run '^$$' -bench 'BenchmarkRecord' -benchtime 200x ./internal/pipeline/idempotency/
+
+## bench-inspect: dlq inspect over 1,000 queues, 200 EventBridge rules, 500 SNS subscriptions and 300 Lambda functions on moto, through toxiproxy at 20 ms each way (wall time, AWS calls)
+bench-inspect: $(TOOLS_BIN)/toxiproxy-server
+	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -run '^$$' -bench BenchmarkInspectEveryKindAtScale -benchtime 3x -timeout 30m ./internal/cli/root/
 
 ## bench-peek: peek's scan vs a plain receive loop, and vs receive + release, on fauxqs (2,000 and 10,000 messages)
 FAUXQS_DIR := .tools/fauxqs

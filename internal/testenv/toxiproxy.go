@@ -35,7 +35,7 @@ type Toxic struct {
 // `make tools`) on free loopback ports with one proxy in front of the
 // emulator, and stops it when the test ends. Without the binary the test
 // is skipped, or fails under CI=true.
-func StartToxiproxy(t *testing.T) *Toxiproxy {
+func StartToxiproxy(t testing.TB) *Toxiproxy {
 	t.Helper()
 	upstream := strings.TrimPrefix(Endpoint(t), "http://")
 	bin, err := exec.LookPath("toxiproxy-server")
@@ -77,13 +77,13 @@ func StartToxiproxy(t *testing.T) *Toxiproxy {
 func (tp *Toxiproxy) Endpoint() string { return "http://" + tp.listen }
 
 // Add adds a toxic to the proxy.
-func (tp *Toxiproxy) Add(t *testing.T, x Toxic) {
+func (tp *Toxiproxy) Add(t testing.TB, x Toxic) {
 	t.Helper()
 	tp.post(t, "/proxies/aws/toxics", x)
 }
 
 // Remove takes a toxic away.
-func (tp *Toxiproxy) Remove(t *testing.T, name string) {
+func (tp *Toxiproxy) Remove(t testing.TB, name string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodDelete, tp.api+"/proxies/aws/toxics/"+name, nil)
 	resp, err := tp.client.Do(req)
@@ -93,7 +93,7 @@ func (tp *Toxiproxy) Remove(t *testing.T, name string) {
 	_ = resp.Body.Close()
 }
 
-func (tp *Toxiproxy) post(t *testing.T, path string, body any) {
+func (tp *Toxiproxy) post(t testing.TB, path string, body any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	resp, err := tp.client.Post(tp.api+path, "application/json", bytes.NewReader(b))
