@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,8 +38,13 @@ func BenchmarkInspectEveryKindAtScale(b *testing.B) {
 	scaleSubscriptions(b, sns.NewFromConfig(cfg), dlqs, 50, 10)
 	scaleFunctions(b, cfg, dlqs, 300)
 	tp := testenv.StartToxiproxy(b)
+	// BENCH_LATENCY_MS=0 measures the emulator alone, for comparison.
+	latency := 20
+	if v, ok := os.LookupEnv("BENCH_LATENCY_MS"); ok {
+		latency, _ = strconv.Atoi(v)
+	}
 	for _, dir := range []string{"upstream", "downstream"} {
-		tp.Add(b, testenv.Toxic{Name: "latency-" + dir, Type: "latency", Stream: dir, Toxicity: 1, Attributes: map[string]any{"latency": 20}})
+		tp.Add(b, testenv.Toxic{Name: "latency-" + dir, Type: "latency", Stream: dir, Toxicity: 1, Attributes: map[string]any{"latency": latency}})
 	}
 	counter := testenv.NewCallCounter()
 	args := []string{"--endpoint-url", tp.Endpoint(), "--region", region, "inspect", "-o", "json"}
