@@ -551,26 +551,9 @@ func TestReplayFinalCheckDeletesWhatADeleteDidNotTake(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, false, nil)
 	sendN(t, p.c, p.dlq.URL, 5, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) })
-	var once sync.Once
-	api := client(t, fault{op: "DeleteMessageBatch", answer: func(in any) any {
-		var out any
-		once.Do(func() {
-			// The first delete "succeeds" without deleting anything, as with
-			// a stale handle: the hold had lapsed and the message is visible.
-			b := in.(*sqs.DeleteMessageBatchInput)
-			var ok []sqstypes.DeleteMessageBatchResultEntry
-			var hs []string
-			for _, e := range b.Entries {
-				ok = append(ok, sqstypes.DeleteMessageBatchResultEntry{Id: e.Id})
-				hs = append(hs, aws.ToString(e.ReceiptHandle))
-			}
-			if _, err := queue.Release(context.Background(), p.c, p.dlq.URL, hs); err != nil {
-				t.Error(err)
-			}
-			out = &sqs.DeleteMessageBatchOutput{Successful: ok}
-		})
-		return out
-	}})
+	// The first delete "succeeds" without deleting anything, as with a
+	// stale handle: the hold had lapsed and the message is visible.
+	api := client(t, staleDelete(t, p.c, p.dlq.URL))
 	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
 	if !r.Verified || r.Deleted != 5 || !strings.Contains(strings.Join(r.Warnings, "\n"), "deleted now") {
 		t.Fatalf("report = %+v", r)

@@ -88,17 +88,7 @@ func TestReplayHoldDoesNotLapseWhileTheScanGivesBack(t *testing.T) {
 	const visibility = 9 * time.Second // a renewal every 3 s: 6 s of slack on a busy machine
 	p := newPair(t, false, nil)
 	const total = 30
-	sendN(t, p.c, p.dlq.URL, total, func(i int) string {
-		tier := "silver"
-		if i%6 == 0 {
-			tier = "gold"
-		}
-		return fmt.Sprintf(`{"orderId":"o-%d","tier":%q}`, i, tier)
-	})
-	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	flt := tiered(t, p, total, func(i int) bool { return i%6 == 0 })
 	var prompted atomic.Bool
 	readerStarted := make(chan struct{})
 	var startReader sync.Once
@@ -180,12 +170,20 @@ func afterStaleDelete(t *testing.T, c *sqs.Client, dlqURL string) (fault, *atomi
 	return f, &done
 }
 
-// goldAmongSilver fills the DLQ with 30 silver messages and 5 gold ones,
-// and returns a filter for the gold.
+// goldAmongSilver fills the DLQ with 30 silver messages, then 5 gold
+// ones, and returns a filter for the gold.
 func goldAmongSilver(t *testing.T, p pair) *filter.Filter {
 	t.Helper()
-	sendN(t, p.c, p.dlq.URL, 30, func(i int) string { return fmt.Sprintf(`{"orderId":"s-%d","tier":"silver"}`, i) })
-	sendN(t, p.c, p.dlq.URL, 5, func(i int) string { return fmt.Sprintf(`{"orderId":"g-%d","tier":"gold"}`, i) })
+	return tiered(t, p, 35, func(i int) bool { return i >= 30 })
+}
+
+// tiered fills the DLQ with total messages of order o-i, gold where gold
+// says so and silver otherwise, and returns a filter for the gold.
+func tiered(t *testing.T, p pair, total int, gold func(i int) bool) *filter.Filter {
+	t.Helper()
+	sendN(t, p.c, p.dlq.URL, total, func(i int) string {
+		return fmt.Sprintf(`{"orderId":"o-%d","tier":%q}`, i, map[bool]string{true: "gold", false: "silver"}[gold(i)])
+	})
 	flt, err := filter.New(filter.Options{Where: []string{"tier=gold"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -86,29 +86,42 @@ func Subscribe(t testing.TB, c *sns.Client, topicARN, protocol, endpoint string,
 func Function(t testing.TB, cfg aws.Config, name string) string {
 	t.Helper()
 	ctx := context.Background()
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name + "-role"),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
-	if err != nil {
-		t.Fatalf("create role for %s: %v", name, err)
-	}
-	var zipped bytes.Buffer
-	zw := zip.NewWriter(&zipped)
-	w, _ := zw.Create("bootstrap")
-	_, _ = w.Write([]byte("#!/bin/sh\nexit 1\n"))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	role := LambdaRole(t, cfg, name+"-role")
 	c := lambda.NewFromConfig(cfg)
 	out, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name), Runtime: ltypes.RuntimeProvidedal2023,
-		Handler: aws.String("bootstrap"), Role: role.Role.Arn, Code: &ltypes.FunctionCode{ZipFile: zipped.Bytes()}})
+		Handler: aws.String("bootstrap"), Role: aws.String(role), Code: &ltypes.FunctionCode{ZipFile: StubPackage()}})
 	if err != nil {
 		t.Fatalf("create function %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		_, _ = c.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
-		_, _ = iam.NewFromConfig(cfg).DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name + "-role")})
 	})
 	return aws.ToString(out.FunctionArn)
+}
+
+// LambdaRole creates a role Lambda may assume (moto checks that a
+// function's role exists), deleted when the test ends, and returns its ARN.
+func LambdaRole(t testing.TB, cfg aws.Config, name string) string {
+	t.Helper()
+	c := iam.NewFromConfig(cfg)
+	role, err := c.CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String(name),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		t.Fatalf("create role %s: %v", name, err)
+	}
+	t.Cleanup(func() { _, _ = c.DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name)}) })
+	return aws.ToString(role.Role.Arn)
+}
+
+// StubPackage is a function package whose bootstrap exits 1: moto runs no
+// code, so nothing more is needed.
+func StubPackage() []byte {
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create("bootstrap")
+	_, _ = w.Write([]byte("#!/bin/sh\nexit 1\n"))
+	_ = zw.Close()
+	return zipped.Bytes()
 }
 
 // OnFailure gives a function's asynchronous invocations an on-failure

@@ -1,8 +1,6 @@
 package root
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -60,15 +57,7 @@ func BenchmarkInspectEveryKindAtScale(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	counts := counter.Counts()
-	total := 0
-	for _, n := range counts {
-		total += n
-	}
-	b.ReportMetric(float64(total)/float64(b.N), "calls/op")
-	for _, op := range []string{"GetQueueAttributes", "ListDeadLetterSourceQueues", "GetSubscriptionAttributes", "ListTargetsByRule", "ListFunctionEventInvokeConfigs"} {
-		b.ReportMetric(float64(counts[op])/float64(b.N), op+"/op")
-	}
+	reportCalls(b, counter, "GetQueueAttributes", "ListDeadLetterSourceQueues", "GetSubscriptionAttributes", "ListTargetsByRule", "ListFunctionEventInvokeConfigs")
 }
 
 // scaleQueues creates n source/DLQ pairs and returns the DLQs' ARNs.
@@ -126,21 +115,12 @@ func scaleSubscriptions(b *testing.B, c *sns.Client, dlqs []string, topics, perT
 func scaleFunctions(b *testing.B, cfg aws.Config, dlqs []string, n int) {
 	b.Helper()
 	ctx := context.Background()
-	role, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("scale-role"),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var zipped bytes.Buffer
-	zw := zip.NewWriter(&zipped)
-	w, _ := zw.Create("bootstrap")
-	_, _ = w.Write([]byte("#!/bin/sh\nexit 1\n"))
-	_ = zw.Close()
+	role, pkg := testenv.LambdaRole(b, cfg, "scale-role"), testenv.StubPackage()
 	c := lambda.NewFromConfig(cfg)
 	for i := range n {
 		name := fmt.Sprintf("scale-fn-%03d", i)
 		if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name), Runtime: ltypes.RuntimeProvidedal2023,
-			Handler: aws.String("bootstrap"), Role: role.Role.Arn, Code: &ltypes.FunctionCode{ZipFile: zipped.Bytes()}}); err != nil {
+			Handler: aws.String("bootstrap"), Role: aws.String(role), Code: &ltypes.FunctionCode{ZipFile: pkg}}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String(name), MaximumRetryAttempts: aws.Int32(2),

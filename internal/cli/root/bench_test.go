@@ -36,14 +36,22 @@ func BenchmarkInspect(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	reportCalls(b, counter, "GetQueueAttributes")
+	b.ReportMetric(2*pairs, "queues")
+}
+
+// reportCalls reports the AWS calls a run made, in all and of each of ops.
+func reportCalls(b *testing.B, counter *testenv.CallCounter, ops ...string) {
+	b.Helper()
 	counts := counter.Counts()
 	total := 0
 	for _, n := range counts {
 		total += n
 	}
 	b.ReportMetric(float64(total)/float64(b.N), "calls/op")
-	b.ReportMetric(float64(counts["GetQueueAttributes"])/float64(b.N), "attrReads/op")
-	b.ReportMetric(2*pairs, "queues")
+	for _, op := range ops {
+		b.ReportMetric(float64(counts[op])/float64(b.N), op+"/op")
+	}
 }
 
 // BenchmarkTimeline reconstructs a trace of 1,000 events spread over five
