@@ -68,26 +68,19 @@ func (v Invariants) String() string {
 // Check computes the invariants of the stack after a run of the
 // scenario's orders.
 func Check(ctx context.Context, c Clients, s Stack, sc Scenario) (Invariants, error) {
-	placed := sc.Orders
-	v := Invariants{Placed: placed, PoisonPlaced: sc.Poisoned()}
-	var sagas, inventory, shipments, payments map[string]map[string]string
+	v := Invariants{Placed: sc.Orders, PoisonPlaced: sc.Poisoned()}
+	var tb tables
 	for _, t := range []struct {
 		to         *map[string]map[string]string
 		table, key string
-	}{{&sagas, s.Tables.Sagas, "sagaId"}, {&inventory, s.Tables.Inventory, "orderId"}, {&shipments, s.Tables.Shipments, "orderId"}, {&payments, s.Tables.Payments, "paymentKey"}} {
+	}{{&tb.sagas, s.Tables.Sagas, "sagaId"}, {&tb.inventory, s.Tables.Inventory, "orderId"}, {&tb.shipments, s.Tables.Shipments, "orderId"}, {&tb.payments, s.Tables.Payments, "paymentKey"}} {
 		var err error
 		if *t.to, err = scan(ctx, c.DB, t.table, t.key); err != nil {
 			return v, err
 		}
 	}
-	charged := map[string]int{}
-	refundedOrCharged := map[string]string{}
-	for _, p := range payments {
-		if p["status"] == "CHARGED" {
-			charged[p["orderId"]]++
-		}
-		refundedOrCharged[p["orderId"]] = p["status"]
-	}
+	var charged map[string]int
+	charged, tb.payment = tb.charges()
 	for _, n := range charged {
 		if n > 1 {
 			v.DuplicateCharges += n - 1
@@ -104,32 +97,56 @@ func Check(ctx context.Context, c Clients, s Stack, sc Scenario) (Invariants, er
 			inDLQ[id] = inDLQ[id] || url == s.OrdersDLQURL
 		}
 	}
-	for i := 0; i < placed; i++ {
-		id := OrderID(i)
-		st, ok := sagas[orders.SagaID(id, 1)] // the demo places each order once
-		switch {
-		case sc.IsPoison(id) && !ok && inDLQ[id]:
-			v.Poison++ // never started, waiting for a person: right
-		case sc.IsPoison(id):
-			v.HalfProcessed++ // a poison order started, or left the DLQ
-		case !ok && queued[id]:
-			v.StillQueued++
-		case !ok:
-			v.Lost++
-		case st["status"] == string(saga.StatusCompleted) && inventory[id]["status"] == "RESERVED" && refundedOrCharged[id] == "CHARGED" && shipments[id]["status"] == "CREATED":
-			v.Completed++
-		case st["status"] == string(saga.StatusCompensated) && inventory[id]["status"] != "RESERVED" && refundedOrCharged[id] != "CHARGED" && shipments[id]["status"] != "CREATED":
-			v.Compensated++
-		case queued[id]:
-			v.StillQueued++ // mid-saga, waiting in a queue: not done, not lost
-		default:
-			v.HalfProcessed++
-		}
+	for i := 0; i < sc.Orders; i++ {
+		tb.classify(&v, sc, OrderID(i), queued[OrderID(i)], inDLQ[OrderID(i)])
 	}
 	if err := countLogs(ctx, c.Logs, s.LogGroup, &v); err != nil {
 		return v, err
 	}
 	return v, nil
+}
+
+// tables are the services' records after a run, by key; payment is each
+// order's last payment status.
+type tables struct {
+	sagas, inventory, shipments, payments map[string]map[string]string
+	payment                               map[string]string
+}
+
+// charges counts each order's CHARGED payments, and gives its last
+// payment status.
+func (tb tables) charges() (charged map[string]int, last map[string]string) {
+	charged, last = map[string]int{}, map[string]string{}
+	for _, p := range tb.payments {
+		if p["status"] == "CHARGED" {
+			charged[p["orderId"]]++
+		}
+		last[p["orderId"]] = p["status"]
+	}
+	return charged, last
+}
+
+// classify counts order id where its records and queues put it.
+func (tb tables) classify(v *Invariants, sc Scenario, id string, queued, inDLQ bool) {
+	st, ok := tb.sagas[orders.SagaID(id, 1)] // the demo places each order once
+	switch {
+	case sc.IsPoison(id) && !ok && inDLQ:
+		v.Poison++ // never started, waiting for a person: right
+	case sc.IsPoison(id):
+		v.HalfProcessed++ // a poison order started, or left the DLQ
+	case !ok && queued:
+		v.StillQueued++
+	case !ok:
+		v.Lost++
+	case st["status"] == string(saga.StatusCompleted) && tb.inventory[id]["status"] == "RESERVED" && tb.payment[id] == "CHARGED" && tb.shipments[id]["status"] == "CREATED":
+		v.Completed++
+	case st["status"] == string(saga.StatusCompensated) && tb.inventory[id]["status"] != "RESERVED" && tb.payment[id] != "CHARGED" && tb.shipments[id]["status"] != "CREATED":
+		v.Compensated++
+	case queued:
+		v.StillQueued++ // mid-saga, waiting in a queue: not done, not lost
+	default:
+		v.HalfProcessed++
+	}
 }
 
 func scan(ctx context.Context, db *dynamodb.Client, table, key string) (map[string]map[string]string, error) {

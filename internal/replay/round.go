@@ -20,6 +20,13 @@ type counters struct {
 
 func newCounters() *counters { return &counters{} }
 
+// unmarkedMessage records a message replayed without the marker.
+func (c *counters) unmarkedMessage(id string) {
+	c.mu.Lock()
+	c.unmarked = append(c.unmarked, id)
+	c.mu.Unlock()
+}
+
 // round is one round of a run: the messages its scan took, hidden in the
 // DLQ (renewals keep them hidden) until they are sent and deleted or
 // given back.

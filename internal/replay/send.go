@@ -60,9 +60,7 @@ func (s *sender) batches(rows []int32, strict bool) (out [][]entry, stoppedAt in
 		}
 		e, marked := h.entry(row, &full, s.dest, now)
 		if !marked {
-			c.mu.Lock()
-			c.unmarked = append(c.unmarked, full.MessageID)
-			c.mu.Unlock()
+			c.unmarkedMessage(full.MessageID)
 		}
 		if e.size > limit {
 			h.fail(row, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, s.dest.Name, limit))

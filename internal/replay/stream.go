@@ -119,37 +119,49 @@ func (st *streamer) add(i int32, m *queue.Message, handle string) error {
 	if r.halted(st.ctx) {
 		return errHalted
 	}
-	dest, _, err := r.router.destination(st.ctx, m.System[SourceARNAttribute])
+	dest, err := st.route(m)
 	if err != nil {
 		return err
 	}
+	m.ReceiptHandle = handle
+	e, marked := h.entry(i, m, dest, r.cfg.Now())
+	if st.selective {
+		e.detach() // the others of its receive are not taken
+	}
+	if !marked {
+		r.c.unmarkedMessage(m.MessageID)
+	}
+	if limit := maxSize(dest); e.size > limit {
+		h.fail(i, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, dest.Name, limit))
+		return nil
+	}
+	return st.enqueue(streamed{e: e, dest: dest, cost: min(int64(e.size), streamBytes)})
+}
+
+// route is where m goes, and counts it matched (and queued).
+func (st *streamer) route(m *queue.Message) (queue.Queue, error) {
+	r := st.h.r
+	dest, _, err := r.router.destination(st.ctx, m.System[SourceARNAttribute])
+	if err != nil {
+		return queue.Queue{}, err
+	}
 	if dest == nil {
-		return r.router.unroutableError(1)
+		return queue.Queue{}, r.router.unroutableError(1)
 	}
 	r.router.use(dest.Name)
 	r.mu.Lock()
 	r.matched++
 	r.mu.Unlock()
 	st.queued.Add(1)
-	m.ReceiptHandle = handle
-	e, marked := h.entry(i, m, *dest, r.cfg.Now())
-	if st.selective {
-		e.detach() // the others of its receive are not taken
-	}
-	if !marked {
-		c := r.c
-		c.mu.Lock()
-		c.unmarked = append(c.unmarked, m.MessageID)
-		c.mu.Unlock()
-	}
-	if limit := maxSize(*dest); e.size > limit {
-		h.fail(i, fmt.Sprintf("%d bytes with attributes: larger than %s's maximum message size (%d)", e.size, dest.Name, limit))
-		return nil
-	}
-	it := streamed{e: e, dest: *dest, cost: min(int64(e.size), streamBytes)}
+	return *dest, nil
+}
+
+// enqueue queues it for the collector, waiting for room in bytes and in
+// the queue, unless the stream stops.
+func (st *streamer) enqueue(it streamed) error {
 	full := func() {
 		if hook := testHookStreamFull.Load(); hook != nil {
-			(*hook)(r.dlq.URL) // the queue is full: the scan waits for room
+			(*hook)(st.h.r.dlq.URL) // the queue is full: the scan waits for room
 		}
 	}
 	if !st.bytes.TryAcquire(it.cost) {
