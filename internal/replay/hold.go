@@ -163,7 +163,7 @@ func (t *table) pending() []int32 {
 	defer t.mu.Unlock()
 	var out []int32
 	for i := range t.rows {
-		if t.rows[i].kind&kHeld != 0 && t.st[i]&(stDone|stGiven) == 0 {
+		if t.stillHeld(i) {
 			out = append(out, int32(i))
 		}
 	}

@@ -212,7 +212,7 @@ func (t *table) Handles(each func([]string)) error {
 		for i := start; i < end; i++ {
 			// A message deleted already (sent while the scan went on) is
 			// neither renewed nor given back.
-			if t.rows[i].kind&kHeld != 0 && t.st[i]&(stDone|stGiven) == 0 {
+			if t.stillHeld(i) {
 				rows = append(rows, int32(i))
 			}
 		}
@@ -348,6 +348,12 @@ func (t *table) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.rows)
+}
+
+// stillHeld reports whether row i's message is held: taken, and neither
+// deleted nor given back. The caller holds mu.
+func (t *table) stillHeld(i int) bool {
+	return t.rows[i].kind&kHeld != 0 && t.st[i]&(stDone|stGiven) == 0
 }
 
 // has reports whether any of st happened to row i's message.
