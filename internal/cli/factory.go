@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/logging"
@@ -40,6 +41,8 @@ type Factory struct {
 	SNS         func(context.Context) (*sns.Client, error)
 	EventBridge func(context.Context) (*eventbridge.Client, error)
 	Lambda      func(context.Context) (*lambda.Client, error)
+	// StepFunctions builds a Step Functions client (replay's destinations).
+	StepFunctions func(context.Context) (*sfn.Client, error)
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 	// Env looks up environment variables (XDG directories and the like).
@@ -163,6 +166,7 @@ func NewFactory(ios *render.IOStreams, settings func() (Settings, error), extraA
 	f.SNS = lazily(f, func(c aws.Config) *sns.Client { return sns.NewFromConfig(c) })
 	f.EventBridge = lazily(f, func(c aws.Config) *eventbridge.Client { return eventbridge.NewFromConfig(c) })
 	f.Lambda = lazily(f, func(c aws.Config) *lambda.Client { return lambda.NewFromConfig(c) })
+	f.StepFunctions = lazily(f, func(c aws.Config) *sfn.Client { return sfn.NewFromConfig(c) })
 	return f
 }
 

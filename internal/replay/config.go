@@ -57,8 +57,18 @@ type Config struct {
 	To string
 	// Force allows a To that is not a source of the DLQ, and sends every
 	// selected message there, whatever its source.
-	Force  bool
-	Filter *filter.Filter
+	Force bool
+	// Services send to where EventBridge, SNS and Lambda failed to
+	// deliver: their clients, made when first needed.
+	Services Services
+	// ViaBus puts events an EventBridge target failed to take back on
+	// the rule's bus, instead of sending them to the target.
+	ViaBus bool
+	// ToTopic publishes notifications an SNS subscription failed to
+	// deliver to the topic again (every subscriber gets them), instead
+	// of to the subscription's endpoint.
+	ToTopic bool
+	Filter  *filter.Filter
 	Order  Order
 	// OrderKey is the entity key of OrderKey; nil: the envelope's orderId,
 	// else traceId, else the message group.

@@ -31,7 +31,7 @@ func (h *round) plan() Plan {
 		p.Newest = time.UnixMilli(h.t.row(h.order[n-1]).sent).UTC().Format(time.RFC3339)
 	}
 	for _, rt := range h.routes {
-		p.Routes = append(p.Routes, RoutePlan{Destination: rt.dest.Name, Messages: len(rt.rows), Via: rt.via})
+		p.Routes = append(p.Routes, h.r.router.routePlan(rt))
 		for _, i := range rt.rows {
 			if int64(h.t.row(i).size)+markerSize > rt.dest.MaxMessageSize {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("message %s is larger than %s's maximum message size: it will stay in the DLQ", h.t.id(i), rt.dest.Name))

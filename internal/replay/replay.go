@@ -148,7 +148,7 @@ func newRunner(ctx context.Context, cfg Config) (*runner, error) {
 	if cfg.Filter != nil {
 		cfg.Filter.ForQueue(dlq.Name) // once: the scan's receivers share the filter
 	}
-	rt, err := newRouter(ctx, cfg.API, dlq, cfg.To, cfg.Force)
+	rt, err := newRouter(ctx, &cfg, dlq)
 	if err != nil {
 		return nil, err
 	}

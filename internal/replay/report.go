@@ -103,9 +103,18 @@ type Plan struct {
 // their source was known.
 type RoutePlan struct {
 	Destination string `json:"destination"`
-	Messages    int    `json:"messages"`
+	// Kind is the destination's service: sqs, lambda, sns, eventbridge,
+	// stepfunctions, or none (refused: the messages stay, Why says why).
+	Kind     string `json:"kind"`
+	ARN      string `json:"arn,omitempty"`
+	Why      string `json:"why,omitempty"`
+	Messages int    `json:"messages"`
 	// Via: "sourceArn" (the message's DeadLetterQueueSourceArn), "source"
-	// (the DLQ's single source), or "to" (as given).
+	// (the DLQ's single source), "to" (as given), "eventbridge" (the
+	// rule target of RULE_ARN and TARGET_ARN), "sns" (the subscription of
+	// the notification's topic), "lambda" (the function whose DLQ it is),
+	// "lambda-on-failure" (the record's function) or "writer" (the one
+	// target, subscription or function that writes to the DLQ).
 	Via string `json:"via"`
 }
 

@@ -57,14 +57,24 @@ type router struct {
 	sourcesErr error
 	notes      []string
 
+	// svc resolves what EventBridge, SNS and Lambda dead-lettered.
+	svc *services
+
 	mu    sync.Mutex
-	byARN map[string]*queue.Queue // resolved destinations; nil: does not exist
+	byARN map[string]*queue.Queue // resolved destinations by origin key; nil: none
 	used  map[string]bool         // destination names used
+	// sendTo are the destinations other than a plain queue: how each is
+	// sent to, by its URL (a key); used the destinations reported.
+	sendTo map[string]target
+	usedTo map[string]target
 }
 
 // newRouter lists the DLQ's sources and resolves to.
-func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, force bool) (*router, error) {
-	rt := &router{api: api, dlq: dlq, force: force, byARN: map[string]*queue.Queue{}, used: map[string]bool{}}
+func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, error) {
+	api, to, force := cfg.API, cfg.To, cfg.Force
+	rt := &router{api: api, dlq: dlq, force: force, byARN: map[string]*queue.Queue{}, used: map[string]bool{},
+		sendTo: map[string]target{}, usedTo: map[string]target{},
+		svc: &services{svc: cfg.Services, api: api, dlqARN: dlq.ARN, viaBus: cfg.ViaBus, toTopic: cfg.ToTopic}}
 	urls, err := queue.ListSources(ctx, api, dlq.URL)
 	if _, denied := queue.SourcesUnlisted(err); denied {
 		// The service answered: the call is denied, or not supported.
@@ -82,6 +92,14 @@ func newRouter(ctx context.Context, api SQSAPI, dlq queue.Queue, to string, forc
 	}
 	if to != "" {
 		q, err := resolveQueue(ctx, api, to)
+		var nf *queue.NotFoundError
+		if errors.As(err, &nf) {
+			if t, ok := rt.toFunction(ctx, to); ok {
+				rt.register(t)
+				rt.to = &t.q
+				return rt, nil
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +195,7 @@ func (rt *router) split(ctx context.Context, h *round) ([]route, int, error) {
 			n = len(routes)
 			idx[dest.URL] = n
 			routes = append(routes, route{dest: *dest, via: via})
-			rt.use(dest.Name)
+			rt.use(*dest)
 		}
 		of[k] = int32(n)
 	}
@@ -194,26 +212,110 @@ func (rt *router) split(ctx context.Context, h *round) ([]route, int, error) {
 }
 
 // use records that messages go to the queue name, for the report.
-func (rt *router) use(name string) {
+func (rt *router) use(dest queue.Queue) {
 	rt.mu.Lock()
-	rt.used[name] = true
+	rt.used[dest.Name] = true
+	if t, ok := rt.sendTo[dest.URL]; ok {
+		rt.usedTo[dest.URL] = t
+	}
 	rt.mu.Unlock()
+}
+
+// kindOf is the kind of destination dest is.
+func (rt *router) kindOf(dest queue.Queue) string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if t, ok := rt.sendTo[dest.URL]; ok {
+		return t.kind
+	}
+	return DestSQS
 }
 
 // destination is where a message from the source src goes ("": it does
 // not say).
-func (rt *router) destination(ctx context.Context, src string) (*queue.Queue, string, error) {
+func (rt *router) destination(ctx context.Context, key string) (*queue.Queue, string, error) {
 	if rt.to != nil {
 		return rt.to, "to", nil
 	}
-	if src != "" {
-		q, err := rt.lookup(ctx, src)
+	o := parseOrigin(key)
+	switch {
+	case o.kind == originSQS:
+		q, err := rt.lookup(ctx, o.arn)
 		return q, "sourceArn", err
-	}
-	if len(rt.sources) == 1 {
+	case o.kind != originUnknown:
+		q, err := rt.service(ctx, key, o)
+		return q, string(o.kind), err
+	case len(rt.sources) == 1:
 		return &rt.sources[0], "source", nil
+	case len(rt.sources) == 0 && rt.sourcesErr == nil:
+		// No queue redrives here: one service alone may write to it.
+		q, err := rt.service(ctx, key, o)
+		return q, "writer", err
 	}
 	return nil, "", nil
+}
+
+// service resolves (once per origin key) where a message EventBridge, SNS
+// or Lambda dead-lettered goes; nil: it cannot be known.
+func (rt *router) service(ctx context.Context, key string, o origin) (*queue.Queue, error) {
+	rt.mu.Lock()
+	q, ok := rt.byARN[key]
+	rt.mu.Unlock()
+	if ok {
+		return q, nil
+	}
+	t, err := rt.svc.resolve(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if t.d != nil {
+		rt.register(t)
+		q = &t.q
+	}
+	rt.mu.Lock()
+	rt.byARN[key] = q
+	rt.mu.Unlock()
+	return q, nil
+}
+
+// register records how to send to a destination other than a plain
+// queue.
+func (rt *router) register(t target) {
+	rt.mu.Lock()
+	rt.sendTo[t.q.URL] = t
+	rt.mu.Unlock()
+}
+
+// deliverer is how the sender sends to dest.
+func (rt *router) deliverer(dest queue.Queue) deliverer {
+	rt.mu.Lock()
+	t, ok := rt.sendTo[dest.URL]
+	rt.mu.Unlock()
+	if ok {
+		return t.d
+	}
+	return &sqsDelivery{api: rt.api, url: dest.URL}
+}
+
+// toFunction is a Lambda function named by --to: one whose failed
+// asynchronous invocations land in this DLQ, by name or ARN.
+func (rt *router) toFunction(ctx context.Context, to string) (target, bool) {
+	if rt.svc.svc.Lambda == nil {
+		return target{}, false
+	}
+	if service(to) == "lambda" {
+		return rt.svc.function(to, onFailurePayload), true
+	}
+	feeders, err := rt.svc.feeders(ctx)
+	if err != nil {
+		return target{}, false
+	}
+	for _, f := range feeders {
+		if f.Lambda != nil && (f.Lambda.Function == to || f.ARN == to) {
+			return rt.svc.function(f.Lambda.Function, onFailurePayload), true
+		}
+	}
+	return target{}, false
 }
 
 // lookup resolves a source ARN to its queue (SQS keeps a DLQ and its
@@ -265,7 +367,7 @@ func (rt *router) unroutableError(n int) error {
 		return &DestinationError{Msg: fmt.Sprintf("%d message(s) in %s do not say which queue they came from and its sources could not be listed (%s)",
 			n, rt.dlq.Name, errorCode(rt.sourcesErr)), Fix: FixTo}
 	case len(rt.sources) == 0:
-		return &DestinationError{Msg: fmt.Sprintf("no queue redrives to %s", rt.dlq.Name), Fix: FixTo}
+		return &DestinationError{Msg: fmt.Sprintf("no queue redrives to %s, and %d message(s) do not say where they failed (nor does one EventBridge target, SNS subscription or Lambda function alone write to it)", rt.dlq.Name, n), Fix: FixTo}
 	}
 	names := make([]string, len(rt.sources))
 	for i, s := range rt.sources {
@@ -313,4 +415,19 @@ func kind(fifo bool) string {
 		return "FIFO"
 	}
 	return "standard"
+}
+
+// routePlan describes a route for the plan.
+func (rt *router) routePlan(r route) RoutePlan {
+	p := RoutePlan{Destination: r.dest.Name, Kind: DestSQS, ARN: r.dest.ARN, Messages: len(r.rows), Via: r.via}
+	rt.mu.Lock()
+	t, ok := rt.sendTo[r.dest.URL]
+	rt.mu.Unlock()
+	if ok {
+		p.Kind = t.kind
+		if ref, refuses := t.d.(*refusing); refuses {
+			p.Why = ref.why
+		}
+	}
+	return p
 }

@@ -107,8 +107,7 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 		if err := s.journalSending(dctx, pending, attempt, unknown); err != nil {
 			return noRow, err
 		}
-		out, callErr := s.h.r.cfg.API.SendMessageBatch(dctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(s.dest.URL), Entries: requestEntries(pending)},
-			queue.NoRetry) // every resend goes through here, journaled and counted
+		out, callErr := s.h.r.router.deliverer(s.dest).deliver(dctx, requestEntries(pending), s.h.t.ids(rowsOf(pending)))
 		if callErr != nil || throttled(out) {
 			s.congested.Store(true)
 		}

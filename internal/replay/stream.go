@@ -141,14 +141,14 @@ func (st *streamer) add(i int32, m *queue.Message, handle string) error {
 // route is where m goes, and counts it matched (and queued).
 func (st *streamer) route(m *queue.Message) (queue.Queue, error) {
 	r := st.h.r
-	dest, _, err := r.router.destination(st.ctx, m.System[SourceARNAttribute])
+	dest, _, err := r.router.destination(st.ctx, originKey(m))
 	if err != nil {
 		return queue.Queue{}, err
 	}
 	if dest == nil {
 		return queue.Queue{}, r.router.unroutableError(1)
 	}
-	r.router.use(dest.Name)
+	r.router.use(*dest)
 	r.mu.Lock()
 	r.matched++
 	r.mu.Unlock()

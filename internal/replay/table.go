@@ -125,7 +125,7 @@ var testHookSpoolRenewed atomic.Pointer[func(dlq string, held int64)]
 func (t *table) Hold(i int, m *queue.Message, handle string) error {
 	r := t.r
 	rw := row{sent: m.SentAt.UnixMilli(), size: int32(messageSize(m)), body: int32(len(m.Body)), key: -1,
-		group: r.groups.intern(m.GroupID), src: r.sources.intern(m.System[SourceARNAttribute]), kind: kHeld}
+		group: r.groups.intern(m.GroupID), src: r.sources.intern(originKey(m)), kind: kHeld}
 	if r.cfg.Order == OrderKey {
 		rw.key = r.keys.intern(r.keyFor(m)) // now, while the body is parsed
 	}

@@ -2,7 +2,9 @@ package sources
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -184,4 +186,27 @@ func sortDeepestFirst(d []DeadLetterQueue) {
 		}
 		return d[i].Name < d[j].Name
 	})
+}
+
+// Feeding are the EventBridge targets and buses, SNS subscriptions and
+// Lambda configurations that name the queue dlqARN as their DLQ: what a
+// replay needs to send a message back to where it failed. It reads every
+// kind it has a client for; a refused permission is an error here, since
+// a replay must not guess.
+func Feeding(ctx context.Context, c Clients, dlqARN string) ([]Source, error) {
+	kinds := KindSet{KindEventBridge: true, KindSNS: true, KindLambda: true}
+	found, err := discover(ctx, c, Options{Kinds: kinds, Concurrency: queue.DefaultConcurrency})
+	if err != nil {
+		return nil, err
+	}
+	if denied := found.denials.warnings(); len(denied) > 0 {
+		return nil, fmt.Errorf("find what writes to %s: %s", dlqARN, strings.Join(denied, "; "))
+	}
+	var out []Source
+	for _, s := range found.sources {
+		if s.DLQ == dlqARN {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -11,8 +11,13 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dlqops/dlq/internal/pipeline/trace"
@@ -29,6 +34,7 @@ func main() {
 	}
 	handler := replaylambda.Handler(replaylambda.Deps{
 		SQS:          sqs.NewFromConfig(cfg),
+		Services:     services(cfg),
 		DynamoDB:     dynamodb.NewFromConfig(cfg),
 		JournalTable: os.Getenv("JOURNAL_TABLE"),
 		Region:       cfg.Region,
@@ -47,4 +53,15 @@ func main() {
 			"verified", r.Verified, "leftInDlq", r.LeftInDLQ)
 		return r, err
 	})
+}
+
+// services are the replay's clients for destinations other than SQS.
+func services(cfg aws.Config) replay.Services {
+	lc, sc, ec, fc := awslambda.NewFromConfig(cfg), sns.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
+	return replay.Services{
+		Lambda:        func(context.Context) (replay.LambdaAPI, error) { return lc, nil },
+		SNS:           func(context.Context) (replay.SNSAPI, error) { return sc, nil },
+		EventBridge:   func(context.Context) (replay.EventBridgeAPI, error) { return ec, nil },
+		StepFunctions: func(context.Context) (replay.StepFunctionsAPI, error) { return fc, nil },
+	}
 }

@@ -138,7 +138,7 @@ func scenarios() []scenario {
 				"(stopped: 20 replayed messages came back to the DLQ (stop on return: 20): fix what they fail on before replaying the rest)",
 			engine: func() *fakeEngine {
 				p := planFor(6)
-				p.Routes = []engine.RoutePlan{{Destination: "orders-payments", Messages: 4, Via: "sourceArn"}, {Destination: "orders-notify", Messages: 2, Via: "to"}}
+				p.Routes = []engine.RoutePlan{{Destination: "orders-payments", Kind: engine.DestSQS, Messages: 4, Via: "sourceArn"}, {Destination: "orders-notify", Kind: engine.DestSQS, Messages: 2, Via: "to"}}
 				p.Warnings = []string{"2 message(s) have no orderId: sent as independent"}
 				plan := base(p)
 				plan.DLQ, plan.Destination = "shared-dlq", "orders-payments, orders-notify"

@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,11 +33,7 @@ func writePlan(w io.Writer, r engine.Report) {
 		fmt.Fprintf(&b, ", %d order key(s)", p.Keys)
 	}
 	b.WriteString("\n")
-	if len(p.Routes) > 1 {
-		for _, rt := range p.Routes {
-			fmt.Fprintf(&b, "  %d to %s (%s)\n", rt.Messages, render.Sanitize(rt.Destination), via(rt.Via))
-		}
-	}
+	writeRoutes(&b, p.Routes)
 	if p.Oldest != "" {
 		fmt.Fprintf(&b, "  sent between %s and %s, order: %s\n", p.Oldest, p.Newest, r.Order)
 	}
@@ -49,12 +46,64 @@ func writePlan(w io.Writer, r engine.Report) {
 	_, _ = io.WriteString(w, b.String())
 }
 
+// writeRoutes lists the destinations by kind, queues first, when there is
+// more than one or one is not a queue; a refused one with its reason.
+func writeRoutes(b *strings.Builder, routes []engine.RoutePlan) {
+	if len(routes) == 1 && (routes[0].Kind == engine.DestSQS || routes[0].Kind == "") {
+		return
+	}
+	sorted := append([]engine.RoutePlan(nil), routes...)
+	sort.SliceStable(sorted, func(i, j int) bool { return kindRank(sorted[i].Kind) < kindRank(sorted[j].Kind) })
+	for _, rt := range sorted {
+		if rt.Kind == engine.DestNone {
+			fmt.Fprintf(b, "  %d stay in the DLQ: %s\n", rt.Messages, render.Sanitize(rt.Why))
+			continue
+		}
+		fmt.Fprintf(b, "  %d to %s %s (%s)\n", rt.Messages, kindName(rt.Kind), render.Sanitize(rt.Destination), via(rt.Via))
+	}
+}
+
+func kindRank(k string) int {
+	for i, v := range []string{engine.DestSQS, engine.DestLambda, engine.DestSNS, engine.DestEventBus, engine.DestStepFunctions, engine.DestNone} {
+		if k == v {
+			return i
+		}
+	}
+	return 99
+}
+
+func kindName(k string) string {
+	switch k {
+	case engine.DestSQS, "":
+		return "queue"
+	case engine.DestLambda:
+		return "function"
+	case engine.DestSNS:
+		return "topic"
+	case engine.DestEventBus:
+		return "event bus"
+	case engine.DestStepFunctions:
+		return "state machine"
+	}
+	return k
+}
+
 func via(v string) string {
 	switch v {
 	case "sourceArn":
 		return "the source SQS recorded on each message"
 	case "source":
 		return "the DLQ's source"
+	case "eventbridge":
+		return "the rule target that failed"
+	case "sns":
+		return "the subscription that failed"
+	case "lambda":
+		return "the function whose DLQ it is"
+	case "lambda-on-failure":
+		return "the function the record names"
+	case "writer":
+		return "the one writer of the DLQ"
 	}
 	return "--to"
 }

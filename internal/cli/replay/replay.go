@@ -32,8 +32,10 @@ type ReplayOptions struct {
 	IO   *render.IOStreams
 	SQS  func(context.Context) (SQSAPI, error)
 	Logs func(context.Context) (insights.LogsAPI, error)
-	Now  func() time.Time
-	Env  render.Env
+	// Services send where EventBridge, SNS and Lambda failed to deliver.
+	Services engine.Services
+	Now      func() time.Time
+	Env      render.Env
 	// Run is the replay engine, engine.Run; tests give canned reports.
 	Run func(context.Context, engine.Config) (engine.Report, error)
 
@@ -54,6 +56,8 @@ type ReplayOptions struct {
 	Dedup        string
 	StopOnReturn int
 	Force        bool
+	ViaBus       bool
+	ToTopic      bool
 	NoWait       bool
 	Visibility   time.Duration
 	Output       render.Format
@@ -62,8 +66,9 @@ type ReplayOptions struct {
 // NewCmdReplay builds `dlq replay`.
 func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) error) *cobra.Command {
 	opts := &ReplayOptions{IO: f.IOStreams, Now: f.Now, Env: f.Env, Run: engine.Run,
-		SQS:  func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
-		Logs: func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) }}
+		SQS:      func(ctx context.Context) (SQSAPI, error) { return f.SQS(ctx) },
+		Logs:     func(ctx context.Context) (insights.LogsAPI, error) { return f.Logs(ctx) },
+		Services: services(f)}
 	cmd := &cobra.Command{
 		Use:   "replay DLQ",
 		Short: "Move a DLQ's messages back to their source queue, never losing one",
@@ -196,6 +201,8 @@ first); 2 usage; 1 error.`,
 	fs.StringVar(&opts.Dedup, "dedup", string(engine.DedupNew), "FIFO deduplication IDs: new or original")
 	fs.IntVar(&opts.StopOnReturn, "stop-on-return", 0, "stop when `N` replayed messages land back in the DLQ")
 	fs.BoolVar(&opts.Force, "force", false, "allow a destination that is not a source of the DLQ")
+	fs.BoolVar(&opts.ViaBus, "via-bus", false, "put events an EventBridge target failed to take back on the rule's bus (every matching rule sees them again) instead of sending them to the target")
+	fs.BoolVar(&opts.ToTopic, "to-topic", false, "publish notifications an SNS subscription failed to deliver to the topic again (every subscriber gets them) instead of to the subscription's endpoint")
 	fs.DurationVar(&opts.Visibility, "visibility", engine.DefaultVisibility, "how long held messages stay hidden; renewed every third of it, so a killed run's messages come back after at most this")
 	fs.BoolVar(&opts.NoWait, "no-wait", false, "do not wait for messages an interrupted run still holds (exit 3 if any)")
 	return cmd
@@ -219,7 +226,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			return err
 		}
 	}
-	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
+	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Services: opts.Services, ViaBus: opts.ViaBus, ToTopic: opts.ToTopic, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
 		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
 		// --yes confirms no plan: --order none sends while it scans.
@@ -413,5 +420,15 @@ func confirm(ctx context.Context, opts *ReplayOptions, n int, dest string) (bool
 		}
 		s := strings.ToLower(strings.TrimSpace(a.line))
 		return s == "y" || s == "yes", nil
+	}
+}
+
+// services builds replay's clients for destinations other than SQS.
+func services(f *cli.Factory) engine.Services {
+	return engine.Services{
+		Lambda:        func(ctx context.Context) (engine.LambdaAPI, error) { return f.Lambda(ctx) },
+		SNS:           func(ctx context.Context) (engine.SNSAPI, error) { return f.SNS(ctx) },
+		EventBridge:   func(ctx context.Context) (engine.EventBridgeAPI, error) { return f.EventBridge(ctx) },
+		StepFunctions: func(ctx context.Context) (engine.StepFunctionsAPI, error) { return f.StepFunctions(ctx) },
 	}
 }

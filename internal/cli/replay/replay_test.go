@@ -27,7 +27,7 @@ var now = time.Date(2026, 11, 26, 19, 0, 0, 0, time.UTC)
 // flag value: streams, client factories, the clock and the engine.
 // orderKey is checked on its own (TestNewCmdReplayParsesTheOrderKey).
 var ignoreDeps = cmp.Options{
-	cmpopts.IgnoreFields(ReplayOptions{}, "IO", "SQS", "Logs", "Now", "Env", "Run"),
+	cmpopts.IgnoreFields(ReplayOptions{}, "IO", "SQS", "Logs", "Services", "Now", "Env", "Run"),
 	cmpopts.IgnoreUnexported(ReplayOptions{}, cli.MessageFilter{}),
 }
 
@@ -80,10 +80,11 @@ func TestNewCmdReplay(t *testing.T) {
 			want: with(func(o *ReplayOptions) { o.Yes, o.Output = true, render.FormatNDJSON })},
 		{name: "every flag", tty: true,
 			args: "orders-dlq --to arn:aws:sqs:eu-west-1:123456789012:orders-payments --force --order sent --rate 50 --concurrency 4 --limit 10 " +
-				"--max-scan 100 --journal /tmp/j.jsonl --dedup original --stop-on-return 20 --no-wait --visibility 5m --dry-run",
+				"--max-scan 100 --journal /tmp/j.jsonl --dedup original --stop-on-return 20 --no-wait --visibility 5m --dry-run --via-bus --to-topic",
 			want: with(func(o *ReplayOptions) {
 				o.To, o.Force, o.Order, o.Rate, o.Concurrency, o.Limit = "arn:aws:sqs:eu-west-1:123456789012:orders-payments", true, "sent", 50, 4, 10
 				o.MaxScan, o.Journal, o.Dedup, o.StopOnReturn, o.NoWait, o.Visibility, o.DryRun = 100, "/tmp/j.jsonl", "original", 20, true, 5*time.Minute, true
+				o.ViaBus, o.ToTopic = true, true
 			})},
 		{name: "order none", args: "orders-dlq --order none -y", want: with(func(o *ReplayOptions) { o.Order, o.Yes = "none", true })},
 		{name: "order key", args: "orders-dlq --order-key customer.id -y", want: with(func(o *ReplayOptions) { o.OrderKey, o.Yes = "customer.id", true })},

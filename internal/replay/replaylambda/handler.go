@@ -18,6 +18,8 @@ type Event struct {
 	DLQ         string  `json:"dlq"`
 	To          string  `json:"to,omitempty"`
 	Force       bool    `json:"force,omitempty"`
+	ViaBus      bool    `json:"viaBus,omitempty"`
+	ToTopic     bool    `json:"toTopic,omitempty"`
 	Filters     Filters `json:"filters"`
 	Order       string  `json:"order,omitempty"` // key (default), sent or none
 	OrderKey    string  `json:"orderKey,omitempty"`
@@ -63,7 +65,9 @@ func (f Filters) options(now time.Time) (filter.Options, error) {
 
 // Deps are the clients the replay Lambda uses.
 type Deps struct {
-	SQS      replay.SQSAPI
+	SQS replay.SQSAPI
+	// Services send where EventBridge, SNS and Lambda failed to deliver.
+	Services replay.Services
 	DynamoDB DynamoAPI
 	// JournalTable is the idempotency table that holds the journal.
 	JournalTable string
@@ -124,7 +128,7 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		if err != nil {
 			return replay.Report{}, err
 		}
-		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
+		cfg := replay.Config{API: d.SQS, DLQ: ev.DLQ, OrderKey: orderKey, To: ev.To, Force: ev.Force, Services: d.Services, ViaBus: ev.ViaBus, ToTopic: ev.ToTopic, Filter: flt, Order: replay.Order(ev.Order), Dedup: replay.Dedup(ev.Dedup),
 			Rate: ev.Rate, Concurrency: ev.Concurrency, Limit: ev.Limit, DryRun: ev.DryRun, StopOnReturn: ev.StopOnReturn, Stream: true,
 			Margin: d.Margin, Visibility: d.Visibility, Now: d.Now, Sleep: d.Sleep, Journal: j, LimitMemory: true}
 		if dl, ok := ctx.Deadline(); ok {

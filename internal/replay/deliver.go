@@ -1,0 +1,138 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/dlqops/dlq/internal/queue"
+)
+
+// deliverer sends one batch of entries (each with its index as its ID) to
+// a destination and answers as SendMessageBatch does: each entry
+// Successful, or Failed (SenderFault: sending it again will not help), or
+// missing from both (its answer was lost: the destination may have it).
+// An error is the whole call's: no entry's outcome is known unless
+// queue.Rejected says the service refused it. ids are the DLQ messages'
+// IDs, entry by entry.
+type deliverer interface {
+	deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, ids []string) (*sqs.SendMessageBatchOutput, error)
+}
+
+// sqsDelivery sends to an SQS queue with SendMessageBatch; rewrite, when
+// set, reshapes each entry first (an EventBridge target's input, an SNS
+// envelope's raw message).
+type sqsDelivery struct {
+	api     SQSAPI
+	url     string
+	rewrite func(*types.SendMessageBatchRequestEntry) error
+}
+
+func (d *sqsDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, _ []string) (*sqs.SendMessageBatchOutput, error) {
+	var refused []types.BatchResultErrorEntry
+	if d.rewrite != nil {
+		kept := entries[:0:0]
+		for _, e := range entries {
+			if err := d.rewrite(&e); err != nil {
+				refused = append(refused, senderFault(e.Id, err))
+				continue
+			}
+			kept = append(kept, e)
+		}
+		entries = kept
+	}
+	if len(entries) == 0 {
+		return &sqs.SendMessageBatchOutput{Failed: refused}, nil
+	}
+	out, err := d.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.url), Entries: entries},
+		queue.NoRetry) // every resend goes through the sender, journaled and counted
+	if err != nil {
+		return nil, err
+	}
+	out.Failed = append(out.Failed, refused...)
+	return out, nil
+}
+
+// senderFault is an entry that will not go, whatever is tried again.
+func senderFault(id *string, err error) types.BatchResultErrorEntry {
+	code := "Refused"
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code = apiErr.ErrorCode()
+	}
+	return types.BatchResultErrorEntry{Id: id, Code: aws.String(code), Message: aws.String(err.Error()), SenderFault: true}
+}
+
+// outcome sorts one call's error for an entry sent alone (an Invoke, a
+// StartExecution): answered is false when the answer was lost (the
+// destination may have it), and final when trying again cannot help.
+func outcome(err error) (answered, final bool) {
+	if err == nil {
+		return true, true
+	}
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || !queue.Rejected(err) && !serverAnswered(err) {
+		return false, false
+	}
+	switch code := apiErr.ErrorCode(); {
+	case throttlingCode(code), strings.Contains(code, "Conflict"), strings.Contains(code, "NotReady"):
+		return true, false
+	case apiErr.ErrorFault() == smithy.FaultServer:
+		return true, false
+	}
+	return true, true
+}
+
+// serverAnswered: a 5xx answer; the request was refused, not lost.
+func serverAnswered(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultServer
+}
+
+func throttlingCode(code string) bool {
+	switch code {
+	case "TooManyRequestsException", "ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded", "RequestThrottled":
+		return true
+	}
+	return strings.Contains(code, "Throttl")
+}
+
+// answerEach builds a SendMessageBatch-shaped answer from one call per
+// entry: errs[i] is entry i's call's error.
+func answerEach(entries []types.SendMessageBatchRequestEntry, errs []error) *sqs.SendMessageBatchOutput {
+	out := &sqs.SendMessageBatchOutput{}
+	for i, e := range entries {
+		answered, final := outcome(errs[i])
+		switch {
+		case errs[i] == nil:
+			out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id})
+		case !answered:
+			// Lost: missing from the answer, sent again and counted uncertain.
+		default:
+			f := senderFault(e.Id, errs[i])
+			f.SenderFault = final
+			out.Failed = append(out.Failed, f)
+		}
+	}
+	return out
+}
+
+// isNotFound: the service says the resource does not exist.
+func isNotFound(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "NotFound")
+}
+
+// rowsOf are the entries' rows.
+func rowsOf(entries []entry) []int32 {
+	rows := make([]int32, len(entries))
+	for i, e := range entries {
+		rows[i] = e.row
+	}
+	return rows
+}
