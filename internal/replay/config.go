@@ -69,7 +69,7 @@ type Config struct {
 	// of to the subscription's endpoint.
 	ToTopic bool
 	Filter  *filter.Filter
-	Order  Order
+	Order   Order
 	// OrderKey is the entity key of OrderKey; nil: the envelope's orderId,
 	// else traceId, else the message group.
 	OrderKey *filter.Path

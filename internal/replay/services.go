@@ -66,9 +66,9 @@ const (
 // services resolves the destinations of messages that EventBridge, SNS
 // and Lambda dead-lettered.
 type services struct {
-	svc    Services
-	api    SQSAPI
-	dlqARN string
+	svc             Services
+	api             SQSAPI
+	dlqARN          string
 	viaBus, toTopic bool
 
 	once    sync.Once

@@ -64,7 +64,9 @@ func (s *services) eventBridge(ctx context.Context, ruleARN, targetARN string) (
 func (s *services) ruleDestination(ctx context.Context, ruleARN string, t ebtypes.Target, in targetInput) (target, error) {
 	arn := aws.ToString(t.Arn)
 	key := ruleARN + "#" + aws.ToString(t.Id)
-	payload := func(e *types.SendMessageBatchRequestEntry) (string, error) { return in.apply(aws.ToString(e.MessageBody)) }
+	payload := func(e *types.SendMessageBatchRequestEntry) (string, error) {
+		return in.apply(aws.ToString(e.MessageBody))
+	}
 	switch service(arn) {
 	case "sqs":
 		q, err := s.queue(ctx, arn, "rule "+shortName(ruleARN))
