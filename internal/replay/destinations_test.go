@@ -1,0 +1,152 @@
+package replay_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+// services are the replay's clients for destinations other than SQS, on
+// the emulator.
+func services(t *testing.T) replay.Services {
+	cfg := testenv.Config(t, "")
+	eb, sn, sf := eventbridge.NewFromConfig(cfg), sns.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
+	return replay.Services{
+		EventBridge:   func(context.Context) (replay.EventBridgeAPI, error) { return eb, nil },
+		SNS:           func(context.Context) (replay.SNSAPI, error) { return sn, nil },
+		StepFunctions: func(context.Context) (replay.StepFunctionsAPI, error) { return sf, nil },
+	}
+}
+
+// ebEvent is an EventBridge event as a target's DLQ keeps it (the body of
+// the DLQ message is the event: testdata/shapes/eventbridge-target-dlq.json).
+func ebEvent(id, orderID string) string {
+	b, _ := json.Marshal(map[string]any{
+		"version": "0", "id": id, "detail-type": "OrderPlaced", "source": "orders", "account": "123456789012",
+		"time": "2026-12-07T10:00:00Z", "region": testenv.Region, "resources": []string{},
+		"detail": map[string]any{"orderId": orderID, "amount": 1200},
+	})
+	return string(b)
+}
+
+// sendEBFailure puts into the DLQ what EventBridge puts there when a
+// target failed every retry: the event, with the rule, the target and the
+// error as attributes.
+func sendEBFailure(t *testing.T, c *sqs.Client, dlqURL, ruleARN, targetARN, body string) {
+	t.Helper()
+	str := func(s string) types.MessageAttributeValue {
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(s)}
+	}
+	_, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(dlqURL), MessageBody: aws.String(body),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			"RULE_ARN": str(ruleARN), "TARGET_ARN": str(targetARN), "ERROR_CODE": str("SDK_CLIENT_ERROR"),
+			"ERROR_MESSAGE": str("Unable to invoke the target"), "EXHAUSTED_RETRY_CONDITION": str("MaximumRetryAttempts"),
+			"RETRY_ATTEMPTS": str("185"),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A rule's targets failed: each event goes back to the target that failed
+// it, shaped as the target shapes it (an input transformer on the queue,
+// a constant input on the state machine), and not to the others; a target
+// of a kind replay does not send to keeps its event in the DLQ.
+func TestReplayEventBridgeTargets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testenv.Config(t, "")
+	c, eb, sf := sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
+	p := testenv.Name(t, "ebt")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	shaped := testenv.CreateQueue(t, c, p+"-shaped", nil)
+	plain := testenv.CreateQueue(t, c, p+"-plain", nil)
+	sm, err := sf.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(p + "-sm"), RoleArn: aws.String("arn:aws:iam::123456789012:role/sfn"),
+		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &ebtypes.DeadLetterConfig{Arn: aws.String(dlq.ARN)}
+	kinesis := "arn:aws:kinesis:" + testenv.Region + ":123456789012:stream/" + p
+	rule := testenv.Rule(t, eb, "default", p+"-rule",
+		ebtypes.Target{Id: aws.String("shaped"), Arn: aws.String(shaped.ARN), DeadLetterConfig: dl, InputTransformer: &ebtypes.InputTransformer{
+			InputPathsMap: map[string]string{"order": "$.detail.orderId", "amount": "$.detail.amount"},
+			InputTemplate: aws.String(`{"orderId": "<order>", "amount": <amount>, "rule": "<aws.events.rule-name>", "note": "order <order>"}`)}},
+		ebtypes.Target{Id: aws.String("plain"), Arn: aws.String(plain.ARN), DeadLetterConfig: dl},
+		ebtypes.Target{Id: aws.String("sm"), Arn: sm.StateMachineArn, DeadLetterConfig: dl, Input: aws.String(`{"replayed":true}`), RoleArn: aws.String("arn:aws:iam::123456789012:role/eb")},
+		ebtypes.Target{Id: aws.String("kinesis"), Arn: aws.String(kinesis), DeadLetterConfig: dl, RoleArn: aws.String("arn:aws:iam::123456789012:role/eb")},
+	)
+	sendEBFailure(t, c, dlq.URL, rule, shaped.ARN, ebEvent("e-1", "o-1"))
+	sendEBFailure(t, c, dlq.URL, rule, plain.ARN, ebEvent("e-2", "o-2"))
+	sendEBFailure(t, c, dlq.URL, rule, aws.ToString(sm.StateMachineArn), ebEvent("e-3", "o-3"))
+	sendEBFailure(t, c, dlq.URL, rule, kinesis, ebEvent("e-4", "o-4"))
+
+	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t), Order: replay.OrderNone})
+	if rep.Sent != 3 || rep.Failed != 1 || rep.Verified {
+		t.Fatalf("report: sent %d failed %d verified %v, want 3, 1 and not verified (one stays): %+v", rep.Sent, rep.Failed, rep.Verified, rep)
+	}
+	kinds := map[string]int{}
+	for _, r := range rep.Plan.Routes {
+		kinds[r.Kind] += r.Messages
+	}
+	if kinds["sqs"] != 2 || kinds["stepfunctions"] != 1 || kinds["none"] != 1 {
+		t.Errorf("plan routes by kind = %v", kinds)
+	}
+
+	got := testenv.Drain(t, c, shaped.URL)
+	if len(got) != 1 {
+		t.Fatalf("shaped target got %d messages, want 1", len(got))
+	}
+	want := `{"orderId": "o-1", "amount": 1200, "rule": "` + p + `-rule", "note": "order o-1"}`
+	if b := aws.ToString(got[0].Body); b != want {
+		t.Errorf("shaped target's body\n got %s\nwant %s", b, want)
+	}
+	if _, ok := got[0].MessageAttributes["RULE_ARN"]; ok {
+		t.Errorf("the failure's attributes went with the event: %v", got[0].MessageAttributes)
+	}
+	if _, ok := got[0].MessageAttributes[replay.MarkerAttribute]; !ok {
+		t.Errorf("no replay marker on the queue target's message")
+	}
+	plainGot := testenv.Drain(t, c, plain.URL)
+	if len(plainGot) != 1 || aws.ToString(plainGot[0].Body) != ebEvent("e-2", "o-2") {
+		t.Errorf("plain target got %d messages (want the event e-2 as it was): %v", len(plainGot), plainGot)
+	}
+	execs, err := sf.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: sm.StateMachineArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(execs.Executions) != 1 || !strings.HasPrefix(aws.ToString(execs.Executions[0].Name), "dlq-replay-") {
+		t.Fatalf("executions = %+v, want one named dlq-replay-…", execs.Executions)
+	}
+	d, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: execs.Executions[0].ExecutionArn})
+	if err != nil || aws.ToString(d.Input) != `{"replayed":true}` {
+		t.Errorf("execution input = %q (%v), want the target's constant input", aws.ToString(d.Input), err)
+	}
+	left := testenv.Drain(t, c, dlq.URL)
+	if len(left) != 1 || !strings.Contains(aws.ToString(left[0].Body), `"e-4"`) {
+		t.Fatalf("left in the DLQ: %d messages, want the kinesis target's event e-4", len(left))
+	}
+	if !strings.Contains(routeWhy(rep), "(kinesis)") {
+		t.Errorf("the refusal does not name the target's kind: %+v", rep.Plan.Routes)
+	}
+}
+
+func routeWhy(rep replay.Report) string {
+	var b strings.Builder
+	for _, r := range rep.Plan.Routes {
+		b.WriteString(r.Why + " ")
+	}
+	return b.String()
+}
