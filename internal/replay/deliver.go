@@ -18,7 +18,8 @@ import (
 // Successful, or Failed (SenderFault: sending it again will not help), or
 // missing from both (its answer was lost: the destination may have it).
 // An error is the whole call's: no entry's outcome is known unless
-// queue.Rejected says the service refused it. ids are the DLQ messages'
+// queue.Rejected says the service refused it, but for those the answer,
+// which may come with it, fails as refused before the call. ids are the DLQ messages'
 // IDs, entry by entry.
 type deliverer interface {
 	deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, ids []string) (*sqs.SendMessageBatchOutput, error)
@@ -52,7 +53,7 @@ func (d *sqsDelivery) deliver(ctx context.Context, entries []types.SendMessageBa
 	out, err := d.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.url), Entries: entries},
 		queue.NoRetry) // every resend goes through the sender, journaled and counted
 	if err != nil {
-		return nil, err
+		return &sqs.SendMessageBatchOutput{Failed: refused}, err
 	}
 	out.Failed = append(out.Failed, refused...)
 	return out, nil

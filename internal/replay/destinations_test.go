@@ -150,3 +150,102 @@ func routeWhy(rep replay.Report) string {
 	}
 	return b.String()
 }
+
+// notification is an SNS notification as an SQS subscriber with raw
+// delivery off gets it, and as the subscription's DLQ keeps it
+// (testdata/shapes/sns-notification.json).
+func notification(topicARN, id, message string) string {
+	b, _ := json.Marshal(map[string]any{
+		"Type": "Notification", "MessageId": id, "TopicArn": topicARN, "Message": message,
+		"Timestamp": "2026-12-07T10:00:00.000Z", "SignatureVersion": "1", "Signature": "c2ln",
+		"SigningCertURL": "https://sns." + testenv.Region + ".amazonaws.com/cert.pem",
+		"UnsubscribeURL": "https://sns." + testenv.Region + ".amazonaws.com/?Action=Unsubscribe",
+		"MessageAttributes": map[string]any{"traceId": map[string]string{"Type": "String", "Value": "t-" + id}},
+	})
+	return string(b)
+}
+
+// A subscription failed to deliver: the notification goes back to that
+// subscription's endpoint, and no other subscriber of the topic gets it
+// again; with ToTopic it is published to the topic, and every subscriber
+// gets it, as the plan warns.
+func TestReplaySNSSubscriptionEndpoint(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t, "")
+	c, sn := sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
+	p := testenv.Name(t, "sns")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	failed := testenv.CreateQueue(t, c, p+"-failed", nil)
+	other := testenv.CreateQueue(t, c, p+"-other", nil)
+	topic := testenv.Topic(t, sn, p+"-topic")
+	testenv.Subscribe(t, sn, topic, "sqs", failed.ARN, map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"` + dlq.ARN + `"}`})
+	testenv.Subscribe(t, sn, topic, "sqs", other.ARN, nil)
+	body := notification(topic, "n-1", `{"orderId":"o-1"}`)
+	testenv.Send(t, c, dlq.URL, 1, body)
+
+	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t)})
+	if rep.Sent != 1 || !rep.Verified {
+		t.Fatalf("report: %+v", rep)
+	}
+	got := testenv.Drain(t, c, failed.URL)
+	if len(got) != 1 || aws.ToString(got[0].Body) != body {
+		t.Fatalf("the failed subscription's queue got %d messages, want the notification as it was: %v", len(got), got)
+	}
+	if n := len(testenv.Drain(t, c, other.URL)); n != 0 {
+		t.Errorf("the other subscriber got %d messages: a notification was published twice", n)
+	}
+
+	testenv.Send(t, c, dlq.URL, 1, body)
+	rep = run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t), ToTopic: true})
+	if rep.Sent != 1 || !rep.Verified || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "every subscriber") {
+		t.Fatalf("to the topic: report %+v", rep)
+	}
+	for _, q := range []testenv.Queue{failed, other} {
+		got := testenv.Drain(t, c, q.URL)
+		if len(got) != 1 || !strings.Contains(aws.ToString(got[0].Body), `{\"orderId\":\"o-1\"}`) {
+			t.Errorf("%s got %v, want the message once, published again", q.Name, got)
+		}
+	}
+}
+
+// With ViaBus an event goes back on its rule's bus, where every matching
+// rule sees it: the failed target's and another rule's queue; an event
+// of an AWS service cannot be put back and stays.
+func TestReplayEventBridgeViaBus(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.Config(t, "")
+	c, eb := sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
+	p := testenv.Name(t, "via")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	target := testenv.CreateQueue(t, c, p+"-target", nil)
+	seen := testenv.CreateQueue(t, c, p+"-seen", nil)
+	bus := p + "-bus"
+	testenv.EventBus(t, eb, bus, "")
+	rule := testenv.Rule(t, eb, bus, p+"-rule", ebtypes.Target{Id: aws.String("q"), Arn: aws.String(target.ARN),
+		DeadLetterConfig: &ebtypes.DeadLetterConfig{Arn: aws.String(dlq.ARN)}})
+	testenv.Rule(t, eb, bus, p+"-watch", ebtypes.Target{Id: aws.String("seen"), Arn: aws.String(seen.ARN)})
+	sendEBFailure(t, c, dlq.URL, rule, target.ARN, ebEvent("e-1", "o-1"))
+	fromS3 := strings.Replace(ebEvent("e-2", "o-2"), `"source":"orders"`, `"source":"aws.s3"`, 1)
+	sendEBFailure(t, c, dlq.URL, rule, target.ARN, fromS3)
+
+	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t), ViaBus: true})
+	if rep.Sent != 1 || rep.Failed != 1 || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "new event ID") {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, q := range []testenv.Queue{target, seen} {
+		got := testenv.Drain(t, c, q.URL)
+		var ev struct {
+			ID     string `json:"id"`
+			Detail struct {
+				OrderID string `json:"orderId"`
+			} `json:"detail"`
+		}
+		if len(got) != 1 || json.Unmarshal([]byte(*got[0].Body), &ev) != nil || ev.Detail.OrderID != "o-1" || ev.ID == "e-1" {
+			t.Errorf("%s got %d message(s) (%+v), want event o-1 once, with a new ID", q.Name, len(got), ev)
+		}
+	}
+	left := testenv.Drain(t, c, dlq.URL)
+	if len(left) != 1 || !strings.Contains(*left[0].Body, "aws.s3") {
+		t.Fatalf("left in the DLQ: %v, want the aws.s3 event", left)
+	}
+}

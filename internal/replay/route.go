@@ -90,6 +90,12 @@ func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, erro
 		rt.sources = append(rt.sources, q)
 		rt.byARN[q.ARN] = &q
 	}
+	if cfg.ViaBus {
+		rt.notes = append(rt.notes, "events a rule's target failed to take go back on the rule's bus: every rule there that matches sees them again, each gets a new event ID and time, and events with an aws.* source cannot be put back")
+	}
+	if cfg.ToTopic {
+		rt.notes = append(rt.notes, "notifications a subscription failed to deliver are published to the topic again: every subscriber gets them, not only the one that failed")
+	}
 	if to != "" {
 		q, err := resolveQueue(ctx, api, to)
 		var nf *queue.NotFoundError

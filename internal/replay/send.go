@@ -113,7 +113,9 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 		}
 		var a answer
 		if callErr != nil {
-			a = answer{retry: pending, unknown: !queue.Rejected(callErr), stopAt: noRow}
+			// Entries the destination refused before the call are failed
+			// now; the call's outcome is the rest's.
+			a = answer{retry: s.refusedBefore(pending, out), unknown: !queue.Rejected(callErr), stopAt: noRow}
 		} else {
 			a = s.sortAnswer(pending, out)
 		}
@@ -134,6 +136,28 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 		_ = s.h.r.cfg.Sleep(dctx, backoff.Delay(attempt))
 		pending = a.retry
 	}
+}
+
+// refusedBefore fails the entries out says were refused without a call
+// (out may be nil) and returns the others.
+func (s *sender) refusedBefore(pending []entry, out *sqs.SendMessageBatchOutput) []entry {
+	if out == nil || len(out.Failed) == 0 {
+		return pending
+	}
+	refused := make([]bool, len(pending))
+	for _, f := range out.Failed {
+		if i := queue.EntryIndex(f.Id, len(pending)); i >= 0 && f.SenderFault {
+			refused[i] = true
+			s.h.fail(pending[i].row, fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+		}
+	}
+	var rest []entry
+	for i, e := range pending {
+		if !refused[i] {
+			rest = append(rest, e)
+		}
+	}
+	return rest
 }
 
 // mayGo waits for the rate limit, and reports whether the batch may go:

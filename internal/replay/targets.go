@@ -148,7 +148,7 @@ func (d *snsDelivery) deliver(ctx context.Context, entries []types.SendMessageBa
 	got, err := api.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: aws.String(d.arn), PublishBatchRequestEntries: req},
 		func(o *sns.Options) { o.Retryer = aws.NopRetryer{} })
 	if err != nil {
-		return nil, err
+		return out, err // out: the entries refused before the call
 	}
 	for _, s := range got.Successful {
 		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: s.Id})
@@ -223,7 +223,7 @@ func (d *eventsDelivery) deliver(ctx context.Context, entries []types.SendMessag
 	}
 	got, err := api.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: req}, func(o *eventbridge.Options) { o.Retryer = aws.NopRetryer{} })
 	if err != nil {
-		return nil, err
+		return out, err // out: the entries refused before the call
 	}
 	for i, r := range got.Entries {
 		if i >= len(ids) {
