@@ -158,8 +158,8 @@ func notification(topicARN, id, message string) string {
 	b, _ := json.Marshal(map[string]any{
 		"Type": "Notification", "MessageId": id, "TopicArn": topicARN, "Message": message,
 		"Timestamp": "2026-12-07T10:00:00.000Z", "SignatureVersion": "1", "Signature": "c2ln",
-		"SigningCertURL": "https://sns." + testenv.Region + ".amazonaws.com/cert.pem",
-		"UnsubscribeURL": "https://sns." + testenv.Region + ".amazonaws.com/?Action=Unsubscribe",
+		"SigningCertURL":    "https://sns." + testenv.Region + ".amazonaws.com/cert.pem",
+		"UnsubscribeURL":    "https://sns." + testenv.Region + ".amazonaws.com/?Action=Unsubscribe",
 		"MessageAttributes": map[string]any{"traceId": map[string]string{"Type": "String", "Value": "t-" + id}},
 	})
 	return string(b)
