@@ -34,7 +34,7 @@ func orderEvent(msgID, orderID string) json.RawMessage {
 func onFailureRecord(functionARN string, payload json.RawMessage) string {
 	b, _ := json.Marshal(map[string]any{
 		"version": "1.0", "timestamp": "2026-12-07T10:00:00.000Z",
-		"requestContext": map[string]any{"requestId": "r-1", "functionArn": functionARN + ":$LATEST", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+		"requestContext":  map[string]any{"requestId": "r-1", "functionArn": functionARN + ":$LATEST", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
 		"requestPayload":  payload,
 		"responseContext": map[string]any{"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
 		"responsePayload": map[string]any{"errorType": "PaymentDeclined", "errorMessage": "card declined"},
