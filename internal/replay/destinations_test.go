@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -22,8 +23,9 @@ import (
 // the emulator.
 func services(t *testing.T) replay.Services {
 	cfg := testenv.Config(t, "")
-	eb, sn, sf := eventbridge.NewFromConfig(cfg), sns.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
+	eb, sn, sf, lc := eventbridge.NewFromConfig(cfg), sns.NewFromConfig(cfg), sfn.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
 	return replay.Services{
+		Lambda:        func(context.Context) (replay.LambdaAPI, error) { return lc, nil },
 		EventBridge:   func(context.Context) (replay.EventBridgeAPI, error) { return eb, nil },
 		SNS:           func(context.Context) (replay.SNSAPI, error) { return sn, nil },
 		StepFunctions: func(context.Context) (replay.StepFunctionsAPI, error) { return sf, nil },
