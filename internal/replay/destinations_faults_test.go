@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,13 +12,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -115,5 +120,51 @@ func TestReplayLambdaDLQSharedNeedsAFunction(t *testing.T) {
 	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: svc, To: p + "-b"})
 	if rep.Sent != 1 || !rep.Verified || rep.Plan.Routes[0].Kind != replay.DestLambda || rep.Plan.Routes[0].Destination != p+"-b" {
 		t.Fatalf("with To: %+v", rep)
+	}
+}
+
+// A run crashed inside StartExecution (journaled sending; the execution
+// started): the next run sends it again, counts it uncertain, and Step
+// Functions starts no second execution (same name, same input).
+func TestReplayStepFunctionsCrashAtStartExecution(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testenv.Config(t, "")
+	c, eb, sf := sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
+	p := testenv.Name(t, "sfc")
+	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	sm, err := sf.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(p + "-sm"), RoleArn: aws.String("arn:aws:iam::123456789012:role/sfn"),
+		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := testenv.Rule(t, eb, "default", p+"-rule", ebtypes.Target{Id: aws.String("sm"), Arn: sm.StateMachineArn,
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/eb"), DeadLetterConfig: &ebtypes.DeadLetterConfig{Arn: aws.String(dlq.ARN)}})
+	event := ebEvent("e-1", "o-1")
+	sendEBFailure(t, c, dlq.URL, rule, aws.ToString(sm.StateMachineArn), event)
+	ids := drainKeep(t, c, dlq.URL)
+	var id string
+	for k := range ids {
+		id = k
+	}
+	// The crashed run: journaled sending, and its execution started.
+	j, err := journal.OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	if err := j.Record(ctx, []string{id}, journal.Sending); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Input: aws.String(event), Name: aws.String("dlq-replay-" + id)}); err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t), Journal: j})
+	if rep.Sent != 1 || rep.Uncertain != 1 || !rep.Verified {
+		t.Fatalf("report: sent %d uncertain %d verified %v, want 1, 1, true: %+v", rep.Sent, rep.Uncertain, rep.Verified, rep)
+	}
+	execs, err := sf.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: sm.StateMachineArn})
+	if err != nil || len(execs.Executions) != 1 {
+		t.Fatalf("executions = %d (%v), want the one the crashed run started", len(execs.Executions), err)
 	}
 }

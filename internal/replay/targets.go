@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -57,7 +58,8 @@ func (d *lambdaDelivery) deliver(ctx context.Context, entries []types.SendMessag
 // sfnDelivery starts one execution per message, named after the DLQ
 // message: a resend after a lost answer starts no second execution of a
 // standard workflow (StartExecution is idempotent for the same name and
-// input).
+// input while it runs, and refuses the name once it has ended: both mean
+// the state machine has the event).
 type sfnDelivery struct {
 	api     func(context.Context) (StepFunctionsAPI, error)
 	arn     string
@@ -72,6 +74,12 @@ func (d *sfnDelivery) deliver(ctx context.Context, entries []types.SendMessageBa
 	return each(entries, d.payload, func(i int, p string) error {
 		_, err := api.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(d.arn), Input: aws.String(p), Name: aws.String(executionName(ids[i]))},
 			func(o *sfn.Options) { o.Retryer = aws.NopRetryer{} })
+		var exists *sfntypes.ExecutionAlreadyExists
+		if errors.As(err, &exists) {
+			// Named after this DLQ message: an earlier send started it (the
+			// execution has ended, or its input was shaped otherwise).
+			return nil
+		}
 		return err
 	}), nil
 }
