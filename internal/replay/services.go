@@ -188,8 +188,11 @@ func sortedKeys(m map[string]bool) []string {
 // alone names the DLQ.
 func (s *services) only(ctx context.Context) (target, error) {
 	feeders, err := s.feeders(ctx)
-	if err != nil || len(feeders) != 1 {
-		return target{}, err
+	if err != nil {
+		return target{}, &DestinationError{Msg: fmt.Sprintf("messages do not say where they failed, and what writes to this DLQ could not be read (%v)", err), Fix: FixTo}
+	}
+	if len(feeders) != 1 {
+		return target{}, nil
 	}
 	f := feeders[0]
 	switch f.Kind {

@@ -71,13 +71,28 @@ func NewCmdReplay(f *cli.Factory, runF func(context.Context, *ReplayOptions) err
 		Services: services(f)}
 	cmd := &cobra.Command{
 		Use:   "replay DLQ",
-		Short: "Move a DLQ's messages back to their source queue, never losing one",
+		Short: "Move a DLQ's messages back to where they failed, never losing one",
 		Long: `Replay messages from a dead-letter queue back to where they came from.
 
 Each message goes back to the queue SQS recorded when it dead-lettered it
 (DeadLetterQueueSourceArn), else to the DLQ's single source; --to QUEUE
 sends to one queue and takes only the messages that came from it (--force:
 every selected message, even to a queue that is not a source).
+
+Messages other services dead-lettered go back to where they failed:
+  EventBridge   the rule target named by RULE_ARN and TARGET_ARN, with the
+                target's Input, InputPath or InputTransformer applied (SQS,
+                SNS, Lambda, Step Functions, an event bus); --via-bus puts
+                the events back on the rule's bus instead.
+  SNS           the failed subscription's endpoint (SQS or Lambda), never
+                the topic, so no other subscriber gets a notification twice;
+                --to-topic publishes to the topic instead.
+  Lambda        an on-failure record: an asynchronous Invoke of the function
+                it names, with its requestPayload; a function DLQ's message:
+                the function whose DLQ it is (--to FUNCTION when several
+                share it).
+A destination that no longer exists, or of a kind replay does not send to,
+keeps its messages in the DLQ with the reason (exit 3).
 
 First a plan: the matching messages are received and held (a heartbeat
 keeps them hidden, also while you read the question), and on a terminal the
@@ -127,6 +142,12 @@ first); 2 usage; 1 error.`,
 
   # A DLQ shared by several queues, only what came from orders-payments
   dlq replay shared-dlq --to orders-payments --yes
+
+  # An EventBridge target's DLQ: each event back to the target that failed
+  dlq replay orders-events-dlq --dry-run
+
+  # A Lambda function's DLQ shared by two functions: name the one to invoke
+  dlq replay async-dlq --to orders-charge --yes
 
   # Notifications carry no orderId: keep order per customer instead
   dlq replay orders-notify-dlq --order-key customer.id --yes
@@ -186,7 +207,7 @@ first); 2 usage; 1 error.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: the DLQ's single source queue)")
+	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: where each message failed), or the Lambda function to invoke for a function DLQ several functions share")
 	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	cli.AddCauseFlags(cmd, &opts.Cause)
 	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
