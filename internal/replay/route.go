@@ -227,16 +227,6 @@ func (rt *router) use(dest queue.Queue) {
 	rt.mu.Unlock()
 }
 
-// kindOf is the kind of destination dest is.
-func (rt *router) kindOf(dest queue.Queue) string {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if t, ok := rt.sendTo[dest.URL]; ok {
-		return t.kind
-	}
-	return DestSQS
-}
-
 // destination is where a message from the source src goes ("": it does
 // not say).
 func (rt *router) destination(ctx context.Context, key string) (*queue.Queue, string, error) {

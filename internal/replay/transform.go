@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -211,13 +210,4 @@ func step(v any, key string, idx int) (any, bool) {
 	}
 	got, ok := obj[key]
 	return got, ok
-}
-
-// compactJSON is s without insignificant spaces when it is JSON.
-func compactJSON(s string) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(s)) != nil {
-		return s
-	}
-	return b.String()
 }
