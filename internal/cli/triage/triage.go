@@ -173,7 +173,8 @@ func summary(q queue.Queue, res queue.ScanResult, rep triage.Report, logs bool, 
 	for _, part := range []struct {
 		n    int
 		what string
-	}{{rep.FromLogs, "from logs"}, {rep.FromLambda, "from Lambda's error attributes"}, {rep.FromBody, "from the body"}, {rep.Unknown, "unknown"}} {
+	}{{rep.FromLogs, "from logs"}, {rep.FromLambda, "from Lambda's error attributes"},
+		{rep.FromEventBridge, "from EventBridge's error attributes"}, {rep.FromBody, "from the body"}, {rep.Unknown, "unknown"}} {
 		if part.n > 0 {
 			from = append(from, fmt.Sprintf("%d %s", part.n, part.what))
 		}
