@@ -10,8 +10,7 @@ import (
 // Filters look into each documented DLQ shape's payload: an EventBridge
 // event's detail, an SNS notification's Message, an invocation record's
 // requestPayload (and the detail of an EventBridge event inside one),
-// then the body itself; --jq sees the
-// origin and the error's condition.
+// then the body itself; --jq sees the origin and the error's condition.
 func TestMatchDocumentedShapes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
