@@ -8,11 +8,14 @@ import (
 	"github.com/dlqops/dlq/internal/xray"
 )
 
-// Correlate fills TraceID, OrderID, XRayTraceID, Error, Parsed and
-// Unwrapped (FromSQS does; a scan with Raw leaves it to its match). IDs come from the first place that has them: message
-// attributes, then the body's top level, then an EventBridge event's
-// detail, then an SNS envelope's Message (a JSON string) and its message
-// attributes. The X-Ray trace is read as the pipeline reads it
+// Correlate fills TraceID, OrderID, XRayTraceID, Error, Origin, Parsed and
+// Unwrapped (FromSQS does; a scan with Raw leaves it to its match). IDs
+// come from the first place that has them: message attributes, then the
+// body's top level, then the layers inside it (an EventBridge event's
+// detail, an SNS envelope's Message (a JSON string) and its message
+// attributes, a Lambda invocation record's requestPayload). The error is
+// the one the attributes record (Lambda's, EventBridge's), else an
+// invocation record's. The X-Ray trace is read as the pipeline reads it
 // (trace.FromRecord), so that peek shows the ID its log lines carry: the
 // AWSTraceHeader, else a traceparent attribute, else the body's top-level
 // traceparent.
@@ -25,13 +28,9 @@ func Correlate(m *Message) {
 func correlateBody(m *Message) {
 	m.TraceID = attrString(m.Attributes, "traceId")
 	m.OrderID = attrString(m.Attributes, "orderId")
-	if code := attrString(m.Attributes, "ErrorCode"); code != "" || attrString(m.Attributes, "RequestID") != "" {
-		m.Error = &MessageError{
-			Code:      code,
-			Message:   attrString(m.Attributes, "ErrorMessage"),
-			RequestID: attrString(m.Attributes, "RequestID"),
-		}
-	}
+	m.Error = attributeError(m.Attributes)
+	m.Origin = attributeOrigin(m)
+	m.Parsed, m.Unwrapped = nil, nil
 	if !looksLikeJSON(m.Body) {
 		return
 	}
@@ -41,6 +40,12 @@ func correlateBody(m *Message) {
 	}
 	m.Parsed = parsed
 	m.Unwrapped = parsed
+	if m.Origin == "" {
+		m.Origin = bodyOrigin(parsed)
+	}
+	if m.Error == nil {
+		m.Error = recordError(parsed)
+	}
 	for _, layer := range layers(parsed) {
 		obj, ok := layer.value.(map[string]any)
 		if ok {
@@ -72,8 +77,9 @@ type layer struct {
 	attrs map[string]any // an SNS envelope's MessageAttributes
 }
 
-// layers peels envelopes: the body, then each EventBridge detail or SNS
-// Message inside it, outermost first. At most four deep.
+// layers peels envelopes: the body, then each EventBridge detail, SNS
+// Message, Lambda invocation record's requestPayload or Lambda SNS event's
+// notification inside it, outermost first. At most four deep.
 func layers(v any) []layer {
 	out := []layer{{value: v}}
 	for range 4 {
@@ -81,27 +87,40 @@ func layers(v any) []layer {
 		if !ok {
 			break
 		}
-		if detail, ok := obj["detail"]; ok && obj["detail-type"] != nil {
-			v = detail
-			out = append(out, layer{value: v})
-			continue
+		next, ok := peel(obj)
+		if !ok {
+			break
 		}
-		if msg, ok := obj["Message"].(string); ok && obj["Type"] == "Notification" {
-			var inner any = msg
-			if looksLikeJSON(msg) {
-				var parsed any
-				if json.Unmarshal([]byte(msg), &parsed) == nil {
-					inner = parsed
-				}
-			}
-			attrs, _ := obj["MessageAttributes"].(map[string]any)
-			v = inner
-			out = append(out, layer{value: v, attrs: attrs})
-			continue
-		}
-		break
+		out = append(out, next)
+		v = next.value
 	}
 	return out
+}
+
+// peel is the layer inside one envelope, and false when obj is none.
+func peel(obj map[string]any) (layer, bool) {
+	if detail, ok := obj["detail"]; ok && obj["detail-type"] != nil {
+		return layer{value: detail}, true
+	}
+	if snsNotification(obj) {
+		msg := obj["Message"].(string)
+		var inner any = msg
+		if looksLikeJSON(msg) {
+			var parsed any
+			if json.Unmarshal([]byte(msg), &parsed) == nil {
+				inner = parsed
+			}
+		}
+		attrs, _ := obj["MessageAttributes"].(map[string]any)
+		return layer{value: inner, attrs: attrs}, true
+	}
+	if invocationRecord(obj) {
+		return layer{value: obj["requestPayload"]}, true
+	}
+	if sns, ok := snsRecord(obj); ok {
+		return layer{value: sns}, true
+	}
+	return layer{}, false
 }
 
 // snsAttrs flattens SNS message attributes ({"traceId":{"Type":"String",

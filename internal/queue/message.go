@@ -30,6 +30,9 @@ type Message struct {
 	// its AWSTraceHeader, else the trace-id of a traceparent (xray.Resolve).
 	XRayTraceID string
 	Error       *MessageError
+	// Origin is what wrote the message into the DLQ, as its shape tells:
+	// one of the Origin constants, "" when unknown.
+	Origin string
 
 	// Parsed is the body as JSON (nil when it is not JSON); Unwrapped is
 	// the innermost payload after SNS and EventBridge envelopes.
@@ -52,12 +55,17 @@ func (a Attribute) Value() string {
 	return a.String
 }
 
-// MessageError is the failure recorded on a message, as Lambda writes it
-// into the DLQ of an asynchronous invocation.
+// MessageError is the failure recorded on a message: by Lambda in the DLQ
+// of an asynchronous invocation or an on-failure record, by EventBridge in
+// a target's DLQ.
 type MessageError struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"requestId"`
+	// Condition is why the retries ended: EventBridge's
+	// EXHAUSTED_RETRY_CONDITION, an invocation record's condition
+	// (RetriesExhausted, EventAgeExceeded).
+	Condition string `json:"condition,omitempty"`
 }
 
 // FromSQS builds a Message from a received SQS message and extracts its
@@ -106,6 +114,7 @@ type View struct {
 	Attributes       map[string]ViewValue `json:"attributes"`
 	SystemAttributes map[string]string    `json:"systemAttributes"`
 	Error            *MessageError        `json:"error"`
+	Origin           string               `json:"origin"`
 }
 
 // ViewValue is one attribute in a View.
@@ -119,7 +128,7 @@ func (m *Message) View(queueName string) View {
 	v := View{
 		MessageID: m.MessageID, Queue: queueName, ReceiveCount: m.ReceiveCount,
 		TraceID: m.TraceID, XRayTraceID: m.XRayTraceID, OrderID: m.OrderID, GroupID: m.GroupID, Body: m.Body,
-		Attributes: make(map[string]ViewValue, len(m.Attributes)), SystemAttributes: m.System, Error: m.Error,
+		Attributes: make(map[string]ViewValue, len(m.Attributes)), SystemAttributes: m.System, Error: m.Error, Origin: m.Origin,
 	}
 	if !m.SentAt.IsZero() {
 		v.SentAt = m.SentAt.Format(time.RFC3339Nano)

@@ -3,6 +3,7 @@ package triage
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -269,29 +270,36 @@ func queryOverhead(prefixes []string) int {
 // first failure (status error or dlq, or level ERROR). Lambda's own lines
 // (a timeout) carry only a request ID; they count for every trace that
 // logged in that invocation, since one invocation handles a batch.
+//
+// Its step is the step whose failure started it, which is not always the
+// first failed line's: the pipeline's record-level line ("record failed",
+// no step) and Lambda's timeout follow the line of the step that failed,
+// often logged as a retry. So the step is that of the trace's earliest
+// line, up to its first failure, where a step failed (an error, or a
+// retry that says why), and the function's name only when no such line
+// names one. The error stays the first failure's, so that a cause's ID
+// does not change with the retries before it.
 func firstFailuresIn(events []insights.Event, traces []string) map[string]failure {
 	wanted := make(map[string]bool, len(traces))
 	for _, t := range traces {
 		wanted[t] = true
 	}
-	tracesOf := map[string][]string{} // request ID → traces
-	seen := map[[2]string]bool{}
-	for _, e := range events {
-		if e.Platform || e.RequestID == "" || !wanted[e.TraceID] || seen[[2]string{e.RequestID, e.TraceID}] {
-			continue
-		}
-		seen[[2]string{e.RequestID, e.TraceID}] = true
-		tracesOf[e.RequestID] = append(tracesOf[e.RequestID], e.TraceID)
-	}
+	tracesOf := requestTraces(events, wanted)
 	out := map[string]failure{}
+	steps := map[string]string{} // trace → its earliest failed step so far
 	for _, e := range events {
+		if !e.Platform && wanted[e.TraceID] && e.Step != "" && failedStep(e) {
+			if _, ok := steps[e.TraceID]; !ok {
+				steps[e.TraceID] = e.Step
+			}
+		}
 		if !(insights.TimelineEvent{Status: e.Status, Level: e.Level}).Failed() {
 			continue
 		}
 		if e.Platform {
 			for _, t := range tracesOf[e.RequestID] {
 				if _, done := out[t]; !done {
-					out[t] = failure{at: e.Timestamp, step: function(e.LogGroup), raw: e.Message}
+					out[t] = failure{at: e.Timestamp, step: stepOr(steps[t], e.LogGroup), raw: e.Message}
 				}
 			}
 			continue
@@ -303,13 +311,46 @@ func firstFailuresIn(events []insights.Event, traces []string) map[string]failur
 		if raw == "" {
 			raw = e.Message
 		}
-		step := e.Step
-		if step == "" {
-			step = function(e.LogGroup)
-		}
-		out[e.TraceID] = failure{at: e.Timestamp, step: step, raw: raw}
+		out[e.TraceID] = failure{at: e.Timestamp, step: stepOr(steps[e.TraceID], e.LogGroup), raw: raw}
 	}
 	return out
+}
+
+// requestTraces maps each request ID to the wanted traces that logged in
+// that invocation, for Lambda's own lines, which name only the request.
+func requestTraces(events []insights.Event, wanted map[string]bool) map[string][]string {
+	tracesOf := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for _, e := range events {
+		key := [2]string{e.RequestID, e.TraceID}
+		if e.Platform || e.RequestID == "" || !wanted[e.TraceID] || seen[key] {
+			continue
+		}
+		seen[key] = true
+		tracesOf[e.RequestID] = append(tracesOf[e.RequestID], e.TraceID)
+	}
+	return tracesOf
+}
+
+// failedStep reports whether a step's line records its failure: a failed
+// line, or a retry that says what went wrong. A retry without an error (a
+// step in progress elsewhere) is waiting, not failing.
+func failedStep(e insights.Event) bool {
+	switch strings.ToLower(e.Status) {
+	case "error", "dlq", "failed", "failure":
+		return true
+	case "retry":
+		return e.Error != ""
+	}
+	return strings.EqualFold(e.Level, "error")
+}
+
+// stepOr is step, else the function of the log group.
+func stepOr(step, group string) string {
+	if step != "" {
+		return step
+	}
+	return function(group)
 }
 
 // function is the short name of a log group: the Lambda function of

@@ -24,10 +24,13 @@ import (
 
 // Where a group's cause was read.
 const (
-	SourceLogs    = "logs"    // the trace's first failed log line
-	SourceLambda  = "lambda"  // Lambda's ErrorCode/ErrorMessage attributes
-	SourceBody    = "body"    // error fields of the message body
-	SourceUnknown = "unknown" // nothing says
+	SourceLogs   = "logs"   // the trace's first failed log line
+	SourceLambda = "lambda" // Lambda's ErrorCode/ErrorMessage attributes
+	SourceBody   = "body"   // error fields of the message body
+	// EventBridge's ERROR_CODE/ERROR_MESSAGE attributes on a target's DLQ
+	// message.
+	SourceEventBridge = "eventbridge"
+	SourceUnknown     = "unknown" // nothing says
 )
 
 // UnknownError is the error text of the group of messages whose cause
@@ -106,8 +109,8 @@ type Report struct {
 	// CauseOf maps each message ID to its group's ID.
 	CauseOf map[string]string
 	// By source: how many messages got their cause from the logs, from
-	// Lambda's attributes, from the body, or have none.
-	FromLogs, FromLambda, FromBody, Unknown int
+	// Lambda's attributes, from EventBridge's, from the body, or have none.
+	FromLogs, FromLambda, FromEventBridge, FromBody, Unknown int
 	// Traces is how many distinct trace IDs were looked up in the logs;
 	// Queries how many Insights queries that took.
 	Traces  int
@@ -169,6 +172,8 @@ func Classify(ctx context.Context, o Options, msgs []queue.Message) (Report, err
 			rep.FromLogs++
 		case SourceLambda:
 			rep.FromLambda++
+		case SourceEventBridge:
+			rep.FromEventBridge++
 		case SourceBody:
 			rep.FromBody++
 		default:

@@ -297,9 +297,47 @@ func TestFirstFailuresIn(t *testing.T) {
 	}
 	got := firstFailuresIn(events, []string{"t-1", "t-2", "t-3", "t-4"})
 	want := map[string]failure{
-		"t-1": {at: t0.Add(3 * time.Second), step: "fn", raw: "m:timed out"},
+		// Timed out after step a had failed once: a's failure started it.
+		"t-1": {at: t0.Add(3 * time.Second), step: "a", raw: "m:timed out"},
 		"t-2": {at: t0.Add(2 * time.Second), step: "b", raw: "lower-case level"},
 		"t-3": {at: t0.Add(5 * time.Second), step: "fn", raw: "dead-lettered"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("first failures = %+v\nwant %+v", got, want)
+	}
+}
+
+// The demo's payment outage as its pipeline logs it: the saga's charge
+// step fails with a retryable error (status retry, step charge), then the
+// batch handler logs the record's failure (status error, no step). The
+// cause's step is charge, not the function; its error is the first failed
+// line's. A step in progress elsewhere (a retry without an error) is no
+// step's failure, and a trace whose lines name no failed step falls back
+// to the function.
+func TestFirstFailureStepIsTheStepThatFailedFirst(t *testing.T) {
+	t.Parallel()
+	const group = "/aws/lambda/orders-payments"
+	ev := func(ms int, trace, step, status, level, errText string) insights.Event {
+		return insights.Event{Timestamp: t0.Add(time.Duration(ms) * time.Millisecond), LogGroup: group, TraceID: trace, RequestID: "r-" + trace,
+			Step: step, Status: status, Level: level, Error: errText, Message: "msg"}
+	}
+	events := []insights.Event{
+		ev(0, "t-pay", "charge", "started", "INFO", ""),
+		ev(5, "t-pay", "charge", "retry", "WARN", "payment provider unavailable: HTTP 503"),
+		ev(6, "t-pay", "", "error", "ERROR", "saga o-1: charge: payment provider unavailable: HTTP 503"),
+		ev(900, "t-pay", "charge", "retry", "WARN", "payment provider unavailable: HTTP 503"),
+		ev(901, "t-pay", "", "error", "ERROR", "saga o-1: charge: payment provider unavailable: HTTP 503"),
+
+		ev(10, "t-busy", "reserve", "retry", "WARN", ""),
+		ev(11, "t-busy", "", "error", "ERROR", "decode record: unexpected EOF"),
+
+		ev(20, "t-plain", "", "error", "ERROR", "decode record: unexpected EOF"),
+	}
+	got := firstFailuresIn(events, []string{"t-pay", "t-busy", "t-plain"})
+	want := map[string]failure{
+		"t-pay":   {at: t0.Add(6 * time.Millisecond), step: "charge", raw: "saga o-1: charge: payment provider unavailable: HTTP 503"},
+		"t-busy":  {at: t0.Add(11 * time.Millisecond), step: "orders-payments", raw: "decode record: unexpected EOF"},
+		"t-plain": {at: t0.Add(20 * time.Millisecond), step: "orders-payments", raw: "decode record: unexpected EOF"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("first failures = %+v\nwant %+v", got, want)

@@ -245,14 +245,23 @@ func errCell(e *queue.MessageError) render.Cell {
 	return render.Cell{Text: errText(e), Short: e.Code}
 }
 
+// errText is CODE: MESSAGE, and the condition that ended the retries
+// (EventBridge's, an invocation record's) in parentheses.
 func errText(e *queue.MessageError) string {
 	if e == nil {
 		return ""
 	}
-	if e.Message == "" {
-		return e.Code
+	text := e.Code
+	if e.Message != "" {
+		text = strings.TrimPrefix(e.Code+": "+e.Message, ": ")
 	}
-	return e.Code + ": " + e.Message
+	switch {
+	case e.Condition == "":
+		return text
+	case text == "":
+		return e.Condition
+	}
+	return text + " (" + e.Condition + ")"
 }
 
 // preview is the start of a body for the table: previewLen cells and an
@@ -276,7 +285,7 @@ func writeBodies(opts *PeekOptions, msgs []queue.Message) error {
 		}
 		fmt.Fprintf(&b, "%s %s\n", st.Bold.Render("message"), render.Sanitize(m.MessageID))
 		fields := []string{"sent " + opts.IO.Time(m.SentAt, now), "receives " + strconv.Itoa(m.ReceiveCount)}
-		for _, kv := range [][2]string{{"trace", m.TraceID}, {"xray", m.XRayTraceID}, {"order", m.OrderID}, {"group", m.GroupID}} {
+		for _, kv := range [][2]string{{"trace", m.TraceID}, {"xray", m.XRayTraceID}, {"order", m.OrderID}, {"group", m.GroupID}, {"origin", m.Origin}} {
 			if kv[1] != "" {
 				fields = append(fields, kv[0]+" "+render.Sanitize(kv[1]))
 			}

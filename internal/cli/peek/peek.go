@@ -68,9 +68,13 @@ for the scan to end and are sorted by sent time. Ctrl-C stops the scan,
 releases every message, prints what was found so far and exits 130.
 
 traceId and orderId come from message attributes, then the body's top level,
-then an EventBridge event's detail, then an SNS envelope's Message. The error
-a Lambda asynchronous invocation records (ErrorCode, ErrorMessage,
-RequestID attributes) is shown as the message's error.
+then an EventBridge event's detail, an SNS envelope's Message, or a Lambda
+invocation record's requestPayload. The message's error is the one its DLQ's
+writer recorded: a Lambda asynchronous invocation's ErrorCode, ErrorMessage
+and RequestID attributes, an EventBridge target's ERROR_CODE, ERROR_MESSAGE
+and EXHAUSTED_RETRY_CONDITION attributes, or an on-failure record's
+responsePayload and condition. -o json names that writer as origin: sqs,
+eventbridge, sns, lambda or lambda-on-failure.
 
 --where PATH=VALUE matches a field of the unwrapped body (customer.tier=gold,
 items.0.sku=A) or an attribute (attr.ErrorCode=500); --jq takes any gojq

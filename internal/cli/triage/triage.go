@@ -56,17 +56,22 @@ and on Ctrl-C, and nothing is deleted. Peek's filters select the messages
 to triage; by default all of them.
 
 A message's cause is the first failure of its trace in the pipeline's logs:
-the first line with status error (or dlq) or level ERROR, which gives the
-step and the error; Lambda's own "Task timed out" lines count for every
-trace of the invocation. The traces are looked up with Logs Insights, up to
+the first line with status error (or dlq) or level ERROR gives the error,
+and the step is the one whose failure started it (the earliest line of a
+step with status error, or retry with an error, up to then; else the
+function's name); Lambda's own "Task timed out" lines count for every trace
+of the invocation. The traces are looked up with Logs Insights, up to
 100 per query, in the log groups timeline searches: --log-group and
 --log-group-prefix (repeatable), or the context's logGroups and
 logGroupPrefix; each query covers its messages' sent times, from 10 minutes
 before to 6 hours after. Without log groups, or for a trace that logged no
-failure, the message speaks for itself: the ErrorCode and ErrorMessage
-attributes Lambda records on an asynchronous invocation's DLQ message (step
-"lambda"), or error fields of its body (errorType and errorMessage, error,
-lastError; Lambda destination records too). Anything else is "unknown".
+failure, the message speaks for itself: the ERROR_CODE and ERROR_MESSAGE
+attributes EventBridge records on a target's DLQ message (step: the target's
+name), the ErrorCode and ErrorMessage attributes Lambda records on an
+asynchronous invocation's DLQ message (step "lambda"), or error fields of its
+body (errorType and errorMessage, error, lastError; a Lambda on-failure
+record's responsePayload, else its condition, at the function's name).
+Anything else is "unknown".
 
 Error texts are normalised so that one cause is one group: quoted values,
 UUIDs, timestamps, IDs (o-7, order-123, hex request IDs) and numbers are
@@ -173,7 +178,8 @@ func summary(q queue.Queue, res queue.ScanResult, rep triage.Report, logs bool, 
 	for _, part := range []struct {
 		n    int
 		what string
-	}{{rep.FromLogs, "from logs"}, {rep.FromLambda, "from Lambda's error attributes"}, {rep.FromBody, "from the body"}, {rep.Unknown, "unknown"}} {
+	}{{rep.FromLogs, "from logs"}, {rep.FromLambda, "from Lambda's error attributes"},
+		{rep.FromEventBridge, "from EventBridge's error attributes"}, {rep.FromBody, "from the body"}, {rep.Unknown, "unknown"}} {
 		if part.n > 0 {
 			from = append(from, fmt.Sprintf("%d %s", part.n, part.what))
 		}
