@@ -48,10 +48,20 @@ func attributeOrigin(m *Message) string {
 		return OriginSQS
 	case attrString(m.Attributes, ebRuleARN) != "" || attrString(m.Attributes, ebTargetARN) != "":
 		return OriginEventBridge
-	case attrString(m.Attributes, "RequestID") != "" || attrString(m.Attributes, "ErrorCode") != "":
+	case LambdaDLQAttributes(m.Attributes):
 		return OriginLambda
 	}
 	return ""
+}
+
+// LambdaDLQAttributes reports whether attrs are those Lambda sets on a
+// failed asynchronous invocation it sends to the function's DLQ: RequestID,
+// ErrorCode (a Number) and ErrorMessage. A user attribute of one of those
+// names alone does not make a message Lambda's.
+func LambdaDLQAttributes(attrs map[string]Attribute) bool {
+	code, ok := attrs["ErrorCode"]
+	_, hasMsg := attrs["ErrorMessage"]
+	return ok && strings.HasPrefix(code.Type, "Number") && hasMsg && attrString(attrs, "RequestID") != ""
 }
 
 // bodyOrigin is the origin the parsed body's shape tells, "" when it

@@ -32,6 +32,9 @@ type sqsDelivery struct {
 	api     SQSAPI
 	url     string
 	rewrite func(*types.SendMessageBatchRequestEntry) error
+	// fifo: nothing after an entry the rewrite refused is sent, to keep
+	// its group in order.
+	fifo bool
 }
 
 func (d *sqsDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, _ []string) (*sqs.SendMessageBatchOutput, error) {
@@ -41,6 +44,9 @@ func (d *sqsDelivery) deliver(ctx context.Context, entries []types.SendMessageBa
 		for _, e := range entries {
 			if err := d.rewrite(&e); err != nil {
 				refused = append(refused, senderFault(e.Id, err))
+				if d.fifo {
+					break // the rest: no answer, left behind the stop
+				}
 				continue
 			}
 			kept = append(kept, e)
@@ -70,29 +76,27 @@ func senderFault(id *string, err error) types.BatchResultErrorEntry {
 }
 
 // outcome sorts one call's error for an entry sent alone (an Invoke, a
-// StartExecution): answered is false when the answer was lost (the
-// destination may have it), and final when trying again cannot help.
+// StartExecution): answered is false when the destination may have it (a
+// lost answer, or a 5xx: the service may have taken the request before it
+// failed), and final when trying again cannot help. A refusal (nothing was
+// sent) is answered and final.
 func outcome(err error) (answered, final bool) {
-	if err == nil {
+	var ref *refusal
+	switch {
+	case err == nil, errors.As(err, &ref):
 		return true, true
-	}
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) || !queue.Rejected(err) && !serverAnswered(err) {
+	case !queue.Rejected(err):
 		return false, false
 	}
-	switch code := apiErr.ErrorCode(); {
-	case throttlingCode(code), strings.Contains(code, "Conflict"), strings.Contains(code, "NotReady"):
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
 		return true, false
-	case apiErr.ErrorFault() == smithy.FaultServer:
+	}
+	switch code := apiErr.ErrorCode(); {
+	case throttlingCode(code), strings.Contains(code, "Conflict"), strings.Contains(code, "NotReady"), code == "ExecutionLimitExceeded":
 		return true, false
 	}
 	return true, true
-}
-
-// serverAnswered: a 5xx answer; the request was refused, not lost.
-func serverAnswered(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultServer
 }
 
 func throttlingCode(code string) bool {
@@ -136,4 +140,14 @@ func rowsOf(entries []entry) []int32 {
 		rows[i] = e.row
 	}
 	return rows
+}
+
+// refuseAll fails every entry with err: nothing was sent (the client for
+// the destination could not be made).
+func refuseAll(entries []types.SendMessageBatchRequestEntry, err error) *sqs.SendMessageBatchOutput {
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range entries {
+		out.Failed = append(out.Failed, senderFault(e.Id, err))
+	}
+	return out
 }

@@ -117,6 +117,11 @@ func TestReplayLambdaDLQSharedNeedsAFunction(t *testing.T) {
 	if !errors.As(err, &de) || de.Fix != replay.FixTo || !strings.Contains(err.Error(), p+"-a") {
 		t.Fatalf("err = %v, want a destination error naming both functions", err)
 	}
+	other := testenv.Function(t, cfg, p+"-other")
+	_, err = replay.Run(context.Background(), replay.Config{API: c, DLQ: dlq.URL, Services: svc, To: other})
+	if !errors.As(err, &de) || de.Fix != replay.FixForce {
+		t.Fatalf("to a function that does not write here: err = %v, want a destination error that needs force", err)
+	}
 	rep := run(t, replay.Config{API: c, DLQ: dlq.URL, Services: svc, To: p + "-b"})
 	if rep.Sent != 1 || !rep.Verified || rep.Plan.Routes[0].Kind != replay.DestLambda || rep.Plan.Routes[0].Destination != p+"-b" {
 		t.Fatalf("with To: %+v", rep)

@@ -250,4 +250,14 @@ func TestReplayEventBridgeViaBus(t *testing.T) {
 	if len(left) != 1 || !strings.Contains(*left[0].Body, "aws.s3") {
 		t.Fatalf("left in the DLQ: %v, want the aws.s3 event", left)
 	}
+
+	// The rule is disabled now: on its bus an event might reach nobody.
+	if _, err := eb.DisableRule(context.Background(), &eventbridge.DisableRuleInput{Name: aws.String(p + "-rule"), EventBusName: aws.String(bus)}); err != nil {
+		t.Fatal(err)
+	}
+	sendEBFailure(t, c, dlq.URL, rule, target.ARN, ebEvent("e-3", "o-3"))
+	rep = run(t, replay.Config{API: c, DLQ: dlq.URL, Services: services(t), ViaBus: true})
+	if rep.Sent != 0 || rep.Failed != 1 || !strings.Contains(routeWhy(rep), "is disabled") {
+		t.Fatalf("to a disabled rule's bus: %+v", rep)
+	}
 }

@@ -57,10 +57,7 @@ func originKey(m *queue.Message) string {
 	if rule, target := m.Attributes[attrRuleARN].String, m.Attributes[attrTargetARN].String; rule != "" && target != "" {
 		return string(originEventBridge) + " " + rule + " " + target
 	}
-	if _, ok := m.Attributes[attrRequestID]; ok {
-		return string(originLambdaDLQ)
-	}
-	if _, ok := m.Attributes[attrErrorCode]; ok {
+	if queue.LambdaDLQAttributes(m.Attributes) {
 		return string(originLambdaDLQ)
 	}
 	body := strings.TrimSpace(m.Body)

@@ -97,10 +97,18 @@ func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, erro
 		rt.notes = append(rt.notes, "notifications a subscription failed to deliver are published to the topic again: every subscriber gets them, not only the one that failed")
 	}
 	if to != "" {
-		q, err := resolveQueue(ctx, api, to)
+		var q queue.Queue
+		err := errNotAQueue
+		if !IsFunctionARN(to) {
+			q, err = resolveQueue(ctx, api, to)
+		}
 		var nf *queue.NotFoundError
-		if errors.As(err, &nf) {
-			if t, ok := rt.toFunction(ctx, to); ok {
+		if errors.Is(err, errNotAQueue) || errors.As(err, &nf) {
+			t, ok, ferr := rt.toFunction(ctx, to)
+			switch {
+			case ferr != nil:
+				return nil, ferr
+			case ok:
 				rt.register(t)
 				rt.to = &t.q
 				return rt, nil
@@ -242,6 +250,12 @@ func (rt *router) destination(ctx context.Context, key string) (*queue.Queue, st
 		q, err := rt.service(ctx, key, o)
 		return q, string(o.kind), err
 	case len(rt.sources) == 1:
+		// SQS stamps what it redrives: a message without the stamp may
+		// come from a service that also writes here.
+		if feeders, err := rt.svc.feeders(ctx); err == nil && len(feeders) > 0 {
+			return nil, "", &DestinationError{Msg: fmt.Sprintf("messages in %s do not say where they failed, and both the queue %s and %d EventBridge target(s), SNS subscription(s) or Lambda function(s) write to it",
+				rt.dlq.Name, rt.sources[0].Name, len(feeders)), Fix: FixTo}
+		}
 		return &rt.sources[0], "source", nil
 	case len(rt.sources) == 0 && rt.sourcesErr == nil:
 		// No queue redrives here: one service alone may write to it.
@@ -293,25 +307,39 @@ func (rt *router) deliverer(dest queue.Queue) deliverer {
 	return &sqsDelivery{api: rt.api, url: dest.URL}
 }
 
-// toFunction is a Lambda function named by --to: one whose failed
-// asynchronous invocations land in this DLQ, by name or ARN.
-func (rt *router) toFunction(ctx context.Context, to string) (target, bool) {
+// errNotAQueue: --to names a Lambda function by its ARN.
+var errNotAQueue = errors.New("not a queue")
+
+// IsFunctionARN reports whether s is a Lambda function's ARN (a --to that
+// names a function).
+func IsFunctionARN(s string) bool {
+	return strings.HasPrefix(s, "arn:") && service(s) == "lambda" && strings.Contains(s, ":function:")
+}
+
+// toFunction is a Lambda function named by --to (name or ARN) that writes
+// its failed asynchronous invocations to this DLQ; any function ARN with
+// force. ok is false when to names no such function.
+func (rt *router) toFunction(ctx context.Context, to string) (target, bool, error) {
 	if rt.svc.svc.Lambda == nil {
-		return target{}, false
+		return target{}, false, nil
 	}
-	if service(to) == "lambda" {
-		return rt.svc.function(to, onFailurePayload), true
-	}
+	isARN := IsFunctionARN(to)
 	feeders, err := rt.svc.feeders(ctx)
-	if err != nil {
-		return target{}, false
+	if err != nil && !(isARN && rt.force) {
+		return target{}, false, fmt.Errorf("find the functions that write to %s: %w", rt.dlq.Name, err)
 	}
 	for _, f := range feeders {
-		if f.Lambda != nil && (f.Lambda.Function == to || f.ARN == to) {
-			return rt.svc.function(f.Lambda.Function, onFailurePayload), true
+		if f.Lambda != nil && (f.Lambda.Function == to || f.ARN == to || strings.HasPrefix(f.ARN, to+":")) {
+			return rt.svc.function("to", to, onFailurePayload), true, nil
 		}
 	}
-	return target{}, false
+	switch {
+	case isARN && rt.force:
+		return rt.svc.function("to", to, onFailurePayload), true, nil
+	case isARN:
+		return target{}, false, &DestinationError{Msg: fmt.Sprintf("%s does not write its failed invocations to %s", shortName(to), rt.dlq.Name), Fix: FixForce}
+	}
+	return target{}, false, nil
 }
 
 // lookup resolves a source ARN to its queue (SQS keeps a DLQ and its

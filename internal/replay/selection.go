@@ -39,7 +39,7 @@ func (r *runner) takeable(m *queue.Message) bool {
 	// A message this run replayed that failed again and came back (a
 	// later round, or a round that sends while it scans, can see it) is
 	// not taken again: a replay storm is reported, never fed.
-	if r.returned(m) {
+	if r.returned(m) || r.mayHaveReturned(m) {
 		return false
 	}
 	// A round the final check added moves what was there before the run,
@@ -64,6 +64,21 @@ func (r *runner) takeable(m *queue.Message) bool {
 		}
 	}
 	return true
+}
+
+// mayHaveReturned reports whether m is a Lambda or EventBridge failure
+// first sent after the run started: an invocation or an event carries no
+// marker, so one this run sent that failed again comes back as a new
+// message, told apart by nothing. It is left for the next run.
+func (r *runner) mayHaveReturned(m *queue.Message) bool {
+	if r.started.IsZero() || m.SentAt.Before(r.started) || m.System[SourceARNAttribute] != "" {
+		return false
+	}
+	switch parseOrigin(originKey(m)).kind {
+	case originOnFailure, originLambdaDLQ, originEventBridge:
+		return true
+	}
+	return false
 }
 
 // returned reports whether m was replayed by this run: its marker was

@@ -115,7 +115,8 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 		if callErr != nil {
 			// Entries the destination refused before the call are failed
 			// now; the call's outcome is the rest's.
-			a = answer{retry: s.refusedBefore(pending, out), unknown: !queue.Rejected(callErr), stopAt: noRow}
+			rest, stop := s.refusedBefore(pending, out)
+			a = answer{retry: rest, unknown: !queue.Rejected(callErr), stopAt: stop}
 		} else {
 			a = s.sortAnswer(pending, out)
 		}
@@ -139,10 +140,12 @@ func (s *sender) send(ctx context.Context, batch []entry) (blocked int32, err er
 }
 
 // refusedBefore fails the entries out says were refused without a call
-// (out may be nil) and returns the others.
-func (s *sender) refusedBefore(pending []entry, out *sqs.SendMessageBatchOutput) []entry {
+// (out may be nil) and returns the others, and, on a FIFO destination,
+// the row its group stops at (noRow: none): what follows a refused entry
+// is not sent, to keep the group in order.
+func (s *sender) refusedBefore(pending []entry, out *sqs.SendMessageBatchOutput) ([]entry, int32) {
 	if out == nil || len(out.Failed) == 0 {
-		return pending
+		return pending, noRow
 	}
 	refused := make([]bool, len(pending))
 	for _, f := range out.Failed {
@@ -153,11 +156,14 @@ func (s *sender) refusedBefore(pending []entry, out *sqs.SendMessageBatchOutput)
 	}
 	var rest []entry
 	for i, e := range pending {
-		if !refused[i] {
+		switch {
+		case refused[i] && s.dest.FIFO:
+			return rest, e.row
+		case !refused[i]:
 			rest = append(rest, e)
 		}
 	}
-	return rest
+	return rest, noRow
 }
 
 // mayGo waits for the rate limit, and reports whether the batch may go:

@@ -35,6 +35,7 @@ type SNSAPI interface {
 // EventBridgeAPI is the part of the EventBridge client replay calls.
 type EventBridgeAPI interface {
 	sources.EventBridgeAPI
+	DescribeRule(context.Context, *eventbridge.DescribeRuleInput, ...func(*eventbridge.Options)) (*eventbridge.DescribeRuleOutput, error)
 	PutEvents(context.Context, *eventbridge.PutEventsInput, ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
 }
 
@@ -109,7 +110,7 @@ func (s *services) resolve(ctx context.Context, o origin) (target, error) {
 	case originEventBridge:
 		return s.eventBridge(ctx, o.rule, o.target)
 	case originOnFailure:
-		return s.function(o.arn, onFailurePayload), nil
+		return s.function("on-failure", o.arn, onFailurePayload), nil
 	case originSNS:
 		return s.subscriptionOf(ctx, o.arn)
 	case originLambdaDLQ:
@@ -118,12 +119,16 @@ func (s *services) resolve(ctx context.Context, o origin) (target, error) {
 	return s.only(ctx)
 }
 
-// function invokes fn (its ARN or name) with the payload.
-func (s *services) function(fn string, payload payloadFunc) target {
+// function invokes fn (its ARN or name) with the payload; shape names
+// the payload's making, so that each way to one function is a route of
+// its own (an on-failure record's request, an SNS event rebuilt).
+func (s *services) function(shape, fn string, payload payloadFunc) target {
 	if s.svc.Lambda == nil {
 		return s.missing(DestLambda, fn)
 	}
-	return target{q: serviceQueue(DestLambda, fn), kind: DestLambda, d: &lambdaDelivery{api: s.svc.Lambda, fn: fn, payload: payload}}
+	q := serviceQueue(DestLambda, fn)
+	q.URL = DestLambda + ":" + shape + ":" + fn
+	return target{q: q, kind: DestLambda, d: &lambdaDelivery{api: s.svc.Lambda, fn: fn, payload: payload}}
 }
 
 func (s *services) missing(kind, arn string) target {
@@ -167,7 +172,7 @@ func (s *services) functionOfDLQ(ctx context.Context) (target, error) {
 		return target{}, &DestinationError{Msg: "no Lambda function names this DLQ for its failed asynchronous invocations", Fix: FixTo}
 	case 1:
 		for n := range names {
-			return s.function(n, bodyPayload), nil
+			return s.function("payload", n, bodyPayload), nil
 		}
 	}
 	return target{}, &DestinationError{Msg: fmt.Sprintf("%d Lambda functions (%s) dead-letter into this DLQ and a message does not say which it came from",
@@ -200,7 +205,7 @@ func (s *services) only(ctx context.Context) (target, error) {
 		return s.endpoint(ctx, f, false)
 	case sources.KindLambda:
 		if f.Lambda.Via == sources.ViaDLQ {
-			return s.function(f.Lambda.Function, bodyPayload), nil
+			return s.function("payload", f.Lambda.Function, bodyPayload), nil
 		}
 	}
 	return target{}, nil
@@ -236,7 +241,9 @@ func (s *services) subscriptionOf(ctx context.Context, topic string) (target, er
 }
 
 func refused(kind, arn, why string) target {
-	return target{q: serviceQueue(kind, arn), kind: DestNone, d: &refusing{why: why}}
+	q := serviceQueue(kind, arn)
+	q.URL = DestNone + ":" + arn + "#" + why // a route per reason
+	return target{q: q, kind: DestNone, d: &refusing{why: why}}
 }
 
 // endpoint is a subscription's endpoint: an SQS queue gets the
@@ -262,7 +269,7 @@ func (s *services) endpoint(ctx context.Context, f sources.Source, envelope bool
 			}
 			return snsRecords(env, f.ARN)
 		}
-		return s.function(sub.Endpoint, payload), nil
+		return s.function("sns:"+f.ARN, sub.Endpoint, payload), nil
 	}
 	return refused(DestNone, f.ARN, fmt.Sprintf("subscription %s delivers over %s: replay sends only to sqs and lambda endpoints (or to the topic)", f.ARN, sub.Protocol)), nil
 }

@@ -42,9 +42,7 @@ func (s *services) eventBridge(ctx context.Context, ruleARN, targetARN string) (
 		return s.missing(DestEventBus, targetARN), nil
 	}
 	if s.viaBus {
-		q := serviceQueue(DestEventBus, "bus:"+ref.bus)
-		q.Name = "event bus " + ref.bus
-		return target{q: q, kind: DestEventBus, d: &eventsDelivery{api: s.svc.EventBridge, bus: ref.bus}}, nil
+		return s.ruleBus(ctx, ref, targetARN)
 	}
 	t, found, err := s.ruleTarget(ctx, ref, targetARN)
 	if err != nil {
@@ -77,7 +75,7 @@ func (s *services) ruleDestination(ctx context.Context, ruleARN string, t ebtype
 		if t.SqsParameters != nil {
 			group = aws.ToString(t.SqsParameters.MessageGroupId)
 		}
-		q.d = &sqsDelivery{api: s.api, url: q.q.URL, rewrite: func(e *types.SendMessageBatchRequestEntry) error {
+		q.d = &sqsDelivery{api: s.api, url: q.q.URL, fifo: q.q.FIFO, rewrite: func(e *types.SendMessageBatchRequestEntry) error {
 			body, err := payload(e)
 			if err != nil {
 				return err
@@ -91,9 +89,7 @@ func (s *services) ruleDestination(ctx context.Context, ruleARN string, t ebtype
 		q.q.URL = "eventbridge:" + key
 		return q, nil
 	case "lambda":
-		t := s.function(arn, payload)
-		t.q.URL = "eventbridge:" + key
-		return t, nil
+		return s.function("eventbridge:"+key, arn, payload), nil
 	case "sns":
 		if s.svc.SNS == nil {
 			return s.missing(DestSNS, arn), nil
@@ -162,4 +158,26 @@ func (s *services) ruleTarget(ctx context.Context, ref ruleRef, arn string) (ebt
 		return match[0], true, nil
 	}
 	return ebtypes.Target{}, false, nil
+}
+
+// ruleBus puts events back on the rule's bus (--via-bus), while the rule
+// is there and enabled: PutEvents takes an event that no rule matches,
+// and then nobody gets it.
+func (s *services) ruleBus(ctx context.Context, ref ruleRef, targetARN string) (target, error) {
+	api, err := s.svc.EventBridge(ctx)
+	if err != nil {
+		return target{}, err
+	}
+	out, err := api.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(ref.name), EventBusName: aws.String(ref.bus)})
+	switch {
+	case isNotFound(err):
+		return refused(DestNone, targetARN, fmt.Sprintf("rule %s/%s no longer exists: on its bus the events might reach nobody", ref.bus, ref.name)), nil
+	case err != nil:
+		return target{}, fmt.Errorf("describe rule %s/%s: %w", ref.bus, ref.name, err)
+	case out.State == ebtypes.RuleStateDisabled:
+		return refused(DestNone, targetARN, fmt.Sprintf("rule %s/%s is disabled: on its bus the events might reach nobody", ref.bus, ref.name)), nil
+	}
+	q := serviceQueue(DestEventBus, "bus:"+ref.bus)
+	q.Name = "event bus " + ref.bus
+	return target{q: q, kind: DestEventBus, d: &eventsDelivery{api: s.svc.EventBridge, bus: ref.bus}}, nil
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +47,7 @@ type lambdaDelivery struct {
 func (d *lambdaDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, _ []string) (*sqs.SendMessageBatchOutput, error) {
 	api, err := d.api(ctx)
 	if err != nil {
-		return nil, err
+		return refuseAll(entries, err), nil
 	}
 	return each(entries, d.payload, func(_ int, p string) error {
 		_, err := api.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(d.fn), InvocationType: lambdatypes.InvocationTypeEvent, Payload: []byte(p)},
@@ -69,7 +70,7 @@ type sfnDelivery struct {
 func (d *sfnDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, ids []string) (*sqs.SendMessageBatchOutput, error) {
 	api, err := d.api(ctx)
 	if err != nil {
-		return nil, err
+		return refuseAll(entries, err), nil
 	}
 	return each(entries, d.payload, func(i int, p string) error {
 		_, err := api.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(d.arn), Input: aws.String(p), Name: aws.String(executionName(ids[i]))},
@@ -138,7 +139,7 @@ type snsDelivery struct {
 func (d *snsDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, _ []string) (*sqs.SendMessageBatchOutput, error) {
 	api, err := d.api(ctx)
 	if err != nil {
-		return nil, err
+		return refuseAll(entries, err), nil
 	}
 	out := &sqs.SendMessageBatchOutput{}
 	var req []snstypes.PublishBatchRequestEntry
@@ -187,7 +188,7 @@ func (d *snsDelivery) entry(e *types.SendMessageBatchRequestEntry) (snstypes.Pub
 			pe.Subject = aws.String(env.Subject)
 		}
 		for k, a := range env.MessageAttributes {
-			pe.MessageAttributes[k] = snstypes.MessageAttributeValue{DataType: aws.String(a.Type), StringValue: aws.String(a.Value)}
+			pe.MessageAttributes[k] = snsAttribute(a)
 		}
 	default:
 		for k, a := range e.MessageAttributes {
@@ -213,7 +214,7 @@ type eventsDelivery struct {
 func (d *eventsDelivery) deliver(ctx context.Context, entries []types.SendMessageBatchRequestEntry, _ []string) (*sqs.SendMessageBatchOutput, error) {
 	api, err := d.api(ctx)
 	if err != nil {
-		return nil, err
+		return refuseAll(entries, err), nil
 	}
 	out := &sqs.SendMessageBatchOutput{}
 	var req []ebtypes.PutEventsRequestEntry
@@ -349,4 +350,18 @@ func onFailurePayload(e *types.SendMessageBatchRequestEntry) (string, error) {
 		return bodyPayload(e) // not a record: the body is the payload
 	}
 	return string(rec.RequestPayload), nil
+}
+
+// snsAttribute is an envelope's attribute as Publish takes it: a Binary
+// one's value is base64 in the envelope.
+func snsAttribute(a envelopeValue) snstypes.MessageAttributeValue {
+	v := snstypes.MessageAttributeValue{DataType: aws.String(a.Type)}
+	if strings.HasPrefix(a.Type, "Binary") {
+		if b, err := base64.StdEncoding.DecodeString(a.Value); err == nil {
+			v.BinaryValue = b
+			return v
+		}
+	}
+	v.StringValue = aws.String(a.Value)
+	return v
 }

@@ -168,7 +168,7 @@ first); 2 usage; 1 error.`,
 			if _, err := queue.ParseRef(opts.DLQ); err != nil {
 				return &cli.UsageError{Err: err}
 			}
-			if opts.To != "" {
+			if opts.To != "" && !engine.IsFunctionARN(opts.To) {
 				if _, err := queue.ParseRef(opts.To); err != nil {
 					return &cli.UsageError{Err: err}
 				}
