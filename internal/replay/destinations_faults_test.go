@@ -138,11 +138,7 @@ func TestReplayStepFunctionsCrashAtStartExecution(t *testing.T) {
 	c, eb, sf := sqs.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg), sfn.NewFromConfig(cfg)
 	p := testenv.Name(t, "sfc")
 	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
-	sm, err := sf.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(p + "-sm"), RoleArn: aws.String("arn:aws:iam::123456789012:role/sfn"),
-		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sm := stateMachine(t, sf, p+"-sm")
 	rule := testenv.Rule(t, eb, "default", p+"-rule", ebtypes.Target{Id: aws.String("sm"), Arn: sm.StateMachineArn,
 		RoleArn: aws.String("arn:aws:iam::123456789012:role/eb"), DeadLetterConfig: &ebtypes.DeadLetterConfig{Arn: aws.String(dlq.ARN)}})
 	event := ebEvent("e-1", "o-1")

@@ -32,6 +32,18 @@ func services(t *testing.T) replay.Services {
 	}
 }
 
+// stateMachine creates a state machine that succeeds at once (moto runs
+// no definition).
+func stateMachine(t *testing.T, sf *sfn.Client, name string) *sfn.CreateStateMachineOutput {
+	t.Helper()
+	sm, err := sf.CreateStateMachine(context.Background(), &sfn.CreateStateMachineInput{Name: aws.String(name), RoleArn: aws.String("arn:aws:iam::123456789012:role/sfn"),
+		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sm
+}
+
 // ebEvent is an EventBridge event as a target's DLQ keeps it (the body of
 // the DLQ message is the event: testdata/shapes/eventbridge-target-dlq.json).
 func ebEvent(id, orderID string) string {
@@ -75,11 +87,7 @@ func TestReplayEventBridgeTargets(t *testing.T) {
 	dlq := testenv.CreateQueue(t, c, p+"-dlq", nil)
 	shaped := testenv.CreateQueue(t, c, p+"-shaped", nil)
 	plain := testenv.CreateQueue(t, c, p+"-plain", nil)
-	sm, err := sf.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(p + "-sm"), RoleArn: aws.String("arn:aws:iam::123456789012:role/sfn"),
-		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sm := stateMachine(t, sf, p+"-sm")
 	dl := &ebtypes.DeadLetterConfig{Arn: aws.String(dlq.ARN)}
 	kinesis := "arn:aws:kinesis:" + testenv.Region + ":123456789012:stream/" + p
 	rule := testenv.Rule(t, eb, "default", p+"-rule",

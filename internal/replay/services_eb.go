@@ -94,16 +94,12 @@ func (s *services) ruleDestination(ctx context.Context, ruleARN string, t ebtype
 		if s.svc.SNS == nil {
 			return s.missing(DestSNS, arn), nil
 		}
-		q := serviceQueue(DestSNS, arn)
-		q.URL = "eventbridge:" + key
-		return target{q: q, kind: DestSNS, d: &snsDelivery{api: s.svc.SNS, arn: arn, transform: payload}}, nil
+		return ruleTargetOf(key, DestSNS, arn, &snsDelivery{api: s.svc.SNS, arn: arn, transform: payload}), nil
 	case "states":
 		if s.svc.StepFunctions == nil {
 			return s.missing(DestStepFunctions, arn), nil
 		}
-		q := serviceQueue(DestStepFunctions, arn)
-		q.URL = "eventbridge:" + key
-		return target{q: q, kind: DestStepFunctions, d: &sfnDelivery{api: s.svc.StepFunctions, arn: arn, payload: payload}}, nil
+		return ruleTargetOf(key, DestStepFunctions, arn, &sfnDelivery{api: s.svc.StepFunctions, arn: arn, payload: payload}), nil
 	case "events":
 		if strings.Contains(arn, ":event-bus/") {
 			q := serviceQueue(DestEventBus, arn)
@@ -180,4 +176,12 @@ func (s *services) ruleBus(ctx context.Context, ref ruleRef, targetARN string) (
 	q := serviceQueue(DestEventBus, "bus:"+ref.bus)
 	q.Name = "event bus " + ref.bus
 	return target{q: q, kind: DestEventBus, d: &eventsDelivery{api: s.svc.EventBridge, bus: ref.bus}}, nil
+}
+
+// ruleTargetOf is a rule target's destination: a route of its own (key),
+// since the target shapes what it sends.
+func ruleTargetOf(key, kind, arn string, d deliverer) target {
+	q := serviceQueue(kind, arn)
+	q.URL = "eventbridge:" + key
+	return target{q: q, kind: kind, d: d}
 }
