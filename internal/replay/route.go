@@ -325,7 +325,7 @@ func (rt *router) toFunction(ctx context.Context, to string) (target, bool, erro
 	}
 	isARN := IsFunctionARN(to)
 	feeders, err := rt.svc.feeders(ctx)
-	if err != nil && !(isARN && rt.force) {
+	if err != nil && (!isARN || !rt.force) {
 		return target{}, false, fmt.Errorf("find the functions that write to %s: %w", rt.dlq.Name, err)
 	}
 	for _, f := range feeders {

@@ -165,33 +165,8 @@ first); 2 usage; 1 error.`,
 			}
 			opts.DLQ, opts.Output = args[0], s.Output
 			opts.Cause.Defaults(s)
-			if _, err := queue.ParseRef(opts.DLQ); err != nil {
-				return &cli.UsageError{Err: err}
-			}
-			if opts.To != "" && !engine.IsFunctionARN(opts.To) {
-				if _, err := queue.ParseRef(opts.To); err != nil {
-					return &cli.UsageError{Err: err}
-				}
-			}
-			if opts.OrderKey != "" {
-				if opts.Order != string(engine.OrderKey) {
-					return cli.Usagef("--order-key needs --order key")
-				}
-				p, err := filter.ParsePath(opts.OrderKey)
-				if err != nil {
-					return &cli.UsageError{Err: err}
-				}
-				opts.orderKey = &p
-			}
-			switch {
-			case opts.Order != string(engine.OrderKey) && opts.Order != string(engine.OrderSent) && opts.Order != string(engine.OrderNone):
-				return cli.Usagef("--order must be key, sent or none, got %q", opts.Order)
-			case opts.Dedup != string(engine.DedupNew) && opts.Dedup != string(engine.DedupOriginal):
-				return cli.Usagef("--dedup must be new or original, got %q", opts.Dedup)
-			case opts.Rate < 0 || opts.Concurrency < 0 || opts.Limit < 0 || opts.MaxScan < 0 || opts.StopOnReturn < 0:
-				return cli.Usagef("--rate, --concurrency, --limit, --max-scan and --stop-on-return must be 0 or more")
-			case opts.Visibility < 3*time.Second || opts.Visibility > 12*time.Hour:
-				return cli.Usagef("--visibility must be between 3s and 12h")
+			if err := opts.validate(); err != nil {
+				return err
 			}
 			if _, err := opts.Filter.Parse(opts.Now()); err != nil {
 				return err
@@ -452,4 +427,37 @@ func services(f *cli.Factory) engine.Services {
 		EventBridge:   func(ctx context.Context) (engine.EventBridgeAPI, error) { return f.EventBridge(ctx) },
 		StepFunctions: func(ctx context.Context) (engine.StepFunctionsAPI, error) { return f.StepFunctions(ctx) },
 	}
+}
+
+// validate checks the flags that need no AWS call.
+func (o *ReplayOptions) validate() error {
+	if _, err := queue.ParseRef(o.DLQ); err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	if o.To != "" && !engine.IsFunctionARN(o.To) {
+		if _, err := queue.ParseRef(o.To); err != nil {
+			return &cli.UsageError{Err: err}
+		}
+	}
+	if o.OrderKey != "" {
+		if o.Order != string(engine.OrderKey) {
+			return cli.Usagef("--order-key needs --order key")
+		}
+		p, err := filter.ParsePath(o.OrderKey)
+		if err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		o.orderKey = &p
+	}
+	switch {
+	case o.Order != string(engine.OrderKey) && o.Order != string(engine.OrderSent) && o.Order != string(engine.OrderNone):
+		return cli.Usagef("--order must be key, sent or none, got %q", o.Order)
+	case o.Dedup != string(engine.DedupNew) && o.Dedup != string(engine.DedupOriginal):
+		return cli.Usagef("--dedup must be new or original, got %q", o.Dedup)
+	case o.Rate < 0 || o.Concurrency < 0 || o.Limit < 0 || o.MaxScan < 0 || o.StopOnReturn < 0:
+		return cli.Usagef("--rate, --concurrency, --limit, --max-scan and --stop-on-return must be 0 or more")
+	case o.Visibility < 3*time.Second || o.Visibility > 12*time.Hour:
+		return cli.Usagef("--visibility must be between 3s and 12h")
+	}
+	return nil
 }
