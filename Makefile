@@ -83,9 +83,9 @@ bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspect|BenchmarkTimeline|BenchmarkTriage' -benchtime 3x ./internal/cli/root/
 	$(GO) test -run '^$$' -bench 'BenchmarkRecord' -benchtime 200x ./internal/pipeline/idempotency/
 
-## bench-inspect: dlq inspect over 1,000 queues, 200 EventBridge rules, 500 SNS subscriptions and 300 Lambda functions on moto, through toxiproxy at 20 ms each way (wall time, AWS calls)
+## bench-inspect: dlq inspect over 1,000 queues, 200 EventBridge rules, 500 SNS subscriptions and 300 Lambda functions on moto, through toxiproxy at 20 ms each way (wall time, AWS calls), and its baseline: the same requests made again with nothing else
 bench-inspect: $(TOOLS_BIN)/toxiproxy-server
-	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -run '^$$' -bench BenchmarkInspectEveryKindAtScale -benchtime 3x -timeout 30m ./internal/cli/root/
+	PATH="$(TOOLS_BIN):$$PATH" CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'BenchmarkInspectEveryKindAtScale|BenchmarkInspectSameCallsLoop' -benchtime 3x -timeout 40m ./internal/cli/root/
 
 ## bench-peek: peek's scan vs a plain receive loop, and vs receive + release, on fauxqs (2,000 and 10,000 messages)
 FAUXQS_DIR := .tools/fauxqs

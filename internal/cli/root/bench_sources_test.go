@@ -15,6 +15,7 @@ import (
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dlqops/dlq/internal/render"
 	"github.com/dlqops/dlq/internal/testenv"
@@ -28,23 +29,9 @@ import (
 // wall time per run and the AWS calls it makes. Run with `make
 // bench-inspect`.
 func BenchmarkInspectEveryKindAtScale(b *testing.B) {
-	const region = "ap-south-1"
-	cfg := testenv.Config(b, region)
-	dlqs := scaleQueues(b, sqs.NewFromConfig(cfg), 500)
-	scaleRules(b, eventbridge.NewFromConfig(cfg), dlqs, 200)
-	scaleSubscriptions(b, sns.NewFromConfig(cfg), dlqs, 50, 10)
-	scaleFunctions(b, cfg, dlqs, 300)
-	tp := testenv.StartToxiproxy(b)
-	// BENCH_LATENCY_MS=0 measures the emulator alone, for comparison.
-	latency := 20
-	if v, ok := os.LookupEnv("BENCH_LATENCY_MS"); ok {
-		latency, _ = strconv.Atoi(v)
-	}
-	for _, dir := range []string{"upstream", "downstream"} {
-		tp.Add(b, testenv.Toxic{Name: "latency-" + dir, Type: "latency", Stream: dir, Toxicity: 1, Attributes: map[string]any{"latency": latency}})
-	}
+	s := scaleAccount(b)
 	counter := testenv.NewCallCounter()
-	args := []string{"--endpoint-url", tp.Endpoint(), "--region", region, "inspect", "-o", "json"}
+	args := []string{"--endpoint-url", s.endpoint, "--region", s.region, "inspect", "-o", "json"}
 	env := func(string) (string, bool) { return "", false }
 	b.ResetTimer()
 	for b.Loop() {
@@ -58,6 +45,50 @@ func BenchmarkInspectEveryKindAtScale(b *testing.B) {
 	}
 	b.StopTimer()
 	reportCalls(b, counter, "GetQueueAttributes", "ListDeadLetterSourceQueues", "GetSubscriptionAttributes", "ListTargetsByRule", "ListFunctionEventInvokeConfigs")
+}
+
+// scaled is an account of every kind of DLQ source at scale, behind
+// toxiproxy.
+type scaled struct {
+	region   string
+	endpoint string // toxiproxy's
+}
+
+// config is an AWS configuration that reaches the account through
+// toxiproxy.
+func (s scaled) config(b *testing.B) aws.Config {
+	cfg := testenv.Config(b, s.region)
+	cfg.BaseEndpoint = aws.String(s.endpoint)
+	return cfg
+}
+
+// scaleAccount creates 1,000 queues (500 source/DLQ pairs), 200 rules, 500
+// subscriptions and 300 functions in a region of their own, and puts
+// toxiproxy in front of the emulator with 20 ms each way
+// (BENCH_LATENCY_MS=0 measures the emulator alone, for comparison).
+func scaleAccount(b *testing.B) scaled {
+	b.Helper()
+	const region = "ap-south-1"
+	cfg := testenv.Config(b, region)
+	dlqs := scaleQueues(b, sqs.NewFromConfig(cfg), 500)
+	scaleRules(b, eventbridge.NewFromConfig(cfg), dlqs, 200)
+	scaleSubscriptions(b, sns.NewFromConfig(cfg), dlqs, 50, 10)
+	scaleFunctions(b, cfg, dlqs, 300)
+	tp := testenv.StartToxiproxy(b)
+	latency := 20
+	if v, ok := os.LookupEnv("BENCH_LATENCY_MS"); ok {
+		latency, _ = strconv.Atoi(v)
+	}
+	for _, dir := range []string{"upstream", "downstream"} {
+		tp.Add(b, testenv.Toxic{Name: "latency-" + dir, Type: "latency", Stream: dir, Toxicity: 1, Attributes: map[string]any{"latency": latency}})
+	}
+	return scaled{region: region, endpoint: tp.Endpoint()}
+}
+
+// runInspect runs `dlq inspect` with args, and the API options.
+func runInspect(args []string, env func(string) (string, bool), opts ...func(*middleware.Stack) error) int {
+	ios, _, _, _ := render.Test()
+	return Run(context.Background(), ios, env, args, BuildInfo{}, opts...)
 }
 
 // scaleQueues creates n source/DLQ pairs and returns the DLQs' ARNs.
