@@ -154,7 +154,9 @@ func scaleFunctions(b *testing.B, cfg aws.Config, dlqs []string, n int) {
 			Handler: aws.String("bootstrap"), Role: aws.String(role), Code: &ltypes.FunctionCode{ZipFile: pkg}}); err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { _, _ = c.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)}) })
+		b.Cleanup(func() {
+			_, _ = c.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+		})
 		if _, err := c.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String(name), MaximumRetryAttempts: aws.Int32(2),
 			DestinationConfig: &ltypes.DestinationConfig{OnFailure: &ltypes.OnFailure{Destination: aws.String(dlqs[i%len(dlqs)])}}}); err != nil {
 			b.Fatal(err)
