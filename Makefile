@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-worker test unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-inspect bench-peek bench-replay bench-replay-latency bench-worker release-check clean
+.PHONY: all build build-worker test test-under-load unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-inspect bench-peek bench-replay bench-replay-latency bench-worker release-check clean
 
 all: build
 
@@ -22,6 +22,12 @@ build-worker:
 
 ## test: lint, then every test (unit and integration) with the race detector against moto_server
 test: lint integration
+
+## test-under-load: make test with two busy loops running, as on a busy 2-core CI machine (not part of .ci/run; run it before a risky change)
+test-under-load:
+	@set -e; yes > /dev/null & a=$$!; yes > /dev/null & b=$$!; \
+	trap 'kill $$a $$b 2>/dev/null' EXIT; start=$$(date +%s); \
+	$(MAKE) test; echo "make test passed under load in $$(( $$(date +%s) - start )) s"
 
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 TOOLS_BIN := $(CURDIR)/.tools/bin

@@ -89,6 +89,9 @@ type runner struct {
 	// it may have hidden stay hidden until then (wall clock).
 	lostUntil time.Time
 	lostWaits int // how often the final check waited for such messages
+	// inDoubt are the messages killed runs sent with no journaled outcome,
+	// counted as uncertain when the run starts (journal.File.InDoubt).
+	inDoubt map[string]int
 }
 
 func (r *runner) blockedBehind(n int) {
@@ -124,6 +127,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := r.waitForEarlierHolds(ctx); err != nil {
 		return r.report(rep, start, nil), err
 	}
+	if err := r.countInDoubt(ctx); err != nil {
+		return r.report(rep, start, nil), err
+	}
+	defer r.finished(ctx)
 	left, end, err := r.sweeps(ctx, &rep, start)
 	switch {
 	case end == endedAtPlan:
@@ -363,4 +370,40 @@ func (r *runner) halted(ctx context.Context) bool {
 		r.stop(StopMaxHold, "SQS's 12-hour hold on received messages is nearly over")
 	}
 	return r.stopReason() != ""
+}
+
+// inDoubtJournal is a journal that knows what runs killed since the last
+// one that reported sent with no journaled outcome (journal.File).
+type inDoubtJournal interface {
+	InDoubt(ctx context.Context) (map[string]int, error)
+	Finished(ctx context.Context, run string) error
+}
+
+// countInDoubt counts as uncertain every send of a killed run whose
+// outcome the journal never recorded: a killed run reports nothing, so its
+// duplicates are reported here (each kill inside a message's send can add
+// one arrival). A journal that cannot tell counts, as before, one for each
+// message this run resends after an unknown outcome.
+func (r *runner) countInDoubt(ctx context.Context) error {
+	j, ok := r.cfg.Journal.(inDoubtJournal)
+	if !ok || r.cfg.DryRun {
+		return nil
+	}
+	counts, err := j.InDoubt(ctx)
+	if err != nil {
+		return err
+	}
+	r.inDoubt = counts
+	for _, n := range counts {
+		r.c.uncertain.Add(int64(n))
+	}
+	return nil
+}
+
+// finished journals that the run ended with a report: the sends it left
+// in doubt are counted in it.
+func (r *runner) finished(ctx context.Context) {
+	if j, ok := r.cfg.Journal.(inDoubtJournal); ok && !r.cfg.DryRun {
+		_ = j.Finished(context.WithoutCancel(ctx), r.runID)
+	}
 }

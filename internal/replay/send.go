@@ -205,7 +205,10 @@ func (s *sender) journalSending(ctx context.Context, pending []entry, attempt in
 		c.uncertain.Add(int64(len(pending)))
 	case attempt == 1:
 		for _, e := range pending {
-			if h.t.has(e.row, stUnknown) {
+			// Counted when the run started when a killed run left it in
+			// doubt (runner.inDoubt): this resend is the arrival already
+			// counted for.
+			if h.t.has(e.row, stUnknown) && h.r.inDoubt[h.t.id(e.row)] == 0 {
 				c.uncertain.Add(1)
 			}
 		}

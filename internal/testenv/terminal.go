@@ -44,7 +44,7 @@ func RunInTerminal(t testing.TB, bin string, cols int, args ...string) string {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "NO_COLOR=1", fmt.Sprintf("COLUMNS=%d", cols), "LINES=24", "XDG_CONFIG_HOME="+t.TempDir())
+	env = append(env, "NO_COLOR=1", fmt.Sprintf("COLUMNS=%d", cols), "LINES=24", "XDG_CONFIG_HOME="+t.TempDir(), "DLQ_CALL_TIMEOUT="+CallTimeout)
 	cmd.Env = env
 	out, err := cmd.Output()
 	screen := strings.ReplaceAll(string(out), "\r\n", "\n")

@@ -116,8 +116,15 @@ func Env(t testing.TB, region string) map[string]string {
 		"AWS_REGION":                region,
 		"AWS_ENDPOINT_URL":          Endpoint(t),
 		"AWS_EC2_METADATA_DISABLED": "true",
+		"DLQ_CALL_TIMEOUT":          CallTimeout,
 	}
 }
+
+// CallTimeout is the --call-timeout (DLQ_CALL_TIMEOUT) of commands run
+// against the emulator: the default of 10 s suits AWS, not moto answering
+// a large batch on a busy 2-core machine. Tests of timeouts pass
+// --call-timeout themselves, against an endpoint that never answers.
+const CallTimeout = "2m"
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 

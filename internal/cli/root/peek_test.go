@@ -156,7 +156,7 @@ func TestPeekUntrustedAndHugeBodies(t *testing.T) {
 			ios, _, stdout, stderr := render.Test()
 			ios.SetStdoutTTY(tty)
 			argv := append([]string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region}, strings.Fields(args)...)
-			if code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}); code != 0 {
+			if code := Run(context.Background(), ios, emulatorEnv, argv, BuildInfo{}); code != 0 {
 				t.Fatalf("%s: exit %d: %s", args, code, stderr.String())
 			}
 			o := stdout.String()
@@ -250,7 +250,7 @@ func TestPeekInterruptedReleasesAndExits130(t *testing.T) {
 	}
 	ios, _, _, stderr := render.Test()
 	argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0"}
-	code := Run(ctx, ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, interrupt)
+	code := Run(ctx, ios, emulatorEnv, argv, BuildInfo{}, interrupt)
 	if code != cli.ExitInterrupted || !strings.Contains(stderr.String(), "interrupted") {
 		t.Fatalf("exit %d, stderr %q; want 130", code, stderr.String())
 	}
@@ -341,7 +341,7 @@ func TestPeekNDJSONStreamsEveryMessageOnce(t *testing.T) {
 	ios, _, _, stderr := render.Test()
 	ios.Out = out
 	argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0", "-o", "ndjson"}
-	if code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, waitForFirstLine, rec.middleware); code != 0 {
+	if code := Run(context.Background(), ios, emulatorEnv, argv, BuildInfo{}, waitForFirstLine, rec.middleware); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	var ids []string
@@ -387,7 +387,7 @@ func TestPeekInterruptedPrintsWhatItFound(t *testing.T) {
 			}}
 			ios, _, stdout, stderr := render.Test()
 			argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "peek", q.Name, "--limit", "0", "-o", output}
-			code := Run(ctx, ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, rec.middleware)
+			code := Run(ctx, ios, emulatorEnv, argv, BuildInfo{}, rec.middleware)
 			if code != cli.ExitInterrupted || !strings.HasSuffix(stderr.String(), "interrupted\n") {
 				t.Fatalf("exit %d, stderr %q; want 130", code, stderr.String())
 			}

@@ -1,12 +1,15 @@
 package root
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/dlqops/dlq/internal/cli"
 	"github.com/dlqops/dlq/internal/queue"
@@ -79,5 +82,49 @@ func TestReplayUnderConnectionResetsNeverClaimsDoneAndTheNextRunFinishes(t *test
 	}
 	if left := testenv.DrainCounts(t, c, d.URL); len(left) != 0 {
 		t.Errorf("%d messages still in the DLQ", len(left))
+	}
+}
+
+// Every send times out (the destination never answers): the run ends
+// non-zero and says why, nothing is deleted from the DLQ, and the same
+// command on a healthy endpoint then finishes and verifies.
+func TestReplayWhoseSendsAllTimeOutLeavesTheDLQIntact(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "stall")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.Redrive(d.ARN, 3))
+	const total = 20
+	sendBodies(t, c, d.URL, total)
+	// SendMessageBatch never answers: each attempt ends at --call-timeout.
+	stall := func(stack *middleware.Stack) error {
+		return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("stallSends",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				if middleware.GetOperationName(ctx) == "SendMessageBatch" {
+					<-ctx.Done()
+					return middleware.DeserializeOutput{}, middleware.Metadata{}, ctx.Err()
+				}
+				return next.HandleDeserialize(ctx, in)
+			}), middleware.After)
+	}
+	journal := filepath.Join(t.TempDir(), "journal.jsonl")
+	args := "replay " + d.Name + " --yes --visibility 3s --journal " + journal
+	first := dlq(t, "", "--call-timeout 1s "+args+" -o json", stall)
+	var r1 replay.Report
+	_ = json.Unmarshal([]byte(first.stdout), &r1)
+	if first.code != cli.ExitCondition || r1.Verified || r1.Deleted != 0 || r1.Failed != total || len(r1.Failures) == 0 ||
+		!strings.Contains(r1.Failures[0].Error, "no answer within 1s") || !strings.Contains(r1.NextStep, "failed") {
+		t.Fatalf("all sends timed out: exit %d, report %+v\n%s", first.code, r1, first.stderr)
+	}
+	if got := testenv.DrainCounts(t, c, src.URL); len(got) != 0 {
+		t.Fatalf("the destination got %d messages, though no send was answered", len(got))
+	}
+	second := dlq(t, "", args+" -o json")
+	var r2 replay.Report
+	if err := json.Unmarshal([]byte(second.stdout), &r2); err != nil || second.code != cli.ExitOK || !r2.Verified || r2.Sent != total {
+		t.Fatalf("next run: exit %d, report %+v\n%s", second.code, r2, second.stderr)
+	}
+	if got := testenv.DrainCounts(t, c, src.URL); len(got) != total {
+		t.Errorf("%d distinct messages in the destination, want %d", len(got), total)
 	}
 }

@@ -36,10 +36,19 @@ func dlq(t *testing.T, region string, args string, opts ...func(*middleware.Stac
 		if k == "XDG_CONFIG_HOME" || k == "XDG_STATE_HOME" {
 			return dir, true
 		}
-		return "", false
+		return emulatorEnv(k)
 	}
 	code := Run(context.Background(), ios, env, argv, BuildInfo{Version: "test"}, opts...)
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// emulatorEnv is the environment of a command run against the emulator:
+// testenv.CallTimeout, nothing else.
+func emulatorEnv(k string) (string, bool) {
+	if k == "DLQ_CALL_TIMEOUT" {
+		return testenv.CallTimeout, true
+	}
+	return "", false
 }
 
 // pipeline creates an order pipeline under a unique prefix: orders and
@@ -214,7 +223,7 @@ func TestErrorsAreOneLineWithExitCodes(t *testing.T) {
 			t.Parallel()
 			ios, _, _, errOut := render.Test()
 			args := append([]string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region}, tt.args...)
-			code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, args, BuildInfo{})
+			code := Run(context.Background(), ios, emulatorEnv, args, BuildInfo{})
 			msg := errOut.String()
 			if code != tt.code || !strings.Contains(msg, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d with %q", code, msg, tt.code, tt.want)
@@ -232,7 +241,7 @@ func TestMissingCredentialsExit4(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	ios, _, _, errOut := render.Test()
-	code := Run(context.Background(), ios, func(string) (string, bool) { return "", false },
+	code := Run(context.Background(), ios, emulatorEnv,
 		[]string{"--endpoint-url", ep, "--region", "eu-west-3", "--profile", "", "inspect"}, BuildInfo{})
 	if code != cli.ExitAuth || !strings.Contains(errOut.String(), "no usable AWS credentials (default chain, eu-west-3)") {
 		t.Fatalf("exit %d, stderr %q; want 4 naming the chain and region", code, errOut.String())
@@ -242,13 +251,13 @@ func TestMissingCredentialsExit4(t *testing.T) {
 func TestVersionAndHelp(t *testing.T) {
 	t.Parallel()
 	ios, _, out, _ := render.Test()
-	code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, []string{"version"}, BuildInfo{Version: "1.2.3", Commit: "abc", Date: "2026-11-26"})
+	code := Run(context.Background(), ios, emulatorEnv, []string{"version"}, BuildInfo{Version: "1.2.3", Commit: "abc", Date: "2026-11-26"})
 	if code != 0 || !strings.HasPrefix(out.String(), "dlq 1.2.3 (abc, 2026-11-26) ") {
 		t.Errorf("version: %d %q", code, out.String())
 	}
 	for _, cmd := range [][]string{{"inspect", "--help"}, {"alarm", "ensure", "--help"}, {"alarm", "list", "--help"}} {
 		ios, _, out, _ := render.Test()
-		if code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, cmd, BuildInfo{}); code != 0 || !strings.Contains(out.String(), "Examples:") {
+		if code := Run(context.Background(), ios, emulatorEnv, cmd, BuildInfo{}); code != 0 || !strings.Contains(out.String(), "Examples:") {
 			t.Errorf("%v: exit %d, help without examples:\n%s", cmd, code, out.String())
 		}
 	}

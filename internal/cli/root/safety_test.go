@@ -117,7 +117,7 @@ func TestHonestMessagesAndUsageExits(t *testing.T) {
 		r := dlqArgs(t, tt.args...)
 		if tt.args[0] == "__complete" { // as a shell runs it: first
 			ios, _, out, errOut := render.Test()
-			code := Run(context.Background(), ios, func(string) (string, bool) { return "", false }, tt.args, BuildInfo{Version: "test"})
+			code := Run(context.Background(), ios, emulatorEnv, tt.args, BuildInfo{Version: "test"})
 			r = result{code: code, stdout: out.String(), stderr: errOut.String()}
 		}
 		out := r.stderr

@@ -185,7 +185,7 @@ func TestTriageInterruptedReleasesAndExits130(t *testing.T) {
 			}
 			ios, _, stdout, stderr := render.Test()
 			argv := []string{"--endpoint-url", testenv.Endpoint(t), "--region", testenv.Region, "triage", q.Name, "--log-group", g}
-			code := Run(ctx, ios, func(string) (string, bool) { return "", false }, argv, BuildInfo{}, interrupt)
+			code := Run(ctx, ios, emulatorEnv, argv, BuildInfo{}, interrupt)
 			if code != cli.ExitInterrupted || stdout.Len() != 0 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 130 and nothing printed", code, stdout.String(), stderr.String())
 			}
@@ -235,7 +235,7 @@ func BenchmarkTriage(b *testing.B) {
 	testenv.SendBatch(b, c, q.URL, n, func(i int) string { return fmt.Sprintf(`{"traceId":"t-%d","orderId":"o-%d"}`, i, i) }, nil)
 	args := []string{"--endpoint-url", testenv.Endpoint(b), "--region", region, "triage", q.Name, "--log-group-prefix", p + "-", "-o", "json"}
 	counter := testenv.NewCallCounter()
-	env := func(string) (string, bool) { return "", false }
+	env := emulatorEnv
 	for b.Loop() {
 		ios, _, out, errOut := render.Test()
 		if code := Run(context.Background(), ios, env, args, BuildInfo{}, counter.Middleware); code != 0 {

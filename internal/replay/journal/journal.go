@@ -143,7 +143,9 @@ type journalLine struct {
 	Held     *int     `json:"held,omitempty"`
 	Until    string   `json:"until,omitempty"`
 	Released bool     `json:"released,omitempty"`
-	At       string   `json:"at"`
+	// Finished: the run ended with a report (it was not killed).
+	Finished bool   `json:"finished,omitempty"`
+	At       string `json:"at"`
 }
 
 // OpenFile opens (or creates) the journal at path. The journals at
@@ -269,6 +271,8 @@ type holdSet struct {
 	holds  map[string]Hold
 	runs   []string
 	listed map[string]bool // a run holds again after a release when the final check adds a round
+	// finished, when set, is told of each run that ended with a report.
+	finished func()
 }
 
 // readFile reads the journal at path (none: nothing) into each and hs.
@@ -296,6 +300,10 @@ func readFile(path string, each func(id string, st State), hs *holdSet) error {
 			st := ParseState(l.State)
 			for _, id := range l.IDs {
 				each(id, st)
+			}
+		case l.Run != "" && l.Finished:
+			if hs.finished != nil {
+				hs.finished()
 			}
 		case l.Run != "" && l.Released:
 			delete(hs.holds, l.Run)
@@ -349,6 +357,49 @@ func (j *File) Record(_ context.Context, ids []string, state State) error {
 // Hold appends the run's hold.
 func (j *File) Hold(_ context.Context, run string, n int, until time.Time) error {
 	return j.append(journalLine{Run: run, Held: &n, Until: until.UTC().Format(time.RFC3339Nano), At: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+// Finished appends that the run ended with a report: what it sent in
+// doubt is counted there.
+func (j *File) Finished(_ context.Context, run string) error {
+	return j.append(journalLine{Run: run, Finished: true, At: time.Now().UTC().Format(time.RFC3339Nano)})
+}
+
+// InDoubt counts, per message, the sends journaled since the last run that
+// ended with a report (the runs since were killed, and reported nothing)
+// whose outcome was never journaled: each may have reached the
+// destination. A message resent after each of two kills inside its sends
+// counts 2.
+func (j *File) InDoubt(context.Context) (map[string]int, error) {
+	_ = j.flush()
+	counts := map[string]int{}
+	hs := holdSet{holds: map[string]Hold{}, listed: map[string]bool{}, finished: func() { clear(counts) }}
+	each := func(id string, st State) {
+		switch st {
+		case Sending:
+			counts[id]++
+		case Sent:
+			if counts[id] > 0 {
+				counts[id]--
+			}
+		}
+	}
+	for _, p := range j.legacy {
+		if err := readFile(p, each, &hs); err != nil {
+			return nil, err
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := readFile(j.path, each, &hs); err != nil {
+		return nil, err
+	}
+	for id, n := range counts {
+		if n == 0 {
+			delete(counts, id)
+		}
+	}
+	return counts, nil
 }
 
 // Released appends the run's end.

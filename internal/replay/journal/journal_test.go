@@ -255,3 +255,43 @@ func TestJournalDeletedIsWrittenLater(t *testing.T) {
 		t.Fatalf("after Close: %s; want the deleted line", b)
 	}
 }
+
+// InDoubt counts the sends with no journaled outcome since the last run
+// that ended with a report: a message killed inside two of its sends
+// counts 2; one sent and journaled sent counts none; what a finished run
+// left is its own report's.
+func TestJournalInDoubtSinceTheLastFinishedRun(t *testing.T) {
+	ctx := context.Background()
+	j, err := OpenFile(filepath.Join(t.TempDir(), "j.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	rec := func(st State, ids ...string) {
+		t.Helper()
+		if err := j.Record(ctx, ids, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec(Sending, "old") // a finished run's doubt: reported by it
+	if err := j.Finished(ctx, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	rec(Sending, "m1", "m2", "m3") // run 2, killed inside the send of m1 and m3
+	rec(Sent, "m2")
+	rec(Sending, "m1") // run 3 resends m1, killed again inside it
+	got, err := j.InDoubt(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"m1": 2, "m3": 1}
+	if len(got) != len(want) || got["m1"] != 2 || got["m3"] != 1 {
+		t.Fatalf("in doubt = %v, want %v", got, want)
+	}
+	if err := j.Finished(ctx, "run-4"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := j.InDoubt(ctx); len(got) != 0 {
+		t.Fatalf("after a finished run: %v, want none", got)
+	}
+}
