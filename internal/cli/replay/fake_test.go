@@ -133,7 +133,7 @@ func scenarios() []scenario {
 				progress: []engine.Progress{{Total: 5}, {Total: 5, Sent: 5, Deleted: 5, Elapsed: 2 * time.Second, InFlight: 0}}}
 		}},
 		{name: "left", exit: cli.ExitCondition,
-			message: "dlq: 2 message(s) of this replay are still in shared-dlq (1 failed, 1 not reached); stopped: storm: " +
+			message: "not verified: 2 message(s) of this replay are still in shared-dlq (1 failed, 1 not reached); stopped: storm: " +
 				"1 message(s) failed: fix what the failures say, then run again; 1 matching message(s) were not reached: run the same command again " +
 				"(stopped: 20 replayed messages came back to the DLQ (stop on return: 20): fix what they fail on before replaying the rest)",
 			engine: func() *fakeEngine {

@@ -119,7 +119,14 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 	case !r.Verified:
 		verified = "no"
 	}
-	t := render.NewTable(opts.IO, "DLQ", "DESTINATION", "MATCHED", "SENT", "DELETED", "FAILED", "SKIPPED", "UNCERTAIN", "LEFT IN DLQ", "VERIFIED", "SECONDS")
+	// On a narrow terminal the outcome stays: VERIFIED and LEFT IN DLQ are
+	// the last columns to give way.
+	t := render.NewTableColumns(opts.IO, render.Column{Header: "DLQ", Key: true}, render.Column{Header: "DESTINATION", Priority: 2},
+		render.Column{Header: "MATCHED", Priority: 2, Whole: true}, render.Column{Header: "SENT", Priority: 3, Whole: true},
+		render.Column{Header: "DELETED", Priority: 3, Whole: true}, render.Column{Header: "FAILED", Priority: 4, Whole: true},
+		render.Column{Header: "SKIPPED", Priority: 0, Whole: true}, render.Column{Header: "UNCERTAIN", Priority: 1, Whole: true},
+		render.Column{Header: "LEFT IN DLQ", Priority: 5, Whole: true}, render.Column{Header: "VERIFIED", Priority: 6, Whole: true},
+		render.Column{Header: "SECONDS", Priority: 0, Whole: true})
 	t.AddRow(r.DLQ, r.Destination, strconv.Itoa(r.Matched), strconv.Itoa(r.Sent), strconv.Itoa(r.Deleted), strconv.Itoa(r.Failed),
 		strconv.Itoa(r.Skipped), strconv.Itoa(r.Uncertain), strconv.Itoa(r.LeftInDLQ), verified, strconv.FormatFloat(r.DurationSeconds, 'f', 1, 64))
 	if err := t.Render(opts.IO.Out); err != nil {

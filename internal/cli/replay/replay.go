@@ -254,10 +254,25 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return err
 	}
 	if report.LeftBehind() {
-		return &cli.ConditionError{Message: fmt.Sprintf("dlq: %d message(s) of this replay are still in %s (%s)%s: %s",
+		return &cli.ConditionError{Message: fmt.Sprintf("not verified: %d message(s) of this replay are still in %s (%s)%s: %s",
 			report.LeftInDLQ, report.DLQ, leftReasons(report.Left), stopped(report), report.NextStep)}
 	}
-	return nil
+	_, err = fmt.Fprintln(opts.IO.ErrOut, outcome(report))
+	return err
+}
+
+// outcome is the last line of a replay that left nothing behind: the
+// verified fact, in words (one that left something ends with its
+// ConditionError instead).
+func outcome(r engine.Report) string {
+	if r.DryRun {
+		n := 0
+		if r.Plan != nil {
+			n = r.Plan.Messages
+		}
+		return fmt.Sprintf("dry run: %d message(s) would move; nothing was sent, every message is back in %s", n, render.Sanitize(r.DLQ))
+	}
+	return fmt.Sprintf("verified: %d moved, the DLQ re-read holds none of them (%.1f s)", r.Deleted, r.DurationSeconds)
 }
 
 // watchRun sets what a run shows while it goes: one live line on stderr

@@ -233,7 +233,7 @@ func TestReplayRunExitCodes(t *testing.T) {
 		{name: "verified", report: moved, wantExit: cli.ExitOK, wantTable: true},
 		{name: "failed and not reached", report: left, wantExit: cli.ExitCondition, wantErr: "(1 failed, 1 not reached)", wantTable: true},
 		{name: "not checked", report: unverified, wantExit: cli.ExitCondition,
-			wantErr: "dlq: 1 message(s) of this replay are still in orders-payments-dlq (1 could not be checked): 1 message(s) in flight could not be checked: run again", wantTable: true},
+			wantErr: "not verified: 1 message(s) of this replay are still in orders-payments-dlq (1 could not be checked): 1 message(s) in flight could not be checked: run again", wantTable: true},
 		{name: "interrupted", report: interrupted, err: context.Canceled, cancel: true, wantExit: cli.ExitInterrupted, wantTable: true},
 		{name: "no destination", report: engine.Report{DLQ: "shared-dlq"}, err: &engine.DestinationError{Msg: "shared-dlq has 2 sources (a, b) and 3 message(s) do not say which they came from", Fix: engine.FixTo},
 			wantExit: cli.ExitUsage, wantErr: "do not say which they came from: pass --to QUEUE"},
