@@ -28,6 +28,10 @@ type Queue struct {
 	// KMSMasterKeyID is the KMS key of server-side encryption with KMS
 	// ("alias/aws/sqs" for the AWS managed key), "" when there is none.
 	KMSMasterKeyID string
+	// VisibilitySeconds is the queue's visibility timeout, and
+	// ReceiveWaitSeconds its receive wait (long polling).
+	VisibilitySeconds  int64
+	ReceiveWaitSeconds int64
 }
 
 // Depth is every message the queue holds: visible, in flight and delayed.
@@ -82,16 +86,18 @@ func Attributes(ctx context.Context, api SQSAPI, url string) (Queue, error) {
 
 func fromAttributes(url string, a map[string]string) (Queue, error) {
 	q := Queue{
-		URL:              url,
-		ARN:              a[string(types.QueueAttributeNameQueueArn)],
-		FIFO:             a[string(types.QueueAttributeNameFifoQueue)] == "true",
-		Visible:          atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessages)]),
-		InFlight:         atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
-		Delayed:          atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
-		RetentionSeconds: atoi(a[string(types.QueueAttributeNameMessageRetentionPeriod)]),
-		MaxMessageSize:   atoi(a[string(types.QueueAttributeNameMaximumMessageSize)]),
-		Policy:           a[string(types.QueueAttributeNamePolicy)],
-		KMSMasterKeyID:   a[string(types.QueueAttributeNameKmsMasterKeyId)],
+		URL:                url,
+		ARN:                a[string(types.QueueAttributeNameQueueArn)],
+		FIFO:               a[string(types.QueueAttributeNameFifoQueue)] == "true",
+		Visible:            atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessages)]),
+		InFlight:           atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
+		Delayed:            atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
+		RetentionSeconds:   atoi(a[string(types.QueueAttributeNameMessageRetentionPeriod)]),
+		MaxMessageSize:     atoi(a[string(types.QueueAttributeNameMaximumMessageSize)]),
+		Policy:             a[string(types.QueueAttributeNamePolicy)],
+		KMSMasterKeyID:     a[string(types.QueueAttributeNameKmsMasterKeyId)],
+		VisibilitySeconds:  atoi(a[string(types.QueueAttributeNameVisibilityTimeout)]),
+		ReceiveWaitSeconds: atoi(a[string(types.QueueAttributeNameReceiveMessageWaitTimeSeconds)]),
 	}
 	q.Name = nameFromURL(url)
 	if q.ARN != "" {

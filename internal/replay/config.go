@@ -117,6 +117,17 @@ type Config struct {
 	Now      func() time.Time
 	// Sleep waits d or until ctx ends; default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Canary sends this many messages first (the first message of as many
+	// order keys), watches them for CanaryWait (0: derived from the
+	// source queues' redrive settings), and moves the rest only when every
+	// one was consumed; CanaryOnly stops after the verdict either way.
+	Canary     int
+	CanaryWait time.Duration
+	CanaryOnly bool
+	// onePerKey takes at most one message of each order key (the canary).
+	onePerKey bool
+	// onSent is told the DLQ message IDs each batch sent (the canary).
+	onSent func(ids []string)
 	// LimitMemory lets the run set the process's soft memory limit
 	// (runtime/debug.SetMemoryLimit) while it runs, unless GOMEMLIMIT or
 	// the program set one: a limit that follows the run's live heap, so

@@ -109,6 +109,9 @@ func (r *runner) blockedBehind(n int) {
 // back).
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg.defaults()
+	if cfg.Canary > 0 {
+		return runCanary(ctx, cfg)
+	}
 	rep := Report{Order: cfg.Order, DryRun: cfg.DryRun, Failures: []Failure{}}
 	if cfg.Journal != nil {
 		rep.Journal = cfg.Journal.Location()
@@ -319,6 +322,7 @@ const (
 	StopDeadline    Stop = "deadline"    // the caller's deadline (--timeout, the Lambda's)
 	StopMaxHold     Stop = "max-hold"    // SQS's 12-hour hold on received messages is nearly over
 	StopStorm       Stop = "storm"       // --stop-on-return: replayed messages came back
+	// StopCanary (canary.go): the canary did not prove the fix.
 )
 
 // stop records why no new batch may start; the first reason stays.

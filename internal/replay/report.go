@@ -74,9 +74,11 @@ type Report struct {
 	Unmarked  []string  `json:"unmarked,omitempty"`
 	// Stopped is why the run stopped early: interrupted, deadline,
 	// max-hold or storm; nextStep says it in words.
-	Stopped Stop   `json:"stopped,omitempty"`
-	Journal string `json:"journal"`
-	Plan    *Plan  `json:"plan,omitempty"`
+	Stopped Stop `json:"stopped,omitempty"`
+	// Canary is what the canary step saw (--canary), absent without one.
+	Canary  *CanaryReport `json:"canary,omitempty"`
+	Journal string        `json:"journal"`
+	Plan    *Plan         `json:"plan,omitempty"`
 
 	DurationSeconds float64 `json:"durationSeconds"`
 }

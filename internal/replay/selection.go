@@ -63,7 +63,20 @@ func (r *runner) takeable(m *queue.Message) bool {
 			}
 		}
 	}
-	return true
+	return r.firstOfItsKey(m)
+}
+
+// firstOfItsKey: the canary takes one message of each key, for coverage
+// (a message without a key counts as its own).
+func (r *runner) firstOfItsKey(m *queue.Message) bool {
+	if !r.cfg.onePerKey {
+		return true
+	}
+	k := r.keyFor(m)
+	if k == "" {
+		return true
+	}
+	return r.keys.markFirst(k, keyTaken)
 }
 
 // mayHaveReturned reports whether m is a Lambda or EventBridge failure

@@ -58,6 +58,9 @@ type ReplayOptions struct {
 	Force        bool
 	ViaBus       bool
 	ToTopic      bool
+	Canary       int
+	CanaryWait   time.Duration
+	CanaryOnly   bool
 	NoWait       bool
 	Visibility   time.Duration
 	Output       render.Format
@@ -137,6 +140,9 @@ first); 2 usage; 1 error.`,
   # Replay one order's messages, no questions
   dlq replay orders-payments-dlq --order-id order-1042 --yes
 
+  # Prove the fix on 10 orders first; the rest moves only if all 10 are consumed
+  dlq replay orders-dlq --cause 3f9a2c --canary 10 --yes
+
   # Everything, 50 messages a second, stop if 20 replayed messages fail again
   dlq replay orders-payments-dlq --rate 50 --stop-on-return 20 --yes
 
@@ -197,6 +203,9 @@ first); 2 usage; 1 error.`,
 	fs.StringVar(&opts.Dedup, "dedup", string(engine.DedupNew), "FIFO deduplication IDs: new or original")
 	fs.IntVar(&opts.StopOnReturn, "stop-on-return", 0, "stop when `N` replayed messages land back in the DLQ")
 	fs.BoolVar(&opts.Force, "force", false, "allow a destination that is not a source of the DLQ")
+	fs.IntVar(&opts.Canary, "canary", 0, "send `N` messages first (one of each of N order keys), wait for the verdict, and move the rest only if every one was consumed")
+	fs.DurationVar(&opts.CanaryWait, "canary-wait", 0, "how long to watch the canary (default: the source queue's maxReceiveCount × visibility timeout + receive wait, and a margin)")
+	fs.BoolVar(&opts.CanaryOnly, "canary-only", false, "stop after the canary's verdict, whatever it is")
 	fs.BoolVar(&opts.ViaBus, "via-bus", false, "put events an EventBridge target failed to take back on the rule's bus (every matching rule sees them again) instead of sending them to the target")
 	fs.BoolVar(&opts.ToTopic, "to-topic", false, "publish notifications an SNS subscription failed to deliver to the topic again (every subscriber gets them) instead of to the subscription's endpoint")
 	fs.DurationVar(&opts.Visibility, "visibility", engine.DefaultVisibility, "how long held messages stay hidden; renewed every third of it, so a killed run's messages come back after at most this")
@@ -222,7 +231,8 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			return err
 		}
 	}
-	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Services: opts.Services, ViaBus: opts.ViaBus, ToTopic: opts.ToTopic, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
+	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Services: opts.Services, ViaBus: opts.ViaBus, ToTopic: opts.ToTopic,
+		Canary: opts.Canary, CanaryWait: opts.CanaryWait, CanaryOnly: opts.CanaryOnly, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
 		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
 		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
 		// --yes confirms no plan: --order none sends while it scans.
@@ -252,6 +262,9 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	if err != nil {
 		return err
+	}
+	if report.Stopped == engine.StopCanary && report.Canary != nil {
+		return &cli.ConditionError{Message: fmt.Sprintf("canary %s: %s", report.Canary.Verdict, report.NextStep)}
 	}
 	if report.LeftBehind() {
 		return &cli.ConditionError{Message: fmt.Sprintf("not verified: %d message(s) of this replay are still in %s (%s)%s: %s",
@@ -283,7 +296,7 @@ func watchRun(ctx context.Context, opts *ReplayOptions, cfg *engine.Config) *ren
 	tty := opts.IO.IsStderrTTY()
 	live := render.NewLiveLine(opts.IO.ErrOut, tty, 0)
 	cfg.Status = func(s string) {
-		if s != "" {
+		if s != "" && !strings.HasPrefix(s, "canary:") {
 			s += " (--no-wait to skip)"
 		}
 		live.Status(s)
@@ -473,6 +486,10 @@ func (o *ReplayOptions) validate() error {
 		return cli.Usagef("--rate, --concurrency, --limit, --max-scan and --stop-on-return must be 0 or more")
 	case o.Visibility < 3*time.Second || o.Visibility > 12*time.Hour:
 		return cli.Usagef("--visibility must be between 3s and 12h")
+	case o.Canary < 0 || o.CanaryWait < 0:
+		return cli.Usagef("--canary and --canary-wait must be 0 or more")
+	case o.Canary == 0 && (o.CanaryWait > 0 || o.CanaryOnly):
+		return cli.Usagef("--canary-wait and --canary-only need --canary N")
 	}
 	return nil
 }

@@ -80,11 +80,12 @@ func TestNewCmdReplay(t *testing.T) {
 			want: with(func(o *ReplayOptions) { o.Yes, o.Output = true, render.FormatNDJSON })},
 		{name: "every flag", tty: true,
 			args: "orders-dlq --to arn:aws:sqs:eu-west-1:123456789012:orders-payments --force --order sent --rate 50 --concurrency 4 --limit 10 " +
-				"--max-scan 100 --journal /tmp/j.jsonl --dedup original --stop-on-return 20 --no-wait --visibility 5m --dry-run --via-bus --to-topic",
+				"--max-scan 100 --journal /tmp/j.jsonl --dedup original --stop-on-return 20 --no-wait --visibility 5m --dry-run --via-bus --to-topic --canary 10 --canary-wait 2m --canary-only",
 			want: with(func(o *ReplayOptions) {
 				o.To, o.Force, o.Order, o.Rate, o.Concurrency, o.Limit = "arn:aws:sqs:eu-west-1:123456789012:orders-payments", true, "sent", 50, 4, 10
 				o.MaxScan, o.Journal, o.Dedup, o.StopOnReturn, o.NoWait, o.Visibility, o.DryRun = 100, "/tmp/j.jsonl", "original", 20, true, 5*time.Minute, true
 				o.ViaBus, o.ToTopic = true, true
+				o.Canary, o.CanaryWait, o.CanaryOnly = 10, 2*time.Minute, true
 			})},
 		{name: "order none", args: "orders-dlq --order none -y", want: with(func(o *ReplayOptions) { o.Order, o.Yes = "none", true })},
 		{name: "order key", args: "orders-dlq --order-key customer.id -y", want: with(func(o *ReplayOptions) { o.OrderKey, o.Yes = "customer.id", true })},
@@ -145,6 +146,9 @@ func TestNewCmdReplayUsageErrors(t *testing.T) {
 		{args: "orders-dlq --stop-on-return -1 -y", wantErr: "must be 0 or more"},
 		{args: "orders-dlq --visibility 2s -y", wantErr: "--visibility must be between 3s and 12h"},
 		{args: "orders-dlq --visibility 13h -y", wantErr: "--visibility must be between 3s and 12h"},
+		{args: "orders-dlq --canary -1 -y", wantErr: "--canary and --canary-wait must be 0 or more"},
+		{args: "orders-dlq --canary-only -y", wantErr: "--canary-wait and --canary-only need --canary N"},
+		{args: "orders-dlq --canary-wait 1m -y", wantErr: "--canary-wait and --canary-only need --canary N"},
 		{args: "orders-dlq --jq '.[' -y", wantErr: "invalid --jq"},
 		{args: "orders-dlq --since -1h -y", wantErr: "--since must be positive"},
 		{args: "orders-dlq --rate fast -y", wantErr: `invalid argument "fast" for "--rate"`},

@@ -359,7 +359,7 @@ func TestReplayRunConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := e.config()
-			ignore := cmpopts.IgnoreFields(engine.Config{}, "API", "Filter", "OrderKey", "Journal", "Confirm", "Progress", "Status", "Now", "Sleep")
+			ignore := cmp.Options{cmpopts.IgnoreFields(engine.Config{}, "API", "Filter", "OrderKey", "Journal", "Confirm", "Progress", "Status", "Now", "Sleep"), cmpopts.IgnoreUnexported(engine.Config{})}
 			if diff := cmp.Diff(tt.want(dir), got, ignore); diff != "" {
 				t.Errorf("engine config (-want +got):\n%s", diff)
 			}

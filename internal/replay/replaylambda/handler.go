@@ -15,11 +15,16 @@ import (
 // Event is what the replay Lambda is invoked with: camelCase, times in
 // RFC 3339, like every other JSON contract of dlq.
 type Event struct {
-	DLQ         string  `json:"dlq"`
-	To          string  `json:"to,omitempty"`
-	Force       bool    `json:"force,omitempty"`
-	ViaBus      bool    `json:"viaBus,omitempty"`
-	ToTopic     bool    `json:"toTopic,omitempty"`
+	DLQ     string `json:"dlq"`
+	To      string `json:"to,omitempty"`
+	Force   bool   `json:"force,omitempty"`
+	ViaBus  bool   `json:"viaBus,omitempty"`
+	ToTopic bool   `json:"toTopic,omitempty"`
+	// Canary, CanaryWait (a Go duration: "5m") and CanaryOnly are
+	// --canary, --canary-wait and --canary-only.
+	Canary      int     `json:"canary,omitempty"`
+	CanaryWait  string  `json:"canaryWait,omitempty"`
+	CanaryOnly  bool    `json:"canaryOnly,omitempty"`
 	Filters     Filters `json:"filters"`
 	Order       string  `json:"order,omitempty"` // key (default), sent or none
 	OrderKey    string  `json:"orderKey,omitempty"`
@@ -94,10 +99,8 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		if err != nil {
 			return replay.Report{}, err
 		}
-		for _, q := range []string{ev.DLQ, ev.To} {
-			if r, err := queue.ParseRef(q); err == nil && r.Region != "" && d.Region != "" && r.Region != d.Region {
-				return replay.Report{}, fmt.Errorf("replay: %s is in %s, this function in %s: invoke the replay function of that region", q, r.Region, d.Region)
-			}
+		if err := d.sameRegion(ev.DLQ, ev.To); err != nil {
+			return replay.Report{}, err
 		}
 		now := time.Now
 		if d.Now != nil {
@@ -134,6 +137,9 @@ func Handler(d Deps) func(context.Context, Event) (replay.Report, error) {
 		if dl, ok := ctx.Deadline(); ok {
 			cfg.Deadline = dl
 		}
+		if err := ev.canary(&cfg); err != nil {
+			return replay.Report{}, err
+		}
 		r, err := replay.Run(ctx, cfg)
 		if err != nil {
 			return r, fmt.Errorf("replay %s: %w", ref.Name, err)
@@ -155,4 +161,29 @@ func (d Deps) journal(ctx context.Context, ref queue.Ref) (*DynamoJournal, error
 	}
 	return &DynamoJournal{Store: &idempotency.DynamoStore{API: d.DynamoDB, Table: d.JournalTable}, API: d.DynamoDB,
 		Run: q.ARN, Legacy: q.Name, Lease: d.Visibility}, nil
+}
+
+// canary sets the event's canary on cfg.
+func (ev Event) canary(cfg *replay.Config) error {
+	cfg.Canary, cfg.CanaryOnly = ev.Canary, ev.CanaryOnly
+	if ev.CanaryWait == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(ev.CanaryWait)
+	if err != nil || d < 0 {
+		return fmt.Errorf("replay: canaryWait must be a duration such as 5m, got %q", ev.CanaryWait)
+	}
+	cfg.CanaryWait = d
+	return nil
+}
+
+// sameRegion refuses a queue named by an ARN or AWS URL of another region
+// than the function's.
+func (d Deps) sameRegion(queues ...string) error {
+	for _, q := range queues {
+		if r, err := queue.ParseRef(q); err == nil && r.Region != "" && d.Region != "" && r.Region != d.Region {
+			return fmt.Errorf("replay: %s is in %s, this function in %s: invoke the replay function of that region", q, r.Region, d.Region)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,101 @@
+package replay_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/testenv"
+)
+
+// consumer reads the source queue until the test ends, as the pipeline's
+// consumer would: deleting what it reads (a good fix), or reading without
+// deleting (a fix that did not hold: after maxReceiveCount receives SQS
+// moves the message back to the DLQ).
+func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+			if err != nil {
+				continue
+			}
+			for _, m := range out.Messages {
+				if deletes {
+					_, _ = c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+				}
+			}
+		}
+	}()
+}
+
+// canaryPair is a DLQ of 20 orders and its source, whose failures come
+// back to the DLQ after two receives a second apart.
+func canaryPair(t *testing.T) (*sqs.Client, testenv.Queue, testenv.Queue) {
+	t.Helper()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "can")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.With(map[string]string{"VisibilityTimeout": "1"}, testenv.Redrive(d.ARN, 2)))
+	testenv.SendBatch(t, c, d.URL, 20, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
+	return c, d, src
+}
+
+// The canary proves the fix before the rest moves: a consumer that takes
+// every message lets the rest go (one message of each of 5 orders first);
+// one that fails them sees them return, and nothing else moves; with no
+// consumer the canary is not consumed, and nothing else moves.
+func TestReplayCanary(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		consumer func(*testing.T, *sqs.Client, string)
+		verdict  string
+		sent     int
+	}{
+		{"consumed", func(t *testing.T, c *sqs.Client, u string) { consumer(t, c, u, true) }, replay.CanaryConsumed, 20},
+		{"returned", func(t *testing.T, c *sqs.Client, u string) { consumer(t, c, u, false) }, replay.CanaryReturned, 5},
+		{"not consumed", func(*testing.T, *sqs.Client, string) {}, replay.CanaryNotConsumed, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, d, src := canaryPair(t)
+			tc.consumer(t, c, src.URL)
+			var statuses []string
+			rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 6 * time.Second,
+				Status: func(s string) { statuses = append(statuses, s) }})
+			if rep.Canary == nil || rep.Canary.Verdict != tc.verdict || rep.Canary.Sent != 5 || rep.Sent != tc.sent {
+				t.Fatalf("canary %+v, sent %d: want verdict %s, 5 in the canary and %d sent", rep.Canary, rep.Sent, tc.verdict, tc.sent)
+			}
+			if rep.Plan == nil || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "canary: these 5 go first") {
+				t.Errorf("the plan does not say the canary goes first: %+v", rep.Plan)
+			}
+			if !strings.Contains(strings.Join(statuses, "\n"), "canary: 5 sent, waiting") {
+				t.Errorf("no canary progress line: %q", statuses)
+			}
+			if tc.verdict == replay.CanaryConsumed {
+				if !rep.Verified {
+					t.Errorf("consumed canary, then the rest: want verified, got %+v", rep)
+				}
+				return
+			}
+			if rep.Verified || rep.Stopped != replay.StopCanary || !strings.Contains(rep.NextStep, "nothing else was sent") && !strings.Contains(rep.NextStep, "Nothing else was sent") {
+				t.Errorf("a canary that did not prove the fix: %+v", rep)
+			}
+			q, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(d.URL), AttributeNames: []types.QueueAttributeName{"ApproximateNumberOfMessagesNotVisible"}})
+			if err != nil || q.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
+				t.Errorf("the rest is held after the canary stopped: %v %v", q, err)
+			}
+		})
+	}
+}
