@@ -600,6 +600,15 @@ func TestReplayOrderKeyKeepsEachOrdersMessagesInOrder(t *testing.T) {
 	}})
 	r := run(t, replay.Config{API: api, DLQ: p.dlq.URL, To: p.src.URL})
 	if !r.Verified || r.Deleted != total || r.Order != replay.OrderKey || r.Plan.Keys != orders {
+		// Seen once under a loaded full suite: 10 unchecked, in flight
+		// after every message was deleted. Say what they were, for the
+		// next look: the DLQ once the run's holds have lapsed.
+		p.refresh(t)
+		t.Logf("DLQ now: %d visible, %d in flight; draining after the hold (%s) lapses", p.dlq.Visible, p.dlq.InFlight, replay.DefaultVisibility)
+		time.Sleep(replay.DefaultVisibility + 5*time.Second)
+		for _, m := range testenv.Drain(t, p.c, p.dlq.URL) {
+			t.Logf("left in the DLQ: %s %s receives %s", aws.ToString(m.MessageId), aws.ToString(m.Body), m.Attributes["ApproximateReceiveCount"])
+		}
 		t.Fatalf("report = %+v plan %+v", r, r.Plan)
 	}
 	mu.Lock()
