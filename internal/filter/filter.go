@@ -47,6 +47,14 @@ func (f *Filter) Also(match func(*queue.Message) bool) *Filter {
 	return f
 }
 
+// Clone is a copy of f that takes conditions of its own (Also) without
+// changing f.
+func (f *Filter) Clone() *Filter {
+	c := *f
+	c.also = append([]func(*queue.Message) bool(nil), f.also...)
+	return &c
+}
+
 // ForQueue names the queue the messages come from, so that --jq sees the
 // same "queue" field as -o json.
 func (f *Filter) ForQueue(name string) *Filter {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
 )
 
@@ -17,6 +18,7 @@ const (
 	CanaryConsumed    = "consumed"     // every canary message was taken by its consumer
 	CanaryReturned    = "returned"     // some came back to the DLQ: the fix did not hold
 	CanaryNotConsumed = "not-consumed" // neither, when the wait ended: the consumer is down or slow
+	CanaryNotSent     = "not-sent"     // no canary message could be sent
 )
 
 // StopCanary: the canary did not prove the fix, and the rest was not sent.
@@ -38,60 +40,142 @@ type CanaryReport struct {
 }
 
 // runCanary sends cfg.Canary messages, watches them, and moves the rest
-// only when every one was consumed. The rest is not held while it waits:
-// it stays visible in the DLQ and is scanned again.
+// only when every one was consumed. A first look (a dry run: everything
+// held is given back) sees the whole selection in send order and picks
+// the oldest message of as many keys; the canary run takes exactly those.
+// The rest is not held while the canary is watched: it stays visible in
+// the DLQ, and the last run scans it again.
 func runCanary(ctx context.Context, cfg Config) (Report, error) {
-	w, err := newCanaryWatch(ctx, cfg)
+	look, picked, err := pickCanary(ctx, cfg)
+	if err != nil || cfg.DryRun || len(picked) == 0 {
+		return look, err
+	}
+	w, err := newCanaryWatch(ctx, cfg, look)
 	if err != nil {
-		return Report{Order: cfg.Order, DryRun: cfg.DryRun}, err
+		return look, err
 	}
-	first := cfg
-	first.Canary, first.Stream, first.onePerKey = 0, false, cfg.Order == OrderKey
-	first.Limit = cfg.Canary
-	if cfg.Limit > 0 && cfg.Limit < cfg.Canary {
-		first.Limit = cfg.Limit
+	if dl := cfg.Deadline; !dl.IsZero() && cfg.Now().Add(w.wait+cfg.Margin).After(dl) {
+		look.Stopped, look.Verified = StopDeadline, false
+		look.NextStep = fmt.Sprintf("the canary's wait (%s: %s) does not fit before the deadline: nothing was sent", w.wait.Round(time.Second), w.why)
+		return look, nil
 	}
-	first.onSent = w.sent
-	note := fmt.Sprintf("canary: these %d go first; the rest moves only if every one is consumed within %s (%s)", first.Limit, w.wait.Round(time.Second), w.why)
-	if cfg.Confirm != nil {
-		first.Confirm = func(r Report) (bool, error) {
-			r.Plan.Warnings = append([]string{note}, r.Plan.Warnings...)
-			return cfg.Confirm(r)
-		}
-	}
-	start := cfg.Now()
-	rep, err := Run(ctx, first)
-	if rep.Plan != nil {
-		rep.Plan.Warnings = append([]string{note}, rep.Plan.Warnings...)
-	}
-	if err != nil || cfg.DryRun || rep.Sent == 0 {
-		rep.Canary = &CanaryReport{Sent: rep.Sent, Wait: w.why, ReturnedCauses: []string{}}
+	rep, err := w.send(ctx, picked, look)
+	if err != nil || rep.Canary.Verdict != CanaryConsumed || cfg.CanaryOnly {
 		return rep, err
-	}
-	c, err := w.watch(ctx, start, rep.Sent)
-	rep.Canary = &c
-	if err != nil {
-		return rep, err
-	}
-	if c.Verdict != CanaryConsumed {
-		rep.Verified, rep.Stopped = false, StopCanary
-		rep.NextStep = canaryStep(c)
-		return rep, nil
-	}
-	if cfg.CanaryOnly {
-		return rep, nil
 	}
 	rest := cfg
-	rest.Canary = 0
-	rest.Confirm = nil // the first plan was confirmed
+	rest.Canary, rest.Confirm, rest.returnedSince = 0, nil, w.start // the whole selection was confirmed
 	if cfg.Limit > 0 {
-		rest.Limit = cfg.Limit - rep.Sent
-		if rest.Limit <= 0 {
+		if rest.Limit = cfg.Limit - rep.Matched; rest.Limit <= 0 {
 			return rep, nil
 		}
 	}
 	more, err := Run(ctx, rest)
 	return mergeCanary(rep, more), err
+}
+
+// pickCanary looks at the selection (a dry run) and picks the canary: the
+// oldest message of each of the first cfg.Canary keys in send order (a
+// message without a key counts as its own), so that the rest never sends
+// an older message of a key after the canary's. Only queues can tell a
+// verdict: a FIFO DLQ (a look sees only the first messages of each group)
+// and destinations other than a queue are refused before anything moves.
+func pickCanary(ctx context.Context, cfg Config) (Report, []string, error) {
+	look := cfg
+	look.Canary, look.DryRun, look.Confirm, look.Stream = 0, true, nil, false
+	var picked []string
+	look.onPlan = func(rows []held) {
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if len(picked) == cfg.Canary {
+				break
+			}
+			if r.key == "" || !seen[r.key] {
+				seen[r.key] = r.key != ""
+				picked = append(picked, r.id)
+			}
+		}
+	}
+	rep, err := Run(ctx, look)
+	rep.DryRun = cfg.DryRun
+	if err != nil || rep.Plan == nil {
+		return rep, nil, err
+	}
+	if err := canaryJudges(ctx, cfg, rep); err != nil {
+		return rep, nil, err
+	}
+	rep.Plan.Warnings = append([]string{fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))}, rep.Plan.Warnings...)
+	return rep, picked, nil
+}
+
+// canaryJudges refuses a canary whose verdict could not be read: on a FIFO
+// DLQ, or to a destination that is not a queue (no marker comes back, no
+// depth to read).
+func canaryJudges(ctx context.Context, cfg Config, rep Report) error {
+	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
+	if err != nil {
+		return err
+	}
+	if dlq.FIFO {
+		return &DestinationError{Msg: "a canary cannot be judged on a FIFO DLQ: a look sees only the first messages of each group"}
+	}
+	for _, r := range rep.Plan.Routes {
+		if r.Kind != DestSQS && r.Kind != "" {
+			return &DestinationError{Msg: fmt.Sprintf("a canary is judged by queues only: %d message(s) go to %s %s, which keeps no replay marker and has no depth to read", r.Messages, r.Kind, r.Destination)}
+		}
+	}
+	return nil
+}
+
+// send runs the canary (exactly the picked messages, confirmed with the
+// whole selection's plan in view) and watches it.
+func (w *canaryWatch) send(ctx context.Context, picked []string, look Report) (Report, error) {
+	cfg := w.cfg
+	canary := cfg
+	canary.Canary, canary.Stream, canary.Limit = 0, false, len(picked)
+	ids := map[string]bool{}
+	for _, id := range picked {
+		ids[id] = true
+	}
+	flt := cfg.Filter
+	if flt == nil {
+		flt = &filter.Filter{}
+	}
+	canary.Filter = flt.Clone().Also(func(m *queue.Message) bool { return ids[m.MessageID] })
+	canary.onSent = w.sent
+	note := fmt.Sprintf("canary: these %d go first (the oldest of as many order keys); the rest, %d message(s) in all, moves only if every one is consumed within %s (%s)",
+		len(picked), look.Plan.Messages, w.wait.Round(time.Second), w.why)
+	if cfg.Confirm != nil {
+		canary.Confirm = func(r Report) (bool, error) {
+			p := *r.Plan
+			p.Warnings = append([]string{note}, p.Warnings...)
+			r.Plan = &p
+			w.baseline(ctx) // what the sources and the DLQ hold just before the first send
+			return cfg.Confirm(r)
+		}
+	}
+	w.baseline(ctx)
+	w.start = cfg.Now()
+	rep, err := Run(ctx, canary)
+	if rep.Plan != nil {
+		rep.Plan.Warnings = append([]string{note}, rep.Plan.Warnings...)
+	}
+	if err != nil {
+		return rep, err
+	}
+	if rep.Sent == 0 {
+		rep.Canary = &CanaryReport{Verdict: CanaryNotSent, Wait: w.why, ReturnedCauses: []string{}}
+		rep.Stopped, rep.Verified = StopCanary, false
+		rep.NextStep = "no canary message was sent (see the failures): nothing else was sent; run again"
+		return rep, nil
+	}
+	c, err := w.watch(ctx, rep.Sent)
+	rep.Canary = &c
+	if err == nil && c.Verdict != CanaryConsumed {
+		rep.Verified, rep.Stopped = false, StopCanary
+		rep.NextStep = canaryStep(c)
+	}
+	return rep, err
 }
 
 // canaryStep is the next step after a canary that did not prove the fix.
@@ -134,60 +218,53 @@ func mergeCanary(canary, rest Report) Report {
 	return out
 }
 
-// canaryWatch watches the canary: its sources' counts, and the DLQ for
-// the canary coming back.
+// canaryWatch watches the canary: its destinations' depths, and the DLQ
+// for the canary coming back.
 type canaryWatch struct {
 	cfg     Config
 	dlq     queue.Queue
-	sources []queue.Queue
-	before  map[string]int64 // each source's depth before the canary
+	sources []queue.Queue // the canary's destination queues
 	wait    time.Duration
 	why     string
+	start   time.Time // the canary run's start: its markers are newer
 
-	mu  sync.Mutex
-	ids map[string]bool // the DLQ message IDs the canary sent
+	mu      sync.Mutex
+	before  map[string]int64 // each source's depth just before the canary
+	dlqFrom int64            // the DLQ's depth then
+	ids     map[string]bool  // the DLQ message IDs the canary sent, and their original IDs
 }
 
-func newCanaryWatch(ctx context.Context, cfg Config) (*canaryWatch, error) {
+// newCanaryWatch reads the queues the canary goes to (the look's routes)
+// and derives the wait from them.
+func newCanaryWatch(ctx context.Context, cfg Config, look Report) (*canaryWatch, error) {
 	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
 	if err != nil {
 		return nil, err
 	}
 	w := &canaryWatch{cfg: cfg, dlq: dlq, before: map[string]int64{}, ids: map[string]bool{}}
-	if w.sources, err = canarySources(ctx, cfg, dlq); err != nil {
-		return nil, err
-	}
-	for _, s := range w.sources {
-		w.before[s.URL] = s.Depth()
+	for _, r := range look.Plan.Routes {
+		q, err := resolveQueue(ctx, cfg.API, r.ARN)
+		if err != nil {
+			return nil, fmt.Errorf("read the canary's destination %s: %w", r.Destination, err)
+		}
+		w.sources = append(w.sources, q)
 	}
 	w.wait, w.why = canaryWait(cfg.CanaryWait, w.sources)
 	return w, nil
 }
 
-// canarySources are the queues the canary goes to: --to, else the DLQ's
-// source queues (none when they cannot be listed: then only a return is
-// evidence).
-func canarySources(ctx context.Context, cfg Config, dlq queue.Queue) ([]queue.Queue, error) {
-	if cfg.To != "" && !IsFunctionARN(cfg.To) {
-		q, err := resolveQueue(ctx, cfg.API, cfg.To)
-		if err != nil {
-			return nil, err
+// baseline records what the destinations and the DLQ hold now.
+func (w *canaryWatch) baseline(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.sources {
+		if q, err := queue.Attributes(ctx, w.cfg.API, s.URL); err == nil {
+			w.before[s.URL] = q.Depth()
 		}
-		return []queue.Queue{q}, nil
 	}
-	urls, err := queue.ListSources(ctx, cfg.API, dlq.URL)
-	if err != nil {
-		return nil, nil //nolint:nilerr // unlisted sources: the canary watches the DLQ alone
+	if q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL); err == nil {
+		w.dlqFrom = q.Depth()
 	}
-	var out []queue.Queue
-	for _, u := range urls {
-		q, err := queue.Attributes(ctx, cfg.API, u)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, nil
 }
 
 // canaryWait is how long to watch: given, else the longest a failing
@@ -216,58 +293,82 @@ func canaryWait(given time.Duration, sources []queue.Queue) (time.Duration, stri
 	return longest + max(10*time.Second, longest/4), why
 }
 
-func (w *canaryWatch) sent(ids []string) {
+func (w *canaryWatch) sent(ids, originals []string) {
 	w.mu.Lock()
-	for _, id := range ids {
+	for _, id := range append(ids, originals...) {
 		w.ids[id] = true
 	}
 	w.mu.Unlock()
 }
 
-// watch waits for the verdict: until the wait ends, or earlier once the
-// DLQ grew by as many messages as the canary sent (all may be back).
-func (w *canaryWatch) watch(ctx context.Context, start time.Time, sent int) (CanaryReport, error) {
-	cfg := w.cfg
+// watch waits the whole wait for the verdict: "consumed" needs it all.
+// It ends early only when every canary message is back in the DLQ.
+func (w *canaryWatch) watch(ctx context.Context, sent int) (CanaryReport, error) {
 	c := CanaryReport{Sent: sent, Wait: w.why, ReturnedCauses: []string{}}
-	began := cfg.Now()
-	end := began.Add(w.wait)
-	poll := min(5*time.Second, max(w.wait/10, 100*time.Millisecond))
-	for now := began; now.Before(end); now = cfg.Now() {
-		w.status(fmt.Sprintf("canary: %d sent, waiting %s for the verdict", sent, end.Sub(now).Round(time.Second)))
-		if grown, err := w.dlqGrew(ctx, sent); err != nil || grown {
-			if err != nil {
-				return c, err
-			}
-			break
-		}
-		if err := cfg.Sleep(ctx, min(poll, end.Sub(now))); err != nil {
-			return c, err
-		}
+	began := w.cfg.Now()
+	if err := w.waitForReturns(ctx, sent, began.Add(w.wait)); err != nil {
+		return c, err
 	}
-	w.status("")
-	c.WaitSeconds = cfg.Now().Sub(began).Seconds()
-	back, err := w.returned(ctx, start)
+	c.WaitSeconds = w.cfg.Now().Sub(began).Seconds()
+	back, complete, err := w.returned(ctx)
 	if err != nil {
 		return c, err
 	}
-	c.Returned = len(back)
-	c.ReturnedCauses = causes(back)
 	drained, err := w.drained(ctx)
 	if err != nil {
 		return c, err
 	}
-	switch {
-	case c.Returned > 0:
-		c.Verdict = CanaryReturned
-	case drained:
-		c.Verdict, c.Consumed = CanaryConsumed, sent
-	default:
-		c.Verdict, c.NotConsumed = CanaryNotConsumed, sent
-	}
-	if c.Returned > 0 && drained {
-		c.Consumed = sent - c.Returned
+	c.Returned, c.ReturnedCauses = len(back), causes(back)
+	c.Verdict = verdict(c.Returned, drained, complete)
+	switch c.Verdict {
+	case CanaryConsumed:
+		c.Consumed = sent
+	case CanaryNotConsumed:
+		c.NotConsumed = sent
 	}
 	return c, nil
+}
+
+// waitForReturns waits until end, showing the wait on the live line; it
+// stops early once every canary message is back in the DLQ (looked for
+// only after the DLQ grew).
+func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Time) error {
+	defer w.status("")
+	poll := min(5*time.Second, max(w.wait/10, 100*time.Millisecond))
+	back := 0
+	for now := w.cfg.Now(); now.Before(end); now = w.cfg.Now() {
+		w.status(fmt.Sprintf("canary: %d sent, %d back in the DLQ, waiting %s for the verdict", sent, back, end.Sub(now).Round(time.Second)))
+		if err := w.cfg.Sleep(ctx, min(poll, end.Sub(now))); err != nil {
+			return err
+		}
+		grown, err := w.dlqGrown(ctx)
+		if err != nil || grown <= 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		found, _, err := w.returned(ctx)
+		if err != nil {
+			return err
+		}
+		if back = len(found); back >= sent {
+			return nil
+		}
+	}
+	return nil
+}
+
+// verdict: returned when any came back; consumed only when none did, the
+// whole DLQ could be looked at, and the destinations drained.
+func verdict(returned int, drained, complete bool) string {
+	switch {
+	case returned > 0:
+		return CanaryReturned
+	case drained && complete:
+		return CanaryConsumed
+	}
+	return CanaryNotConsumed
 }
 
 func (w *canaryWatch) status(s string) {
@@ -276,26 +377,30 @@ func (w *canaryWatch) status(s string) {
 	}
 }
 
-// dlqGrew reports whether the DLQ holds at least sent more messages than
-// it did after the canary left it.
-func (w *canaryWatch) dlqGrew(ctx context.Context, sent int) (bool, error) {
+// dlqGrown is how much the DLQ grew since just before the canary.
+func (w *canaryWatch) dlqGrown(ctx context.Context) (int64, error) {
 	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	after := w.dlq.Depth() - int64(sent)
-	return q.Depth()-after >= int64(sent), nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return q.Depth() - w.dlqFrom, nil
 }
 
-// drained reports whether every source is back to its depth before the
-// canary (with no source to read, nothing says otherwise).
+// drained reports whether every destination is back to its depth just
+// before the canary. Live traffic on a destination makes this weak
+// evidence (docs/replay.md).
 func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
 	for _, s := range w.sources {
 		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
 		if err != nil {
 			return false, err
 		}
-		if q.Depth() > w.before[s.URL] {
+		w.mu.Lock()
+		before, ok := w.before[s.URL]
+		w.mu.Unlock()
+		if !ok || q.Depth() > before {
 			return false, nil
 		}
 	}
@@ -303,16 +408,21 @@ func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
 }
 
 // returned finds the canary back in the DLQ: a message whose replay
-// marker names one of the canary's originals and was written by this
-// run. The scan gives back everything it receives.
-func (w *canaryWatch) returned(ctx context.Context, start time.Time) ([]queue.Message, error) {
+// marker names one of the canary's messages (by DLQ or original ID) and
+// was written by the canary run. complete is false when the look could
+// not see the whole DLQ (SQS's in-flight limit). The look holds what it
+// receives for a run's visibility and gives everything back.
+func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, complete bool, err error) {
 	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	since := start.UTC().Format(timeFormat)
+	since := w.start.UTC().Format(timeFormat)
 	w.mu.Lock()
-	ids := w.ids
+	ids := make(map[string]bool, len(w.ids))
+	for id := range w.ids {
+		ids[id] = true
+	}
 	w.mu.Unlock()
 	match := func(m *queue.Message) bool {
 		a, ok := m.Attributes[MarkerAttribute]
@@ -322,11 +432,11 @@ func (w *canaryWatch) returned(ctx context.Context, start time.Time) ([]queue.Me
 		var mk Marker
 		return json.Unmarshal([]byte(a.String), &mk) == nil && ids[mk.OriginalMessageID] && mk.ReplayedAt >= since
 	}
-	res, err := queue.BrowseOpened(ctx, w.cfg.API, q, match, queue.BrowseOptions{})
+	res, err := queue.Scan(ctx, w.cfg.API, q.URL, queue.ScanOptions{Depth: q.Visible, Visibility: w.cfg.Visibility}, match)
 	if err != nil {
-		return nil, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
+		return nil, false, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
 	}
-	return res.Matched, nil
+	return res.Matched, !res.OverLimit, nil
 }
 
 // causes are the returned messages' errors, most common first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +19,15 @@ import (
 // consumer reads the source queue until the test ends, as the pipeline's
 // consumer would: deleting what it reads (a good fix), or reading without
 // deleting (a fix that did not hold: after maxReceiveCount receives SQS
-// moves the message back to the DLQ).
-func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) {
+// moves the message back to the DLQ). It returns the bodies it read, in
+// the order it first read them.
+func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) func() []string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
+	var mu sync.Mutex
+	var bodies []string
+	seen := map[string]bool{}
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
@@ -31,23 +36,47 @@ func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) {
 				continue
 			}
 			for _, m := range out.Messages {
+				mu.Lock()
+				if !seen[aws.ToString(m.MessageId)] {
+					seen[aws.ToString(m.MessageId)] = true
+					bodies = append(bodies, aws.ToString(m.Body))
+				}
+				mu.Unlock()
 				if deletes {
 					_, _ = c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
 				}
 			}
 		}
 	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), bodies...)
+	}
 }
 
-// canaryPair is a DLQ of 20 orders and its source, whose failures come
-// back to the DLQ after two receives a second apart.
+// canaryPair is a DLQ of 10 orders, two messages each (seq 0 sent before
+// seq 1), every one replayed before (it carries a marker with its first
+// ID), and its source, whose failures come back to the DLQ after two
+// receives a second apart.
 func canaryPair(t *testing.T) (*sqs.Client, testenv.Queue, testenv.Queue) {
 	t.Helper()
 	c := sqs.NewFromConfig(testenv.Config(t, ""))
 	p := testenv.Name(t, "can")
 	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
 	src := testenv.CreateQueue(t, c, p+"-src", testenv.With(map[string]string{"VisibilityTimeout": "1"}, testenv.Redrive(d.ARN, 2)))
-	testenv.SendBatch(t, c, d.URL, 20, func(i int) string { return fmt.Sprintf(`{"orderId":"o-%d"}`, i) }, nil)
+	for seq := range 2 {
+		var entries []types.SendMessageBatchRequestEntry
+		for o := range 10 {
+			mk := fmt.Sprintf(`{"originalMessageId":"first-%d-%d","originalSentAt":"2026-12-01T00:00:00.000Z","dlq":"x","count":1,"replayedAt":"2026-12-01T00:00:00.000Z"}`, o, seq)
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(o)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","seq":%d}`, o, seq)),
+				MessageAttributes: map[string]types.MessageAttributeValue{replay.MarkerAttribute: {DataType: aws.String("String"), StringValue: aws.String(mk)}}})
+		}
+		if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.URL), Entries: entries}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // seq 1 is sent after seq 0: SentTimestamp is in milliseconds
+	}
 	return c, d, src
 }
 
@@ -59,18 +88,18 @@ func TestReplayCanary(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		consumer func(*testing.T, *sqs.Client, string)
+		consumer func(*testing.T, *sqs.Client, string) func() []string
 		verdict  string
 		sent     int
 	}{
-		{"consumed", func(t *testing.T, c *sqs.Client, u string) { consumer(t, c, u, true) }, replay.CanaryConsumed, 20},
-		{"returned", func(t *testing.T, c *sqs.Client, u string) { consumer(t, c, u, false) }, replay.CanaryReturned, 5},
-		{"not consumed", func(*testing.T, *sqs.Client, string) {}, replay.CanaryNotConsumed, 5},
+		{"consumed", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, true) }, replay.CanaryConsumed, 20},
+		{"returned", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, false) }, replay.CanaryReturned, 5},
+		{"not consumed", func(*testing.T, *sqs.Client, string) func() []string { return nil }, replay.CanaryNotConsumed, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, d, src := canaryPair(t)
-			tc.consumer(t, c, src.URL)
+			read := tc.consumer(t, c, src.URL)
 			var statuses []string
 			rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 6 * time.Second,
 				Status: func(s string) { statuses = append(statuses, s) }})
@@ -80,8 +109,17 @@ func TestReplayCanary(t *testing.T) {
 			if rep.Plan == nil || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "canary: these 5 go first") {
 				t.Errorf("the plan does not say the canary goes first: %+v", rep.Plan)
 			}
-			if !strings.Contains(strings.Join(statuses, "\n"), "canary: 5 sent, waiting") {
+			if !strings.Contains(strings.Join(statuses, "\n"), "canary: 5 sent, 0 back in the DLQ, waiting") {
 				t.Errorf("no canary progress line: %q", statuses)
+			}
+			if read != nil {
+				// The canary is the oldest message of each of 5 orders: the
+				// rest never sends an order's older message after it.
+				for i, b := range read()[:5] {
+					if !strings.Contains(b, `"seq":0`) {
+						t.Errorf("canary message %d is %s: want seq 0 (the oldest of its order)", i, b)
+					}
+				}
 			}
 			if tc.verdict == replay.CanaryConsumed {
 				if !rep.Verified {

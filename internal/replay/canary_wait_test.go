@@ -31,3 +31,23 @@ func TestCanaryWait(t *testing.T) {
 		t.Errorf("no sources: %s (%s)", got, why)
 	}
 }
+
+// Consumed needs all three: none back, the whole DLQ looked at, and the
+// destinations drained; anything back is returned.
+func TestCanaryVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		returned          int
+		drained, complete bool
+		want              string
+	}{
+		{0, true, true, CanaryConsumed},
+		{0, false, true, CanaryNotConsumed},
+		{0, true, false, CanaryNotConsumed},
+		{1, true, true, CanaryReturned},
+		{2, false, false, CanaryReturned},
+	} {
+		if got := verdict(tc.returned, tc.drained, tc.complete); got != tc.want {
+			t.Errorf("verdict(%d, %v, %v) = %s, want %s", tc.returned, tc.drained, tc.complete, got, tc.want)
+		}
+	}
+}

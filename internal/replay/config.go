@@ -117,17 +117,22 @@ type Config struct {
 	Now      func() time.Time
 	// Sleep waits d or until ctx ends; default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Canary sends this many messages first (the first message of as many
-	// order keys), watches them for CanaryWait (0: derived from the
-	// source queues' redrive settings), and moves the rest only when every
-	// one was consumed; CanaryOnly stops after the verdict either way.
+	// Canary sends this many messages first (the oldest message of as
+	// many order keys), watches them for CanaryWait (0: derived from the
+	// destination queues' redrive settings), and moves the rest only when
+	// every one was consumed; CanaryOnly stops after the verdict either
+	// way.
 	Canary     int
 	CanaryWait time.Duration
 	CanaryOnly bool
-	// onePerKey takes at most one message of each order key (the canary).
-	onePerKey bool
-	// onSent is told the DLQ message IDs each batch sent (the canary).
-	onSent func(ids []string)
+	// onPlan is given the first round's held messages in send order (the
+	// canary picks from them); onSent the DLQ message IDs each batch sent
+	// and the original IDs their markers carry.
+	onPlan func([]held)
+	onSent func(ids, originals []string)
+	// returnedSince, when set, is when this replay began (a canary): a
+	// message its earlier run replayed that came back is not taken again.
+	returnedSince time.Time
 	// LimitMemory lets the run set the process's soft memory limit
 	// (runtime/debug.SetMemoryLimit) while it runs, unless GOMEMLIMIT or
 	// the program set one: a limit that follows the run's live heap, so

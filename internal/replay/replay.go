@@ -280,6 +280,9 @@ func (r *runner) confirm(ctx context.Context, h *round, rep *Report, start time.
 	if h.streamed || !cfg.DryRun && !asks {
 		return roundsDone, nil
 	}
+	if cfg.onPlan != nil {
+		cfg.onPlan(h.held())
+	}
 	ok, err := cfg.DryRun, error(nil)
 	if !cfg.DryRun {
 		ok, err = cfg.Confirm(r.report(*rep, start, nil))

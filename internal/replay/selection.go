@@ -63,20 +63,7 @@ func (r *runner) takeable(m *queue.Message) bool {
 			}
 		}
 	}
-	return r.firstOfItsKey(m)
-}
-
-// firstOfItsKey: the canary takes one message of each key, for coverage
-// (a message without a key counts as its own).
-func (r *runner) firstOfItsKey(m *queue.Message) bool {
-	if !r.cfg.onePerKey {
-		return true
-	}
-	k := r.keyFor(m)
-	if k == "" {
-		return true
-	}
-	return r.keys.markFirst(k, keyTaken)
+	return true
 }
 
 // mayHaveReturned reports whether m is a Lambda or EventBridge failure
@@ -105,8 +92,12 @@ func (r *runner) returned(m *queue.Message) bool {
 	if json.Unmarshal([]byte(a.String), &mk) != nil {
 		return false
 	}
+	since := r.started
+	if s := r.cfg.returnedSince; !s.IsZero() && s.Before(since) {
+		since = s // a canary's messages that came back late
+	}
 	at, err := time.Parse(timeFormat, mk.ReplayedAt)
-	return err == nil && !at.Before(r.started.Truncate(time.Millisecond))
+	return err == nil && !at.Before(since.Truncate(time.Millisecond))
 }
 
 // parse reports whether the run's selection or order key reads what

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -327,7 +328,7 @@ func (s *sender) commit(ctx context.Context, sent []entry) error {
 	}
 	h.t.set(stSent, rows...)
 	if f := h.r.cfg.onSent; f != nil {
-		f(ids)
+		f(ids, originals(sent))
 	}
 	if j := h.r.cfg.Journal; j != nil {
 		if err := j.Record(ctx, ids, journal.Sent); err != nil {
@@ -371,4 +372,21 @@ func (s *sender) progress() {
 	r.mu.Unlock()
 	r.cfg.Progress(Progress{Total: total, Sent: int(r.c.sent.Load()), Deleted: int(r.c.deleted.Load()),
 		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n, Scanning: r.scanning.Load()})
+}
+
+// originals are the original message IDs the entries' markers carry (a
+// message replayed before keeps its first ID there).
+func originals(sent []entry) []string {
+	out := make([]string, 0, len(sent))
+	for _, e := range sent {
+		a, ok := e.in.MessageAttributes[MarkerAttribute]
+		if !ok {
+			continue
+		}
+		var mk Marker
+		if json.Unmarshal([]byte(aws.ToString(a.StringValue)), &mk) == nil && mk.OriginalMessageID != "" {
+			out = append(out, mk.OriginalMessageID)
+		}
+	}
+	return out
 }

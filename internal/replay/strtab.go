@@ -23,7 +23,6 @@ type keyMark uint8
 const (
 	keySent    keyMark = 1 << iota // this run sent a message of the key
 	keyStopped                     // stopped at a failed message
-	keyTaken                       // the canary took a message of the key
 )
 
 // intern numbers s; "" is -1, no string.
@@ -73,17 +72,4 @@ func (t *strtab) marked(s string, m keyMark) bool {
 	defer t.mu.Unlock()
 	i, ok := t.index[s]
 	return ok && t.marks[i]&m != 0
-}
-
-// markFirst marks the string s with m and reports whether it did not have
-// it yet (one caller wins).
-func (t *strtab) markFirst(s string, m keyMark) bool {
-	i := t.intern(s)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.marks[i]&m != 0 {
-		return false
-	}
-	t.marks[i] |= m
-	return true
 }
