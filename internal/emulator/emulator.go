@@ -26,8 +26,10 @@ type Emulator struct {
 // ErrNoMoto means moto_server is not installed.
 var ErrNoMoto = errors.New("moto_server not found on PATH (pip install 'moto[server]==5.2.1')")
 
-// motoAtomic runs moto's application with DynamoDB requests served one at
-// a time: moto alone lets two conditional writes on one item both win.
+// motoAtomic runs moto's application with DynamoDB requests, and SQS
+// requests, served one at a time: moto alone lets two conditional writes
+// on one item both win, and two SQS deletes at once lose one another's
+// changes.
 //
 //go:embed moto_atomic.py
 var motoAtomic []byte

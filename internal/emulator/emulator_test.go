@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/testenv"
 )
@@ -58,5 +60,66 @@ func TestEmulatorConditionalWritesAreAtomic(t *testing.T) {
 		if n := wins.Load(); n != 1 {
 			t.Fatalf("key %d: %d conditional writes won, want exactly 1", k, n)
 		}
+	}
+}
+
+// SQS requests do not lose each other's changes: moto rebuilds a queue's
+// message list on each delete without a lock, so of two DeleteMessageBatch
+// calls at once the later can put back what the earlier deleted (in flight
+// and never deletable again), and a send beside them can vanish. Here 16
+// deleters and 4 senders work on one queue at once: every deleted message
+// stays gone and every sent one is there.
+func TestEmulatorSQSChangesAreNotLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	q := testenv.CreateQueue(t, c, testenv.Name(t, "sqsrace"), nil)
+	const total = 400
+	testenv.SendBatch(t, c, q.URL, total, func(i int) string { return fmt.Sprint(i) }, nil)
+	var handles []sqstypes.Message
+	for len(handles) < total {
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.URL), MaxNumberOfMessages: 10, VisibilityTimeout: 600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			t.Fatalf("received %d of %d", len(handles), total)
+		}
+		handles = append(handles, out.Messages...)
+	}
+	var wg sync.WaitGroup
+	for b := 0; b < total; b += 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var entries []sqstypes.DeleteMessageBatchRequestEntry
+			for i, m := range handles[b : b+10] {
+				entries = append(entries, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
+			}
+			if out, err := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: entries}); err != nil || len(out.Failed) > 0 {
+				t.Errorf("delete: %v %v", out, err)
+			}
+		}()
+	}
+	const sent = 40
+	for s := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range sent / 4 {
+				if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(fmt.Sprint("new-", s, "-", i))}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	a, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL),
+		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, nv := a.Attributes["ApproximateNumberOfMessages"], a.Attributes["ApproximateNumberOfMessagesNotVisible"]; v != fmt.Sprint(sent) || nv != "0" {
+		t.Fatalf("after deleting all %d and sending %d: %s visible, %s in flight; want %d and 0", total, sent, v, nv, sent)
 	}
 }

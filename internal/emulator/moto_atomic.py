@@ -1,11 +1,16 @@
-"""moto_server, with each DynamoDB request served alone.
+"""moto_server, with each DynamoDB request and each SQS request served alone.
 
 moto serves requests on threads and does not lock an item across a
 conditional write's check and write: two conditional PutItems on one
-empty key can both succeed, which real DynamoDB never allows. This runs
-moto's own WSGI application under werkzeug's threaded server (SQS long
-polls need threads) and lets one DynamoDB request at a time through, the
-response included: every single-item write is then atomic, as on AWS.
+empty key can both succeed, which real DynamoDB never allows. Its SQS
+queues have the same kind of gap: a delete rebuilds the queue's message
+list from a copy, so of two DeleteMessageBatch calls at once the later
+can put back what the earlier deleted (in flight, and never deletable
+again: its receipt handles count as deleted), and a send beside them can
+vanish; two receives can take one message. This runs moto's own WSGI
+application under werkzeug's threaded server and lets one DynamoDB
+request, and one SQS request, at a time through, the response included.
+An SQS long poll lets the others through while it waits.
 
 It also mends two gaps of moto's Lambda that dlq's discovery meets (see
 patch_lambda). Usage: python3 moto_atomic.py HOST PORT
@@ -19,18 +24,40 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
 _dynamodb = threading.Lock()
+_sqs = threading.Lock()
 
 
-def atomic_dynamodb(app):
+def atomic(app):
     def wrapped(environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith("DynamoDB_"):
+        if target.startswith("DynamoDB_"):
+            lock = _dynamodb
+        elif target.startswith("AmazonSQS."):
+            lock = _sqs
+        else:
             return app(environ, start_response)
-        with _dynamodb:
+        with lock:
             # The response is built inside the lock: moto may defer work
             # to its iterable.
             return [b"".join(app(environ, start_response))]
     return wrapped
+
+
+def patch_sqs_long_poll():
+    """Let other SQS requests through while a receive waits for messages
+    (it holds _sqs otherwise): a send it waits for could not come."""
+    from moto.sqs import models
+
+    wait = models.Queue.wait_for_messages
+
+    def wait_for_messages(self, timeout):
+        _sqs.release()
+        try:
+            wait(self, timeout)
+        finally:
+            _sqs.acquire()
+
+    models.Queue.wait_for_messages = wait_for_messages
 
 
 def patch_lambda():
@@ -83,8 +110,9 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(port))  # moto builds queue URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     patch_lambda()
+    patch_sqs_long_poll()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, atomic_dynamodb(app), threaded=True)
+    run_simple(host, port, atomic(app), threaded=True)
 
 
 if __name__ == "__main__":
