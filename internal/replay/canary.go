@@ -46,11 +46,11 @@ type CanaryReport struct {
 // The rest is not held while the canary is watched: it stays visible in
 // the DLQ, and the last run scans it again.
 func runCanary(ctx context.Context, cfg Config) (Report, error) {
-	look, picked, err := pickCanary(ctx, cfg)
+	look, dlq, picked, err := pickCanary(ctx, cfg)
 	if err != nil || cfg.DryRun || len(picked) == 0 {
 		return look, err
 	}
-	w, err := newCanaryWatch(ctx, cfg, look)
+	w, err := newCanaryWatch(ctx, cfg, dlq, look)
 	if err != nil {
 		return look, err
 	}
@@ -80,7 +80,7 @@ func runCanary(ctx context.Context, cfg Config) (Report, error) {
 // an older message of a key after the canary's. Only queues can tell a
 // verdict: a FIFO DLQ (a look sees only the first messages of each group)
 // and destinations other than a queue are refused before anything moves.
-func pickCanary(ctx context.Context, cfg Config) (Report, []string, error) {
+func pickCanary(ctx context.Context, cfg Config) (Report, queue.Queue, []string, error) {
 	look := cfg
 	look.Canary, look.DryRun, look.Confirm, look.Stream = 0, true, nil, false
 	var picked []string
@@ -99,32 +99,33 @@ func pickCanary(ctx context.Context, cfg Config) (Report, []string, error) {
 	rep, err := Run(ctx, look)
 	rep.DryRun = cfg.DryRun
 	if err != nil || rep.Plan == nil {
-		return rep, nil, err
+		return rep, queue.Queue{}, nil, err
 	}
-	if err := canaryJudges(ctx, cfg, rep); err != nil {
-		return rep, nil, err
+	dlq, err := canaryJudges(ctx, cfg, rep)
+	if err != nil {
+		return rep, dlq, nil, err
 	}
 	rep.Plan.Warnings = append([]string{fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))}, rep.Plan.Warnings...)
-	return rep, picked, nil
+	return rep, dlq, picked, nil
 }
 
 // canaryJudges refuses a canary whose verdict could not be read: on a FIFO
 // DLQ, or to a destination that is not a queue (no marker comes back, no
 // depth to read).
-func canaryJudges(ctx context.Context, cfg Config, rep Report) error {
+func canaryJudges(ctx context.Context, cfg Config, rep Report) (queue.Queue, error) {
 	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
 	if err != nil {
-		return err
+		return dlq, err
 	}
 	if dlq.FIFO {
-		return &DestinationError{Msg: "a canary cannot be judged on a FIFO DLQ: a look sees only the first messages of each group"}
+		return dlq, &DestinationError{Msg: "a canary cannot be judged on a FIFO DLQ: a look sees only the first messages of each group"}
 	}
 	for _, r := range rep.Plan.Routes {
 		if r.Kind != DestSQS && r.Kind != "" {
-			return &DestinationError{Msg: fmt.Sprintf("a canary is judged by queues only: %d message(s) go to %s %s, which keeps no replay marker and has no depth to read", r.Messages, r.Kind, r.Destination)}
+			return dlq, &DestinationError{Msg: fmt.Sprintf("a canary is judged by queues only: %d message(s) go to %s %s, which keeps no replay marker and has no depth to read", r.Messages, r.Kind, r.Destination)}
 		}
 	}
-	return nil
+	return dlq, nil
 }
 
 // send runs the canary (exactly the picked messages, confirmed with the
@@ -234,13 +235,9 @@ type canaryWatch struct {
 	ids     map[string]bool  // the DLQ message IDs the canary sent, and their original IDs
 }
 
-// newCanaryWatch reads the queues the canary goes to (the look's routes)
-// and derives the wait from them.
-func newCanaryWatch(ctx context.Context, cfg Config, look Report) (*canaryWatch, error) {
-	dlq, err := resolveQueue(ctx, cfg.API, cfg.DLQ)
-	if err != nil {
-		return nil, err
-	}
+// newCanaryWatch reads the queues the canary goes to (the look's routes;
+// the DLQ as canaryJudges read it) and derives the wait from them.
+func newCanaryWatch(ctx context.Context, cfg Config, dlq queue.Queue, look Report) (*canaryWatch, error) {
 	w := &canaryWatch{cfg: cfg, dlq: dlq, before: map[string]int64{}, ids: map[string]bool{}}
 	for _, r := range look.Plan.Routes {
 		q, err := resolveQueue(ctx, cfg.API, r.ARN)

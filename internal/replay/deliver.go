@@ -127,12 +127,6 @@ func answerEach(entries []types.SendMessageBatchRequestEntry, errs []error) *sqs
 	return out
 }
 
-// isNotFound: the service says the resource does not exist.
-func isNotFound(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "NotFound")
-}
-
 // rowsOf are the entries' rows.
 func rowsOf(entries []entry) []int32 {
 	rows := make([]int32, len(entries))

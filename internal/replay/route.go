@@ -71,24 +71,11 @@ type router struct {
 
 // newRouter lists the DLQ's sources and resolves to.
 func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, error) {
-	api, to, force := cfg.API, cfg.To, cfg.Force
-	rt := &router{api: api, dlq: dlq, force: force, byARN: map[string]*queue.Queue{}, used: map[string]bool{},
+	rt := &router{api: cfg.API, dlq: dlq, force: cfg.Force, byARN: map[string]*queue.Queue{}, used: map[string]bool{},
 		sendTo: map[string]target{}, usedTo: map[string]target{},
-		svc: &services{svc: cfg.Services, api: api, dlqARN: dlq.ARN, viaBus: cfg.ViaBus, toTopic: cfg.ToTopic}}
-	urls, err := queue.ListSources(ctx, api, dlq.URL)
-	if _, denied := queue.SourcesUnlisted(err); denied {
-		// The service answered: the call is denied, or not supported.
-		rt.sourcesErr = err
-	} else if err != nil {
+		svc: &services{svc: cfg.Services, api: cfg.API, dlqARN: dlq.ARN, viaBus: cfg.ViaBus, toTopic: cfg.ToTopic}}
+	if err := rt.listSources(ctx); err != nil {
 		return nil, err
-	}
-	for _, u := range urls {
-		q, err := queue.Attributes(ctx, api, u)
-		if err != nil {
-			return nil, err
-		}
-		rt.sources = append(rt.sources, q)
-		rt.byARN[q.ARN] = &q
 	}
 	if cfg.ViaBus {
 		rt.notes = append(rt.notes, "events a rule's target failed to take go back on the rule's bus: every rule there that matches sees them again, each gets a new event ID and time, and events with an aws.* source cannot be put back")
@@ -96,39 +83,8 @@ func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, erro
 	if cfg.ToTopic {
 		rt.notes = append(rt.notes, "notifications a subscription failed to deliver are published to the topic again: every subscriber gets them, not only the one that failed")
 	}
-	if to != "" {
-		var q queue.Queue
-		err := errNotAQueue
-		if !IsFunctionARN(to) {
-			q, err = resolveQueue(ctx, api, to)
-		}
-		var nf *queue.NotFoundError
-		if errors.Is(err, errNotAQueue) || errors.As(err, &nf) {
-			t, ok, ferr := rt.toFunction(ctx, to)
-			switch {
-			case ferr != nil:
-				return nil, ferr
-			case ok:
-				rt.register(t)
-				rt.to = &t.q
-				return rt, nil
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := rt.usable(q); err != nil {
-			return nil, err
-		}
-		isSource := rt.byARN[q.ARN] != nil
-		switch {
-		case rt.sourcesErr != nil:
-			rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): %s is used as given", dlq.Name, errorCode(rt.sourcesErr), q.Name))
-		case !isSource && !force:
-			return nil, &DestinationError{Msg: fmt.Sprintf("%s is not a source of %s", q.Name, dlq.Name), Fix: FixForce}
-		}
-		rt.to = &q
-		return rt, nil
+	if cfg.To != "" {
+		return rt, rt.resolveTo(ctx, cfg.To)
 	}
 	if rt.sourcesErr != nil {
 		rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): messages go back to the source SQS recorded on each", dlq.Name, errorCode(rt.sourcesErr)))
@@ -139,6 +95,63 @@ func newRouter(ctx context.Context, cfg *Config, dlq queue.Queue) (*router, erro
 		}
 	}
 	return rt, nil
+}
+
+// listSources reads the DLQ's source queues; a denied (or unsupported)
+// listing is kept in sourcesErr, not returned.
+func (rt *router) listSources(ctx context.Context) error {
+	urls, err := queue.ListSources(ctx, rt.api, rt.dlq.URL)
+	if _, denied := queue.SourcesUnlisted(err); denied {
+		// The service answered: the call is denied, or not supported.
+		rt.sourcesErr = err
+	} else if err != nil {
+		return err
+	}
+	for _, u := range urls {
+		q, err := queue.Attributes(ctx, rt.api, u)
+		if err != nil {
+			return err
+		}
+		rt.sources = append(rt.sources, q)
+		rt.byARN[q.ARN] = &q
+	}
+	return nil
+}
+
+// resolveTo resolves --to: a queue (a source of the DLQ unless forced),
+// else a Lambda function that writes its failed invocations to the DLQ.
+func (rt *router) resolveTo(ctx context.Context, to string) error {
+	var q queue.Queue
+	err := errNotAQueue
+	if !IsFunctionARN(to) {
+		q, err = resolveQueue(ctx, rt.api, to)
+	}
+	var nf *queue.NotFoundError
+	if errors.Is(err, errNotAQueue) || errors.As(err, &nf) {
+		t, ok, ferr := rt.toFunction(ctx, to)
+		switch {
+		case ferr != nil:
+			return ferr
+		case ok:
+			rt.register(t)
+			rt.to = &t.q
+			return nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := rt.usable(q); err != nil {
+		return err
+	}
+	switch {
+	case rt.sourcesErr != nil:
+		rt.notes = append(rt.notes, fmt.Sprintf("the sources of %s could not be listed (%s): %s is used as given", rt.dlq.Name, errorCode(rt.sourcesErr), q.Name))
+	case rt.byARN[q.ARN] == nil && !rt.force:
+		return &DestinationError{Msg: fmt.Sprintf("%s is not a source of %s", q.Name, rt.dlq.Name), Fix: FixForce}
+	}
+	rt.to = &q
+	return nil
 }
 
 func errorCode(err error) string {

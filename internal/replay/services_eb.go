@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dlqops/dlq/internal/sources"
 )
 
 // ruleRef is a rule's bus and name, from its ARN:
@@ -129,7 +131,7 @@ func (s *services) ruleTarget(ctx context.Context, ref ruleRef, arn string) (ebt
 	var match []ebtypes.Target
 	for {
 		page, err := api.ListTargetsByRule(ctx, in)
-		if isNotFound(err) {
+		if sources.IsNotFound(err) {
 			return ebtypes.Target{}, false, nil
 		}
 		if err != nil {
@@ -166,7 +168,7 @@ func (s *services) ruleBus(ctx context.Context, ref ruleRef, targetARN string) (
 	}
 	out, err := api.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(ref.name), EventBusName: aws.String(ref.bus)})
 	switch {
-	case isNotFound(err):
+	case sources.IsNotFound(err):
 		return refused(DestNone, targetARN, fmt.Sprintf("rule %s/%s no longer exists: on its bus the events might reach nobody", ref.bus, ref.name)), nil
 	case err != nil:
 		return target{}, fmt.Errorf("describe rule %s/%s: %w", ref.bus, ref.name, err)

@@ -109,7 +109,9 @@ func deniedPermission(err error) (perm, code string, ok bool) {
 
 // isNotFound reports whether err is a service saying the resource is gone:
 // deleted between being listed and being read.
-func isNotFound(err error) bool {
+// IsNotFound reports whether the service says the resource does not
+// exist (ResourceNotFoundException, NotFound and the like).
+func IsNotFound(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "NotFound")
 }

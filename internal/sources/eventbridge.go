@@ -40,7 +40,7 @@ func discoverEventBridge(ctx context.Context, api EventBridgeAPI, concurrency in
 	for _, r := range rules.all() {
 		g.Go(func() error {
 			s, err := ruleTargets(gctx, api, r)
-			if isNotFound(err) {
+			if IsNotFound(err) {
 				return nil
 			}
 			if err != nil {
@@ -65,7 +65,7 @@ func readBuses(ctx context.Context, api EventBridgeAPI, buses []types.EventBus, 
 		g.Go(func() error {
 			s, err := busDLQ(gctx, api, b)
 			switch {
-			case isNotFound(err):
+			case IsNotFound(err):
 				return nil // deleted since it was listed
 			case err != nil:
 				if err := d.note(err, "those event buses' own DLQs (for events no rule could take, such as KMS failures) were not read"); err != nil {
@@ -75,7 +75,7 @@ func readBuses(ctx context.Context, api EventBridgeAPI, buses []types.EventBus, 
 				c.add(*s)
 			}
 			rs, err := listRules(gctx, api, aws.ToString(b.Name))
-			if err != nil && !isNotFound(err) {
+			if err != nil && !IsNotFound(err) {
 				return d.note(err, "the rules of those event buses were not read")
 			}
 			rules.add(rs...)

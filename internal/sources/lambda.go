@@ -56,7 +56,7 @@ func discoverLambda(ctx context.Context, api LambdaAPI, concurrency int, d *deni
 	for name, vs := range byName {
 		g.Go(func() error {
 			configs, err := eventInvokeConfigs(gctx, api, name)
-			if isNotFound(err) {
+			if IsNotFound(err) {
 				return nil // deleted since it was listed
 			}
 			if err != nil {

@@ -34,7 +34,7 @@ func discoverSNS(ctx context.Context, api SNSAPI, concurrency int, d *denials) (
 		g.Go(func() error {
 			src, err := subscription(gctx, api, s)
 			if err != nil {
-				if isNotFound(err) {
+				if IsNotFound(err) {
 					return nil // unsubscribed since it was listed
 				}
 				return d.note(err, "those subscriptions' redrive policies were not read")
