@@ -2,15 +2,12 @@ package replay
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/journal"
 )
 
 // Canary verdicts.
@@ -31,35 +28,85 @@ type CanaryReport struct {
 	Returned    int    `json:"returned"`
 	NotConsumed int    `json:"notConsumed"`
 	Verdict     string `json:"verdict"`
-	// ReturnedCauses are the errors the returned messages carry (the
-	// service's attributes or the body's error fields), most common first.
-	ReturnedCauses []string `json:"returnedCauses"`
+	// ReturnedCauses are the causes of the returned messages, as dlq
+	// triage groups them (the same IDs), largest first.
+	ReturnedCauses []ReturnedCause `json:"returnedCauses"`
+	// Evidence says what "consumed" rests on: "logs" (each message's
+	// trace logged a success after the canary was sent) or "depth" (the
+	// destinations went back to their depth before it).
+	Evidence string `json:"evidence,omitempty"`
 	// WaitSeconds is how long it watched, and Wait why that long.
 	WaitSeconds float64 `json:"waitSeconds"`
 	Wait        string  `json:"wait"`
+	// Resumed: a run killed while it watched this canary had sent it.
+	Resumed bool `json:"resumed,omitempty"`
 }
+
+// ReturnedCause is one cause of the canary's returned messages.
+type ReturnedCause struct {
+	// ID is the cause's ID in dlq triage (stable: the same failure gets
+	// the same ID there).
+	ID    string `json:"id"`
+	Count int    `json:"count"`
+	Step  string `json:"step"`
+	// Error is the error as triage normalises it; empty when none was
+	// recorded (the logs, the message's attributes and body say nothing).
+	Error string `json:"error"`
+	// Source is where the error was read: logs, lambda, eventbridge,
+	// body, or unknown.
+	Source string `json:"source"`
+}
+
+func (c ReturnedCause) String() string {
+	if c.Error == "" {
+		return fmt.Sprintf("%d× returned, no error recorded (cause %s)", c.Count, c.ID)
+	}
+	return fmt.Sprintf("%d× cause %s: %s at step %s (from %s)", c.Count, c.ID, c.Error, c.Step, c.Source)
+}
+
+// canaryJournal is a journal that keeps the canary step (journal.File,
+// the replay Lambda's), so that a run killed in the canary phase resumes
+// into it rather than sending a second canary.
+type canaryJournal interface {
+	StartCanary(ctx context.Context, c journal.Canary) error
+	CanarySent(ctx context.Context, run string, originals []string, traces map[string]string) error
+	EndCanary(ctx context.Context, run, verdict string) error
+	OpenCanary(ctx context.Context) (*journal.Canary, error)
+}
+
+// staleCanary is how long after its wait an unjudged canary is still
+// resumed; later, a new one is picked.
+const staleCanary = time.Hour
 
 // runCanary sends cfg.Canary messages, watches them, and moves the rest
 // only when every one was consumed. A first look (a dry run: everything
 // held is given back) sees the whole selection in send order and picks
 // the oldest message of as many keys; the canary run takes exactly those.
 // The rest is not held while the canary is watched: it stays visible in
-// the DLQ, and the last run scans it again.
+// the DLQ, and the last run scans it again. A canary a killed run left
+// unjudged in the journal is resumed: its messages, not new ones.
 func runCanary(ctx context.Context, cfg Config) (Report, error) {
-	look, dlq, picked, err := pickCanary(ctx, cfg)
+	prior, stale, err := openCanary(ctx, cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	look, dlq, picked, err := pickCanary(ctx, cfg, prior)
+	if stale != "" && look.Plan != nil {
+		look.Plan.Warnings = append(look.Plan.Warnings, stale)
+	}
 	if err != nil || cfg.DryRun || len(picked) == 0 {
 		return look, err
 	}
-	w, err := newCanaryWatch(ctx, cfg, dlq, look)
+	w, err := newCanaryWatch(ctx, cfg, dlq, look, picked, prior)
 	if err != nil {
 		return look, err
 	}
-	if dl := cfg.Deadline; !dl.IsZero() && cfg.Now().Add(w.wait+cfg.Margin).After(dl) {
+	if dl := cfg.Deadline; !dl.IsZero() && w.endFrom(cfg.Now()).Add(cfg.Margin).After(dl) {
 		look.Stopped, look.Verified = StopDeadline, false
 		look.NextStep = fmt.Sprintf("the canary's wait (%s: %s) does not fit before the deadline: nothing was sent", w.wait.Round(time.Second), w.why)
 		return look, nil
 	}
-	rep, err := w.send(ctx, picked, look)
+	rep, err := w.send(ctx, look)
 	if err != nil || rep.Canary.Verdict != CanaryConsumed || cfg.CanaryOnly {
 		return rep, err
 	}
@@ -74,26 +121,38 @@ func runCanary(ctx context.Context, cfg Config) (Report, error) {
 	return mergeCanary(rep, more), err
 }
 
+// openCanary is the canary the journal keeps unjudged (a run killed while
+// it sent or watched it), to resume; nil when there is none, or when it
+// is stale (said in stale).
+func openCanary(ctx context.Context, cfg Config) (prior *journal.Canary, stale string, err error) {
+	j, ok := cfg.Journal.(canaryJournal)
+	if !ok {
+		return nil, "", nil
+	}
+	c, err := j.OpenCanary(ctx)
+	if err != nil || c == nil {
+		return nil, "", err
+	}
+	if cfg.Now().After(c.Start.Add(c.Wait() + staleCanary)) {
+		return nil, fmt.Sprintf("canary: the canary sent at %s was never judged and its wait ended over %s ago: a new one is picked", c.Start.UTC().Format(time.RFC3339), staleCanary), nil
+	}
+	return c, "", nil
+}
+
 // pickCanary looks at the selection (a dry run) and picks the canary: the
 // oldest message of each of the first cfg.Canary keys in send order (a
 // message without a key counts as its own), so that the rest never sends
-// an older message of a key after the canary's. Only queues can tell a
-// verdict: a FIFO DLQ (a look sees only the first messages of each group)
-// and destinations other than a queue are refused before anything moves.
-func pickCanary(ctx context.Context, cfg Config) (Report, queue.Queue, []string, error) {
+// an older message of a key after the canary's; or prior's, to resume it.
+// Only queues can tell a verdict: a FIFO DLQ (a look sees only the first
+// messages of each group) and destinations other than a queue are refused
+// before anything moves.
+func pickCanary(ctx context.Context, cfg Config, prior *journal.Canary) (Report, queue.Queue, []string, error) {
 	look := cfg
 	look.Canary, look.DryRun, look.Confirm, look.Stream = 0, true, nil, false
 	var picked []string
 	look.onPlan = func(rows []held) {
-		seen := map[string]bool{}
-		for _, r := range rows {
-			if len(picked) == cfg.Canary {
-				break
-			}
-			if r.key == "" || !seen[r.key] {
-				seen[r.key] = r.key != ""
-				picked = append(picked, r.id)
-			}
+		if prior == nil {
+			picked = pickKeys(rows, cfg.Canary)
 		}
 	}
 	rep, err := Run(ctx, look)
@@ -105,8 +164,30 @@ func pickCanary(ctx context.Context, cfg Config) (Report, queue.Queue, []string,
 	if err != nil {
 		return rep, dlq, nil, err
 	}
-	rep.Plan.Warnings = append([]string{fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))}, rep.Plan.Warnings...)
+	note := fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))
+	if prior != nil {
+		picked = prior.Picked
+		note = fmt.Sprintf("canary: resumes the canary of %d message(s) sent at %s (a run was stopped while it watched): none is sent twice; the rest moves only if every one is consumed",
+			len(picked), prior.Start.UTC().Format(time.RFC3339))
+	}
+	rep.Plan.Warnings = append([]string{note}, rep.Plan.Warnings...)
 	return rep, dlq, picked, nil
+}
+
+// pickKeys is the first message of each of the first n keys of rows.
+func pickKeys(rows []held, n int) []string {
+	var picked []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if len(picked) == n {
+			break
+		}
+		if r.key == "" || !seen[r.key] {
+			seen[r.key] = r.key != ""
+			picked = append(picked, r.id)
+		}
+	}
+	return picked
 }
 
 // canaryJudges refuses a canary whose verdict could not be read: on a FIFO
@@ -129,34 +210,29 @@ func canaryJudges(ctx context.Context, cfg Config, rep Report) (queue.Queue, err
 }
 
 // send runs the canary (exactly the picked messages, confirmed with the
-// whole selection's plan in view) and watches it.
-func (w *canaryWatch) send(ctx context.Context, picked []string, look Report) (Report, error) {
+// whole selection's plan in view; those a resumed canary already sent
+// are in the journal, and are not sent again) and watches it.
+func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	cfg := w.cfg
 	canary := cfg
-	canary.Canary, canary.Stream, canary.Limit = 0, false, len(picked)
-	ids := map[string]bool{}
-	for _, id := range picked {
-		ids[id] = true
-	}
-	flt := cfg.Filter
-	if flt == nil {
-		flt = &filter.Filter{}
-	}
-	canary.Filter = flt.Clone().Also(func(m *queue.Message) bool { return ids[m.MessageID] })
+	canary.Canary, canary.Stream, canary.Limit = 0, false, len(w.picked)
+	canary.Filter = w.filter()
 	canary.onSent = w.sent
-	note := fmt.Sprintf("canary: these %d go first (the oldest of as many order keys); the rest, %d message(s) in all, moves only if every one is consumed within %s (%s)",
-		len(picked), look.Plan.Messages, w.wait.Round(time.Second), w.why)
+	note := w.note(look.Plan.Messages)
 	if cfg.Confirm != nil {
 		canary.Confirm = func(r Report) (bool, error) {
 			p := *r.Plan
 			p.Warnings = append([]string{note}, p.Warnings...)
 			r.Plan = &p
-			w.baseline(ctx) // what the sources and the DLQ hold just before the first send
-			return cfg.Confirm(r)
+			ok, err := cfg.Confirm(r)
+			if ok && err == nil {
+				err = w.begin(ctx) // what the sources and the DLQ hold just before the first send
+			}
+			return ok, err
 		}
+	} else if err := w.begin(ctx); err != nil {
+		return look, err
 	}
-	w.baseline(ctx)
-	w.start = cfg.Now()
 	rep, err := Run(ctx, canary)
 	if rep.Plan != nil {
 		rep.Plan.Warnings = append([]string{note}, rep.Plan.Warnings...)
@@ -164,27 +240,61 @@ func (w *canaryWatch) send(ctx context.Context, picked []string, look Report) (R
 	if err != nil {
 		return rep, err
 	}
-	if rep.Sent == 0 {
-		rep.Canary = &CanaryReport{Verdict: CanaryNotSent, Wait: w.why, ReturnedCauses: []string{}}
+	sent, err := w.sentInAll(ctx, rep.Sent)
+	if err != nil {
+		return rep, err
+	}
+	if sent == 0 {
+		rep.Canary = &CanaryReport{Verdict: CanaryNotSent, Wait: w.why, ReturnedCauses: []ReturnedCause{}}
 		rep.Stopped, rep.Verified = StopCanary, false
 		rep.NextStep = "no canary message was sent (see the failures): nothing else was sent; run again"
-		return rep, nil
+		return rep, w.end(ctx, CanaryNotSent)
 	}
-	c, err := w.watch(ctx, rep.Sent)
+	c, err := w.watch(ctx, sent)
 	rep.Canary = &c
-	if err == nil && c.Verdict != CanaryConsumed {
+	rep.Warnings = append(rep.Warnings, w.warnings...)
+	if err != nil {
+		return rep, err
+	}
+	if c.Verdict != CanaryConsumed {
 		rep.Verified, rep.Stopped = false, StopCanary
 		rep.NextStep = canaryStep(c)
 	}
-	return rep, err
+	return rep, w.end(ctx, c.Verdict)
+}
+
+// filter is the selection's filter narrowed to the canary's messages; it
+// notes the trace of each it matches, whose logs tell whether it was
+// consumed.
+func (w *canaryWatch) filter() *filter.Filter {
+	flt := w.cfg.Filter
+	if flt == nil {
+		flt = &filter.Filter{}
+	}
+	picked := make(map[string]bool, len(w.picked))
+	for _, id := range w.picked {
+		picked[id] = true
+	}
+	return flt.Clone().Also(func(m *queue.Message) bool {
+		if !picked[m.MessageID] {
+			return false
+		}
+		if m.TraceID != "" {
+			w.mu.Lock()
+			w.traceOf[m.MessageID] = m.TraceID
+			w.mu.Unlock()
+		}
+		return true
+	})
 }
 
 // canaryStep is the next step after a canary that did not prove the fix.
 func canaryStep(c CanaryReport) string {
 	if c.Verdict == CanaryReturned {
-		why := "no error recorded"
-		if len(c.ReturnedCauses) > 0 {
-			why = c.ReturnedCauses[0]
+		why := "returned, no error recorded"
+		if len(c.ReturnedCauses) > 0 && c.ReturnedCauses[0].Error != "" {
+			rc := c.ReturnedCauses[0]
+			why = fmt.Sprintf("cause %s: %s at step %s", rc.ID, rc.Error, rc.Step)
 		}
 		return fmt.Sprintf("the fix did not hold: %d of %d canary message(s) returned to the DLQ (%s); nothing else was sent: fix it, then replay again", c.Returned, c.Sent, why)
 	}
@@ -205,6 +315,8 @@ func mergeCanary(canary, rest Report) Report {
 	out.Uncertain += canary.Uncertain
 	out.Failures = append(append([]Failure{}, canary.Failures...), rest.Failures...)
 	out.Warnings = append(append([]string{}, canary.Warnings...), rest.Warnings...)
+	out.Unmarked = append(append([]string(nil), canary.Unmarked...), rest.Unmarked...)
+	out.HeldBack = append(append([]string(nil), canary.HeldBack...), rest.HeldBack...)
 	out.DurationSeconds += canary.DurationSeconds + canary.Canary.WaitSeconds
 	switch {
 	case out.Plan == nil:
@@ -215,245 +327,6 @@ func mergeCanary(canary, rest Report) Report {
 	}
 	if out.Destination == "" {
 		out.Destination = canary.Destination
-	}
-	return out
-}
-
-// canaryWatch watches the canary: its destinations' depths, and the DLQ
-// for the canary coming back.
-type canaryWatch struct {
-	cfg     Config
-	dlq     queue.Queue
-	sources []queue.Queue // the canary's destination queues
-	wait    time.Duration
-	why     string
-	start   time.Time // the canary run's start: its markers are newer
-
-	mu      sync.Mutex
-	before  map[string]int64 // each source's depth just before the canary
-	dlqFrom int64            // the DLQ's depth then
-	ids     map[string]bool  // the DLQ message IDs the canary sent, and their original IDs
-}
-
-// newCanaryWatch reads the queues the canary goes to (the look's routes;
-// the DLQ as canaryJudges read it) and derives the wait from them.
-func newCanaryWatch(ctx context.Context, cfg Config, dlq queue.Queue, look Report) (*canaryWatch, error) {
-	w := &canaryWatch{cfg: cfg, dlq: dlq, before: map[string]int64{}, ids: map[string]bool{}}
-	for _, r := range look.Plan.Routes {
-		q, err := resolveQueue(ctx, cfg.API, r.ARN)
-		if err != nil {
-			return nil, fmt.Errorf("read the canary's destination %s: %w", r.Destination, err)
-		}
-		w.sources = append(w.sources, q)
-	}
-	w.wait, w.why = canaryWait(cfg.CanaryWait, w.sources)
-	return w, nil
-}
-
-// baseline records what the destinations and the DLQ hold now.
-func (w *canaryWatch) baseline(ctx context.Context) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range w.sources {
-		if q, err := queue.Attributes(ctx, w.cfg.API, s.URL); err == nil {
-			w.before[s.URL] = q.Depth()
-		}
-	}
-	if q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL); err == nil {
-		w.dlqFrom = q.Depth()
-	}
-}
-
-// canaryWait is how long to watch: given, else the longest a failing
-// message takes to reach the DLQ from a source (maxReceiveCount receives,
-// each a visibility timeout apart, the last after a receive wait), plus a
-// quarter of that and at least 10 s for the consumer to get to it.
-func canaryWait(given time.Duration, sources []queue.Queue) (time.Duration, string) {
-	if given > 0 {
-		return given, fmt.Sprintf("%s, as given", given)
-	}
-	var longest time.Duration
-	why := "no source queue to derive it from: 1m"
-	for _, s := range sources {
-		if s.Redrive == nil {
-			continue
-		}
-		d := time.Duration(int64(s.Redrive.MaxReceiveCount)*s.VisibilitySeconds+s.ReceiveWaitSeconds) * time.Second
-		if d > longest {
-			longest = d
-			why = fmt.Sprintf("%s: maxReceiveCount %d × visibility timeout %ds + receive wait %ds, and a margin", s.Name, s.Redrive.MaxReceiveCount, s.VisibilitySeconds, s.ReceiveWaitSeconds)
-		}
-	}
-	if longest == 0 {
-		return time.Minute, why
-	}
-	return longest + max(10*time.Second, longest/4), why
-}
-
-func (w *canaryWatch) sent(ids, originals []string) {
-	w.mu.Lock()
-	for _, id := range append(ids, originals...) {
-		w.ids[id] = true
-	}
-	w.mu.Unlock()
-}
-
-// watch waits the whole wait for the verdict: "consumed" needs it all.
-// It ends early only when every canary message is back in the DLQ.
-func (w *canaryWatch) watch(ctx context.Context, sent int) (CanaryReport, error) {
-	c := CanaryReport{Sent: sent, Wait: w.why, ReturnedCauses: []string{}}
-	began := w.cfg.Now()
-	if err := w.waitForReturns(ctx, sent, began.Add(w.wait)); err != nil {
-		return c, err
-	}
-	c.WaitSeconds = w.cfg.Now().Sub(began).Seconds()
-	back, complete, err := w.returned(ctx)
-	if err != nil {
-		return c, err
-	}
-	drained, err := w.drained(ctx)
-	if err != nil {
-		return c, err
-	}
-	c.Returned, c.ReturnedCauses = len(back), causes(back)
-	c.Verdict = verdict(c.Returned, drained, complete)
-	switch c.Verdict {
-	case CanaryConsumed:
-		c.Consumed = sent
-	case CanaryNotConsumed:
-		c.NotConsumed = sent
-	}
-	return c, nil
-}
-
-// waitForReturns waits until end, showing the wait on the live line; it
-// stops early once every canary message is back in the DLQ (looked for
-// only after the DLQ grew).
-func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Time) error {
-	defer w.status("")
-	poll := min(5*time.Second, max(w.wait/10, 100*time.Millisecond))
-	back := 0
-	for now := w.cfg.Now(); now.Before(end); now = w.cfg.Now() {
-		w.status(fmt.Sprintf("canary: %d sent, %d back in the DLQ, waiting %s for the verdict", sent, back, end.Sub(now).Round(time.Second)))
-		if err := w.cfg.Sleep(ctx, min(poll, end.Sub(now))); err != nil {
-			return err
-		}
-		grown, err := w.dlqGrown(ctx)
-		if err != nil || grown <= 0 {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		found, _, err := w.returned(ctx)
-		if err != nil {
-			return err
-		}
-		if back = len(found); back >= sent {
-			return nil
-		}
-	}
-	return nil
-}
-
-// verdict: returned when any came back; consumed only when none did, the
-// whole DLQ could be looked at, and the destinations drained.
-func verdict(returned int, drained, complete bool) string {
-	switch {
-	case returned > 0:
-		return CanaryReturned
-	case drained && complete:
-		return CanaryConsumed
-	}
-	return CanaryNotConsumed
-}
-
-func (w *canaryWatch) status(s string) {
-	if w.cfg.Status != nil {
-		w.cfg.Status(s)
-	}
-}
-
-// dlqGrown is how much the DLQ grew since just before the canary.
-func (w *canaryWatch) dlqGrown(ctx context.Context) (int64, error) {
-	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
-	if err != nil {
-		return 0, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return q.Depth() - w.dlqFrom, nil
-}
-
-// drained reports whether every destination is back to its depth just
-// before the canary. Live traffic on a destination makes this weak
-// evidence (docs/replay.md).
-func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
-	for _, s := range w.sources {
-		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
-		if err != nil {
-			return false, err
-		}
-		w.mu.Lock()
-		before, ok := w.before[s.URL]
-		w.mu.Unlock()
-		if !ok || q.Depth() > before {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// returned finds the canary back in the DLQ: a message whose replay
-// marker names one of the canary's messages (by DLQ or original ID) and
-// was written by the canary run. complete is false when the look could
-// not see the whole DLQ (SQS's in-flight limit). The look holds what it
-// receives for a run's visibility and gives everything back.
-func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, complete bool, err error) {
-	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
-	if err != nil {
-		return nil, false, err
-	}
-	since := w.start.UTC().Format(timeFormat)
-	w.mu.Lock()
-	ids := make(map[string]bool, len(w.ids))
-	for id := range w.ids {
-		ids[id] = true
-	}
-	w.mu.Unlock()
-	match := func(m *queue.Message) bool {
-		a, ok := m.Attributes[MarkerAttribute]
-		if !ok {
-			return false
-		}
-		var mk Marker
-		return json.Unmarshal([]byte(a.String), &mk) == nil && ids[mk.OriginalMessageID] && mk.ReplayedAt >= since
-	}
-	res, err := queue.Scan(ctx, w.cfg.API, q.URL, queue.ScanOptions{Depth: q.Visible, Visibility: w.cfg.Visibility}, match)
-	if err != nil {
-		return nil, false, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
-	}
-	return res.Matched, !res.OverLimit, nil
-}
-
-// causes are the returned messages' errors, most common first.
-func causes(msgs []queue.Message) []string {
-	count := map[string]int{}
-	var order []string
-	for i := range msgs {
-		why := "no error recorded"
-		if e := msgs[i].Error; e != nil {
-			why = strings.TrimSuffix(strings.TrimSpace(e.Code+": "+e.Message), ":")
-		}
-		if count[why] == 0 {
-			order = append(order, why)
-		}
-		count[why]++
-	}
-	sort.SliceStable(order, func(i, j int) bool { return count[order[i]] > count[order[j]] })
-	out := make([]string, 0, len(order))
-	for _, why := range order {
-		out = append(out, fmt.Sprintf("%d× %s", count[why], why))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package replay_test
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,12 @@ import (
 // moves the message back to the DLQ). It returns the bodies it read, in
 // the order it first read them.
 func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) func() []string {
+	return consume(t, c, url, deletes, nil)
+}
+
+// consume is consumer that also tells logged of each message it reads
+// (its body, and whether it deletes it).
+func consume(t *testing.T, c *sqs.Client, url string, deletes bool, logged func(body string, ok bool)) func() []string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -42,6 +49,9 @@ func consumer(t *testing.T, c *sqs.Client, url string, deletes bool) func() []st
 					bodies = append(bodies, aws.ToString(m.Body))
 				}
 				mu.Unlock()
+				if logged != nil {
+					logged(aws.ToString(m.Body), deletes)
+				}
 				if deletes {
 					_, _ = c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
 				}
@@ -69,7 +79,7 @@ func canaryPair(t *testing.T) (*sqs.Client, testenv.Queue, testenv.Queue) {
 		var entries []types.SendMessageBatchRequestEntry
 		for o := range 10 {
 			mk := fmt.Sprintf(`{"originalMessageId":"first-%d-%d","originalSentAt":"2026-12-01T00:00:00.000Z","dlq":"x","count":1,"replayedAt":"2026-12-01T00:00:00.000Z"}`, o, seq)
-			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(o)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","seq":%d}`, o, seq)),
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(o)), MessageBody: aws.String(fmt.Sprintf(`{"orderId":"o-%d","seq":%d,"traceId":"t-%d-%d"}`, o, seq, o, seq)),
 				MessageAttributes: map[string]types.MessageAttributeValue{replay.MarkerAttribute: {DataType: aws.String("String"), StringValue: aws.String(mk)}}})
 		}
 		if _, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(d.URL), Entries: entries}); err != nil {
@@ -109,7 +119,7 @@ func TestReplayCanary(t *testing.T) {
 			if rep.Plan == nil || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "canary: these 5 go first") {
 				t.Errorf("the plan does not say the canary goes first: %+v", rep.Plan)
 			}
-			if !strings.Contains(strings.Join(statuses, "\n"), "canary: 5 sent, 0 back in the DLQ, waiting") {
+			if !regexp.MustCompile(`canary: 5 sent, \d consumed, \d returned, waiting`).MatchString(strings.Join(statuses, "\n")) {
 				t.Errorf("no canary progress line: %q", statuses)
 			}
 			if read != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dlqops/dlq/internal/insights"
 	"github.com/dlqops/dlq/internal/queue"
 )
 
@@ -32,22 +33,51 @@ func TestCanaryWait(t *testing.T) {
 	}
 }
 
-// Consumed needs all three: none back, the whole DLQ looked at, and the
-// destinations drained; anything back is returned.
+// Consumed needs none back, the whole DLQ looked at, and either every
+// message's trace logging a success or the destinations drained; anything
+// back is returned.
 func TestCanaryVerdict(t *testing.T) {
 	for _, tc := range []struct {
-		returned          int
-		drained, complete bool
-		want              string
+		returned                  int
+		complete, logged, drained bool
+		want, evidence            string
 	}{
-		{0, true, true, CanaryConsumed},
-		{0, false, true, CanaryNotConsumed},
-		{0, true, false, CanaryNotConsumed},
-		{1, true, true, CanaryReturned},
-		{2, false, false, CanaryReturned},
+		{0, true, false, true, CanaryConsumed, "depth"},
+		{0, true, true, false, CanaryConsumed, "logs"},
+		{0, true, true, true, CanaryConsumed, "logs"},
+		{0, true, false, false, CanaryNotConsumed, ""},
+		{0, false, true, true, CanaryNotConsumed, ""},
+		{1, true, true, true, CanaryReturned, ""},
+		{2, false, false, false, CanaryReturned, ""},
 	} {
-		if got := verdict(tc.returned, tc.drained, tc.complete); got != tc.want {
-			t.Errorf("verdict(%d, %v, %v) = %s, want %s", tc.returned, tc.drained, tc.complete, got, tc.want)
+		got, ev := verdict(tc.returned, tc.complete, tc.logged, tc.drained)
+		if got != tc.want || ev != tc.evidence {
+			t.Errorf("verdict(%d, complete %v, logged %v, drained %v) = %s by %q, want %s by %q", tc.returned, tc.complete, tc.logged, tc.drained, got, ev, tc.want, tc.evidence)
 		}
+	}
+}
+
+// A trace counts as consumed when its last outcome is a success (or a
+// duplicate): a failure after a success undoes it, a success after a
+// retry makes it.
+func TestCanarySucceeded(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(1_800_000_000+int64(s), 0) }
+	got := succeeded([]insights.Event{
+		{Timestamp: at(3), TraceID: "b", Status: "error"},
+		{Timestamp: at(1), TraceID: "b", Status: "success"},
+		{Timestamp: at(1), TraceID: "a", Status: "retry"},
+		{Timestamp: at(2), TraceID: "a", Status: "success"},
+		{Timestamp: at(2), TraceID: "c", Status: "duplicate"},
+		{Timestamp: at(4), TraceID: "c", Platform: true, Status: "error"},
+		{Timestamp: at(1), TraceID: "d", Status: "started"},
+	})
+	want := map[string]bool{"a": true, "b": false, "c": true}
+	for tr, w := range want {
+		if got[tr] != w {
+			t.Errorf("trace %s: %v, want %v (%v)", tr, got[tr], w, got)
+		}
+	}
+	if _, ok := got["d"]; ok {
+		t.Errorf("a trace that only started has an outcome: %v", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/dlqops/dlq/internal/backoff"
 	"github.com/dlqops/dlq/internal/filter"
 	"github.com/dlqops/dlq/internal/replay/journal"
+	"github.com/dlqops/dlq/internal/triage"
 )
 
 // Order is how messages are sent.
@@ -125,11 +126,15 @@ type Config struct {
 	Canary     int
 	CanaryWait time.Duration
 	CanaryOnly bool
+	// Logs is where the pipeline logs (nil: unknown). The canary reads
+	// there whether each of its messages' traces logged a success, and
+	// the first failure of those that returned.
+	Logs *triage.LogSource
 	// onPlan is given the first round's held messages in send order (the
 	// canary picks from them); onSent the DLQ message IDs each batch sent
 	// and the original IDs their markers carry.
 	onPlan func([]held)
-	onSent func(ids, originals []string)
+	onSent func(ctx context.Context, ids, originals []string) error
 	// returnedSince, when set, is when this replay began (a canary): a
 	// message its earlier run replayed that came back is not taken again.
 	returnedSince time.Time

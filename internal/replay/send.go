@@ -328,7 +328,9 @@ func (s *sender) commit(ctx context.Context, sent []entry) error {
 	}
 	h.t.set(stSent, rows...)
 	if f := h.r.cfg.onSent; f != nil {
-		f(ids, originals(sent))
+		if err := f(ctx, ids, originals(sent)); err != nil {
+			return err
+		}
 	}
 	if j := h.r.cfg.Journal; j != nil {
 		if err := j.Record(ctx, ids, journal.Sent); err != nil {

@@ -149,9 +149,13 @@ func writeReport(opts *ReplayOptions, r engine.Report) error {
 		fmt.Fprintf(&b, "%d message(s) were sent again after an answer was lost: the destination may have them twice (docs/replay.md)\n", r.Uncertain)
 	}
 	if c := r.Canary; c != nil && c.Verdict != "" {
-		fmt.Fprintf(&b, "canary: %d sent, %d consumed, %d returned, %d not consumed after %.0f s: %s\n", c.Sent, c.Consumed, c.Returned, c.NotConsumed, c.WaitSeconds, c.Verdict)
-		for _, why := range c.ReturnedCauses {
-			fmt.Fprintf(&b, "  returned: %s\n", render.Sanitize(why))
+		evidence := ""
+		if c.Evidence != "" {
+			evidence = " (by " + c.Evidence + ")"
+		}
+		fmt.Fprintf(&b, "canary: %d sent, %d consumed, %d returned, %d not consumed after %.0f s: %s%s\n", c.Sent, c.Consumed, c.Returned, c.NotConsumed, c.WaitSeconds, c.Verdict, evidence)
+		for _, rc := range c.ReturnedCauses {
+			fmt.Fprintf(&b, "  returned: %s\n", render.Sanitize(rc.String()))
 		}
 	}
 	if r.Stopped != "" {

@@ -144,8 +144,10 @@ type journalLine struct {
 	Until    string   `json:"until,omitempty"`
 	Released bool     `json:"released,omitempty"`
 	// Finished: the run ended with a report (it was not killed).
-	Finished bool   `json:"finished,omitempty"`
-	At       string `json:"at"`
+	Finished bool `json:"finished,omitempty"`
+	// Canary is a canary step's line (canary.go).
+	Canary *canaryLine `json:"canary,omitempty"`
+	At     string      `json:"at"`
 }
 
 // OpenFile opens (or creates) the journal at path. The journals at
@@ -273,6 +275,8 @@ type holdSet struct {
 	listed map[string]bool // a run holds again after a release when the final check adds a round
 	// finished, when set, is told of each run that ended with a report.
 	finished func()
+	// canary, when set, is given each canary line.
+	canary func(*canaryLine)
 }
 
 // readFile reads the journal at path (none: nothing) into each and hs.
@@ -296,6 +300,10 @@ func readFile(path string, each func(id string, st State), hs *holdSet) error {
 			l.IDs = append(l.IDs, l.ID)
 		}
 		switch {
+		case l.Canary != nil:
+			if hs.canary != nil {
+				hs.canary(l.Canary)
+			}
 		case len(l.IDs) > 0:
 			st := ParseState(l.State)
 			for _, id := range l.IDs {

@@ -1,0 +1,366 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/dlqops/dlq/internal/queue"
+	"github.com/dlqops/dlq/internal/replay/journal"
+)
+
+// canaryWatch sends and watches the canary: its destinations' depths, the
+// DLQ for the canary coming back, and (with cfg.Logs) its traces' logs.
+type canaryWatch struct {
+	cfg     Config
+	dlq     queue.Queue
+	sources []queue.Queue // the canary's destination queues
+	wait    time.Duration // from start
+	why     string
+	run     string   // the canary's name in the journal
+	picked  []string // the canary's DLQ message IDs
+	resumed bool     // a killed run sent it: start, baseline and what it sent come from the journal
+	start   time.Time
+
+	mu       sync.Mutex
+	before   map[string]int64  // each source's depth just before the canary
+	dlqFrom  int64             // the DLQ's depth then
+	ids      map[string]bool   // the canary's DLQ message IDs, and the original IDs their markers carry
+	traceOf  map[string]string // a picked message's trace, once the canary run read it
+	traces   map[string]string // a sent message's trace
+	warnings []string
+}
+
+// newCanaryWatch reads the queues the canary goes to (the look's routes;
+// the DLQ as canaryJudges read it) and derives the wait from them; or
+// takes all of it from prior, a canary the journal kept unjudged.
+func newCanaryWatch(ctx context.Context, cfg Config, dlq queue.Queue, look Report, picked []string, prior *journal.Canary) (*canaryWatch, error) {
+	w := &canaryWatch{cfg: cfg, dlq: dlq, picked: picked, before: map[string]int64{}, ids: map[string]bool{},
+		traceOf: map[string]string{}, traces: map[string]string{}}
+	for _, id := range picked {
+		w.ids[id] = true
+	}
+	var arns []string
+	if prior != nil {
+		w.resumed, w.run, w.start, w.wait, w.why, w.dlqFrom = true, prior.Run, prior.Start, prior.Wait(), prior.Why, prior.DLQFrom
+		maps.Copy(w.before, prior.Before)
+		maps.Copy(w.traces, prior.Traces)
+		for _, id := range prior.Originals {
+			w.ids[id] = true
+		}
+		arns = prior.Sources
+	} else {
+		w.run = "canary-" + cfg.Now().UTC().Format(time.RFC3339Nano)
+		for _, r := range look.Plan.Routes {
+			arns = append(arns, r.ARN)
+		}
+	}
+	for _, arn := range arns {
+		q, err := resolveQueue(ctx, cfg.API, arn)
+		if err != nil {
+			return nil, fmt.Errorf("read the canary's destination %s: %w", arn, err)
+		}
+		w.sources = append(w.sources, q)
+	}
+	if prior == nil {
+		w.wait, w.why = canaryWait(cfg.CanaryWait, w.sources)
+	}
+	return w, nil
+}
+
+// endFrom is when the watch ends, for a canary whose first send is now.
+func (w *canaryWatch) endFrom(now time.Time) time.Time {
+	if w.resumed {
+		return w.start.Add(w.wait)
+	}
+	return now.Add(w.wait)
+}
+
+// note is what the plan says of the canary.
+func (w *canaryWatch) note(total int) string {
+	if w.resumed {
+		return fmt.Sprintf("canary: resumes the canary of %d message(s) sent at %s, none sent twice; its watch ends at %s (%s); the rest, %d message(s) in all, moves only if every one is consumed",
+			len(w.picked), w.start.UTC().Format(time.RFC3339), w.start.Add(w.wait).UTC().Format(time.RFC3339), w.why, total)
+	}
+	return fmt.Sprintf("canary: these %d go first (the oldest of as many order keys); the rest, %d message(s) in all, moves only if every one is consumed within %s (%s)",
+		len(w.picked), total, w.wait.Round(time.Second), w.why)
+}
+
+// begin records, just before the canary's first send, what the
+// destinations and the DLQ hold, and journals the canary (a resumed one
+// has both already).
+func (w *canaryWatch) begin(ctx context.Context) error {
+	if w.resumed {
+		return nil
+	}
+	w.baseline(ctx)
+	w.start = w.cfg.Now()
+	j, ok := w.cfg.Journal.(canaryJournal)
+	if !ok {
+		return nil
+	}
+	c := journal.Canary{Run: w.run, Start: w.start, WaitSeconds: w.wait.Seconds(), Why: w.why, Picked: w.picked, DLQFrom: w.dlqFrom, Before: map[string]int64{}}
+	w.mu.Lock()
+	maps.Copy(c.Before, w.before)
+	w.mu.Unlock()
+	for _, s := range w.sources {
+		c.Sources = append(c.Sources, s.ARN)
+	}
+	return j.StartCanary(ctx, c)
+}
+
+// baseline records what the destinations and the DLQ hold now.
+func (w *canaryWatch) baseline(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.sources {
+		if q, err := queue.Attributes(ctx, w.cfg.API, s.URL); err == nil {
+			w.before[s.URL] = q.Depth()
+		}
+	}
+	if q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL); err == nil {
+		w.dlqFrom = q.Depth()
+	}
+}
+
+// sent notes (and journals, before the batch's "sent") the IDs a canary
+// batch sent: the original IDs that know a returned message, the traces
+// whose logs tell it was consumed.
+func (w *canaryWatch) sent(ctx context.Context, ids, originals []string) error {
+	w.mu.Lock()
+	var fresh []string
+	for _, id := range originals {
+		if !w.ids[id] {
+			w.ids[id] = true
+			fresh = append(fresh, id)
+		}
+	}
+	traces := map[string]string{}
+	for _, id := range ids {
+		if tr, ok := w.traceOf[id]; ok {
+			w.traces[id], traces[id] = tr, tr
+		}
+	}
+	w.mu.Unlock()
+	if j, ok := w.cfg.Journal.(canaryJournal); ok {
+		return j.CanarySent(ctx, w.run, fresh, traces)
+	}
+	return nil
+}
+
+// sentInAll is how many canary messages the destinations have: the
+// journal's count, which includes what a killed run sent (without a
+// journal, this run's).
+func (w *canaryWatch) sentInAll(ctx context.Context, thisRun int) (int, error) {
+	if w.cfg.Journal == nil {
+		return thisRun, nil
+	}
+	states, err := w.cfg.Journal.Lookup(ctx, w.picked)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range states {
+		if st >= journal.Sent {
+			n++
+		}
+	}
+	return max(n, thisRun), nil
+}
+
+// end journals the verdict: the canary is not resumed again.
+func (w *canaryWatch) end(ctx context.Context, verdict string) error {
+	if j, ok := w.cfg.Journal.(canaryJournal); ok {
+		return j.EndCanary(context.WithoutCancel(ctx), w.run, verdict)
+	}
+	return nil
+}
+
+// canaryWait is how long to watch: given, else the longest a failing
+// message takes to reach the DLQ from a source (maxReceiveCount receives,
+// each a visibility timeout apart, the last after a receive wait), plus a
+// quarter of that and at least 10 s for the consumer to get to it.
+func canaryWait(given time.Duration, sources []queue.Queue) (time.Duration, string) {
+	if given > 0 {
+		return given, fmt.Sprintf("%s, as given", given)
+	}
+	var longest time.Duration
+	why := "no source queue to derive it from: 1m"
+	for _, s := range sources {
+		if s.Redrive == nil {
+			continue
+		}
+		d := time.Duration(int64(s.Redrive.MaxReceiveCount)*s.VisibilitySeconds+s.ReceiveWaitSeconds) * time.Second
+		if d > longest {
+			longest = d
+			why = fmt.Sprintf("%s: maxReceiveCount %d × visibility timeout %ds + receive wait %ds, and a margin", s.Name, s.Redrive.MaxReceiveCount, s.VisibilitySeconds, s.ReceiveWaitSeconds)
+		}
+	}
+	if longest == 0 {
+		return time.Minute, why
+	}
+	return longest + max(10*time.Second, longest/4), why
+}
+
+// watch waits until the watch's end for the verdict: "consumed" needs it
+// all. It ends early only when every canary message is back in the DLQ.
+func (w *canaryWatch) watch(ctx context.Context, sent int) (CanaryReport, error) {
+	c := CanaryReport{Sent: sent, Wait: w.why, Resumed: w.resumed, ReturnedCauses: []ReturnedCause{}}
+	if err := w.waitForReturns(ctx, sent, w.start.Add(w.wait)); err != nil {
+		return c, err
+	}
+	c.WaitSeconds = w.cfg.Now().Sub(w.start).Seconds()
+	back, complete, err := w.returned(ctx)
+	if err != nil {
+		return c, err
+	}
+	drained, err := w.drained(ctx)
+	if err != nil {
+		return c, err
+	}
+	logged, byLogs := w.loggedSuccess(ctx, sent)
+	c.Returned, c.ReturnedCauses = len(back), w.causes(ctx, back)
+	c.Verdict, c.Evidence = verdict(c.Returned, complete, byLogs && logged == sent, drained)
+	switch {
+	case c.Verdict == CanaryConsumed:
+		c.Consumed = sent
+	case byLogs:
+		c.Consumed = min(logged, sent-c.Returned)
+	case drained:
+		c.Consumed = sent - c.Returned
+	}
+	c.NotConsumed = sent - c.Returned - c.Consumed
+	return c, nil
+}
+
+// waitForReturns waits until end, showing the watch on the live line; it
+// stops early once every canary message is back in the DLQ (looked for
+// only after the DLQ grew).
+func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Time) error {
+	defer w.status("")
+	poll := min(5*time.Second, max(w.wait/10, 100*time.Millisecond))
+	back := 0
+	for now := w.cfg.Now(); now.Before(end); now = w.cfg.Now() {
+		w.status(fmt.Sprintf("canary: %d sent, %s consumed, %d returned, waiting %s for the verdict", sent, w.consumedNow(ctx, sent, back), back, end.Sub(now).Round(time.Second)))
+		if err := w.cfg.Sleep(ctx, min(poll, end.Sub(now))); err != nil {
+			return err
+		}
+		grown, err := w.dlqGrown(ctx)
+		if err != nil || grown <= 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		found, _, err := w.returned(ctx)
+		if err != nil {
+			return err
+		}
+		if back = len(found); back >= sent {
+			return nil
+		}
+	}
+	return nil
+}
+
+// consumedNow estimates, for the live line, how many canary messages
+// their consumers took so far: what the destinations lost since just
+// before the canary, less what came back ("?" when a depth is unknown).
+// Other traffic on a destination blurs it; the verdict does not rest on it.
+func (w *canaryWatch) consumedNow(ctx context.Context, sent, back int) string {
+	gone := int64(sent)
+	for _, s := range w.sources {
+		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
+		w.mu.Lock()
+		before, ok := w.before[s.URL]
+		w.mu.Unlock()
+		if err != nil || !ok {
+			return "?"
+		}
+		gone += before - q.Depth()
+	}
+	return fmt.Sprint(min(max(gone-int64(back), 0), int64(sent-back)))
+}
+
+// verdict: returned when any came back. Otherwise consumed only when the
+// whole DLQ could be looked at and either every message's trace logged a
+// success (evidence "logs") or the destinations drained ("depth").
+func verdict(returned int, complete, logged, drained bool) (string, string) {
+	switch {
+	case returned > 0:
+		return CanaryReturned, ""
+	case complete && logged:
+		return CanaryConsumed, "logs"
+	case complete && drained:
+		return CanaryConsumed, "depth"
+	}
+	return CanaryNotConsumed, ""
+}
+
+func (w *canaryWatch) status(s string) {
+	if w.cfg.Status != nil {
+		w.cfg.Status(s)
+	}
+}
+
+// dlqGrown is how much the DLQ grew since just before the canary.
+func (w *canaryWatch) dlqGrown(ctx context.Context) (int64, error) {
+	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
+	if err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return q.Depth() - w.dlqFrom, nil
+}
+
+// drained reports whether every destination is back to its depth just
+// before the canary. Live traffic on a destination makes this weak
+// evidence (docs/replay.md).
+func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
+	for _, s := range w.sources {
+		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
+		if err != nil {
+			return false, err
+		}
+		w.mu.Lock()
+		before, ok := w.before[s.URL]
+		w.mu.Unlock()
+		if !ok || q.Depth() > before {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// returned finds the canary back in the DLQ: a message whose replay
+// marker names one of the canary's messages (by DLQ or original ID) and
+// was written by the canary run. complete is false when the look could
+// not see the whole DLQ (SQS's in-flight limit). The look holds what it
+// receives for a run's visibility and gives everything back.
+func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, complete bool, err error) {
+	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
+	if err != nil {
+		return nil, false, err
+	}
+	since := w.start.UTC().Format(timeFormat)
+	w.mu.Lock()
+	ids := maps.Clone(w.ids)
+	w.mu.Unlock()
+	match := func(m *queue.Message) bool {
+		a, ok := m.Attributes[MarkerAttribute]
+		if !ok {
+			return false
+		}
+		var mk Marker
+		return json.Unmarshal([]byte(a.String), &mk) == nil && ids[mk.OriginalMessageID] && mk.ReplayedAt >= since
+	}
+	res, err := queue.Scan(ctx, w.cfg.API, q.URL, queue.ScanOptions{Depth: q.Visible, Visibility: w.cfg.Visibility}, match)
+	if err != nil {
+		return nil, false, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
+	}
+	return res.Matched, !res.OverLimit, nil
+}
