@@ -174,17 +174,33 @@ func pickCanary(ctx context.Context, cfg Config, prior *journal.Canary) (Report,
 	return rep, dlq, picked, nil
 }
 
-// pickKeys is the first message of each of the first n keys of rows.
+// pickKeys is the first message of each of the first n keys of rows (a
+// message without a key is its own), spread over the places the messages
+// failed: one of each origin in turn, in the order they first appear.
 func pickKeys(rows []held, n int) []string {
-	var picked []string
+	var origins []string
+	firsts := map[string][]string{} // by origin, at most n each
 	seen := map[string]bool{}
 	for _, r := range rows {
-		if len(picked) == n {
-			break
+		if r.key != "" {
+			if seen[r.key] {
+				continue
+			}
+			seen[r.key] = true
 		}
-		if r.key == "" || !seen[r.key] {
-			seen[r.key] = r.key != ""
-			picked = append(picked, r.id)
+		if _, ok := firsts[r.src]; !ok {
+			origins = append(origins, r.src)
+		}
+		if len(firsts[r.src]) < n {
+			firsts[r.src] = append(firsts[r.src], r.id)
+		}
+	}
+	var picked []string
+	for i := 0; i < n; i++ {
+		for _, o := range origins {
+			if i < len(firsts[o]) && len(picked) < n {
+				picked = append(picked, firsts[o][i])
+			}
 		}
 	}
 	return picked

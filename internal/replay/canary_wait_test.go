@@ -81,3 +81,24 @@ func TestCanarySucceeded(t *testing.T) {
 		t.Errorf("a trace that only started has an outcome: %v", got)
 	}
 }
+
+// The canary is the first message of each key, spread over the places
+// the messages failed: one of each in turn.
+func TestCanaryPickSpreadsOverOrigins(t *testing.T) {
+	rows := []held{
+		{id: "a1", key: "o1", src: "A"}, {id: "a2", key: "o1", src: "A"}, // o1's second message is never picked
+		{id: "a3", key: "o2", src: "A"}, {id: "a4", key: "o3", src: "A"},
+		{id: "b1", key: "o4", src: "B"}, {id: "b2", key: "o1", src: "B"}, // o1 again, at another origin: o1 is taken
+		{id: "c1", key: "", src: "C"}, {id: "c2", key: "", src: "C"}, // no key: each its own
+	}
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{1, "a1"}, {3, "a1 b1 c1"}, {5, "a1 b1 c1 a3 c2"}, {9, "a1 b1 c1 a3 c2 a4"},
+	} {
+		if got := strings.Join(pickKeys(rows, tc.n), " "); got != tc.want {
+			t.Errorf("pick %d = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -123,14 +123,15 @@ func (h *round) sample(i int32) string {
 // held is one message of a round, for a caller that picks from them: its
 // DLQ message ID and order key ("" none).
 type held struct {
-	id, key string
+	id, key, src string // src: the origin, where it failed
 }
 
 // held lists the round's messages in send order.
 func (h *round) held() []held {
 	out := make([]held, len(h.order))
 	for k, i := range h.order {
-		out[k] = held{id: h.t.id(i), key: h.r.keys.str(h.t.row(i).key)}
+		rw := h.t.row(i)
+		out[k] = held{id: h.t.id(i), key: h.r.keys.str(rw.key), src: h.r.sources.str(rw.src)}
 	}
 	return out
 }

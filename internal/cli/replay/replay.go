@@ -191,6 +191,8 @@ first); 2 usage; 1 error.`,
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: where each message failed), or the Lambda function to invoke for a function DLQ several functions share")
 	cli.AddFilterFlags(cmd, &opts.Filter.Options)
 	cli.AddCauseFlags(cmd, &opts.Cause)
+	fs.Lookup("log-group").Usage = "log group `NAME` where the pipeline logs, read for --cause and --canary; repeatable (default: the context's logGroups)"
+	fs.Lookup("log-group-prefix").Usage = "log groups whose names start with `PREFIX`, read for --cause and --canary; repeatable"
 	fs.StringVar(&opts.Order, "order", string(engine.OrderKey), "key: in SentTimestamp order per entity (orderId, traceId, group), entities in parallel; sent: strictly by SentTimestamp (slow); none: no order")
 	fs.StringVar(&opts.OrderKey, "order-key", "", "the entity key of --order key, a `PATH` as in --where (default orderId, else traceId, else the message group)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "at most `N` messages per second (0: no limit)")
@@ -237,6 +239,13 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
 		// --yes confirms no plan: --order none sends while it scans.
 		Stream: opts.Yes && !opts.DryRun}
+	if opts.Canary > 0 {
+		// The canary's verdict reads its traces' successes and the
+		// returned messages' first failures there.
+		if cfg.Logs, err = cli.LogSource(ctx, opts.Logs, opts.Cause.Groups, opts.Cause.Prefixes); err != nil {
+			return err
+		}
+	}
 	if !opts.DryRun {
 		j, err := openJournal(ctx, api, opts)
 		if err != nil {

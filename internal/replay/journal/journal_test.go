@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -293,5 +294,61 @@ func TestJournalInDoubtSinceTheLastFinishedRun(t *testing.T) {
 	}
 	if got, _ := j.InDoubt(ctx); len(got) != 0 {
 		t.Fatalf("after a finished run: %v, want none", got)
+	}
+}
+
+// A canary is open from its start until its verdict; the batches it sent
+// add originals and traces; a later start replaces it; a journal opened
+// again (a killed run's) reads the same.
+func TestJournalCanaryIsOpenUntilItsVerdict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	j, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	if c, err := j.OpenCanary(ctx); c != nil || err != nil {
+		t.Fatalf("an empty journal has canary %+v %v", c, err)
+	}
+	start := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
+	old := Canary{Run: "c1", Start: start, WaitSeconds: 90, Why: "given", Picked: []string{"m1"}}
+	c := Canary{Run: "c2", Start: start.Add(time.Hour), WaitSeconds: 30, Why: "src: maxReceiveCount 2", Picked: []string{"m2", "m3"},
+		Sources: []string{"arn:src"}, Before: map[string]int64{"url": 4}, DLQFrom: 9}
+	if err := errors.Join(j.StartCanary(ctx, old), j.StartCanary(ctx, c),
+		j.CanarySent(ctx, "c1", []string{"stale"}, nil), // the replaced canary's: not c2's
+		j.CanarySent(ctx, "c2", []string{"o2"}, map[string]string{"m2": "t2"}),
+		j.CanarySent(ctx, "c2", []string{"o3"}, map[string]string{"m3": "t3"})); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = again.Close() }()
+	got, err := again.OpenCanary(ctx)
+	want := c
+	want.Originals, want.Traces = []string{"o2", "o3"}, map[string]string{"m2": "t2", "m3": "t3"}
+	if err != nil || got == nil || !reflect.DeepEqual(*got, want) {
+		t.Fatalf("open canary = %+v %v, want %+v", got, err, want)
+	}
+	if got.Wait() != 30*time.Second {
+		t.Errorf("wait %s", got.Wait())
+	}
+	if err := j.EndCanary(ctx, "c1", "consumed"); err != nil { // not the open one
+		t.Fatal(err)
+	}
+	if got, _ := j.OpenCanary(ctx); got == nil || got.Run != "c2" {
+		t.Fatalf("another canary's verdict closed c2: %+v", got)
+	}
+	if err := j.EndCanary(ctx, "c2", "returned"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := j.OpenCanary(ctx); got != nil || err != nil {
+		t.Errorf("a judged canary is still open: %+v %v", got, err)
+	}
+	// The canary's lines are not message states.
+	if st, err := j.Load(); err != nil || len(st) != 0 {
+		t.Errorf("states %v %v", st, err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -266,5 +268,41 @@ func TestDynamoJournalReadsItsLegacyRecords(t *testing.T) {
 	o := &replaylambda.DynamoJournal{Store: store, API: db, Run: other}
 	if st, err := o.Lookup(ctx, []string{"m3"}); err != nil || len(st) != 0 {
 		t.Errorf("another account's DLQ of the same name sees %v %v", st, err)
+	}
+}
+
+// The replay Lambda keeps its canary in DynamoDB: an invocation that
+// timed out while it watched leaves it open, and the next one reads it
+// back, with what each batch sent, until a verdict closes it.
+func TestDynamoJournalKeepsTheCanary(t *testing.T) {
+	t.Parallel()
+	db, table := journalTable(t)
+	ctx := context.Background()
+	j := &replaylambda.DynamoJournal{Store: &idempotency.DynamoStore{API: db, Table: table}, API: db, Run: "arn:aws:sqs:us-east-1:123456789012:dlq"}
+	if c, err := j.OpenCanary(ctx); c != nil || err != nil {
+		t.Fatalf("no canary yet: %+v %v", c, err)
+	}
+	c := journal.Canary{Run: "c2", Start: time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC), WaitSeconds: 30, Why: "given", Picked: []string{"m2", "m3"},
+		Sources: []string{"arn:src"}, Before: map[string]int64{"url": 4}, DLQFrom: 9}
+	if err := errors.Join(j.StartCanary(ctx, c),
+		j.CanarySent(ctx, "c2", []string{"o2"}, map[string]string{"m2": "t2"}),
+		j.CanarySent(ctx, "c2", nil, map[string]string{"m3": "t3"}),
+		j.CanarySent(ctx, "c2", []string{"o3"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.OpenCanary(ctx)
+	want := c
+	want.Originals, want.Traces = []string{"o2", "o3"}, map[string]string{"m2": "t2", "m3": "t3"}
+	if err == nil && got != nil {
+		slices.Sort(got.Originals)
+	}
+	if err != nil || got == nil || !reflect.DeepEqual(*got, want) {
+		t.Fatalf("open canary = %+v %v, want %+v", got, err, want)
+	}
+	if err := j.EndCanary(ctx, "c2", "consumed"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := j.OpenCanary(ctx); got != nil || err != nil {
+		t.Errorf("a judged canary is still open: %+v %v", got, err)
 	}
 }

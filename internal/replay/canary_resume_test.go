@@ -1,0 +1,175 @@
+package replay_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
+	"github.com/dlqops/dlq/internal/testenv"
+	"github.com/dlqops/dlq/internal/triage"
+)
+
+// A run stopped while it watched its canary (Ctrl-C, a kill) leaves the
+// canary open in the journal: the next run resumes that watch. It sends
+// none of the canary again and picks no second canary (even when asked
+// for a different size), and its verdict lets the rest go.
+func TestReplayCanaryResumesAfterAStoppedWatch(t *testing.T) {
+	t.Parallel()
+	c, d, src := canaryPair(t)
+	read := consumer(t, c, src.URL, true)
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	j1, err := journal.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = replay.Run(ctx, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 5 * time.Second, Journal: j1,
+		Status: func(s string) {
+			if strings.HasPrefix(s, "canary:") {
+				cancel() // stopped as the watch begins: the canary is sent
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("the stopped run: %v, want context.Canceled", err)
+	}
+	_ = j1.Close()
+
+	j2, err := journal.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j2.Close() }()
+	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 7, Journal: j2})
+	if rep.Canary == nil || !rep.Canary.Resumed || rep.Canary.Sent != 5 || rep.Canary.Verdict != replay.CanaryConsumed {
+		t.Fatalf("canary %+v: want the first run's 5, resumed and consumed", rep.Canary)
+	}
+	if !rep.Verified || rep.Sent != 15 || rep.Plan == nil || !strings.Contains(strings.Join(rep.Plan.Warnings, " "), "resumes the canary of 5 message(s)") {
+		t.Fatalf("the resumed run sent %d (want the 15 left), verified %v, plan %+v", rep.Sent, rep.Verified, rep.Plan)
+	}
+	// The consumer read each of the 20 once: nothing of the canary twice.
+	deadline := time.Now().Add(time.Minute)
+	for len(read()) < 20 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	for _, b := range read() {
+		seen[b]++
+	}
+	for b, n := range seen {
+		if n > 1 {
+			t.Errorf("%s was consumed %d times", b, n)
+		}
+	}
+	if len(seen) != 20 {
+		t.Errorf("the consumer read %d distinct messages, want 20", len(seen))
+	}
+}
+
+// pipelineLogs is a log group the test's consumer writes the pipeline's
+// lines to (docs/log-schema.md): a success for a message it deletes, an
+// error for one it does not.
+func pipelineLogs(t *testing.T) (*cwl.Client, string, func(body string, ok bool)) {
+	t.Helper()
+	logs := cwl.NewFromConfig(testenv.Config(t, ""))
+	ctx := context.Background()
+	group, stream := "/aws/lambda/"+testenv.Name(t, "charge"), "2026/12/07/[$LATEST]canary"
+	if _, err := logs.CreateLogGroup(ctx, &cwl.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = logs.DeleteLogGroup(context.Background(), &cwl.DeleteLogGroupInput{LogGroupName: aws.String(group)}) })
+	if _, err := logs.CreateLogStream(ctx, &cwl.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	return logs, group, func(body string, ok bool) {
+		var m struct{ OrderID, TraceID string }
+		_ = json.Unmarshal([]byte(body), &m)
+		line := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "level": "INFO", "msg": "charged", "traceId": m.TraceID, "orderId": m.OrderID, "step": "charge", "status": "success"}
+		if !ok {
+			line["level"], line["msg"], line["status"], line["error"] = "ERROR", "charge failed", "error", "card declined for order "+m.OrderID
+		}
+		b, _ := json.Marshal(line)
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := logs.PutLogEvents(context.Background(), &cwl.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream),
+			LogEvents: []cwltypes.InputLogEvent{{Timestamp: aws.Int64(time.Now().UnixMilli()), Message: aws.String(string(b))}}})
+		if err != nil {
+			t.Errorf("put log events: %v", err)
+		}
+	}
+}
+
+// With the pipeline's log groups, the canary's verdict reads its traces:
+// a success logged for each message proves it consumed even while other
+// traffic keeps the source from draining (without the logs, the same run
+// cannot tell, and stops); and a returned message's cause is its logged
+// error, with the ID dlq triage gives it.
+func TestReplayCanaryReadsTheLogs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		logs, deletes bool
+		verdict       string
+	}{
+		{"consumed, by the logs", true, true, replay.CanaryConsumed},
+		{"without the logs, the traffic hides it", false, true, replay.CanaryNotConsumed},
+		{"returned, with the logged cause", true, false, replay.CanaryReturned},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, d, src := canaryPair(t)
+			logs, group, logged := pipelineLogs(t)
+			consume(t, c, src.URL, tc.deletes, logged)
+			cfg := replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 3, CanaryWait: 6 * time.Second, CanaryOnly: true}
+			if tc.logs {
+				cfg.Logs = &triage.LogSource{API: logs, Groups: []string{group}, PollInterval: time.Millisecond}
+			}
+			var once sync.Once
+			cfg.Status = func(s string) {
+				// Other traffic: a message the consumer cannot take yet
+				// keeps the source above its depth before the canary.
+				once.Do(func() {
+					_, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(src.URL), MessageBody: aws.String(`{"orderId":"other"}`), DelaySeconds: 900})
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			rep := run(t, cfg)
+			if rep.Canary == nil || rep.Canary.Verdict != tc.verdict || rep.Canary.Sent != 3 {
+				t.Fatalf("canary %+v: want %s", rep.Canary, tc.verdict)
+			}
+			switch tc.verdict {
+			case replay.CanaryConsumed:
+				if rep.Canary.Evidence != "logs" || rep.Canary.Consumed != 3 || !rep.Verified {
+					t.Errorf("consumed by logs: %+v, verified %v", rep.Canary, rep.Verified)
+				}
+			case replay.CanaryReturned:
+				rc := rep.Canary.ReturnedCauses
+				if len(rc) != 1 || rc[0].Source != triage.SourceLogs || rc[0].Step != "charge" || !strings.Contains(rc[0].Error, "card declined") ||
+					rc[0].ID != triage.CauseID(rc[0].Step, rc[0].Error) || rc[0].Count != rep.Canary.Returned {
+					t.Errorf("returned causes %+v: want the logged error, with its triage ID", rc)
+				} else if !strings.Contains(rep.NextStep, "cause "+rc[0].ID) {
+					t.Errorf("next step %q does not name cause %s", rep.NextStep, rc[0].ID)
+				}
+			default:
+				if rep.Canary.NotConsumed != 3 || rep.Verified {
+					t.Errorf("not consumed: %+v", rep.Canary)
+				}
+			}
+			t.Log(rep.NextStep)
+		})
+	}
+}
