@@ -340,7 +340,7 @@ func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
 // marker names one of the canary's messages (by DLQ or original ID) and
 // was written by the canary run. complete is false when the look could
 // not see the whole DLQ (SQS's in-flight limit). The look holds what it
-// receives for a run's visibility and gives everything back.
+// receives for a run's visibility, journaled, and gives everything back.
 func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, complete bool, err error) {
 	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
 	if err != nil {
@@ -358,9 +358,22 @@ func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, compl
 		var mk Marker
 		return json.Unmarshal([]byte(a.String), &mk) == nil && ids[mk.OriginalMessageID] && mk.ReplayedAt >= since
 	}
+	// The look's hold is journaled like a run's: a run killed during it
+	// leaves the next one waiting for what it holds, not missing it.
+	j, look := w.cfg.Journal, w.run+"-look"
+	if j != nil {
+		if err := j.Hold(ctx, look, -1, w.cfg.Now().Add(w.cfg.Visibility)); err != nil {
+			return nil, false, err
+		}
+	}
 	res, err := queue.Scan(ctx, w.cfg.API, q.URL, queue.ScanOptions{Depth: q.Visible, Visibility: w.cfg.Visibility}, match)
 	if err != nil {
 		return nil, false, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
+	}
+	if j != nil {
+		if err := j.Released(ctx, look); err != nil {
+			return nil, false, err
+		}
 	}
 	return res.Matched, !res.OverLimit, nil
 }

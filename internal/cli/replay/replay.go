@@ -140,8 +140,10 @@ first); 2 usage; 1 error.`,
   # Replay one order's messages, no questions
   dlq replay orders-payments-dlq --order-id order-1042 --yes
 
-  # Prove the fix on 10 orders first; the rest moves only if all 10 are consumed
-  dlq replay orders-dlq --cause 3f9a2c --canary 10 --yes
+  # Prove the fix on 10 orders first; the rest moves only if all 10 are
+  # consumed (their traces' logs say so, or the source drained). Run it
+  # again after a Ctrl-C: it resumes the same canary
+  dlq replay orders-dlq --cause 3f9a2c --canary 10 --log-group-prefix /aws/lambda/orders- --yes
 
   # Everything, 50 messages a second, stop if 20 replayed messages fail again
   dlq replay orders-payments-dlq --rate 50 --stop-on-return 20 --yes
