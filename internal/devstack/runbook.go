@@ -145,7 +145,8 @@ func (in *incident) replayTheOutage(ctx context.Context) error {
 	if in.sc.WorkerBinary != "" {
 		in.note("the fix is deployed: the worker exited 0 on SIGTERM and a new one runs without the outage: " + in.p.String())
 	}
-	if err := in.steps(ctx, Step{"Replay the outage's orders, only those (the plan shows first)", []string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--log-group", stack.LogGroup, "--yes"}, 0}); err != nil {
+	if err := in.steps(ctx, Step{"Replay the outage's orders, only those, 10 orders first: the rest moves only once the canary's traces log a success (the plan shows first)",
+		[]string{"replay", stack.OrdersDLQ, "--cause", outage.ID, "--canary", "10", "--log-group", stack.LogGroup, "--yes"}, 0}); err != nil {
 		return err
 	}
 	if err := in.p.WaitIdle(ctx); err != nil {
@@ -213,8 +214,15 @@ func (in *incident) investigate(ctx context.Context) error {
 			{"What happened to " + in.order + ", one of the replayed orders?", []string{"timeline", "--order-id", in.order, "--log-group", stack.LogGroup, "--since", "1h"}, 0},
 		}
 	}
+	steps = append(steps, Step{"What is left: only the poison orders", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0})
+	if poison != "" {
+		wrong, err := in.wrongFix(ctx)
+		if err != nil {
+			return err
+		}
+		steps = append(steps, wrong)
+	}
 	steps = append(steps,
-		Step{"What is left: only the poison orders", []string{"triage", stack.OrdersDLQ, "--log-group", stack.LogGroup}, 0},
 		Step{"The DLQ holds the poison orders, so the check rightly fails (exit 3)", []string{"inspect", "--prefix", in.prefix, "--max-depth", "0"}, want})
 	if err := in.steps(ctx, steps...); err != nil {
 		return err
@@ -231,6 +239,17 @@ func (in *incident) investigate(ctx context.Context) error {
 	return nil
 }
 
+// wrongFix is the replay of a fix that did not hold, the poison orders':
+// their canary of 5 comes back, and the rest stays in the DLQ untouched.
+func (in *incident) wrongFix(ctx context.Context) (Step, error) {
+	bad, err := CauseMatching(ctx, in.c, in.stack, "invalid currency")
+	if err != nil {
+		return Step{}, err
+	}
+	return Step{"Had someone believed the poison orders fixed: their canary of 5 comes back, and nothing else moves (exit 3)",
+		[]string{"replay", in.stack.OrdersDLQ, "--cause", bad.ID, "--canary", "5", "--log-group", in.stack.LogGroup, "--yes"}, 3}, nil
+}
+
 // stop stops the pipeline: the worker must exit 0 on SIGTERM.
 func (in *incident) stop(context.Context) error {
 	if err := in.p.Stop(); err != nil {
@@ -244,6 +263,12 @@ func (in *incident) stop(context.Context) error {
 // OutageCause is the triage group of the payment outage in the orders
 // DLQ: its first failure is the payment provider's error.
 func OutageCause(ctx context.Context, c Clients, stack Stack) (triage.Group, error) {
+	return CauseMatching(ctx, c, stack, "payment provider unavailable")
+}
+
+// CauseMatching is the triage group of the orders DLQ whose error
+// contains text.
+func CauseMatching(ctx context.Context, c Clients, stack Stack, text string) (triage.Group, error) {
 	q, err := queue.Attributes(ctx, c.SQS, stack.OrdersDLQURL)
 	if err != nil {
 		return triage.Group{}, err
@@ -257,9 +282,9 @@ func OutageCause(ctx context.Context, c Clients, stack Stack) (triage.Group, err
 		return triage.Group{}, err
 	}
 	for _, g := range rep.Groups {
-		if strings.Contains(g.Error, "payment provider unavailable") {
+		if strings.Contains(g.Error, text) {
 			return g, nil
 		}
 	}
-	return triage.Group{}, fmt.Errorf("triage found no payment-outage cause in %s: %d group(s)", stack.OrdersDLQ, len(rep.Groups))
+	return triage.Group{}, fmt.Errorf("triage found no cause with %q in %s: %d group(s)", text, stack.OrdersDLQ, len(rep.Groups))
 }

@@ -232,7 +232,7 @@ func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	cfg := w.cfg
 	canary := cfg
 	canary.Canary, canary.Stream, canary.Limit = 0, false, len(w.picked)
-	canary.Filter = w.filter()
+	canary.Filter, canary.byID = w.filter(), true
 	canary.onSent = w.sent
 	note := w.note(look.Plan.Messages)
 	if cfg.Confirm != nil {

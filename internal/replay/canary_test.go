@@ -101,17 +101,20 @@ func TestReplayCanary(t *testing.T) {
 		consumer func(*testing.T, *sqs.Client, string) func() []string
 		verdict  string
 		sent     int
+		wait     time.Duration
 	}{
-		{"consumed", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, true) }, replay.CanaryConsumed, 20},
-		{"returned", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, false) }, replay.CanaryReturned, 5},
-		{"not consumed", func(*testing.T, *sqs.Client, string) func() []string { return nil }, replay.CanaryNotConsumed, 5},
+		{"consumed", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, true) }, replay.CanaryConsumed, 20, 6 * time.Second},
+		// Two minutes, which it does not wait: the watch ends once all 5
+		// are back.
+		{"returned", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, false) }, replay.CanaryReturned, 5, 2 * time.Minute},
+		{"not consumed", func(*testing.T, *sqs.Client, string) func() []string { return nil }, replay.CanaryNotConsumed, 5, 6 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, d, src := canaryPair(t)
 			read := tc.consumer(t, c, src.URL)
 			var statuses []string
-			rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 6 * time.Second,
+			rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: tc.wait,
 				Status: func(s string) { statuses = append(statuses, s) }})
 			if rep.Canary == nil || rep.Canary.Verdict != tc.verdict || rep.Canary.Sent != 5 || rep.Sent != tc.sent {
 				t.Fatalf("canary %+v, sent %d: want verdict %s, 5 in the canary and %d sent", rep.Canary, rep.Sent, tc.verdict, tc.sent)
@@ -130,6 +133,9 @@ func TestReplayCanary(t *testing.T) {
 						t.Errorf("canary message %d is %s: want seq 0 (the oldest of its order)", i, b)
 					}
 				}
+			}
+			if tc.verdict == replay.CanaryReturned && (rep.Canary.Returned != 5 || rep.Canary.WaitSeconds >= tc.wait.Seconds()) {
+				t.Errorf("all 5 came back, yet the watch took %.0f s of its %s: %+v", rep.Canary.WaitSeconds, tc.wait, rep.Canary)
 			}
 			if tc.verdict == replay.CanaryConsumed {
 				if !rep.Verified {

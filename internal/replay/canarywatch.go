@@ -248,7 +248,7 @@ func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Tim
 		if err := w.cfg.Sleep(ctx, min(poll, end.Sub(now))); err != nil {
 			return err
 		}
-		grown, err := w.dlqGrown(ctx)
+		grown, err := w.dlqGrown(ctx, sent)
 		if err != nil || grown <= 0 {
 			if err != nil {
 				return err
@@ -306,15 +306,16 @@ func (w *canaryWatch) status(s string) {
 	}
 }
 
-// dlqGrown is how much the DLQ grew since just before the canary.
-func (w *canaryWatch) dlqGrown(ctx context.Context) (int64, error) {
+// dlqGrown is how much the DLQ grew since just after the canary left it:
+// its depth just before the canary, less the sent canary messages.
+func (w *canaryWatch) dlqGrown(ctx context.Context, sent int) (int64, error) {
 	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
 	if err != nil {
 		return 0, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return q.Depth() - w.dlqFrom, nil
+	return q.Depth() - (w.dlqFrom - int64(sent)), nil
 }
 
 // drained reports whether every destination is back to its depth just

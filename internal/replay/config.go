@@ -135,6 +135,9 @@ type Config struct {
 	// and the original IDs their markers carry.
 	onPlan func([]held)
 	onSent func(ctx context.Context, ids, originals []string) error
+	// byID: the filter names each message it takes (the canary), so a
+	// limit does not take "the first received".
+	byID bool
 	// returnedSince, when set, is when this replay began (a canary): a
 	// message its earlier run replayed that came back is not taken again.
 	returnedSince time.Time

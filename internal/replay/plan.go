@@ -54,7 +54,7 @@ func (h *round) planKeys(p *Plan) {
 		}
 	}
 	p.Keys = len(keys)
-	if h.r.cfg.Limit > 0 || h.r.cfg.MaxScan > 0 {
+	if (h.r.cfg.Limit > 0 || h.r.cfg.MaxScan > 0) && !h.r.cfg.byID {
 		p.Warnings = append(p.Warnings, "with a limit, the messages taken are the first received, not always the oldest of each key: a later run may send an older message of a key after a newer one")
 	}
 	if p.Keys > 0 && len(h.order)-p.Unkeyed > 20*p.Keys {
