@@ -69,7 +69,7 @@ func (c ReturnedCause) String() string {
 // into it rather than sending a second canary.
 type canaryJournal interface {
 	StartCanary(ctx context.Context, c journal.Canary) error
-	CanarySent(ctx context.Context, run string, originals []string, traces map[string]string) error
+	CanarySent(ctx context.Context, run string, b journal.CanaryBatch) error
 	EndCanary(ctx context.Context, run, verdict string) error
 	OpenCanary(ctx context.Context) (*journal.Canary, error)
 }
@@ -103,7 +103,7 @@ func runCanary(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if dl := cfg.Deadline; !dl.IsZero() && w.endFrom(cfg.Now()).Add(cfg.Margin).After(dl) {
 		look.Stopped, look.Verified = StopDeadline, false
-		look.NextStep = fmt.Sprintf("the canary's wait (%s: %s) does not fit before the deadline: nothing was sent", w.wait.Round(time.Second), w.why)
+		look.NextStep = fmt.Sprintf("the canary's wait (%s: %s) does not fit before the deadline: nothing more was sent", w.wait.Round(time.Second), w.why)
 		return look, nil
 	}
 	rep, err := w.send(ctx, look)
@@ -111,7 +111,8 @@ func runCanary(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	rest := cfg
-	rest.Canary, rest.Confirm, rest.returnedSince = 0, nil, w.start // the whole selection was confirmed
+	rest.Canary, rest.returnedSince = 0, w.start
+	rest.Confirm = restConfirm(cfg.Confirm, w.resumed, look.Plan.Messages-rep.Canary.Sent)
 	if cfg.Limit > 0 {
 		if rest.Limit = cfg.Limit - rep.Matched; rest.Limit <= 0 {
 			return rep, nil
@@ -119,6 +120,22 @@ func runCanary(ctx context.Context, cfg Config) (Report, error) {
 	}
 	more, err := Run(ctx, rest)
 	return mergeCanary(rep, more), err
+}
+
+// restConfirm asks again before the rest moves when what the user
+// confirmed does not cover it: a resumed canary (this run may have asked
+// nothing), or a rest larger than the selection confirmed (messages that
+// arrived during the wait). Otherwise the rest goes, as confirmed.
+func restConfirm(confirm func(Report) (bool, error), resumed bool, confirmed int) func(Report) (bool, error) {
+	if confirm == nil {
+		return nil
+	}
+	return func(r Report) (bool, error) {
+		if !resumed && r.Plan != nil && r.Plan.Messages <= confirmed {
+			return true, nil
+		}
+		return confirm(r)
+	}
 }
 
 // openCanary is the canary the journal keeps unjudged (a run killed while
@@ -133,8 +150,14 @@ func openCanary(ctx context.Context, cfg Config) (prior *journal.Canary, stale s
 	if err != nil || c == nil {
 		return nil, "", err
 	}
-	if cfg.Now().After(c.Start.Add(c.Wait() + staleCanary)) {
-		return nil, fmt.Sprintf("canary: the canary sent at %s was never judged and its wait ended over %s ago: a new one is picked", c.Start.UTC().Format(time.RFC3339), staleCanary), nil
+	began := c.Start.UTC().Format(time.RFC3339)
+	switch {
+	case c.Selection != cfg.CanarySelection:
+		return nil, fmt.Sprintf("canary: the canary begun at %s, never judged, was of another selection (%s): a new one is picked", began, c.Selection), nil
+	case len(c.Sent) == 0:
+		return nil, "", nil // nothing of it was sent: picked again, as if it never began
+	case cfg.Now().After(maxTime(c.Start, c.At).Add(c.Wait() + staleCanary)):
+		return nil, fmt.Sprintf("canary: the canary begun at %s was never judged and its wait ended over %s ago: a new one is picked", began, staleCanary), nil
 	}
 	return c, "", nil
 }
@@ -149,15 +172,19 @@ func openCanary(ctx context.Context, cfg Config) (prior *journal.Canary, stale s
 func pickCanary(ctx context.Context, cfg Config, prior *journal.Canary) (Report, queue.Queue, []string, error) {
 	look := cfg
 	look.Canary, look.DryRun, look.Confirm, look.Stream = 0, true, nil, false
-	var picked []string
+	var origins []string
+	var firstOf map[string][]string
 	look.onPlan = func(rows []held) {
-		if prior == nil {
-			picked = pickKeys(rows, cfg.Canary)
-		}
+		// Twice as many as needed: the journal may say some were sent.
+		origins, firstOf = firsts(rows, 2*cfg.Canary)
 	}
 	rep, err := Run(ctx, look)
 	rep.DryRun = cfg.DryRun
 	if err != nil || rep.Plan == nil {
+		return rep, queue.Queue{}, nil, err
+	}
+	picked, err := pickUnsent(ctx, cfg, origins, firstOf)
+	if err != nil {
 		return rep, queue.Queue{}, nil, err
 	}
 	dlq, err := canaryJudges(ctx, cfg, rep)
@@ -174,12 +201,11 @@ func pickCanary(ctx context.Context, cfg Config, prior *journal.Canary) (Report,
 	return rep, dlq, picked, nil
 }
 
-// pickKeys is the first message of each of the first n keys of rows (a
-// message without a key is its own), spread over the places the messages
-// failed: one of each origin in turn, in the order they first appear.
-func pickKeys(rows []held, n int) []string {
-	var origins []string
-	firsts := map[string][]string{} // by origin, at most n each
+// firsts is the first message of each key of rows (a message without a
+// key is its own), by the place it failed (its origin, in the order they
+// first appear), at most most of each.
+func firsts(rows []held, most int) (origins []string, firstOf map[string][]string) {
+	firstOf = map[string][]string{}
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if r.key != "" {
@@ -188,22 +214,61 @@ func pickKeys(rows []held, n int) []string {
 			}
 			seen[r.key] = true
 		}
-		if _, ok := firsts[r.src]; !ok {
+		if _, ok := firstOf[r.src]; !ok {
 			origins = append(origins, r.src)
 		}
-		if len(firsts[r.src]) < n {
-			firsts[r.src] = append(firsts[r.src], r.id)
+		if len(firstOf[r.src]) < most {
+			firstOf[r.src] = append(firstOf[r.src], r.id)
 		}
 	}
+	return origins, firstOf
+}
+
+// spread picks n of firstOf, one of each origin in turn, leaving out
+// those taken says are not to be picked.
+func spread(origins []string, firstOf map[string][]string, n int, taken func(string) bool) []string {
 	var picked []string
-	for i := 0; i < n; i++ {
+	for i := 0; len(picked) < n; i++ {
+		more := false
 		for _, o := range origins {
-			if i < len(firsts[o]) && len(picked) < n {
-				picked = append(picked, firsts[o][i])
+			if i >= len(firstOf[o]) {
+				continue
 			}
+			more = true
+			if id := firstOf[o][i]; !taken(id) && len(picked) < n {
+				picked = append(picked, id)
+			}
+		}
+		if !more {
+			break
 		}
 	}
 	return picked
+}
+
+// pickUnsent spreads the canary over the origins, leaving out messages
+// the journal says a destination already has (a stopped run sent them and
+// did not delete them): the canary run would delete them unsent, and they
+// would prove nothing.
+func pickUnsent(ctx context.Context, cfg Config, origins []string, firstOf map[string][]string) ([]string, error) {
+	states := map[string]journal.State{}
+	if cfg.Journal != nil {
+		var all []string
+		for _, ids := range firstOf {
+			all = append(all, ids...)
+		}
+		var err error
+		if states, err = cfg.Journal.Lookup(ctx, all); err != nil {
+			return nil, err
+		}
+	}
+	return spread(origins, firstOf, cfg.Canary, func(id string) bool { return states[id] >= journal.Sent }), nil
+}
+
+// pickKeys is spread over firsts, with nothing taken.
+func pickKeys(rows []held, n int) []string {
+	origins, firstOf := firsts(rows, n)
+	return spread(origins, firstOf, n, func(string) bool { return false })
 }
 
 // canaryJudges refuses a canary whose verdict could not be read: on a FIFO
@@ -256,15 +321,15 @@ func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	sent, err := w.sentInAll(ctx, rep.Sent)
-	if err != nil {
-		return rep, err
+	sent := w.sentInAll()
+	if sent > 0 && sent < len(w.picked) {
+		w.warn(fmt.Sprintf("canary: %d of its %d message(s) were sent (see the failures): the verdict rests on those", sent, len(w.picked)))
 	}
 	if sent == 0 {
 		rep.Canary = &CanaryReport{Verdict: CanaryNotSent, Wait: w.why, ReturnedCauses: []ReturnedCause{}}
 		rep.Stopped, rep.Verified = StopCanary, false
 		rep.NextStep = "no canary message was sent (see the failures): nothing else was sent; run again"
-		return rep, w.end(ctx, CanaryNotSent)
+		return rep, w.judged(ctx, CanaryNotSent)
 	}
 	c, err := w.watch(ctx, sent)
 	rep.Canary = &c
@@ -276,7 +341,7 @@ func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 		rep.Verified, rep.Stopped = false, StopCanary
 		rep.NextStep = canaryStep(c)
 	}
-	return rep, w.end(ctx, c.Verdict)
+	return rep, w.judged(ctx, c.Verdict)
 }
 
 // filter is the selection's filter narrowed to the canary's messages; it

@@ -15,6 +15,7 @@ import (
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
@@ -51,7 +52,20 @@ func TestReplayCanaryResumesAfterAStoppedWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = j2.Close() }()
-	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 7, Journal: j2})
+	// A run of another selection does not resume it; a look of the same
+	// one says it would.
+	other := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 7, Journal: j2, DryRun: true, CanarySelection: "another"})
+	if other.Plan == nil || !strings.Contains(strings.Join(other.Plan.Warnings, " "), "was of another selection") {
+		t.Errorf("another selection's plan: %+v", other.Plan)
+	}
+	var asked []int
+	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 7, Journal: j2,
+		// The stopped run's confirmation does not cover the rest: asked
+		// again before it moves.
+		Confirm: func(r replay.Report) (bool, error) { asked = append(asked, r.Plan.Messages); return true, nil }})
+	if len(asked) == 0 || asked[len(asked)-1] != 15 {
+		t.Errorf("confirmations asked for %v message(s): want the rest's 15 asked before it moved", asked)
+	}
 	if rep.Canary == nil || !rep.Canary.Resumed || rep.Canary.Sent != 5 || rep.Canary.Verdict != replay.CanaryConsumed {
 		t.Fatalf("canary %+v: want the first run's 5, resumed and consumed", rep.Canary)
 	}
@@ -173,5 +187,37 @@ func TestReplayCanaryReadsTheLogs(t *testing.T) {
 			}
 			t.Log(rep.NextStep)
 		})
+	}
+}
+
+// A message the journal says a destination has (a stopped run sent it and
+// did not delete it) proves nothing as a canary: the canary run would
+// delete it unsent. It is not picked; with no consumer, the canary of
+// others is "not consumed", where picking those would have drained
+// nothing and said "consumed".
+func TestReplayCanaryPicksNoMessageAlreadySent(t *testing.T) {
+	t.Parallel()
+	c, d, src := canaryPair(t)
+	j, err := journal.OpenFile(filepath.Join(t.TempDir(), "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = j.Close() }()
+	res, err := queue.Scan(context.Background(), c, d.URL, queue.ScanOptions{Depth: 20}, nil)
+	if err != nil || len(res.Matched) != 20 {
+		t.Fatalf("scan: %d %v", len(res.Matched), err)
+	}
+	var oldest []string // the 10 seq 0 messages: what a canary would pick first
+	for _, m := range res.Matched {
+		if strings.Contains(m.Body, `"seq":0`) {
+			oldest = append(oldest, m.MessageID)
+		}
+	}
+	if err := j.Record(context.Background(), oldest[:5], journal.Sent); err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 3 * time.Second, CanaryOnly: true, Journal: j})
+	if rep.Canary == nil || rep.Canary.Verdict != replay.CanaryNotConsumed || rep.Canary.Sent != 5 || rep.Sent != 5 {
+		t.Fatalf("canary %+v, sent %d: want 5 sent that nobody consumed", rep.Canary, rep.Sent)
 	}
 }

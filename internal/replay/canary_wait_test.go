@@ -101,4 +101,10 @@ func TestCanaryPickSpreadsOverOrigins(t *testing.T) {
 			t.Errorf("pick %d = %q, want %q", tc.n, got, tc.want)
 		}
 	}
+	// What a destination has already is left out, and the next in turn
+	// taken.
+	origins, firstOf := firsts(rows, 6)
+	if got := strings.Join(spread(origins, firstOf, 3, func(id string) bool { return id == "b1" || id == "a1" }), " "); got != "c1 a3 c2" {
+		t.Errorf("pick 3 leaving out a1 and b1 = %q, want c1 a3 c2", got)
+	}
 }

@@ -13,20 +13,29 @@ import (
 // loggedSuccess counts the sent canary messages whose trace, in the
 // pipeline's logs (cfg.Logs), logged a success after the canary began,
 // with no failure after it. byLogs is false when the logs cannot speak
-// for every message: no log groups, a message without a trace ID, or
-// logs that could not be read (a warning says so).
-func (w *canaryWatch) loggedSuccess(ctx context.Context, sent int) (ok int, byLogs bool) {
+// for every sent message: no log groups, a message without a trace ID,
+// or logs that could not be read (a warning says so).
+func (w *canaryWatch) loggedSuccess(ctx context.Context) (ok int, byLogs bool) {
 	if w.cfg.Logs == nil {
 		return 0, false
 	}
 	w.mu.Lock()
-	var traces []string
-	for _, tr := range w.traces {
-		traces = append(traces, tr)
+	traceOf := map[string]string{}
+	all := len(w.sentIDs) > 0
+	for id := range w.sentIDs {
+		tr, has := w.traces[id]
+		if has {
+			traceOf[id] = tr
+		}
+		all = all && has
 	}
 	w.mu.Unlock()
-	if len(traces) == 0 {
+	if len(traceOf) == 0 {
 		return 0, false
+	}
+	var traces []string
+	for _, tr := range traceOf {
+		traces = append(traces, tr)
 	}
 	src := w.cfg.Logs
 	f := &insights.Fetcher{API: src.API, PollInterval: src.PollInterval}
@@ -36,12 +45,12 @@ func (w *canaryWatch) loggedSuccess(ctx context.Context, sent int) (ok int, byLo
 		return 0, false
 	}
 	good := succeeded(res.Events)
-	for _, tr := range traces {
+	for _, tr := range traceOf {
 		if good[tr] {
 			ok++
 		}
 	}
-	return ok, len(traces) == sent
+	return ok, all
 }
 
 // succeeded maps each trace to whether its last outcome in events (in

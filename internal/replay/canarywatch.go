@@ -22,13 +22,16 @@ type canaryWatch struct {
 	why     string
 	run     string   // the canary's name in the journal
 	picked  []string // the canary's DLQ message IDs
+	isPicked map[string]bool
 	resumed bool     // a killed run sent it: start, baseline and what it sent come from the journal
 	start   time.Time
 
 	mu       sync.Mutex
 	before   map[string]int64  // each source's depth just before the canary
 	dlqFrom  int64             // the DLQ's depth then
-	ids      map[string]bool   // the canary's DLQ message IDs, and the original IDs their markers carry
+	ids      map[string]bool   // the IDs a returned canary message may carry
+	sentIDs  map[string]bool   // the picked messages the destinations have
+	lastSent time.Time         // the last canary batch's send
 	traceOf  map[string]string // a picked message's trace, once the canary run read it
 	traces   map[string]string // a sent message's trace
 	warnings []string
@@ -39,17 +42,21 @@ type canaryWatch struct {
 // takes all of it from prior, a canary the journal kept unjudged.
 func newCanaryWatch(ctx context.Context, cfg Config, dlq queue.Queue, look Report, picked []string, prior *journal.Canary) (*canaryWatch, error) {
 	w := &canaryWatch{cfg: cfg, dlq: dlq, picked: picked, before: map[string]int64{}, ids: map[string]bool{},
-		traceOf: map[string]string{}, traces: map[string]string{}}
+		sentIDs: map[string]bool{}, traceOf: map[string]string{}, traces: map[string]string{}}
+	w.isPicked = make(map[string]bool, len(picked))
 	for _, id := range picked {
-		w.ids[id] = true
+		w.ids[id], w.isPicked[id] = true, true
 	}
 	var arns []string
 	if prior != nil {
-		w.resumed, w.run, w.start, w.wait, w.why, w.dlqFrom = true, prior.Run, prior.Start, prior.Wait(), prior.Why, prior.DLQFrom
+		w.resumed, w.run, w.start, w.wait, w.why, w.dlqFrom, w.lastSent = true, prior.Run, prior.Start, prior.Wait(), prior.Why, prior.DLQFrom, prior.At
 		maps.Copy(w.before, prior.Before)
 		maps.Copy(w.traces, prior.Traces)
-		for _, id := range prior.Originals {
+		for _, id := range prior.Known {
 			w.ids[id] = true
+		}
+		for _, id := range prior.Sent {
+			w.sentIDs[id] = true
 		}
 		arns = prior.Sources
 	} else {
@@ -71,12 +78,30 @@ func newCanaryWatch(ctx context.Context, cfg Config, dlq queue.Queue, look Repor
 	return w, nil
 }
 
-// endFrom is when the watch ends, for a canary whose first send is now.
+// endFrom is when the watch would end if the canary's sends ended now: a
+// resumed canary all of whose messages were sent ends a wait after its
+// last send.
 func (w *canaryWatch) endFrom(now time.Time) time.Time {
-	if w.resumed {
-		return w.start.Add(w.wait)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.resumed && len(w.sentIDs) >= len(w.picked) {
+		return w.lastSent.Add(w.wait)
 	}
 	return now.Add(w.wait)
+}
+
+// end is when the watch ends: a wait after the canary's last send.
+func (w *canaryWatch) end() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maxTime(w.start, w.lastSent).Add(w.wait)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // note is what the plan says of the canary.
@@ -102,7 +127,7 @@ func (w *canaryWatch) begin(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	c := journal.Canary{Run: w.run, Start: w.start, WaitSeconds: w.wait.Seconds(), Why: w.why, Picked: w.picked, DLQFrom: w.dlqFrom, Before: map[string]int64{}}
+	c := journal.Canary{Run: w.run, Start: w.start, Selection: w.cfg.CanarySelection, WaitSeconds: w.wait.Seconds(), Why: w.why, Picked: w.picked, DLQFrom: w.dlqFrom, Before: map[string]int64{}}
 	w.mu.Lock()
 	maps.Copy(c.Before, w.before)
 	w.mu.Unlock()
@@ -126,53 +151,42 @@ func (w *canaryWatch) baseline(ctx context.Context) {
 	}
 }
 
-// sent notes (and journals, before the batch's "sent") the IDs a canary
-// batch sent: the original IDs that know a returned message, the traces
-// whose logs tell it was consumed.
-func (w *canaryWatch) sent(ctx context.Context, ids, originals []string) error {
+// sent notes (and journals, before the batch's "sent") what a canary
+// batch sent: the DLQ IDs, the IDs that know a returned message, the
+// traces whose logs tell it was consumed.
+func (w *canaryWatch) sent(ctx context.Context, ids, known []string) error {
+	b := journal.CanaryBatch{Sent: ids, Traces: map[string]string{}, At: w.cfg.Now()}
 	w.mu.Lock()
-	var fresh []string
-	for _, id := range originals {
+	for _, id := range known {
 		if !w.ids[id] {
 			w.ids[id] = true
-			fresh = append(fresh, id)
+			b.Known = append(b.Known, id)
 		}
 	}
-	traces := map[string]string{}
 	for _, id := range ids {
+		w.sentIDs[id] = true
 		if tr, ok := w.traceOf[id]; ok {
-			w.traces[id], traces[id] = tr, tr
+			w.traces[id], b.Traces[id] = tr, tr
 		}
 	}
+	w.lastSent = maxTime(w.lastSent, b.At)
 	w.mu.Unlock()
 	if j, ok := w.cfg.Journal.(canaryJournal); ok {
-		return j.CanarySent(ctx, w.run, fresh, traces)
+		return j.CanarySent(ctx, w.run, b)
 	}
 	return nil
 }
 
-// sentInAll is how many canary messages the destinations have: the
-// journal's count, which includes what a killed run sent (without a
-// journal, this run's).
-func (w *canaryWatch) sentInAll(ctx context.Context, thisRun int) (int, error) {
-	if w.cfg.Journal == nil {
-		return thisRun, nil
-	}
-	states, err := w.cfg.Journal.Lookup(ctx, w.picked)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, st := range states {
-		if st >= journal.Sent {
-			n++
-		}
-	}
-	return max(n, thisRun), nil
+// sentInAll is how many canary messages the destinations have: this
+// run's sends, and a stopped run's.
+func (w *canaryWatch) sentInAll() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.sentIDs)
 }
 
 // end journals the verdict: the canary is not resumed again.
-func (w *canaryWatch) end(ctx context.Context, verdict string) error {
+func (w *canaryWatch) judged(ctx context.Context, verdict string) error {
 	if j, ok := w.cfg.Journal.(canaryJournal); ok {
 		return j.EndCanary(context.WithoutCancel(ctx), w.run, verdict)
 	}
@@ -209,7 +223,7 @@ func canaryWait(given time.Duration, sources []queue.Queue) (time.Duration, stri
 // all. It ends early only when every canary message is back in the DLQ.
 func (w *canaryWatch) watch(ctx context.Context, sent int) (CanaryReport, error) {
 	c := CanaryReport{Sent: sent, Wait: w.why, Resumed: w.resumed, ReturnedCauses: []ReturnedCause{}}
-	if err := w.waitForReturns(ctx, sent, w.start.Add(w.wait)); err != nil {
+	if err := w.waitForReturns(ctx, sent, w.end()); err != nil {
 		return c, err
 	}
 	c.WaitSeconds = w.cfg.Now().Sub(w.start).Seconds()
@@ -221,7 +235,7 @@ func (w *canaryWatch) watch(ctx context.Context, sent int) (CanaryReport, error)
 	if err != nil {
 		return c, err
 	}
-	logged, byLogs := w.loggedSuccess(ctx, sent)
+	logged, byLogs := w.loggedSuccess(ctx)
 	c.Returned, c.ReturnedCauses = len(back), w.causes(ctx, back)
 	c.Verdict, c.Evidence = verdict(c.Returned, complete, byLogs && logged == sent, drained)
 	switch {
@@ -337,11 +351,13 @@ func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// returned finds the canary back in the DLQ: a message whose replay
-// marker names one of the canary's messages (by DLQ or original ID) and
-// was written by the canary run. complete is false when the look could
-// not see the whole DLQ (SQS's in-flight limit). The look holds what it
-// receives for a run's visibility, journaled, and gives everything back.
+// returned finds the canary back in the DLQ: a message with an ID a
+// canary send returned (SQS keeps it when it dead-letters a message), or
+// whose replay marker names a canary message (by DLQ or original ID) and
+// was written since the canary began. complete is false when the look
+// could not see the whole DLQ (SQS's in-flight limit, a receive whose
+// answer was lost). The look holds what it receives for a run's
+// visibility, journaled like a run's hold, and gives everything back.
 func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, complete bool, err error) {
 	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
 	if err != nil {
@@ -352,6 +368,9 @@ func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, compl
 	ids := maps.Clone(w.ids)
 	w.mu.Unlock()
 	match := func(m *queue.Message) bool {
+		if ids[m.MessageID] && !w.isPicked[m.MessageID] {
+			return true
+		}
 		a, ok := m.Attributes[MarkerAttribute]
 		if !ok {
 			return false
@@ -359,22 +378,60 @@ func (w *canaryWatch) returned(ctx context.Context) (back []queue.Message, compl
 		var mk Marker
 		return json.Unmarshal([]byte(a.String), &mk) == nil && ids[mk.OriginalMessageID] && mk.ReplayedAt >= since
 	}
-	// The look's hold is journaled like a run's: a run killed during it
-	// leaves the next one waiting for what it holds, not missing it.
-	j, look := w.cfg.Journal, w.run+"-look"
-	if j != nil {
-		if err := j.Hold(ctx, look, -1, w.cfg.Now().Add(w.cfg.Visibility)); err != nil {
-			return nil, false, err
-		}
+	stop, err := w.holdLook(ctx)
+	if err != nil {
+		return nil, false, err
 	}
 	res, err := queue.Scan(ctx, w.cfg.API, q.URL, queue.ScanOptions{Depth: q.Visible, Visibility: w.cfg.Visibility}, match)
+	if serr := stop(err == nil, res.HiddenUntil); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("look for the canary in %s: %w", w.dlq.Name, err)
 	}
-	if j != nil {
-		if err := j.Released(ctx, look); err != nil {
-			return nil, false, err
-		}
+	return res.Matched, !res.OverLimit && res.HiddenUntil.IsZero(), nil
+}
+
+// holdLook journals the hold of a look for returns, renewed every third
+// of the visibility while the look goes on, so that a run killed during
+// it leaves the next run waiting for what it holds rather than missing
+// it. stop ends it: released when the look gave everything back, else
+// left to lapse; a lost receive's messages are journaled until hidden.
+func (w *canaryWatch) holdLook(ctx context.Context) (stop func(released bool, hidden time.Time) error, err error) {
+	j, run := w.cfg.Journal, w.run+"-look"
+	if j == nil {
+		return func(bool, time.Time) error { return nil }, nil
 	}
-	return res.Matched, !res.OverLimit, nil
+	v := w.cfg.Visibility
+	hold := func() error {
+		return j.Hold(context.WithoutCancel(ctx), run, -1, w.cfg.Now().Add(v+v/3+holdSlack))
+	}
+	if err := hold(); err != nil {
+		return nil, err
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(v / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				_ = hold() // a failed renewal leaves the last one: the next tick tries again
+			}
+		}
+	}()
+	return func(released bool, hidden time.Time) error {
+		close(quit)
+		<-done
+		if !hidden.IsZero() {
+			return j.Hold(context.WithoutCancel(ctx), run+"-lost", -1, hidden.Add(holdSlack))
+		}
+		if released {
+			return j.Released(ctx, run)
+		}
+		return nil
+	}, nil
 }

@@ -130,9 +130,13 @@ type Config struct {
 	// there whether each of its messages' traces logged a success, and
 	// the first failure of those that returned.
 	Logs *triage.LogSource
+	// CanarySelection names the selection and its destination (the CLI:
+	// its flags): a canary the journal keeps unjudged is resumed only by a
+	// run of the same selection.
+	CanarySelection string
 	// onPlan is given the first round's held messages in send order (the
 	// canary picks from them); onSent the DLQ message IDs each batch sent
-	// and the original IDs their markers carry.
+	// and the IDs they are known by if they come back (known).
 	onPlan func([]held)
 	onSent func(ctx context.Context, ids, originals []string) error
 	// byID: the filter names each message it takes (the canary), so a

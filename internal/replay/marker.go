@@ -44,6 +44,7 @@ type entry struct {
 	handle string
 	in     types.SendMessageBatchRequestEntry
 	size   int
+	newID  string // the message ID the destination gave it, once sent
 }
 
 // entry builds the send of row i from m, its message read back whole.

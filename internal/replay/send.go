@@ -245,6 +245,7 @@ func (s *sender) sortAnswer(pending []entry, out *sqs.SendMessageBatchOutput) an
 	for _, e := range out.Successful {
 		if i := queue.EntryIndex(e.Id, len(pending)); i >= 0 {
 			ok[i] = true
+			pending[i].newID = aws.ToString(e.MessageId)
 		}
 	}
 	for k := range out.Failed {
@@ -328,7 +329,7 @@ func (s *sender) commit(ctx context.Context, sent []entry) error {
 	}
 	h.t.set(stSent, rows...)
 	if f := h.r.cfg.onSent; f != nil {
-		if err := f(ctx, ids, originals(sent)); err != nil {
+		if err := f(ctx, ids, known(sent)); err != nil {
 			return err
 		}
 	}
@@ -376,11 +377,16 @@ func (s *sender) progress() {
 		Failed: int(r.c.failed.Load()), Elapsed: r.cfg.Now().Sub(s.start), Rate: rate, InFlight: n, Scanning: r.scanning.Load()})
 }
 
-// originals are the original message IDs the entries' markers carry (a
-// message replayed before keeps its first ID there).
-func originals(sent []entry) []string {
+// known are the IDs a sent entry is known by if it comes back to the
+// DLQ: the message ID the destination gave it (SQS keeps it when it
+// dead-letters a message), and the original message ID its marker
+// carries (a message replayed before keeps its first ID there).
+func known(sent []entry) []string {
 	out := make([]string, 0, len(sent))
 	for _, e := range sent {
+		if e.newID != "" {
+			out = append(out, e.newID)
+		}
 		a, ok := e.in.MessageAttributes[MarkerAttribute]
 		if !ok {
 			continue

@@ -6,6 +6,7 @@ package replay
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -247,6 +248,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		if cfg.Logs, err = cli.LogSource(ctx, opts.Logs, opts.Cause.Groups, opts.Cause.Prefixes); err != nil {
 			return err
 		}
+		cfg.CanarySelection = canarySelection(opts)
 	}
 	if !opts.DryRun {
 		j, err := openJournal(ctx, api, opts)
@@ -283,6 +285,20 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	}
 	_, err = fmt.Fprintln(opts.IO.ErrOut, outcome(report))
 	return err
+}
+
+// canarySelection names what the canary is picked from, so that a
+// stopped canary is resumed only by a run of the same selection and
+// destination.
+func canarySelection(opts *ReplayOptions) string {
+	b, _ := json.Marshal(struct {
+		Filter           any
+		Cause, To, Order string
+		OrderKey         string
+		ViaBus, ToTopic  bool
+		Limit            int
+	}{opts.Filter.Options, opts.Cause.ID, opts.To, opts.Order, opts.OrderKey, opts.ViaBus, opts.ToTopic, opts.Limit})
+	return string(b)
 }
 
 // outcome is the last line of a replay that left nothing behind: the

@@ -12,29 +12,54 @@ import (
 type Canary struct {
 	Run   string    `json:"run"`
 	Start time.Time `json:"start"`
-	// WaitSeconds is the watch's length from Start, and Why why.
+	// Selection names what the canary was picked from (the selection and
+	// its destination): another selection does not resume it.
+	Selection string `json:"selection,omitempty"`
+	// WaitSeconds is the watch's length from the last send, and Why why.
 	WaitSeconds float64 `json:"waitSeconds"`
 	Why         string  `json:"why"`
-	// Picked are the DLQ message IDs of the canary; Originals the IDs the
-	// replay markers of those already sent carry (a returned message is
-	// known by them).
-	Picked    []string `json:"picked"`
-	Originals []string `json:"originals,omitempty"`
-	// Traces are the trace IDs of the messages sent, by DLQ message ID:
-	// their logs tell whether each was consumed.
-	Traces map[string]string `json:"traces,omitempty"`
+	// Picked are the DLQ message IDs of the canary.
+	Picked []string `json:"picked"`
 	// Sources are the queues the canary goes to, with each one's depth
 	// just before it (Before, by URL), and DLQFrom the DLQ's.
 	Sources []string         `json:"sources,omitempty"`
 	Before  map[string]int64 `json:"before,omitempty"`
 	DLQFrom int64            `json:"dlqFrom"`
+	// What its batches sent, merged (CanaryBatch).
+	CanaryBatch
+}
+
+// CanaryBatch is what one batch of the canary sent.
+type CanaryBatch struct {
+	// Sent are the DLQ message IDs the destination has.
+	Sent []string `json:"sent,omitempty"`
+	// Known are the IDs a returned message may carry: the message IDs the
+	// sends returned, and the original IDs in their replay markers.
+	Known []string `json:"known,omitempty"`
+	// Traces are the sent messages' trace IDs, by DLQ message ID: their
+	// logs tell whether each was consumed.
+	Traces map[string]string `json:"traces,omitempty"`
+	// At is when it was sent (merged: the last batch's).
+	At time.Time `json:"at,omitzero"`
+}
+
+func (b *CanaryBatch) merge(o CanaryBatch) {
+	b.Sent = append(b.Sent, o.Sent...)
+	b.Known = append(b.Known, o.Known...)
+	if len(o.Traces) > 0 && b.Traces == nil {
+		b.Traces = map[string]string{}
+	}
+	maps.Copy(b.Traces, o.Traces)
+	if o.At.After(b.At) {
+		b.At = o.At
+	}
 }
 
 // Wait is the watch's length.
 func (c Canary) Wait() time.Duration { return time.Duration(c.WaitSeconds * float64(time.Second)) }
 
-// canaryLine is one canary line: its start (Start set), the originals of
-// a batch it sent, or its verdict (Verdict set: it ended).
+// canaryLine is one canary line: its start (Start set), a batch it sent,
+// or its verdict (Verdict set: it ended).
 type canaryLine struct {
 	Canary
 	Verdict string `json:"verdict,omitempty"`
@@ -45,13 +70,9 @@ func (j *File) StartCanary(_ context.Context, c Canary) error {
 	return j.append(journalLine{Canary: &canaryLine{Canary: c}, At: now()})
 }
 
-// CanarySent records the originals and traces of a batch the canary run
-// sent.
-func (j *File) CanarySent(_ context.Context, run string, originals []string, traces map[string]string) error {
-	if len(originals) == 0 && len(traces) == 0 {
-		return nil
-	}
-	return j.append(journalLine{Canary: &canaryLine{Canary: Canary{Run: run, Originals: originals, Traces: traces}}, At: now()})
+// CanarySent records a batch the canary run sent.
+func (j *File) CanarySent(_ context.Context, run string, b CanaryBatch) error {
+	return j.append(journalLine{Canary: &canaryLine{Canary: Canary{Run: run, CanaryBatch: b}}, At: now()})
 }
 
 // EndCanary records the canary's verdict: it is never resumed again.
@@ -60,7 +81,7 @@ func (j *File) EndCanary(_ context.Context, run, verdict string) error {
 }
 
 // OpenCanary returns the last canary that was started and never given a
-// verdict (nil: none), with the originals of every batch it sent.
+// verdict (nil: none), with what every batch of it sent.
 func (j *File) OpenCanary(context.Context) (*Canary, error) {
 	_ = j.flush()
 	var open *Canary
@@ -74,11 +95,7 @@ func (j *File) OpenCanary(context.Context) (*Canary, error) {
 			c := l.Canary
 			open = &c
 		case open != nil && open.Run == l.Run:
-			open.Originals = append(open.Originals, l.Originals...)
-			if len(l.Traces) > 0 && open.Traces == nil {
-				open.Traces = map[string]string{}
-			}
-			maps.Copy(open.Traces, l.Traces)
+			open.merge(l.CanaryBatch)
 		}
 	}}
 	none := func(string, State) {}

@@ -315,10 +315,11 @@ func TestJournalCanaryIsOpenUntilItsVerdict(t *testing.T) {
 	old := Canary{Run: "c1", Start: start, WaitSeconds: 90, Why: "given", Picked: []string{"m1"}}
 	c := Canary{Run: "c2", Start: start.Add(time.Hour), WaitSeconds: 30, Why: "src: maxReceiveCount 2", Picked: []string{"m2", "m3"},
 		Sources: []string{"arn:src"}, Before: map[string]int64{"url": 4}, DLQFrom: 9}
+	at := start.Add(2 * time.Hour)
 	if err := errors.Join(j.StartCanary(ctx, old), j.StartCanary(ctx, c),
-		j.CanarySent(ctx, "c1", []string{"stale"}, nil), // the replaced canary's: not c2's
-		j.CanarySent(ctx, "c2", []string{"o2"}, map[string]string{"m2": "t2"}),
-		j.CanarySent(ctx, "c2", []string{"o3"}, map[string]string{"m3": "t3"})); err != nil {
+		j.CanarySent(ctx, "c1", CanaryBatch{Sent: []string{"m1"}}), // the replaced canary's: not c2's
+		j.CanarySent(ctx, "c2", CanaryBatch{Sent: []string{"m2"}, Known: []string{"o2"}, Traces: map[string]string{"m2": "t2"}, At: at}),
+		j.CanarySent(ctx, "c2", CanaryBatch{Sent: []string{"m3"}, Known: []string{"o3"}, Traces: map[string]string{"m3": "t3"}, At: at.Add(-time.Second)})); err != nil {
 		t.Fatal(err)
 	}
 	again, err := OpenFile(path)
@@ -328,7 +329,7 @@ func TestJournalCanaryIsOpenUntilItsVerdict(t *testing.T) {
 	defer func() { _ = again.Close() }()
 	got, err := again.OpenCanary(ctx)
 	want := c
-	want.Originals, want.Traces = []string{"o2", "o3"}, map[string]string{"m2": "t2", "m3": "t3"}
+	want.CanaryBatch = CanaryBatch{Sent: []string{"m2", "m3"}, Known: []string{"o2", "o3"}, Traces: map[string]string{"m2": "t2", "m3": "t3"}, At: at}
 	if err != nil || got == nil || !reflect.DeepEqual(*got, want) {
 		t.Fatalf("open canary = %+v %v, want %+v", got, err, want)
 	}

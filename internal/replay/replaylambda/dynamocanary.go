@@ -39,36 +39,38 @@ func (j *DynamoJournal) StartCanary(ctx context.Context, c journal.Canary) error
 	return nil
 }
 
-// CanarySent adds a batch's originals and traces to the canary item.
-func (j *DynamoJournal) CanarySent(ctx context.Context, _ string, originals []string, traces map[string]string) error {
-	if len(originals) == 0 && len(traces) == 0 {
-		return nil
-	}
+// CanarySent adds a batch to the canary item: its sent and known IDs to
+// string sets, each trace as an attribute, its time.
+func (j *DynamoJournal) CanarySent(ctx context.Context, _ string, b journal.CanaryBatch) error {
 	names := map[string]string{}
-	values := map[string]types.AttributeValue{}
-	var set []string
+	values := map[string]types.AttributeValue{":at": &types.AttributeValueMemberS{Value: b.At.UTC().Format(time.RFC3339Nano)}}
+	set := []string{"lastSent = :at"}
 	i := 0
-	for id, tr := range traces {
+	for id, tr := range b.Traces {
 		k := strconv.Itoa(i)
 		names["#t"+k], values[":t"+k] = "trace_"+id, &types.AttributeValueMemberS{Value: tr}
 		set = append(set, "#t"+k+" = :t"+k)
 		i++
 	}
-	expr := ""
-	if len(set) > 0 {
-		expr = "SET " + strings.Join(set, ", ")
+	expr := "SET " + strings.Join(set, ", ")
+	var add []string
+	if len(b.Sent) > 0 {
+		values[":s"] = &types.AttributeValueMemberSS{Value: b.Sent}
+		add = append(add, "sent :s")
 	}
-	if len(originals) > 0 {
-		values[":o"] = &types.AttributeValueMemberSS{Value: originals}
-		expr += " ADD originals :o"
+	if len(b.Known) > 0 {
+		values[":k"] = &types.AttributeValueMemberSS{Value: b.Known}
+		add = append(add, "known :k")
+	}
+	if len(add) > 0 {
+		expr += " ADD " + strings.Join(add, ", ")
 	}
 	in := &dynamodb.UpdateItemInput{TableName: aws.String(j.Store.Table), Key: j.canaryKey(),
-		UpdateExpression: aws.String(strings.TrimSpace(expr)), ExpressionAttributeValues: values}
+		UpdateExpression: aws.String(expr), ExpressionAttributeValues: values}
 	if len(names) > 0 {
 		in.ExpressionAttributeNames = names
 	}
-	_, err := j.API.UpdateItem(ctx, in)
-	if err != nil {
+	if _, err := j.API.UpdateItem(ctx, in); err != nil {
 		return fmt.Errorf("journal canary: %w", err)
 	}
 	return nil
@@ -105,16 +107,29 @@ func (j *DynamoJournal) OpenCanary(ctx context.Context) (*journal.Canary, error)
 	if err := json.Unmarshal([]byte(s.Value), &c); err != nil {
 		return nil, fmt.Errorf("journal canary: %w", err)
 	}
-	if o, ok := out.Item["originals"].(*types.AttributeValueMemberSS); ok {
-		c.Originals = append(c.Originals, o.Value...)
+	c.CanaryBatch = canaryBatch(out.Item)
+	return &c, nil
+}
+
+// canaryBatch reads what the canary item's batches sent.
+func canaryBatch(item map[string]types.AttributeValue) journal.CanaryBatch {
+	var b journal.CanaryBatch
+	if v, ok := item["sent"].(*types.AttributeValueMemberSS); ok {
+		b.Sent = v.Value
 	}
-	for name, v := range out.Item {
+	if v, ok := item["known"].(*types.AttributeValueMemberSS); ok {
+		b.Known = v.Value
+	}
+	if v, ok := item["lastSent"].(*types.AttributeValueMemberS); ok {
+		b.At, _ = time.Parse(time.RFC3339Nano, v.Value)
+	}
+	for name, v := range item {
 		if s, ok := v.(*types.AttributeValueMemberS); ok && strings.HasPrefix(name, "trace_") {
-			if c.Traces == nil {
-				c.Traces = map[string]string{}
+			if b.Traces == nil {
+				b.Traces = map[string]string{}
 			}
-			c.Traces[strings.TrimPrefix(name, "trace_")] = s.Value
+			b.Traces[strings.TrimPrefix(name, "trace_")] = s.Value
 		}
 	}
-	return &c, nil
+	return b
 }

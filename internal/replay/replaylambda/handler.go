@@ -2,6 +2,7 @@ package replaylambda
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -166,6 +167,11 @@ func (d Deps) journal(ctx context.Context, ref queue.Ref) (*DynamoJournal, error
 // canary sets the event's canary on cfg.
 func (ev Event) canary(cfg *replay.Config) error {
 	cfg.Canary, cfg.CanaryOnly = ev.Canary, ev.CanaryOnly
+	// A stopped canary is resumed by an event of the same selection.
+	sel := ev
+	sel.Canary, sel.CanaryWait, sel.CanaryOnly, sel.DryRun = 0, "", false, false
+	b, _ := json.Marshal(sel)
+	cfg.CanarySelection = string(b)
 	if ev.CanaryWait == "" {
 		return nil
 	}

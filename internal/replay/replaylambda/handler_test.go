@@ -284,17 +284,19 @@ func TestDynamoJournalKeepsTheCanary(t *testing.T) {
 	}
 	c := journal.Canary{Run: "c2", Start: time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC), WaitSeconds: 30, Why: "given", Picked: []string{"m2", "m3"},
 		Sources: []string{"arn:src"}, Before: map[string]int64{"url": 4}, DLQFrom: 9}
+	at := time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
 	if err := errors.Join(j.StartCanary(ctx, c),
-		j.CanarySent(ctx, "c2", []string{"o2"}, map[string]string{"m2": "t2"}),
-		j.CanarySent(ctx, "c2", nil, map[string]string{"m3": "t3"}),
-		j.CanarySent(ctx, "c2", []string{"o3"}, nil)); err != nil {
+		j.CanarySent(ctx, "c2", journal.CanaryBatch{Sent: []string{"m2"}, Known: []string{"o2"}, Traces: map[string]string{"m2": "t2"}, At: at.Add(-time.Second)}),
+		j.CanarySent(ctx, "c2", journal.CanaryBatch{Sent: []string{"m3"}, Traces: map[string]string{"m3": "t3"}, At: at}),
+		j.CanarySent(ctx, "c2", journal.CanaryBatch{Known: []string{"o3"}, At: at})); err != nil {
 		t.Fatal(err)
 	}
 	got, err := j.OpenCanary(ctx)
 	want := c
-	want.Originals, want.Traces = []string{"o2", "o3"}, map[string]string{"m2": "t2", "m3": "t3"}
+	want.CanaryBatch = journal.CanaryBatch{Sent: []string{"m2", "m3"}, Known: []string{"o2", "o3"}, Traces: map[string]string{"m2": "t2", "m3": "t3"}, At: at}
 	if err == nil && got != nil {
-		slices.Sort(got.Originals)
+		slices.Sort(got.Sent)
+		slices.Sort(got.Known)
 	}
 	if err != nil || got == nil || !reflect.DeepEqual(*got, want) {
 		t.Fatalf("open canary = %+v %v, want %+v", got, err, want)
