@@ -15,16 +15,16 @@ import (
 // canaryWatch sends and watches the canary: its destinations' depths, the
 // DLQ for the canary coming back, and (with cfg.Logs) its traces' logs.
 type canaryWatch struct {
-	cfg     Config
-	dlq     queue.Queue
-	sources []queue.Queue // the canary's destination queues
-	wait    time.Duration // from start
-	why     string
-	run     string   // the canary's name in the journal
-	picked  []string // the canary's DLQ message IDs
+	cfg      Config
+	dlq      queue.Queue
+	sources  []queue.Queue // the canary's destination queues
+	wait     time.Duration // from start
+	why      string
+	run      string   // the canary's name in the journal
+	picked   []string // the canary's DLQ message IDs
 	isPicked map[string]bool
-	resumed bool     // a killed run sent it: start, baseline and what it sent come from the journal
-	start   time.Time
+	resumed  bool // a killed run sent it: start, baseline and what it sent come from the journal
+	start    time.Time
 
 	mu       sync.Mutex
 	before   map[string]int64  // each source's depth just before the canary
