@@ -221,3 +221,51 @@ func TestReplayCanaryPicksNoMessageAlreadySent(t *testing.T) {
 		t.Fatalf("canary %+v, sent %d: want 5 sent that nobody consumed", rep.Canary, rep.Sent)
 	}
 }
+
+// fakeClock is a clock that moves only when something sleeps on it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+// The default wait is derived from the destination's redrive settings and
+// watched whole, on a fake clock: 5 receives 30 s apart and a 20 s receive
+// wait (170 s) and a margin of a quarter make 212.5 s, which the test does
+// not spend.
+func TestReplayCanaryWatchesTheDerivedWaitOnAFakeClock(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "clk")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.With(map[string]string{"VisibilityTimeout": "30", "ReceiveMessageWaitTimeSeconds": "20"}, testenv.Redrive(d.ARN, 5)))
+	for i := range 3 {
+		if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(d.URL), MessageBody: aws.String(`{"orderId":"o-` + string(rune('a'+i)) + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock := &fakeClock{now: time.Now()}
+	var statuses []string
+	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 2, CanaryOnly: true, Now: clock.Now, Sleep: clock.Sleep,
+		Status: func(s string) { statuses = append(statuses, s) }})
+	if rep.Canary == nil || rep.Canary.Verdict != replay.CanaryNotConsumed || rep.Canary.Sent != 2 {
+		t.Fatalf("canary %+v: want 2 sent, not consumed (no consumer)", rep.Canary)
+	}
+	if !strings.Contains(rep.Canary.Wait, "maxReceiveCount 5 × visibility timeout 30s + receive wait 20s") {
+		t.Errorf("wait %q: want it derived from %s", rep.Canary.Wait, src.Name)
+	}
+	if w := rep.Canary.WaitSeconds; w < 212.5 || w > 230 {
+		t.Errorf("watched %.1f s of the fake clock, want the derived 212.5 s", w)
+	}
+	if !strings.Contains(strings.Join(statuses, "\n"), "waiting 3m") {
+		t.Errorf("the live line never showed the wait: %q", statuses)
+	}
+}
