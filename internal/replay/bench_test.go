@@ -248,3 +248,63 @@ func BenchmarkReplayCLI(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReplayKeyTimeline replays BENCH_MESSAGES (default 300,000) over
+// BENCH_KEYS orders (default 5,000) with the engine in process at default
+// settings and --order key, and logs where the time goes: every 5 s, what
+// was sent and deleted and whether a scan was running, then each phase's
+// share. With -cpuprofile it is the profile issue 27 asks for. It takes
+// minutes: not part of make test.
+func BenchmarkReplayKeyTimeline(b *testing.B) {
+	n, keys := 300000, 5000
+	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
+		_, _ = fmt.Sscan(s, &n)
+	}
+	if s := os.Getenv("BENCH_KEYS"); s != "" {
+		_, _ = fmt.Sscan(s, &keys)
+	}
+	counter := testenv.NewCallCounter()
+	ctx := context.Background()
+	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay", counter.Middleware))
+	for i := 0; b.Loop(); i++ {
+		tag := fmt.Sprintf("timeline-%d-%d", i, time.Now().UnixNano())
+		dlqURL, dstURL := create(b, c, "bench-dlq-"+tag), create(b, c, "bench-dst-"+tag)
+		fillN(b, c, dlqURL, n, keys)
+		counter.Reset()
+		var mu sync.Mutex
+		var last replay.Progress
+		var statuses []string
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					mu.Lock()
+					b.Logf("%5.0fs sent %7d deleted %7d scanning %v in flight %d", time.Since(start).Seconds(), last.Sent, last.Deleted, last.Scanning, last.InFlight)
+					mu.Unlock()
+				}
+			}
+		}()
+		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: replay.OrderKey, SpoolDir: b.TempDir(),
+			Progress: func(p replay.Progress) { mu.Lock(); last = p; mu.Unlock() },
+			Status:   func(s string) { mu.Lock(); statuses = append(statuses, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), s)); mu.Unlock() }})
+		close(done)
+		d := time.Since(start)
+		if err != nil || r.Deleted != n || !r.Verified {
+			b.Fatalf("%v: %+v", err, r)
+		}
+		for _, s := range statuses {
+			b.Log("status: " + s)
+		}
+		b.Logf("%d messages in %.1f s: %.0f msg/s; calls %v", n, d.Seconds(), float64(n)/d.Seconds(), counter.Counts())
+		for _, u := range []string{dlqURL, dstURL} {
+			_, _ = c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+		}
+		b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
+	}
+}
