@@ -292,7 +292,11 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 		}()
 		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: replay.OrderKey, SpoolDir: b.TempDir(),
 			Progress: func(p replay.Progress) { mu.Lock(); last = p; mu.Unlock() },
-			Status:   func(s string) { mu.Lock(); statuses = append(statuses, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), s)); mu.Unlock() }})
+			Status: func(s string) {
+				mu.Lock()
+				statuses = append(statuses, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), s))
+				mu.Unlock()
+			}})
 		close(done)
 		d := time.Since(start)
 		if err != nil || r.Deleted != n || !r.Verified {
