@@ -8,7 +8,7 @@ GOLANGCI_LINT   := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-l
 GORELEASER      := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-worker test test-under-load unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-inspect bench-peek bench-replay bench-replay-latency bench-worker release-check clean
+.PHONY: all build build-worker test test-under-load unit integration tools cfn-lint lint fmt vet tidy docs docs-check golangci demo bench bench-inspect bench-peek bench-replay bench-replay-scale bench-replay-latency bench-worker release-check clean
 
 all: build
 
@@ -116,6 +116,13 @@ bench-peek: $(FAUXQS_NODE)
 bench-replay: $(FAUXQS_NODE)
 	@$(START_FAUXQS) \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port $(GO) test -run '^$$' -bench 'BenchmarkReplay(Throughput|CLI)' -benchtime 5x -timeout 30m ./internal/replay/
+
+## bench-replay-scale: the dlq binary at default flags (--order key and none) next to the same-work loop (receive with every attribute, send with replay's marker, delete) at 20,000 messages over 500 orders and at 300,000 over 5,000, on fauxqs: medians of msg/s, ratios to the loop, peak RSS (minutes; issue 27)
+bench-replay-scale: $(FAUXQS_NODE)
+	@$(START_FAUXQS) \
+	for size in 20000:500 300000:5000; do \
+	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port BENCH_MESSAGES=$${size%%:*} BENCH_KEYS=$${size##*:} BENCH_MODES=plain-marked,key,none \
+	$(GO) test -run '^$$' -bench BenchmarkReplayCLI -benchtime $${BENCH_TIMES:-3}x -timeout 90m ./internal/replay/ || exit 1; done
 
 ## bench-worker: the long-poll worker with a no-op handler vs a plain receive→delete loop on fauxqs (20,000 messages; msg/s, peak RSS of each)
 bench-worker: $(FAUXQS_NODE)

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/replay"
+	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
 )
 
@@ -189,6 +190,9 @@ func BenchmarkReplayCLI(b *testing.B) {
 	state := b.TempDir()
 	env := append(os.Environ(), "XDG_STATE_HOME="+state, "XDG_CONFIG_HOME="+state, "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_EC2_METADATA_DISABLED=true")
 	modes := []string{"plain", "plain-marked", string(replay.OrderKey), string(replay.OrderNone)}
+	if s := os.Getenv("BENCH_MODES"); s != "" {
+		modes = strings.Split(s, ",") // the first is the baseline of the ratios
+	}
 	var m testenv.Metrics
 	rss := map[string]float64{} // the largest
 	run := func(mode string, i int) (float64, float64) {
@@ -236,8 +240,8 @@ func BenchmarkReplayCLI(b *testing.B) {
 		}
 		for _, mode := range modes {
 			m.Add(mode+"-msg/s", got[mode])
-			if mode != "plain" {
-				m.Add(mode+"-of-plain", got[mode]/got["plain"])
+			if base := modes[0]; mode != base {
+				m.Add(mode+"-of-"+base, got[mode]/got[base])
 			}
 		}
 	}
@@ -251,17 +255,25 @@ func BenchmarkReplayCLI(b *testing.B) {
 
 // BenchmarkReplayKeyTimeline replays BENCH_MESSAGES (default 300,000) over
 // BENCH_KEYS orders (default 5,000) with the engine in process at default
-// settings and --order key, and logs where the time goes: every 5 s, what
-// was sent and deleted and whether a scan was running, then each phase's
-// share. With -cpuprofile it is the profile issue 27 asks for. It takes
+// settings (BENCH_WINDOW: another window) and --order key (BENCH_ORDER:
+// another; none streams, as the CLI with --yes does), and prints
+// where the time goes to stderr: every 5 s, what was sent and deleted (flat
+// while a round scans), then the run's status lines and calls. With -cpuprofile it is the profile issue 27 asks for. It takes
 // minutes: not part of make test.
 func BenchmarkReplayKeyTimeline(b *testing.B) {
-	n, keys := 300000, 5000
+	n, keys, window := 300000, 5000, 0
 	if s := os.Getenv("BENCH_MESSAGES"); s != "" {
 		_, _ = fmt.Sscan(s, &n)
 	}
 	if s := os.Getenv("BENCH_KEYS"); s != "" {
 		_, _ = fmt.Sscan(s, &keys)
+	}
+	if s := os.Getenv("BENCH_WINDOW"); s != "" {
+		_, _ = fmt.Sscan(s, &window)
+	}
+	order := replay.OrderKey
+	if s := os.Getenv("BENCH_ORDER"); s != "" {
+		order = replay.Order(s)
 	}
 	counter := testenv.NewCallCounter()
 	ctx := context.Background()
@@ -285,12 +297,23 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 					return
 				case <-tick.C:
 					mu.Lock()
-					b.Logf("%5.0fs sent %7d deleted %7d scanning %v in flight %d", time.Since(start).Seconds(), last.Sent, last.Deleted, last.Scanning, last.InFlight)
+					fmt.Fprintf(os.Stderr, "%5.0fs sent %7d deleted %7d (round total %d) in flight %d\n", time.Since(start).Seconds(), last.Sent, last.Deleted, last.Total, last.InFlight)
 					mu.Unlock()
 				}
 			}
 		}()
-		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: replay.OrderKey, SpoolDir: b.TempDir(),
+		var j journal.Journal
+		if os.Getenv("BENCH_JOURNAL") != "" { // as the CLI: a journal file, the soft memory limit
+			jf, err := journal.OpenFile(filepath.Join(b.TempDir(), "journal.jsonl"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = jf.Close() }()
+			j = jf
+		}
+		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: order, SpoolDir: b.TempDir(), Window: window,
+			Journal: j, LimitMemory: j != nil,
+			Stream: true, // as the CLI with --yes: --order none sends while it scans
 			Progress: func(p replay.Progress) { mu.Lock(); last = p; mu.Unlock() },
 			Status: func(s string) {
 				mu.Lock()
@@ -303,9 +326,9 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 			b.Fatalf("%v: %+v", err, r)
 		}
 		for _, s := range statuses {
-			b.Log("status: " + s)
+			fmt.Fprintln(os.Stderr, "status: "+s)
 		}
-		b.Logf("%d messages in %.1f s: %.0f msg/s; calls %v", n, d.Seconds(), float64(n)/d.Seconds(), counter.Counts())
+		fmt.Fprintf(os.Stderr, "%d messages in %.1f s: %.0f msg/s; calls %v\n", n, d.Seconds(), float64(n)/d.Seconds(), counter.Counts())
 		for _, u := range []string{dlqURL, dstURL} {
 			_, _ = c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
 		}
