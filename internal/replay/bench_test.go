@@ -313,7 +313,7 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 		}
 		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: order, SpoolDir: b.TempDir(), Window: window,
 			Journal: j, LimitMemory: j != nil,
-			Stream: true, // as the CLI with --yes: --order none sends while it scans
+			Stream:   true, // as the CLI with --yes: --order none sends while it scans
 			Progress: func(p replay.Progress) { mu.Lock(); last = p; mu.Unlock() },
 			Status: func(s string) {
 				mu.Lock()
