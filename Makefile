@@ -122,6 +122,7 @@ bench-replay-scale: $(FAUXQS_NODE)
 	@$(START_FAUXQS) \
 	for size in 20000:500 300000:5000; do \
 	DLQ_BENCH_ENDPOINT=http://127.0.0.1:$$port BENCH_MESSAGES=$${size%%:*} BENCH_KEYS=$${size##*:} BENCH_MODES=plain-marked,key,none \
+	BENCH_FRESH_FAUXQS="$(CURDIR)/$(FAUXQS_NODE) $(CURDIR)/$(FAUXQS_DIR)/node_modules/fauxqs/dist/cli.js" \
 	$(GO) test -run '^$$' -bench BenchmarkReplayCLI -benchtime $${BENCH_TIMES:-3}x -timeout 90m ./internal/replay/ || exit 1; done
 
 ## bench-worker: the long-poll worker with a no-op handler vs a plain receive→delete loop on fauxqs (20,000 messages; msg/s, peak RSS of each)

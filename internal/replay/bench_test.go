@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/dlqops/dlq/internal/emulator"
 	"github.com/dlqops/dlq/internal/replay"
 	"github.com/dlqops/dlq/internal/replay/journal"
 	"github.com/dlqops/dlq/internal/testenv"
@@ -183,6 +185,7 @@ func BenchmarkReplayCLI(b *testing.B) {
 		_, _ = fmt.Sscan(s, &keys)
 	}
 	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay"))
+	endpoint := os.Getenv("DLQ_BENCH_ENDPOINT")
 	bin := filepath.Join(b.TempDir(), "dlq")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dlq").CombinedOutput(); err != nil {
 		b.Fatalf("build dlq: %v\n%s", err, out)
@@ -196,6 +199,13 @@ func BenchmarkReplayCLI(b *testing.B) {
 	var m testenv.Metrics
 	rss := map[string]float64{} // the largest
 	run := func(mode string, i int) (float64, float64) {
+		if cmd := os.Getenv("BENCH_FRESH_FAUXQS"); cmd != "" {
+			// fauxqs slows for good after large runs, even once their
+			// queues are deleted: each run gets a fresh one.
+			var stop func()
+			c, endpoint, stop = freshFauxqs(b, cmd)
+			defer stop()
+		}
 		tag := fmt.Sprintf("cli-%s-%d-%d", mode, i, time.Now().UnixNano())
 		dlqURL := create(b, c, "bench-dlq-"+tag)
 		dstURL := create(b, c, "bench-dst-"+tag)
@@ -206,7 +216,7 @@ func BenchmarkReplayCLI(b *testing.B) {
 		case "plain", "plain-marked":
 			plainMove(b, c, dlqURL, dstURL, n, 8, mode == "plain-marked")
 		default:
-			args := []string{"--endpoint-url", os.Getenv("DLQ_BENCH_ENDPOINT"), "--region", testenv.Region, "replay", dlqURL, "--to", dstURL, "--force", "--yes", "-o", "json"}
+			args := []string{"--endpoint-url", endpoint, "--region", testenv.Region, "replay", dlqURL, "--to", dstURL, "--force", "--yes", "-o", "json"}
 			if mode != string(replay.OrderKey) {
 				args = append(args, "--order", mode)
 			}
@@ -334,4 +344,32 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)/d.Seconds(), "msg/s")
 	}
+}
+
+// freshFauxqs starts `cmd` (fauxqs: node and its cli.js) on a free port
+// and returns a client of it, and how to stop it.
+func freshFauxqs(b *testing.B, cmd string) (*sqs.Client, string, func()) {
+	b.Helper()
+	port, err := emulator.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(cmd)
+	p := exec.Command(f[0], f[1:]...)
+	p.Env = append(os.Environ(), fmt.Sprintf("FAUXQS_PORT=%d", port), "FAUXQS_LOGGER=false")
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop := func() { _ = p.Process.Kill(); _ = p.Wait() }
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for range 100 {
+		if r, err := http.Get(endpoint); err == nil {
+			_ = r.Body.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cfg := testenv.BenchConfig(b, "bench-replay")
+	cfg.BaseEndpoint = aws.String(endpoint)
+	return sqs.NewFromConfig(cfg), endpoint, stop
 }
