@@ -369,7 +369,8 @@ func freshFauxqs(b *testing.B, cmd string) (*sqs.Client, string, func()) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cfg := testenv.BenchConfig(b, "bench-replay")
-	cfg.BaseEndpoint = aws.String(endpoint)
-	return sqs.NewFromConfig(cfg), endpoint, stop
+	// An option, not the config's BaseEndpoint: the loaded config's own
+	// endpoint would win over that.
+	c := sqs.NewFromConfig(testenv.BenchConfig(b, "bench-replay"), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	return c, endpoint, stop
 }
