@@ -318,7 +318,7 @@ func BenchmarkReplayKeyTimeline(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer func() { _ = jf.Close() }()
+			b.Cleanup(func() { _ = jf.Close() })
 			j = jf
 		}
 		r, err := replay.Run(ctx, replay.Config{API: c, DLQ: dlqURL, To: dstURL, Force: true, Order: order, SpoolDir: b.TempDir(), Window: window,
