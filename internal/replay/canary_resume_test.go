@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwltypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/dlqops/dlq/internal/queue"
 	"github.com/dlqops/dlq/internal/replay"
@@ -267,5 +269,32 @@ func TestReplayCanaryWatchesTheDerivedWaitOnAFakeClock(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(statuses, "\n"), "waiting 3m") {
 		t.Errorf("the live line never showed the wait: %q", statuses)
+	}
+}
+
+// A message that already has SQS's 10 attributes is replayed without the
+// marker; if it fails again it comes back with the message ID its send
+// returned (SQS, and moto, keep the ID when they dead-letter a message),
+// and that is how the canary sees it return.
+func TestReplayCanarySeesAReturnWithoutTheMarker(t *testing.T) {
+	t.Parallel()
+	c := sqs.NewFromConfig(testenv.Config(t, ""))
+	p := testenv.Name(t, "unm")
+	d := testenv.CreateQueue(t, c, p+"-dlq", nil)
+	src := testenv.CreateQueue(t, c, p+"-src", testenv.With(map[string]string{"VisibilityTimeout": "1"}, testenv.Redrive(d.ARN, 2)))
+	attrs := map[string]types.MessageAttributeValue{}
+	for i := range 10 {
+		attrs[fmt.Sprintf("a%d", i)] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("v")}
+	}
+	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(d.URL), MessageBody: aws.String(`{"orderId":"o-1"}`), MessageAttributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	consumer(t, c, src.URL, false) // fails everything
+	rep := run(t, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 1, CanaryWait: 2 * time.Minute, CanaryOnly: true})
+	if len(rep.Unmarked) != 1 {
+		t.Fatalf("unmarked %v: want the one message sent without the marker", rep.Unmarked)
+	}
+	if rep.Canary == nil || rep.Canary.Verdict != replay.CanaryReturned || rep.Canary.Returned != 1 {
+		t.Fatalf("canary %+v: want it returned, seen by its new message ID", rep.Canary)
 	}
 }
