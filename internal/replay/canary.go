@@ -183,19 +183,21 @@ func pickCanary(ctx context.Context, cfg Config, prior *journal.Canary) (Report,
 	if err != nil || rep.Plan == nil {
 		return rep, queue.Queue{}, nil, err
 	}
-	picked, err := pickUnsent(ctx, cfg, origins, firstOf)
-	if err != nil {
-		return rep, queue.Queue{}, nil, err
-	}
 	dlq, err := canaryJudges(ctx, cfg, rep)
 	if err != nil {
 		return rep, dlq, nil, err
 	}
-	note := fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))
+	var picked []string
+	var note string
 	if prior != nil {
 		picked = prior.Picked
 		note = fmt.Sprintf("canary: resumes the canary of %d message(s) sent at %s (a run was stopped while it watched): none is sent twice; the rest moves only if every one is consumed",
 			len(picked), prior.Start.UTC().Format(time.RFC3339))
+	} else {
+		if picked, err = pickUnsent(ctx, cfg, origins, firstOf); err != nil {
+			return rep, dlq, nil, err
+		}
+		note = fmt.Sprintf("canary: %d of these go first, the oldest message of as many order keys; the rest moves only if every one is consumed", len(picked))
 	}
 	rep.Plan.Warnings = append([]string{note}, rep.Plan.Warnings...)
 	return rep, dlq, picked, nil
@@ -265,12 +267,6 @@ func pickUnsent(ctx context.Context, cfg Config, origins []string, firstOf map[s
 	return spread(origins, firstOf, cfg.Canary, func(id string) bool { return states[id] >= journal.Sent }), nil
 }
 
-// pickKeys is spread over firsts, with nothing taken.
-func pickKeys(rows []held, n int) []string {
-	origins, firstOf := firsts(rows, n)
-	return spread(origins, firstOf, n, func(string) bool { return false })
-}
-
 // canaryJudges refuses a canary whose verdict could not be read: on a FIFO
 // DLQ, or to a destination that is not a queue (no marker comes back, no
 // depth to read).
@@ -292,7 +288,7 @@ func canaryJudges(ctx context.Context, cfg Config, rep Report) (queue.Queue, err
 
 // send runs the canary (exactly the picked messages, confirmed with the
 // whole selection's plan in view; those a resumed canary already sent
-// are in the journal, and are not sent again) and watches it.
+// are in the journal, and are not sent again) and judges it.
 func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	cfg := w.cfg
 	canary := cfg
@@ -301,16 +297,7 @@ func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	canary.onSent = w.sent
 	note := w.note(look.Plan.Messages)
 	if cfg.Confirm != nil {
-		canary.Confirm = func(r Report) (bool, error) {
-			p := *r.Plan
-			p.Warnings = append([]string{note}, p.Warnings...)
-			r.Plan = &p
-			ok, err := cfg.Confirm(r)
-			if ok && err == nil {
-				err = w.begin(ctx) // what the sources and the DLQ hold just before the first send
-			}
-			return ok, err
-		}
+		canary.Confirm = w.confirm(ctx, note)
 	} else if err := w.begin(ctx); err != nil {
 		return look, err
 	}
@@ -321,15 +308,35 @@ func (w *canaryWatch) send(ctx context.Context, look Report) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	sent := w.sentInAll()
-	if sent > 0 && sent < len(w.picked) {
-		w.warn(fmt.Sprintf("canary: %d of its %d message(s) were sent (see the failures): the verdict rests on those", sent, len(w.picked)))
+	return w.judge(ctx, rep)
+}
+
+// confirm asks the user's question with the canary's note first, and
+// begins the canary once it is answered yes.
+func (w *canaryWatch) confirm(ctx context.Context, note string) func(Report) (bool, error) {
+	return func(r Report) (bool, error) {
+		p := *r.Plan
+		p.Warnings = append([]string{note}, p.Warnings...)
+		r.Plan = &p
+		ok, err := w.cfg.Confirm(r)
+		if ok && err == nil {
+			err = w.begin(ctx) // what the sources and the DLQ hold just before the first send
+		}
+		return ok, err
 	}
+}
+
+// judge watches what the canary sent and gives rep its verdict, journaled.
+func (w *canaryWatch) judge(ctx context.Context, rep Report) (Report, error) {
+	sent := w.sentInAll()
 	if sent == 0 {
 		rep.Canary = &CanaryReport{Verdict: CanaryNotSent, Wait: w.why, ReturnedCauses: []ReturnedCause{}}
 		rep.Stopped, rep.Verified = StopCanary, false
 		rep.NextStep = "no canary message was sent (see the failures): nothing else was sent; run again"
 		return rep, w.judged(ctx, CanaryNotSent)
+	}
+	if sent < len(w.picked) {
+		w.warn(fmt.Sprintf("canary: %d of its %d message(s) were sent (see the failures): the verdict rests on those", sent, len(w.picked)))
 	}
 	c, err := w.watch(ctx, sent)
 	rep.Canary = &c
@@ -352,12 +359,8 @@ func (w *canaryWatch) filter() *filter.Filter {
 	if flt == nil {
 		flt = &filter.Filter{}
 	}
-	picked := make(map[string]bool, len(w.picked))
-	for _, id := range w.picked {
-		picked[id] = true
-	}
 	return flt.Clone().Also(func(m *queue.Message) bool {
-		if !picked[m.MessageID] {
+		if !w.isPicked[m.MessageID] {
 			return false
 		}
 		if m.TraceID != "" {

@@ -38,7 +38,7 @@ func TestReplayCanaryResumesAfterAStoppedWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = replay.Run(ctx, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 5 * time.Second, Journal: j1,
+	_, err = replay.Run(ctx, replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 5, CanaryWait: 10 * time.Second, Journal: j1,
 		Status: func(s string) {
 			if strings.HasPrefix(s, "canary:") {
 				cancel() // stopped as the watch begins: the canary is sent
@@ -140,17 +140,18 @@ func TestReplayCanaryReadsTheLogs(t *testing.T) {
 		name          string
 		logs, deletes bool
 		verdict       string
+		wait          time.Duration // returned: long, as the watch ends once all are back
 	}{
-		{"consumed, by the logs", true, true, replay.CanaryConsumed},
-		{"without the logs, the traffic hides it", false, true, replay.CanaryNotConsumed},
-		{"returned, with the logged cause", true, false, replay.CanaryReturned},
+		{"consumed, by the logs", true, true, replay.CanaryConsumed, 10 * time.Second},
+		{"without the logs, the traffic hides it", false, true, replay.CanaryNotConsumed, 10 * time.Second},
+		{"returned, with the logged cause", true, false, replay.CanaryReturned, 2 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c, d, src := canaryPair(t)
 			logs, group, logged := pipelineLogs(t)
 			consume(t, c, src.URL, tc.deletes, logged)
-			cfg := replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 3, CanaryWait: 6 * time.Second, CanaryOnly: true}
+			cfg := replay.Config{API: c, DLQ: d.URL, To: src.URL, Canary: 3, CanaryWait: tc.wait, CanaryOnly: true}
 			if tc.logs {
 				cfg.Logs = &triage.LogSource{API: logs, Groups: []string{group}, PollInterval: time.Millisecond}
 			}

@@ -103,7 +103,7 @@ func TestReplayCanary(t *testing.T) {
 		sent     int
 		wait     time.Duration
 	}{
-		{"consumed", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, true) }, replay.CanaryConsumed, 20, 6 * time.Second},
+		{"consumed", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, true) }, replay.CanaryConsumed, 20, 10 * time.Second},
 		// Two minutes, which it does not wait: the watch ends once all 5
 		// are back.
 		{"returned", func(t *testing.T, c *sqs.Client, u string) func() []string { return consumer(t, c, u, false) }, replay.CanaryReturned, 5, 2 * time.Minute},

@@ -108,3 +108,9 @@ func TestCanaryPickSpreadsOverOrigins(t *testing.T) {
 		t.Errorf("pick 3 leaving out a1 and b1 = %q, want c1 a3 c2", got)
 	}
 }
+
+// pickKeys is spread over firsts, with nothing taken.
+func pickKeys(rows []held, n int) []string {
+	origins, firstOf := firsts(rows, n)
+	return spread(origins, firstOf, n, func(string) bool { return false })
+}

@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/dlqops/dlq/internal/insights"
@@ -39,7 +40,7 @@ func (w *canaryWatch) loggedSuccess(ctx context.Context) (ok int, byLogs bool) {
 	}
 	src := w.cfg.Logs
 	f := &insights.Fetcher{API: src.API, PollInterval: src.PollInterval}
-	res, err := f.Fetch(ctx, insights.Request{TraceIDs: uniq(traces), Groups: src.Groups, Prefixes: src.Prefixes, Start: w.start, End: w.cfg.Now()})
+	res, err := f.Fetch(ctx, insights.Request{TraceIDs: slices.Compact(slices.Sorted(slices.Values(traces))), Groups: src.Groups, Prefixes: src.Prefixes, Start: w.start, End: w.cfg.Now()})
 	if err != nil {
 		w.warn(fmt.Sprintf("canary: the logs could not be read (%v): its verdict rests on the queues' depths", err))
 		return 0, false
@@ -110,16 +111,4 @@ func (w *canaryWatch) warn(s string) {
 	w.mu.Lock()
 	w.warnings = append(w.warnings, s)
 	w.mu.Unlock()
-}
-
-func uniq(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range s {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
 }

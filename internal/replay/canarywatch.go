@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -107,8 +108,8 @@ func maxTime(a, b time.Time) time.Time {
 // note is what the plan says of the canary.
 func (w *canaryWatch) note(total int) string {
 	if w.resumed {
-		return fmt.Sprintf("canary: resumes the canary of %d message(s) sent at %s, none sent twice; its watch ends at %s (%s); the rest, %d message(s) in all, moves only if every one is consumed",
-			len(w.picked), w.start.UTC().Format(time.RFC3339), w.start.Add(w.wait).UTC().Format(time.RFC3339), w.why, total)
+		return fmt.Sprintf("canary: resumes the canary of %d message(s) sent at %s, none sent twice; its watch ends %s after its last send (%s); the rest, %d message(s) in all, moves only if every one is consumed",
+			len(w.picked), w.start.UTC().Format(time.RFC3339), w.wait.Round(time.Second), w.why, total)
 	}
 	return fmt.Sprintf("canary: these %d go first (the oldest of as many order keys); the rest, %d message(s) in all, moves only if every one is consumed within %s (%s)",
 		len(w.picked), total, w.wait.Round(time.Second), w.why)
@@ -137,16 +138,20 @@ func (w *canaryWatch) begin(ctx context.Context) error {
 	return j.StartCanary(ctx, c)
 }
 
-// baseline records what the destinations and the DLQ hold now.
+// baseline records what the destinations and the DLQ hold now (a depth
+// it cannot read stays unknown: that destination never counts as drained).
 func (w *canaryWatch) baseline(ctx context.Context) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	before := map[string]int64{}
 	for _, s := range w.sources {
 		if q, err := queue.Attributes(ctx, w.cfg.API, s.URL); err == nil {
-			w.before[s.URL] = q.Depth()
+			before[s.URL] = q.Depth()
 		}
 	}
-	if q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL); err == nil {
+	q, err := queue.Attributes(ctx, w.cfg.API, w.dlq.URL)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	maps.Copy(w.before, before)
+	if err == nil {
 		w.dlqFrom = q.Depth()
 	}
 }
@@ -185,7 +190,7 @@ func (w *canaryWatch) sentInAll() int {
 	return len(w.sentIDs)
 }
 
-// end journals the verdict: the canary is not resumed again.
+// judged journals the verdict: the canary is not resumed again.
 func (w *canaryWatch) judged(ctx context.Context, verdict string) error {
 	if j, ok := w.cfg.Journal.(canaryJournal); ok {
 		return j.EndCanary(context.WithoutCancel(ctx), w.run, verdict)
@@ -263,10 +268,10 @@ func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Tim
 			return err
 		}
 		grown, err := w.dlqGrown(ctx, sent)
-		if err != nil || grown <= 0 {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if grown <= 0 {
 			continue
 		}
 		found, _, err := w.returned(ctx)
@@ -285,18 +290,35 @@ func (w *canaryWatch) waitForReturns(ctx context.Context, sent int, end time.Tim
 // before the canary, less what came back ("?" when a depth is unknown).
 // Other traffic on a destination blurs it; the verdict does not rest on it.
 func (w *canaryWatch) consumedNow(ctx context.Context, sent, back int) string {
+	fell, err := w.fallen(ctx)
+	if err != nil {
+		return "?"
+	}
 	gone := int64(sent)
-	for _, s := range w.sources {
+	for _, f := range fell {
+		gone += f
+	}
+	return fmt.Sprint(min(max(gone-int64(back), 0), int64(sent-back)))
+}
+
+// fallen is how much each destination's depth fell since just before the
+// canary (negative: it grew); an error when a depth is unknown.
+func (w *canaryWatch) fallen(ctx context.Context) ([]int64, error) {
+	fell := make([]int64, len(w.sources))
+	for i, s := range w.sources {
 		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
+		if err != nil {
+			return nil, err
+		}
 		w.mu.Lock()
 		before, ok := w.before[s.URL]
 		w.mu.Unlock()
-		if err != nil || !ok {
-			return "?"
+		if !ok {
+			return nil, &unknownDepth{queue: s.Name}
 		}
-		gone += before - q.Depth()
+		fell[i] = before - q.Depth()
 	}
-	return fmt.Sprint(min(max(gone-int64(back), 0), int64(sent-back)))
+	return fell, nil
 }
 
 // verdict: returned when any came back. Otherwise consumed only when the
@@ -333,22 +355,30 @@ func (w *canaryWatch) dlqGrown(ctx context.Context, sent int) (int64, error) {
 }
 
 // drained reports whether every destination is back to its depth just
-// before the canary. Live traffic on a destination makes this weak
-// evidence (docs/replay.md).
+// before the canary (one whose depth then is unknown is not). Live
+// traffic on a destination makes this weak evidence (docs/replay.md).
 func (w *canaryWatch) drained(ctx context.Context) (bool, error) {
-	for _, s := range w.sources {
-		q, err := queue.Attributes(ctx, w.cfg.API, s.URL)
-		if err != nil {
-			return false, err
-		}
-		w.mu.Lock()
-		before, ok := w.before[s.URL]
-		w.mu.Unlock()
-		if !ok || q.Depth() > before {
+	fell, err := w.fallen(ctx)
+	var unknown *unknownDepth
+	if errors.As(err, &unknown) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fell {
+		if f < 0 {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// unknownDepth: a destination's depth before the canary could not be read.
+type unknownDepth struct{ queue string }
+
+func (e *unknownDepth) Error() string {
+	return fmt.Sprintf("the depth of %s before the canary is unknown", e.queue)
 }
 
 // returned finds the canary back in the DLQ: a message with an ID a

@@ -190,6 +190,12 @@ first); 2 usage; 1 error.`,
 			return replayRun(cmd.Context(), opts)
 		},
 	}
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags declares replay's flags on cmd.
+func addFlags(cmd *cobra.Command, opts *ReplayOptions) {
 	fs := cmd.Flags()
 	fs.StringVar(&opts.To, "to", "", "destination `QUEUE` (default: where each message failed), or the Lambda function to invoke for a function DLQ several functions share")
 	cli.AddFilterFlags(cmd, &opts.Filter.Options)
@@ -215,7 +221,6 @@ first); 2 usage; 1 error.`,
 	fs.BoolVar(&opts.ToTopic, "to-topic", false, "publish notifications an SNS subscription failed to deliver to the topic again (every subscriber gets them) instead of to the subscription's endpoint")
 	fs.DurationVar(&opts.Visibility, "visibility", engine.DefaultVisibility, "how long held messages stay hidden; renewed every third of it, so a killed run's messages come back after at most this")
 	fs.BoolVar(&opts.NoWait, "no-wait", false, "do not wait for messages an interrupted run still holds (exit 3 if any)")
-	return cmd
 }
 
 func replayRun(ctx context.Context, opts *ReplayOptions) error {
@@ -236,30 +241,11 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 			return err
 		}
 	}
-	cfg := engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Services: opts.Services, ViaBus: opts.ViaBus, ToTopic: opts.ToTopic,
-		Canary: opts.Canary, CanaryWait: opts.CanaryWait, CanaryOnly: opts.CanaryOnly, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
-		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
-		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
-		// --yes confirms no plan: --order none sends while it scans.
-		Stream: opts.Yes && !opts.DryRun}
-	if opts.Canary > 0 {
-		// The canary's verdict reads its traces' successes and the
-		// returned messages' first failures there.
-		if cfg.Logs, err = cli.LogSource(ctx, opts.Logs, opts.Cause.Groups, opts.Cause.Prefixes); err != nil {
-			return err
-		}
-		cfg.CanarySelection = canarySelection(opts)
+	cfg, closeJournal, err := engineConfig(ctx, opts, api, flt)
+	if err != nil {
+		return err
 	}
-	if !opts.DryRun {
-		j, err := openJournal(ctx, api, opts)
-		if err != nil {
-			return err
-		}
-		path := j.Location()
-		defer func() { _ = j.Close() }()
-		cfg.Journal = j
-		cfg.SpoolDir = filepath.Dir(path) // held bodies next to the journal, not in memory
-	}
+	defer closeJournal()
 	live := watchRun(ctx, opts, &cfg)
 	report, err := opts.Run(ctx, cfg)
 	live.Clear()
@@ -276,6 +262,43 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 	if err != nil {
 		return err
 	}
+	return verdict(opts, report)
+}
+
+// engineConfig is the engine's configuration from the flags: the
+// canary's log groups, and (unless a dry run) the journal, which
+// closeJournal closes.
+func engineConfig(ctx context.Context, opts *ReplayOptions, api engine.SQSAPI, flt *filter.Filter) (cfg engine.Config, closeJournal func(), err error) {
+	cfg = engine.Config{API: api, DLQ: opts.DLQ, To: opts.To, Force: opts.Force, Services: opts.Services, ViaBus: opts.ViaBus, ToTopic: opts.ToTopic,
+		Canary: opts.Canary, CanaryWait: opts.CanaryWait, CanaryOnly: opts.CanaryOnly, Filter: flt, Order: engine.Order(opts.Order), OrderKey: opts.orderKey, Dedup: engine.Dedup(opts.Dedup),
+		Rate: opts.Rate, Concurrency: opts.Concurrency, Limit: opts.Limit, MaxScan: opts.MaxScan, DryRun: opts.DryRun, NoWait: opts.NoWait,
+		StopOnReturn: opts.StopOnReturn, Visibility: opts.Visibility, Now: opts.Now, LimitMemory: true,
+		// --yes confirms no plan: --order none sends while it scans.
+		Stream: opts.Yes && !opts.DryRun}
+	closeJournal = func() {}
+	if opts.Canary > 0 {
+		// The canary's verdict reads its traces' successes and the
+		// returned messages' first failures there.
+		if cfg.Logs, err = cli.LogSource(ctx, opts.Logs, opts.Cause.Groups, opts.Cause.Prefixes); err != nil {
+			return cfg, closeJournal, err
+		}
+		cfg.CanarySelection = canarySelection(opts)
+	}
+	if !opts.DryRun {
+		j, err := openJournal(ctx, api, opts)
+		if err != nil {
+			return cfg, closeJournal, err
+		}
+		cfg.Journal, closeJournal = j, func() { _ = j.Close() }
+		cfg.SpoolDir = filepath.Dir(j.Location()) // held bodies next to the journal, not in memory
+	}
+	return cfg, closeJournal, nil
+}
+
+// verdict ends the command with the run's outcome: exit 3 with why when
+// the canary stopped it or something of the replay is left in the DLQ,
+// else the verified outcome in one line.
+func verdict(opts *ReplayOptions, report engine.Report) error {
 	if report.Stopped == engine.StopCanary && report.Canary != nil {
 		return &cli.ConditionError{Message: fmt.Sprintf("canary %s: %s", report.Canary.Verdict, report.NextStep)}
 	}
@@ -283,7 +306,7 @@ func replayRun(ctx context.Context, opts *ReplayOptions) error {
 		return &cli.ConditionError{Message: fmt.Sprintf("not verified: %d message(s) of this replay are still in %s (%s)%s: %s",
 			report.LeftInDLQ, report.DLQ, leftReasons(report.Left), stopped(report), report.NextStep)}
 	}
-	_, err = fmt.Fprintln(opts.IO.ErrOut, outcome(report))
+	_, err := fmt.Fprintln(opts.IO.ErrOut, outcome(report))
 	return err
 }
 

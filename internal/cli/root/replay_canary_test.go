@@ -31,7 +31,9 @@ func failingConsumer(t *testing.T, c *sqs.Client, url string) {
 
 // A wrong fix costs the canary, not the DLQ: dlq replay --canary 3 sees
 // the canary come back, stops with exit 3 and says so, and the other
-// messages stay in the DLQ, untouched.
+// messages stay in the DLQ, untouched. The wait is long (the watch ends
+// once all 3 are back), so a slow machine does not turn "returned" into
+// "not consumed".
 func TestReplayCanaryThroughTheCLI(t *testing.T) {
 	t.Parallel()
 	c := sqs.NewFromConfig(testenv.Config(t, ""))
@@ -41,7 +43,7 @@ func TestReplayCanaryThroughTheCLI(t *testing.T) {
 	sendBodies(t, c, d.URL, 12)
 	failingConsumer(t, c, src.URL)
 
-	r := dlq(t, "", "replay "+d.Name+" --to "+src.Name+" --canary 3 --canary-wait 8s --yes -o json")
+	r := dlq(t, "", "replay "+d.Name+" --to "+src.Name+" --canary 3 --canary-wait 2m --yes -o json")
 	var rep replay.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v\n%s\n%s", err, r.stdout, r.stderr)

@@ -83,7 +83,6 @@ func (j *File) EndCanary(_ context.Context, run, verdict string) error {
 // OpenCanary returns the last canary that was started and never given a
 // verdict (nil: none), with what every batch of it sent.
 func (j *File) OpenCanary(context.Context) (*Canary, error) {
-	_ = j.flush()
 	var open *Canary
 	hs := holdSet{holds: map[string]Hold{}, listed: map[string]bool{}, canary: func(l *canaryLine) {
 		switch {
@@ -98,15 +97,7 @@ func (j *File) OpenCanary(context.Context) (*Canary, error) {
 			open.merge(l.CanaryBatch)
 		}
 	}}
-	none := func(string, State) {}
-	for _, p := range j.legacy {
-		if err := readFile(p, none, &hs); err != nil {
-			return nil, err
-		}
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := readFile(j.path, none, &hs); err != nil {
+	if err := j.readAll(func(string, State) {}, &hs); err != nil {
 		return nil, err
 	}
 	return open, nil

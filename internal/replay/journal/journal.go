@@ -246,16 +246,8 @@ func (j *File) Holds(context.Context) ([]Hold, error) {
 // the holds of the runs that did not release theirs; a torn last line (a
 // crash mid-write) is ignored.
 func (j *File) read(each func(id string, st State)) ([]Hold, error) {
-	_ = j.flush() // a failed write fails the run's appends, not this read
 	hs := holdSet{holds: map[string]Hold{}, listed: map[string]bool{}}
-	for _, p := range j.legacy {
-		if err := readFile(p, each, &hs); err != nil {
-			return nil, err
-		}
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := readFile(j.path, each, &hs); err != nil {
+	if err := j.readAll(each, &hs); err != nil {
 		return nil, err
 	}
 	var out []Hold
@@ -265,6 +257,21 @@ func (j *File) read(each func(id string, st State)) ([]Hold, error) {
 		}
 	}
 	return out, nil
+}
+
+// readAll reads the legacy journals, then this one, into each and hs,
+// after writing what appendLater queued (a failed write fails the run's
+// appends, not this read).
+func (j *File) readAll(each func(id string, st State), hs *holdSet) error {
+	_ = j.flush()
+	for _, p := range j.legacy {
+		if err := readFile(p, each, hs); err != nil {
+			return err
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return readFile(j.path, each, hs)
 }
 
 // holdSet is the last hold of each run read so far, in the order the
@@ -379,7 +386,6 @@ func (j *File) Finished(_ context.Context, run string) error {
 // destination. A message resent after each of two kills inside its sends
 // counts 2.
 func (j *File) InDoubt(context.Context) (map[string]int, error) {
-	_ = j.flush()
 	counts := map[string]int{}
 	hs := holdSet{holds: map[string]Hold{}, listed: map[string]bool{}, finished: func() { clear(counts) }}
 	each := func(id string, st State) {
@@ -392,14 +398,7 @@ func (j *File) InDoubt(context.Context) (map[string]int, error) {
 			}
 		}
 	}
-	for _, p := range j.legacy {
-		if err := readFile(p, each, &hs); err != nil {
-			return nil, err
-		}
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := readFile(j.path, each, &hs); err != nil {
+	if err := j.readAll(each, &hs); err != nil {
 		return nil, err
 	}
 	for id, n := range counts {
